@@ -1,0 +1,41 @@
+/* xe-test-qemu.h: starts real QEMU processes for tests and benchmarks.
+ *
+ * The monitor socket is bound and listening before QEMU starts and its fd is
+ * handed to QEMU (-chardev socket,fd=N,server=on, as libvirt does), so a
+ * client can connect at once: no polling for a socket file to appear.
+ * KVM when /dev/kvm opens, else TCG.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "xe-qmp.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+    char *name;
+    char *dir;         /* scratch directory, removed by xe_test_qemu_free() */
+    char *qmp_address; /* unix:DIR/qmp.sock */
+    GSubprocess *process;
+} XeTestQemu;
+
+/* The QEMU binary ($QEMU_BIN or qemu-system-x86_64 on PATH), or NULL. */
+const char *xe_test_qemu_binary(void);
+/* "kvm" when /dev/kvm can be opened read-write, else "tcg". */
+const char *xe_test_qemu_accel(void);
+
+/* Starts QEMU with @memory (e.g. "512M"), no devices, no display; with
+ * @incoming it waits for migrate-incoming (-incoming defer). */
+XeTestQemu *xe_test_qemu_start(const char *name, const char *memory, gboolean incoming,
+                               GError **error);
+/* A client connected and negotiated to @qemu; fails the test otherwise. */
+XeQmpClient *xe_test_qemu_connect(XeTestQemu *qemu);
+/* Kills QEMU if it still runs, reaps it and removes its directory. */
+void xe_test_qemu_free(XeTestQemu *qemu);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(XeTestQemu, xe_test_qemu_free)
+
+G_END_DECLS

@@ -1,0 +1,132 @@
+/* xe-test-util.c: shared helpers for the Check suites.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "xe-test-util.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+
+typedef struct {
+    gboolean expired;
+} Deadline;
+
+static gboolean
+deadline_expired(gpointer user_data)
+{
+    ((Deadline *)user_data)->expired = TRUE;
+    return G_SOURCE_REMOVE;
+}
+
+void
+xe_test_wait_flag(const gboolean *flag, guint timeout_ms, const char *what)
+{
+    Deadline deadline = { FALSE };
+    guint id = g_timeout_add(timeout_ms, deadline_expired, &deadline);
+
+    while (!*flag && !deadline.expired)
+        g_main_context_iteration(NULL, TRUE);
+    if (!deadline.expired)
+        g_source_remove(id);
+    ck_assert_msg(*flag, "timed out after %u ms waiting for %s", timeout_ms, what);
+}
+
+void
+xe_test_result_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    XeTestResult *r = user_data;
+
+    r->result = g_object_ref(result);
+}
+
+GAsyncResult *
+xe_test_result_wait(XeTestResult *r, guint timeout_ms, const char *what)
+{
+    Deadline deadline = { FALSE };
+    guint id = g_timeout_add(timeout_ms, deadline_expired, &deadline);
+
+    while (r->result == NULL && !deadline.expired)
+        g_main_context_iteration(NULL, TRUE);
+    if (!deadline.expired)
+        g_source_remove(id);
+    ck_assert_msg(r->result != NULL, "timed out after %u ms waiting for %s", timeout_ms, what);
+    return r->result;
+}
+
+void
+xe_test_result_clear(XeTestResult *r)
+{
+    g_clear_object(&r->result);
+}
+
+char *
+xe_test_mkdtemp(const char *prefix)
+{
+    g_autofree char *tmpl = g_strdup_printf("%s-XXXXXX", prefix);
+    g_autoptr(GError) error = NULL;
+    char *dir = g_dir_make_tmp(tmpl, &error);
+
+    ck_assert_msg(dir != NULL, "creating a scratch directory: %s", error ? error->message : "?");
+    return dir;
+}
+
+static int
+rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+void
+xe_test_rmtree(const char *path)
+{
+    if (path != NULL)
+        (void)nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+gboolean
+xe_test_in_ci(void)
+{
+    const char *ci = g_getenv("CI");
+
+    return ci != NULL && *ci != '\0' && g_strcmp0(ci, "false") != 0 && g_strcmp0(ci, "0") != 0;
+}
+
+void
+xe_test_require_peer(gboolean present, const char *what)
+{
+    if (present)
+        return;
+    if (xe_test_in_ci()) {
+        fprintf(stderr, "FAIL: %s is required under CI=true (run scripts/setup-deps)\n", what);
+        exit(1);
+    }
+    fprintf(stderr, "SKIP: %s is not available (run scripts/setup-deps)\n", what);
+    exit(XE_TEST_SKIP);
+}
+
+int
+xe_test_run_suite(Suite *suite)
+{
+    SRunner *runner = srunner_create(suite);
+    int failed;
+
+    srunner_run_all(runner, CK_NORMAL);
+    failed = srunner_ntests_failed(runner);
+    srunner_free(runner);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+glong
+xe_test_max_rss_kib(void)
+{
+    struct rusage usage;
+
+    getrusage(RUSAGE_SELF, &usage);
+    return usage.ru_maxrss;
+}

@@ -1,0 +1,52 @@
+/* xe-test-util.h: what every Check suite shares: waiting on the main loop
+ * with a deadline, collecting async results, scratch directories, and the
+ * rule for missing real peers (fail under CI=true, skip with 77 otherwise).
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <check.h>
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+/* Exit status meson reads as "skipped". */
+#define XE_TEST_SKIP 77
+
+/* Iterates the default main context until *flag is TRUE; fails the test
+ * with @what when @timeout_ms passes first. */
+void xe_test_wait_flag(const gboolean *flag, guint timeout_ms, const char *what);
+
+/* Collects one GAsyncResult: pass xe_test_result_cb and &result to an
+ * _async call, then xe_test_result_wait(). */
+typedef struct {
+    GAsyncResult *result;
+} XeTestResult;
+
+void xe_test_result_cb(GObject *source, GAsyncResult *result, gpointer user_data);
+/* Waits for the result (failing the test after @timeout_ms) and returns it;
+ * it belongs to @r and is released by xe_test_result_clear(). */
+GAsyncResult *xe_test_result_wait(XeTestResult *r, guint timeout_ms, const char *what);
+void xe_test_result_clear(XeTestResult *r);
+
+/* A fresh directory under $TMPDIR, removed with its contents by
+ * xe_test_rmtree(). */
+char *xe_test_mkdtemp(const char *prefix);
+void xe_test_rmtree(const char *path);
+
+/* TRUE when running under CI (CI=true): real peers must then be present. */
+gboolean xe_test_in_ci(void);
+
+/* For a suite's main(): when a real peer is missing, exits 77 (skip) outside
+ * CI, and under CI prints why and exits 1. */
+void xe_test_require_peer(gboolean present, const char *what);
+
+/* Runs @suite with Check and returns main()'s exit status. Honors
+ * XE_TEST_FILTER (a test-case name) via Check's CK_RUN_CASE as well. */
+int xe_test_run_suite(Suite *suite);
+
+/* Maximum resident set size of this process so far, in KiB. */
+glong xe_test_max_rss_kib(void);
+
+G_END_DECLS
