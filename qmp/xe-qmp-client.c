@@ -345,7 +345,7 @@ client_maybe_close_stream(XeQmpClient *self)
 static void
 client_disconnect(XeQmpClient *self, GError *reason)
 {
-    g_autoptr(XeQmpClient) keep = g_object_ref(self);
+    g_autoptr(XeQmpClient) keep G_GNUC_UNUSED = g_object_ref(self); /* handlers may drop theirs */
     ClientState old_state = self->state;
 
     if (old_state == STATE_CLOSED)

@@ -31,8 +31,9 @@ const char *xe_test_qemu_accel(void);
  * @incoming it waits for migrate-incoming (-incoming defer). */
 XeTestQemu *xe_test_qemu_start(const char *name, const char *memory, gboolean incoming,
                                GError **error);
-/* A client connected and negotiated to @qemu; fails the test otherwise. */
-XeQmpClient *xe_test_qemu_connect(XeTestQemu *qemu);
+/* A client connected and negotiated to @qemu, or NULL with @error. Usable
+ * outside Check tests (benchmarks): it does not assert. */
+XeQmpClient *xe_test_qemu_connect(XeTestQemu *qemu, GError **error);
 /* Kills QEMU if it still runs, reaps it and removes its directory. */
 void xe_test_qemu_free(XeTestQemu *qemu);
 

@@ -23,6 +23,16 @@
         xe_test_result_wait(&(r), WAIT_MS, what); \
     })
 
+static XeQmpClient *
+connect_qemu(XeTestQemu *qemu)
+{
+    g_autoptr(GError) error = NULL;
+    XeQmpClient *client = xe_test_qemu_connect(qemu, &error);
+
+    ck_assert_msg(client != NULL, "%s", error ? error->message : "?");
+    return client;
+}
+
 static XeTestQemu *
 start_qemu(const char *name, const char *memory, gboolean incoming)
 {
@@ -36,7 +46,7 @@ start_qemu(const char *name, const char *memory, gboolean incoming)
 START_TEST(test_connect_and_query)
 {
     g_autoptr(XeTestQemu) qemu = start_qemu("query", "128M", FALSE);
-    g_autoptr(XeQmpClient) client = xe_test_qemu_connect(qemu);
+    g_autoptr(XeQmpClient) client = connect_qemu(qemu);
     g_autoptr(GError) error = NULL;
     g_autoptr(XeQmpVersion) version = NULL;
     g_autoptr(XeQmpStatus) status = NULL;
@@ -92,7 +102,7 @@ END_TEST
 START_TEST(test_capabilities_and_parameters_round_trip)
 {
     g_autoptr(XeTestQemu) qemu = start_qemu("params", "128M", FALSE);
-    g_autoptr(XeQmpClient) client = xe_test_qemu_connect(qemu);
+    g_autoptr(XeQmpClient) client = connect_qemu(qemu);
     g_autoptr(GError) error = NULL;
     g_autoptr(GHashTable) caps = NULL;
     g_autofree XeQmpMigrationParameters *got = NULL;
@@ -216,8 +226,8 @@ migrate_once(gboolean use_channels)
 {
     g_autoptr(XeTestQemu) src_qemu = start_qemu("src", "512M", FALSE);
     g_autoptr(XeTestQemu) dst_qemu = start_qemu("dst", "512M", TRUE);
-    g_autoptr(XeQmpClient) src = xe_test_qemu_connect(src_qemu);
-    g_autoptr(XeQmpClient) dst = xe_test_qemu_connect(dst_qemu);
+    g_autoptr(XeQmpClient) src = connect_qemu(src_qemu);
+    g_autoptr(XeQmpClient) dst = connect_qemu(dst_qemu);
     g_autoptr(GError) error = NULL;
     g_autoptr(XeQmpMigrationInfo) info = NULL;
     g_autoptr(XeQmpStatus) src_status = NULL, dst_status = NULL;
@@ -342,7 +352,7 @@ count_disconnect(XeQmpClient *client, GError *reason, gpointer user_data)
 START_TEST(test_qemu_dies_under_a_pending_command)
 {
     g_autoptr(XeTestQemu) qemu = start_qemu("dies", "128M", TRUE);
-    g_autoptr(XeQmpClient) client = xe_test_qemu_connect(qemu);
+    g_autoptr(XeQmpClient) client = connect_qemu(qemu);
     g_autoptr(GError) reason = NULL;
     g_autoptr(GError) error = NULL;
     XeTestResult r = { 0 };
