@@ -380,6 +380,8 @@ store_bind(SimNode *node, const char *buf, gsize len)
         return -ENODEV;
     if (dev->driver != NULL)
         return -EBUSY;
+    if (!can_probe(dev))
+        return -ENODEV; /* pci_device_probe() refuses: no autoprobe, no override */
     r = driver_probe(dev, driver);
     return r == 0 ? 0 : (r == -ENXIO ? -ENODEV : r);
 }

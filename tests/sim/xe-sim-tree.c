@@ -24,6 +24,8 @@ static GHashTable *faults;    /* path -> Fault */
 static GHashTable *latencies; /* path -> guint ms */
 static GString *audit_log;
 static guint64 audit_seq;
+static GHashTable *blocked;                /* path -> number of writers waiting on it */
+static __thread const char *current_write; /* the path a FUSE write works on */
 
 typedef struct {
     int error;
@@ -45,7 +47,27 @@ xe_sim_unlock(void)
 void
 xe_sim_wait(void)
 {
+    const char *path = current_write != NULL ? current_write : "?";
+    guint n = GPOINTER_TO_UINT(g_hash_table_lookup(blocked, path));
+
+    g_hash_table_replace(blocked, g_strdup(path), GUINT_TO_POINTER(n + 1));
     g_cond_wait(&sim_cond, &sim_lock_);
+    n = GPOINTER_TO_UINT(g_hash_table_lookup(blocked, path));
+    if (n <= 1)
+        g_hash_table_remove(blocked, path);
+    else
+        g_hash_table_replace(blocked, g_strdup(path), GUINT_TO_POINTER(n - 1));
+}
+
+void
+xe_sim_blocked_show(GString *out)
+{
+    GHashTableIter iter;
+    gpointer key;
+
+    g_hash_table_iter_init(&iter, blocked);
+    while (g_hash_table_iter_next(&iter, &key, NULL))
+        g_string_append_printf(out, "%s\n", (const char *)key);
 }
 
 void
@@ -90,6 +112,7 @@ xe_sim_root(void)
         faults = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
         latencies = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         audit_log = g_string_new(NULL);
+        blocked = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     }
     return root_node;
 }
@@ -592,7 +615,10 @@ sim_write(const char *path, const char *buf, size_t size, off_t offset, struct f
         error = -EINVAL;
     if (error == 0) {
         int injected = xe_sim_fault_take(rel);
+
+        current_write = rel;
         error = injected != 0 ? -injected : node->store(node, buf, size);
+        current_write = NULL;
     }
     if (g_str_has_prefix(rel, "sys/"))
         xe_sim_audit(rel, buf, size, error);

@@ -43,6 +43,8 @@ void xe_sim_lock(void);
 void xe_sim_unlock(void);
 void xe_sim_wait(void); /* releases the lock while waiting for xe_sim_broadcast() */
 void xe_sim_broadcast(void);
+/* The paths whose writes are waiting right now, one per line. */
+void xe_sim_blocked_show(GString *out);
 
 SimNode *xe_sim_root(void);
 /* Creates (or returns the existing) directory @path below @base ("a/b/c"). */

@@ -116,6 +116,13 @@ store_audit(SimNode *node, const char *buf, gsize len)
     return 0;
 }
 
+static int
+show_blocked(SimNode *node, GString *out)
+{
+    xe_sim_blocked_show(out);
+    return 0;
+}
+
 static void
 build_control(void)
 {
@@ -127,6 +134,7 @@ build_control(void)
     xe_sim_add_file(sim, "flr_on_state", 0200, NULL, store_flr_on_state, NULL, 0);
     xe_sim_add_file(sim, "opened", 0200, NULL, store_opened, NULL, 0);
     xe_sim_add_file(sim, "audit", 0644, show_audit, store_audit, NULL, 0);
+    xe_sim_add_file(sim, "blocked", 0444, show_blocked, NULL, NULL, 0);
 }
 
 /* configuration */

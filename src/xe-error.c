@@ -1,0 +1,128 @@
+/* xe-error.c: the XE_ERROR domain; its private part keeps the kernel's errno,
+ * the file and the value across g_error_copy().
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "xe-error.h"
+
+#include <errno.h>
+#include <string.h>
+
+typedef struct {
+    int errnum;
+    char *path;
+    char *value;
+} XeErrorPrivate;
+
+static void
+xe_error_private_init(XeErrorPrivate *priv)
+{
+    priv->errnum = 0;
+    priv->path = NULL;
+    priv->value = NULL;
+}
+
+static void
+xe_error_private_copy(const XeErrorPrivate *src, XeErrorPrivate *dest)
+{
+    dest->errnum = src->errnum;
+    dest->path = g_strdup(src->path);
+    dest->value = g_strdup(src->value);
+}
+
+static void
+xe_error_private_clear(XeErrorPrivate *priv)
+{
+    g_clear_pointer(&priv->path, g_free);
+    g_clear_pointer(&priv->value, g_free);
+}
+
+G_DEFINE_EXTENDED_ERROR(XeError, xe_error)
+
+static const struct {
+    int errnum;
+    const char *name;
+} errno_names[] = {
+    { EPERM, "EPERM" },         { ENOENT, "ENOENT" },
+    { EINTR, "EINTR" },         { EIO, "EIO" },
+    { ENXIO, "ENXIO" },         { EAGAIN, "EAGAIN" },
+    { ENOMEM, "ENOMEM" },       { EACCES, "EACCES" },
+    { EBUSY, "EBUSY" },         { EEXIST, "EEXIST" },
+    { ENODEV, "ENODEV" },       { ENOTDIR, "ENOTDIR" },
+    { EINVAL, "EINVAL" },       { ENOSPC, "ENOSPC" },
+    { ESPIPE, "ESPIPE" },       { ERANGE, "ERANGE" },
+    { ENOTTY, "ENOTTY" },       { ENODATA, "ENODATA" },
+    { ETIMEDOUT, "ETIMEDOUT" }, { EALREADY, "EALREADY" },
+    { ESTALE, "ESTALE" },       { EUCLEAN, "EUCLEAN" },
+    { ECANCELED, "ECANCELED" }, { EOVERFLOW, "EOVERFLOW" },
+    { ENOPKG, "ENOPKG" },       { EOPNOTSUPP, "EOPNOTSUPP" },
+    { EFBIG, "EFBIG" },
+};
+
+const char *
+xe_errno_name(int errnum)
+{
+    static const char *unknown = "E?";
+
+    for (gsize i = 0; i < G_N_ELEMENTS(errno_names); i++)
+        if (errno_names[i].errnum == errnum)
+            return errno_names[i].name;
+    return unknown;
+}
+
+GError *
+xe_error_new_kernel(int errnum, const char *path, const char *value, const char *hint)
+{
+    g_autofree char *shown = NULL;
+    GError *error;
+    XeErrorPrivate *priv;
+
+    if (value != NULL) {
+        shown = g_strdup(value);
+        g_strchomp(shown);
+        error = g_error_new(XE_ERROR, XE_ERROR_KERNEL, "writing '%s' to %s: %s (%s)%s%s", shown,
+                            path, g_strerror(errnum), xe_errno_name(errnum),
+                            hint != NULL ? "; " : "", hint != NULL ? hint : "");
+    } else {
+        error = g_error_new(XE_ERROR, XE_ERROR_KERNEL, "reading %s: %s (%s)%s%s", path,
+                            g_strerror(errnum), xe_errno_name(errnum), hint != NULL ? "; " : "",
+                            hint != NULL ? hint : "");
+    }
+    priv = xe_error_get_private(error);
+    priv->errnum = errnum;
+    priv->path = g_strdup(path);
+    priv->value = g_strdup(value);
+    return error;
+}
+
+static XeErrorPrivate *
+kernel_private(const GError *error)
+{
+    if (error == NULL || !g_error_matches(error, XE_ERROR, XE_ERROR_KERNEL))
+        return NULL;
+    return xe_error_get_private(error);
+}
+
+int
+xe_error_get_errno(const GError *error)
+{
+    XeErrorPrivate *priv = kernel_private(error);
+
+    return priv != NULL ? priv->errnum : 0;
+}
+
+const char *
+xe_error_get_path(const GError *error)
+{
+    XeErrorPrivate *priv = kernel_private(error);
+
+    return priv != NULL ? priv->path : NULL;
+}
+
+const char *
+xe_error_get_value(const GError *error)
+{
+    XeErrorPrivate *priv = kernel_private(error);
+
+    return priv != NULL ? priv->value : NULL;
+}

@@ -1,0 +1,45 @@
+/* xe-error.h: XE_ERROR, the one error domain of xe-migrated's host layer and
+ * engine; it maps to D-Bus errors in the daemon.
+ *
+ * An error from the kernel (a sysfs or debugfs access) keeps the errno, the
+ * file and the value written: xe_error_get_errno() and friends read them
+ * back, and the message already says all of it with a hint.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+#define XE_ERROR (xe_error_quark())
+
+typedef enum {
+    XE_ERROR_FAILED,           /* anything not below */
+    XE_ERROR_NOT_FOUND,        /* no such PF, VF, profile or file */
+    XE_ERROR_INVALID_ARGUMENT, /* a malformed BDF, profile value, ... */
+    XE_ERROR_KERNEL,           /* the kernel refused an access: see the errno */
+    XE_ERROR_BUSY,             /* reserved, in use, or in a migration */
+    XE_ERROR_NOT_SUPPORTED,    /* the hardware, firmware or kernel lacks it */
+    XE_ERROR_VERIFY_FAILED,    /* a write was accepted but did not stick */
+    XE_ERROR_INCOMPATIBLE,     /* profiles that cannot migrate between each other */
+    XE_ERROR_BAD_DATA,         /* sysfs showed something we cannot parse */
+} XeErrorCode;
+
+GQuark xe_error_quark(void);
+
+/* Kernel errors: XE_ERROR_KERNEL carrying @errnum, @path and @value (the
+ * value written, NULL for a read). The message is
+ * "<verb> '<value>' to <path>: <strerror> (<ERRNAME>); <hint>". */
+GError *xe_error_new_kernel(int errnum, const char *path, const char *value, const char *hint);
+
+/* What a kernel error carries; 0 / NULL for other errors. */
+int xe_error_get_errno(const GError *error);
+const char *xe_error_get_path(const GError *error);
+const char *xe_error_get_value(const GError *error);
+
+/* "EBUSY" for EBUSY, "E<n>" for the rest. */
+const char *xe_errno_name(int errnum);
+
+G_END_DECLS
