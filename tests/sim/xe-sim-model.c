@@ -80,7 +80,8 @@ struct _SimPf {
     SimVf *vfs; /* [total_vfs] */
 };
 
-static GPtrArray *pfs; /* SimPf */
+static GPtrArray *pfs;             /* SimPf */
+static GHashTable *probe_failures; /* "BDF DRIVER" -> errno: that driver's probe fails */
 static guint max_vfs_param;
 static SimNode *devices_dir, *drivers_dir, *debug_dri_dir, *vfio_dir;
 
@@ -327,6 +328,11 @@ driver_matches(SimDev *dev, const char *driver)
 static int
 driver_probe(SimDev *dev, const char *driver)
 {
+    g_autofree char *key = g_strdup_printf("%s %s", dev->bdf, driver);
+    int injected = GPOINTER_TO_INT(g_hash_table_lookup(probe_failures, key));
+
+    if (injected != 0)
+        return -injected;
     if (g_str_equal(driver, DRV_VFIO)) {
         /* Probe fails if the VF's PF is not bound to xe (the PF itself never is, here). */
         if (dev->vfid == 0 || g_strcmp0(dev->pf->dev.driver, DRV_XE) != 0)
@@ -1466,6 +1472,17 @@ xe_sim_model_flr_on_state(const char *vf_bdf, const char *state)
 }
 
 int
+xe_sim_model_set_probe_failure(const char *bdf, const char *driver, int error)
+{
+    if (error == 0)
+        g_hash_table_remove(probe_failures, g_strdup_printf("%s %s", bdf, driver));
+    else
+        g_hash_table_replace(probe_failures, g_strdup_printf("%s %s", bdf, driver),
+                             GINT_TO_POINTER(error));
+    return 0;
+}
+
+int
 xe_sim_model_set_opened(const char *vf_bdf, gboolean opened)
 {
     SimVf *vf = find_vf(vf_bdf);
@@ -1532,6 +1549,7 @@ xe_sim_model_init(SimPfConfig *const *configs, guint n_pfs, guint max_vfs)
 
     max_vfs_param = max_vfs;
     pfs = g_ptr_array_new();
+    probe_failures = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     devices_dir = xe_sim_mkdir(root, "sys/bus/pci/devices");
     drivers_dir = xe_sim_mkdir(root, "sys/bus/pci/drivers");
     debug_dri_dir = xe_sim_mkdir(root, "sys/kernel/debug/dri");

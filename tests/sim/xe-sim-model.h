@@ -56,6 +56,8 @@ void xe_sim_pf_config_free(SimPfConfig *config);
 int xe_sim_model_flr(const char *vf_bdf);
 int xe_sim_model_flr_on_state(const char *vf_bdf, const char *state); /* "" clears */
 int xe_sim_model_set_opened(const char *vf_bdf, gboolean opened);
+/* Makes @driver's probe of @bdf fail with @error (0 clears). */
+int xe_sim_model_set_probe_failure(const char *bdf, const char *driver, int error);
 
 const char *xe_sim_mig_state_name(SimMigState state);
 

@@ -303,6 +303,7 @@ void
 xe_sim_audit_clear(void)
 {
     g_string_truncate(audit_log, 0);
+    audit_seq = 0;
 }
 
 static const struct {
@@ -653,6 +654,7 @@ xe_sim_fuse_main(const char *mountpoint, gboolean debug, int ready_fd)
         g_ptr_array_add(argv, (char *)"-d");
     args = (struct fuse_args)FUSE_ARGS_INIT((int)argv->len, (char **)argv->pdata);
     fuse = fuse_new(&args, &sim_ops, sizeof(sim_ops), NULL);
+    fuse_opt_free_args(&args);
     if (fuse == NULL)
         return 1;
     if (fuse_mount(fuse, mountpoint) != 0) {

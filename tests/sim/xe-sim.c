@@ -98,6 +98,22 @@ store_opened(SimNode *node, const char *buf, gsize len)
     return xe_sim_model_set_opened(f[0], value);
 }
 
+/* "BDF DRIVER ERRNO" (ERRNO 0 clears) */
+static int
+store_probe_fail(SimNode *node, const char *buf, gsize len)
+{
+    g_autofree char *text = xe_sim_strip(buf, len);
+    g_auto(GStrv) f = g_strsplit_set(g_strstrip(text), " \t", -1);
+    int error;
+
+    if (g_strv_length(f) != 3)
+        return -EINVAL;
+    error = xe_sim_errno_parse(f[2]);
+    if (error == 0 && !g_str_equal(f[2], "0"))
+        return -EINVAL;
+    return xe_sim_model_set_probe_failure(f[0], f[1], error);
+}
+
 static int
 show_audit(SimNode *node, GString *out)
 {
@@ -133,6 +149,7 @@ build_control(void)
     xe_sim_add_file(sim, "flr", 0200, NULL, store_flr, NULL, 0);
     xe_sim_add_file(sim, "flr_on_state", 0200, NULL, store_flr_on_state, NULL, 0);
     xe_sim_add_file(sim, "opened", 0200, NULL, store_opened, NULL, 0);
+    xe_sim_add_file(sim, "probe_fail", 0200, NULL, store_probe_fail, NULL, 0);
     xe_sim_add_file(sim, "audit", 0644, show_audit, store_audit, NULL, 0);
     xe_sim_add_file(sim, "blocked", 0444, show_blocked, NULL, NULL, 0);
 }
