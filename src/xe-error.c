@@ -70,6 +70,19 @@ xe_errno_name(int errnum)
     return unknown;
 }
 
+int
+xe_errno_from_name(const char *name)
+{
+    guint64 n;
+
+    for (gsize i = 0; i < G_N_ELEMENTS(errno_names); i++)
+        if (g_ascii_strcasecmp(errno_names[i].name, name) == 0)
+            return errno_names[i].errnum;
+    if (g_ascii_string_to_unsigned(name, 10, 1, 4095, &n, NULL))
+        return (int)n;
+    return 0;
+}
+
 GError *
 xe_error_new_kernel(int errnum, const char *path, const char *value, const char *hint)
 {

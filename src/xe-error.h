@@ -39,7 +39,9 @@ int xe_error_get_errno(const GError *error);
 const char *xe_error_get_path(const GError *error);
 const char *xe_error_get_value(const GError *error);
 
-/* "EBUSY" for EBUSY, "E<n>" for the rest. */
+/* "EBUSY" for EBUSY, "E?" for errnos outside the table. */
 const char *xe_errno_name(int errnum);
+/* EBUSY for "EBUSY" (or "ebusy", or "16"); 0 when unknown. */
+int xe_errno_from_name(const char *name);
 
 G_END_DECLS

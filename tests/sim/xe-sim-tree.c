@@ -7,6 +7,8 @@
 
 #include "xe-sim-tree.h"
 
+#include "xe-error.h" /* the errno name table, shared with the host layer */
+
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse.h>
@@ -306,33 +308,14 @@ xe_sim_audit_clear(void)
     audit_seq = 0;
 }
 
-static const struct {
-    int error;
-    const char *name;
-} errno_names[] = {
-    { EPERM, "EPERM" },           { ENOENT, "ENOENT" },
-    { EINTR, "EINTR" },           { EIO, "EIO" },
-    { ENXIO, "ENXIO" },           { EAGAIN, "EAGAIN" },
-    { ENOMEM, "ENOMEM" },         { EACCES, "EACCES" },
-    { EBUSY, "EBUSY" },           { EEXIST, "EEXIST" },
-    { ENODEV, "ENODEV" },         { EINVAL, "EINVAL" },
-    { ENOSPC, "ENOSPC" },         { ESPIPE, "ESPIPE" },
-    { ERANGE, "ERANGE" },         { ENOTTY, "ENOTTY" },
-    { ENODATA, "ENODATA" },       { ETIMEDOUT, "ETIMEDOUT" },
-    { EALREADY, "EALREADY" },     { ESTALE, "ESTALE" },
-    { EUCLEAN, "EUCLEAN" },       { ECANCELED, "ECANCELED" },
-    { EOVERFLOW, "EOVERFLOW" },   { ENOPKG, "ENOPKG" },
-    { EOPNOTSUPP, "EOPNOTSUPP" }, { ENOTSUP, "ENOTSUP" },
-};
-
 const char *
 xe_sim_errno_name(int error)
 {
     static char buf[32];
+    const char *name = xe_errno_name(error);
 
-    for (gsize i = 0; i < G_N_ELEMENTS(errno_names); i++)
-        if (errno_names[i].error == error)
-            return errno_names[i].name;
+    if (!g_str_equal(name, "E?"))
+        return name;
     g_snprintf(buf, sizeof(buf), "E%d", error);
     return buf;
 }
@@ -340,14 +323,7 @@ xe_sim_errno_name(int error)
 int
 xe_sim_errno_parse(const char *text)
 {
-    guint64 n;
-
-    for (gsize i = 0; i < G_N_ELEMENTS(errno_names); i++)
-        if (g_ascii_strcasecmp(errno_names[i].name, text) == 0)
-            return errno_names[i].error;
-    if (g_ascii_string_to_unsigned(text, 10, 1, 4095, &n, NULL))
-        return (int)n;
-    return 0;
+    return xe_errno_from_name(text);
 }
 
 char *
