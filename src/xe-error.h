@@ -24,7 +24,8 @@ typedef enum {
     XE_ERROR_NOT_SUPPORTED,    /* the hardware, firmware or kernel lacks it */
     XE_ERROR_VERIFY_FAILED,    /* a write was accepted but did not stick */
     XE_ERROR_INCOMPATIBLE,     /* profiles that cannot migrate between each other */
-    XE_ERROR_BAD_DATA,         /* sysfs showed something we cannot parse */
+    XE_ERROR_BAD_DATA,         /* sysfs or a state file holds something we cannot parse */
+    XE_ERROR_VETOED,           /* a pre- phase hook said no */
 } XeErrorCode;
 
 GQuark xe_error_quark(void);

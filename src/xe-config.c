@@ -1,0 +1,302 @@
+/* xe-config.c: parsing and checking xe-migrated.conf.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#define G_LOG_DOMAIN "xe-config"
+
+#include "xe-config.h"
+
+#include <string.h>
+
+#include "xe-error.h"
+#include "xe-pci.h"
+
+#define GROUP_DAEMON   "daemon"
+#define PREFIX_PROFILE "profile "
+#define PREFIX_LAYOUT  "layout "
+
+#define DEFAULT_ALLOWED_GROUP   "xe-migrated"
+#define DEFAULT_HOOKS_DIR       "/etc/xe-migrated/hooks.d"
+#define DEFAULT_HOOK_TIMEOUT_MS 10000
+#define DEFAULT_STATE_DIR       "/var/lib/xe-migrated"
+
+static void
+layout_free(XeLayout *layout)
+{
+    for (guint i = 0; i < layout->pool->len; i++)
+        g_free(g_array_index(layout->pool, XePoolEntry, i).profile);
+    g_array_unref(layout->pool);
+    g_free(layout->pf_bdf);
+    g_free(layout);
+}
+
+void
+xe_config_free(XeConfig *config)
+{
+    if (config == NULL)
+        return;
+    g_free(config->path);
+    g_free(config->allowed_group);
+    g_free(config->hooks_dir);
+    g_free(config->state_dir);
+    g_hash_table_unref(config->profiles);
+    g_ptr_array_unref(config->layouts);
+    g_free(config);
+}
+
+XeConfig *
+xe_config_new_default(void)
+{
+    XeConfig *c = g_new0(XeConfig, 1);
+
+    c->allowed_group = g_strdup(DEFAULT_ALLOWED_GROUP);
+    c->hooks_dir = g_strdup(DEFAULT_HOOKS_DIR);
+    c->hook_timeout_ms = DEFAULT_HOOK_TIMEOUT_MS;
+    c->state_dir = g_strdup(DEFAULT_STATE_DIR);
+    c->profiles =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)xe_profile_free);
+    c->layouts = g_ptr_array_new_with_free_func((GDestroyNotify)layout_free);
+    return c;
+}
+
+static gboolean G_GNUC_PRINTF(4, 5)
+    config_error(GError **error, const char *file, const char *group, const char *fmt, ...)
+{
+    va_list ap;
+    g_autofree char *what = NULL;
+
+    va_start(ap, fmt);
+    what = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    g_set_error(error, XE_ERROR, XE_ERROR_INVALID_ARGUMENT, "%s: [%s] %s", file, group, what);
+    return FALSE;
+}
+
+static gboolean
+check_keys(GKeyFile *kf, const char *file, const char *group, const char *const *known,
+           GError **error)
+{
+    g_auto(GStrv) keys = g_key_file_get_keys(kf, group, NULL, NULL);
+
+    for (guint i = 0; keys != NULL && keys[i] != NULL; i++)
+        if (!g_strv_contains(known, keys[i])) {
+            g_autofree char *list = g_strjoinv(", ", (char **)known);
+            return config_error(error, file, group, "unknown key '%s' (known: %s)", keys[i], list);
+        }
+    return TRUE;
+}
+
+static gboolean
+get_uint(GKeyFile *kf, const char *file, const char *group, const char *key, guint max, guint *out,
+         GError **error)
+{
+    g_autofree char *text = g_key_file_get_value(kf, group, key, NULL);
+    guint64 v;
+
+    if (text == NULL)
+        return TRUE;
+    g_strstrip(text);
+    if (!g_ascii_string_to_unsigned(text, 10, 0, max, &v, NULL))
+        return config_error(error, file, group, "%s='%s': expected a whole number from 0 to %u",
+                            key, text, max);
+    *out = (guint)v;
+    return TRUE;
+}
+
+static gboolean
+get_string(GKeyFile *kf, const char *group, const char *key, char **inout)
+{
+    g_autofree char *text = g_key_file_get_string(kf, group, key, NULL);
+
+    if (text == NULL)
+        return FALSE;
+    g_free(*inout);
+    *inout = g_strstrip(g_steal_pointer(&text));
+    return TRUE;
+}
+
+static gboolean
+parse_daemon(GKeyFile *kf, const char *file, XeConfig *c, GError **error)
+{
+    static const char *const known[] = { "version",         "allowed-group", "hooks-dir",
+                                         "hook-timeout-ms", "state-dir",     NULL };
+    guint version = XE_CONFIG_VERSION;
+
+    if (!g_key_file_has_group(kf, GROUP_DAEMON))
+        return TRUE;
+    if (!check_keys(kf, file, GROUP_DAEMON, known, error) ||
+        !get_uint(kf, file, GROUP_DAEMON, "version", 1000, &version, error) ||
+        !get_uint(kf, file, GROUP_DAEMON, "hook-timeout-ms", 3600000, &c->hook_timeout_ms, error))
+        return FALSE;
+    if (version != XE_CONFIG_VERSION)
+        return config_error(error, file, GROUP_DAEMON,
+                            "version=%u: this xe-migrated reads version %d", version,
+                            XE_CONFIG_VERSION);
+    if (c->hook_timeout_ms == 0)
+        return config_error(error, file, GROUP_DAEMON, "hook-timeout-ms must be above 0");
+    get_string(kf, GROUP_DAEMON, "allowed-group", &c->allowed_group);
+    get_string(kf, GROUP_DAEMON, "hooks-dir", &c->hooks_dir);
+    get_string(kf, GROUP_DAEMON, "state-dir", &c->state_dir);
+    if (!g_path_is_absolute(c->hooks_dir))
+        return config_error(error, file, GROUP_DAEMON, "hooks-dir='%s' must be absolute",
+                            c->hooks_dir);
+    if (!g_path_is_absolute(c->state_dir))
+        return config_error(error, file, GROUP_DAEMON, "state-dir='%s' must be absolute",
+                            c->state_dir);
+    return TRUE;
+}
+
+static gboolean
+parse_profile(GKeyFile *kf, const char *file, const char *group, XeConfig *c, GError **error)
+{
+    const char *name = group + strlen(PREFIX_PROFILE);
+    g_auto(GStrv) keys = g_key_file_get_keys(kf, group, NULL, NULL);
+    g_autoptr(GString) text = g_string_new(NULL);
+    g_autoptr(GError) local = NULL;
+    XeProfile *profile;
+
+    if (*name == '\0' || strchr(name, ' ') != NULL || strchr(name, ':') != NULL ||
+        strchr(name, ',') != NULL)
+        return config_error(error, file, group, "a profile name is one word without ':' or ','");
+    for (guint i = 0; keys != NULL && keys[i] != NULL; i++) {
+        g_autofree char *value = g_key_file_get_value(kf, group, keys[i], NULL);
+        g_string_append_printf(text, "%s%s=%s", i ? "," : "", keys[i], g_strstrip(value));
+    }
+    profile = xe_profile_parse(text->str, &local);
+    if (profile == NULL)
+        return config_error(error, file, group, "%s", local->message);
+    g_hash_table_replace(c->profiles, g_strdup(name), profile);
+    return TRUE;
+}
+
+static gboolean
+parse_layout(GKeyFile *kf, const char *file, const char *group, XeConfig *c, GError **error)
+{
+    static const char *const known[] = { "vfs", "pool", NULL };
+    const char *bdf = group + strlen(PREFIX_LAYOUT);
+    g_autofree char *pool_text = NULL;
+    XeLayout *layout;
+    XePciAddress addr;
+    guint in_pool = 0;
+
+    if (!xe_pci_address_parse(bdf, &addr, NULL))
+        return config_error(error, file, group, "'%s' is not a PCI address like 0000:03:00.0", bdf);
+    if (xe_config_get_layout(c, bdf) != NULL)
+        return config_error(error, file, group, "declared twice");
+    if (!check_keys(kf, file, group, known, error))
+        return FALSE;
+    layout = g_new0(XeLayout, 1);
+    layout->pf_bdf = g_strdup(bdf);
+    layout->pool = g_array_new(FALSE, TRUE, sizeof(XePoolEntry));
+    g_ptr_array_add(c->layouts, layout);
+    if (!g_key_file_has_key(kf, group, "vfs", NULL))
+        return config_error(error, file, group, "vfs=N is required");
+    if (!get_uint(kf, file, group, "vfs", 4096, &layout->vfs, error))
+        return FALSE;
+
+    pool_text = g_key_file_get_value(kf, group, "pool", NULL);
+    if (pool_text != NULL) {
+        g_auto(GStrv) items = g_strsplit(pool_text, ",", -1);
+
+        for (guint i = 0; items[i] != NULL; i++) {
+            char *item = g_strstrip(items[i]);
+            char *colon = strchr(item, ':');
+            XePoolEntry entry = { 0 };
+            guint64 count;
+
+            if (*item == '\0')
+                continue;
+            if (colon == NULL || !g_ascii_string_to_unsigned(colon + 1, 10, 1, 4096, &count, NULL))
+                return config_error(error, file, group,
+                                    "pool: '%s' is not PROFILE:COUNT (COUNT from 1)", item);
+            *colon = '\0';
+            if (xe_config_get_profile(c, item) == NULL)
+                return config_error(error, file, group,
+                                    "pool: profile '%s' is not defined (add a [profile %s] group)",
+                                    item, item);
+            entry.profile = g_strdup(item);
+            entry.count = (guint)count;
+            g_array_append_val(layout->pool, entry);
+            in_pool += entry.count;
+        }
+    }
+    if (in_pool > layout->vfs)
+        return config_error(error, file, group, "pool keeps %u VFs ready but vfs=%u enables fewer",
+                            in_pool, layout->vfs);
+    return TRUE;
+}
+
+static XeConfig *
+config_from_keyfile(GKeyFile *kf, const char *name, GError **error)
+{
+    g_autoptr(XeConfig) c = xe_config_new_default();
+    g_auto(GStrv) groups = g_key_file_get_groups(kf, NULL);
+
+    c->path = g_strdup(name);
+    if (!parse_daemon(kf, name, c, error))
+        return NULL;
+    /* Profiles first: layouts refer to them wherever they stand in the file. */
+    for (guint i = 0; groups[i] != NULL; i++)
+        if (g_str_has_prefix(groups[i], PREFIX_PROFILE) &&
+            !parse_profile(kf, name, groups[i], c, error))
+            return NULL;
+    for (guint i = 0; groups[i] != NULL; i++) {
+        if (g_str_equal(groups[i], GROUP_DAEMON) || g_str_has_prefix(groups[i], PREFIX_PROFILE))
+            continue;
+        if (g_str_has_prefix(groups[i], PREFIX_LAYOUT)) {
+            if (!parse_layout(kf, name, groups[i], c, error))
+                return NULL;
+            continue;
+        }
+        config_error(error, name, groups[i],
+                     "unknown group (expected [daemon], [profile NAME] or [layout PF-BDF])");
+        return NULL;
+    }
+    return g_steal_pointer(&c);
+}
+
+XeConfig *
+xe_config_load_from_data(const char *data, const char *name, GError **error)
+{
+    g_autoptr(GKeyFile) kf = g_key_file_new();
+    g_autoptr(GError) local = NULL;
+
+    if (!g_key_file_load_from_data(kf, data, (gsize)-1, G_KEY_FILE_NONE, &local)) {
+        g_set_error(error, XE_ERROR, XE_ERROR_INVALID_ARGUMENT, "%s: %s", name, local->message);
+        return NULL;
+    }
+    return config_from_keyfile(kf, name, error);
+}
+
+XeConfig *
+xe_config_load(const char *path, GError **error)
+{
+    g_autofree char *data = NULL;
+    g_autoptr(GError) local = NULL;
+
+    if (!g_file_get_contents(path, &data, NULL, &local)) {
+        g_set_error(error, XE_ERROR,
+                    g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT) ? XE_ERROR_NOT_FOUND
+                                                                             : XE_ERROR_FAILED,
+                    "reading the configuration: %s", local->message);
+        return NULL;
+    }
+    return xe_config_load_from_data(data, path, error);
+}
+
+const XeLayout *
+xe_config_get_layout(const XeConfig *config, const char *pf_bdf)
+{
+    for (guint i = 0; i < config->layouts->len; i++) {
+        XeLayout *l = config->layouts->pdata[i];
+        if (g_str_equal(l->pf_bdf, pf_bdf))
+            return l;
+    }
+    return NULL;
+}
+
+const XeProfile *
+xe_config_get_profile(const XeConfig *config, const char *name)
+{
+    return g_hash_table_lookup(config->profiles, name);
+}
