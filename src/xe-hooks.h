@@ -11,6 +11,9 @@
  *
  * Phases so far: vf-reserved, vf-released, vf-reset, layout-applied.
  *
+ * A hook need not read its stdin; the process must ignore SIGPIPE (the daemon
+ * does), or a hook that exits before reading would kill it.
+ *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #pragma once

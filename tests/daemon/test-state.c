@@ -5,6 +5,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -350,5 +351,6 @@ state_suite(void)
 int
 main(void)
 {
+    signal(SIGPIPE, SIG_IGN); /* as the daemon does: hooks may ignore their stdin */
     return xe_test_run_suite(state_suite());
 }
