@@ -7,7 +7,10 @@
 
 #include "xe-hooks.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,7 +26,7 @@ struct _XeHooks {
 typedef struct {
     char *phase;
     gboolean may_veto;
-    GBytes *input;
+    char *input; /* the JSON document */
     GStrv hooks; /* paths, in order */
     guint next;
     GSubprocess *running;
@@ -36,7 +39,7 @@ static void
 run_free(Run *run)
 {
     g_free(run->phase);
-    g_bytes_unref(run->input);
+    g_free(run->input);
     g_strfreev(run->hooks);
     g_clear_object(&run->running);
     g_free(run->running_path);
@@ -122,6 +125,27 @@ list_hooks(XeHooks *hooks, GString *refused)
 
 static void run_next(GTask *task);
 
+/* The document as a sealed in-memory file: the hook's stdin. A file, not a
+ * pipe, so a hook that never reads it cannot make our write fail or raise
+ * SIGPIPE. */
+static int
+input_fd(const char *json, GError **error)
+{
+    gsize len = strlen(json);
+    int fd = memfd_create("xe-hook-input", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+    if (fd < 0 || write(fd, json, len) != (gssize)len || lseek(fd, 0, SEEK_SET) != 0 ||
+        fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        g_set_error(error, XE_ERROR, XE_ERROR_FAILED, "preparing a hook's input: %s",
+                    g_strerror(e));
+        return -1;
+    }
+    return fd;
+}
+
 static gboolean
 hook_timed_out(gpointer user_data)
 {
@@ -193,6 +217,7 @@ run_next(GTask *task)
     XeHooks *hooks = g_object_get_data(G_OBJECT(task), "xe-hooks");
     g_autoptr(GError) error = NULL;
     const char *path = run->hooks[run->next];
+    int fd;
 
     if (path == NULL) {
         g_task_return_boolean(task, TRUE);
@@ -203,10 +228,14 @@ run_next(GTask *task)
     g_free(run->running_path);
     run->running_path = g_strdup(path);
     run->timed_out = FALSE;
-    run->running =
-        g_subprocess_new(G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
-                             G_SUBPROCESS_FLAGS_STDERR_PIPE,
-                         &error, path, run->phase, NULL);
+    fd = input_fd(run->input, &error);
+    if (fd >= 0) {
+        g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new(
+            G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+
+        g_subprocess_launcher_take_stdin_fd(launcher, fd);
+        run->running = g_subprocess_launcher_spawn(launcher, &error, path, run->phase, NULL);
+    }
     if (run->running == NULL) {
         if (run->may_veto) {
             g_task_return_new_error(task, XE_ERROR, XE_ERROR_VETOED, "%s hook %s vetoed: %s",
@@ -221,8 +250,8 @@ run_next(GTask *task)
     run->timeout = g_timeout_source_new(hooks->timeout_ms);
     g_source_set_callback(run->timeout, hook_timed_out, task, NULL);
     g_source_attach(run->timeout, g_task_get_context(task));
-    g_subprocess_communicate_async(run->running, run->input, g_task_get_cancellable(task),
-                                   hook_done, task);
+    g_subprocess_communicate_async(run->running, NULL, g_task_get_cancellable(task), hook_done,
+                                   task);
 }
 
 void
@@ -232,14 +261,13 @@ xe_hooks_run_async(XeHooks *hooks, const char *phase, JsonNode *document, GCance
     GTask *task = g_task_new(NULL, cancellable, callback, user_data);
     Run *run = g_new0(Run, 1);
     g_autoptr(GString) refused = g_string_new(NULL);
-    char *json = json_to_string(document, FALSE);
 
     g_task_set_task_data(task, run, (GDestroyNotify)run_free);
     /* XeHooks is no GObject, so it rides on the task as data, not as source object. */
     g_object_set_data(G_OBJECT(task), "xe-hooks", hooks);
     run->phase = g_strdup(phase);
     run->may_veto = g_str_has_prefix(phase, "pre-");
-    run->input = g_bytes_new_take(json, strlen(json));
+    run->input = json_to_string(document, FALSE);
     run->hooks = list_hooks(hooks, refused);
     if (refused->len > 0) {
         if (run->may_veto) {

@@ -11,8 +11,7 @@
  *
  * Phases so far: vf-reserved, vf-released, vf-reset, layout-applied.
  *
- * A hook need not read its stdin; the process must ignore SIGPIPE (the daemon
- * does), or a hook that exits before reading would kill it.
+ * stdin is a sealed in-memory file, not a pipe: a hook need not read it.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
