@@ -5,6 +5,8 @@
  */
 #include "xe-error.h"
 
+#include <gio/gio.h>
+
 #include <errno.h>
 #include <string.h>
 
@@ -138,4 +140,28 @@ xe_error_get_value(const GError *error)
     XeErrorPrivate *priv = kernel_private(error);
 
     return priv != NULL ? priv->value : NULL;
+}
+
+static const GDBusErrorEntry dbus_errors[] = {
+    { XE_ERROR_FAILED, "org.xemigrated.XeMigrated1.Error.Failed" },
+    { XE_ERROR_NOT_FOUND, "org.xemigrated.XeMigrated1.Error.NotFound" },
+    { XE_ERROR_INVALID_ARGUMENT, "org.xemigrated.XeMigrated1.Error.InvalidArgument" },
+    { XE_ERROR_KERNEL, "org.xemigrated.XeMigrated1.Error.Kernel" },
+    { XE_ERROR_BUSY, "org.xemigrated.XeMigrated1.Error.Busy" },
+    { XE_ERROR_NOT_SUPPORTED, "org.xemigrated.XeMigrated1.Error.NotSupported" },
+    { XE_ERROR_VERIFY_FAILED, "org.xemigrated.XeMigrated1.Error.VerifyFailed" },
+    { XE_ERROR_INCOMPATIBLE, "org.xemigrated.XeMigrated1.Error.Incompatible" },
+    { XE_ERROR_BAD_DATA, "org.xemigrated.XeMigrated1.Error.BadData" },
+    { XE_ERROR_VETOED, "org.xemigrated.XeMigrated1.Error.Vetoed" },
+    { XE_ERROR_ACCESS_DENIED, "org.xemigrated.XeMigrated1.Error.AccessDenied" },
+};
+G_STATIC_ASSERT(G_N_ELEMENTS(dbus_errors) == XE_ERROR_ACCESS_DENIED + 1);
+
+void
+xe_error_register_dbus(void)
+{
+    static gsize registered;
+
+    g_dbus_error_register_error_domain(g_quark_to_string(XE_ERROR), &registered, dbus_errors,
+                                       G_N_ELEMENTS(dbus_errors));
 }

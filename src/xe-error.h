@@ -26,9 +26,15 @@ typedef enum {
     XE_ERROR_INCOMPATIBLE,     /* profiles that cannot migrate between each other */
     XE_ERROR_BAD_DATA,         /* sysfs or a state file holds something we cannot parse */
     XE_ERROR_VETOED,           /* a pre- phase hook said no */
+    XE_ERROR_ACCESS_DENIED,    /* the caller may not do this */
 } XeErrorCode;
 
 GQuark xe_error_quark(void);
+
+/* Registers XE_ERROR with GDBus: each code crosses the bus as
+ * org.xemigrated.XeMigrated1.Error.<Name> and comes back as the same code.
+ * Call once in the daemon and in clients. */
+void xe_error_register_dbus(void);
 
 /* Kernel errors: XE_ERROR_KERNEL carrying @errnum, @path and @value (the
  * value written, NULL for a read). The message is

@@ -110,6 +110,24 @@ xe_profile_parse(const char *text, GError **error)
         }
         key = g_strndup(pairs[i], (gsize)(eq - pairs[i]));
         value = eq + 1;
+        if (g_str_equal(key, "device_id") || g_str_equal(key, "revision")) {
+            /* identity, as xe_profile_to_string() prints it: read back, never applied */
+            guint64 v;
+            gboolean hex = g_str_has_prefix(value, "0x");
+
+            if (!g_ascii_string_to_unsigned(value + (hex ? 2 : 0), hex ? 16 : 10, 0, 0xffff, &v,
+                                            NULL)) {
+                g_set_error(error, XE_ERROR, XE_ERROR_INVALID_ARGUMENT,
+                            "profile: %s='%s' is not a number", key, value);
+                return NULL;
+            }
+            if (g_str_equal(key, "device_id"))
+                p->device_id = (guint)v;
+            else
+                p->revision = (guint)v;
+            p->set |= XE_PROFILE_IDENTITY;
+            continue;
+        }
         for (gsize m = 0; m < G_N_ELEMENTS(members) && !found; m++) {
             if (!g_str_equal(key, members[m].name))
                 continue;

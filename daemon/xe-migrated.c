@@ -1,0 +1,252 @@
+/* xe-migrated.c: the xe-migrated daemon: configuration, the agent, its
+ * D-Bus service, signals (SIGTERM/SIGINT stop, SIGHUP reloads) and sd_notify.
+ *
+ *   xe-migrated [--config FILE] [--sysfs-root DIR] [--state-dir DIR]
+ *               [--hooks-dir DIR] [--bus system|session|ADDRESS]
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#define G_LOG_DOMAIN "xe-migrated"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <glib-unix.h>
+#include <systemd/sd-daemon.h>
+
+#include "config.h"
+#include "xe-agent.h"
+#include "xe-error.h"
+#include "xe-service.h"
+
+#define DEFAULT_CONFIG XE_SYSCONFDIR "/xe-migrated/xe-migrated.conf"
+
+typedef struct {
+    GMainLoop *loop;
+    XeAgent *agent;
+    XeService *service;
+    char *config_path;
+    char *state_dir;
+    char *hooks_dir;
+    gboolean config_required; /* --config given: it must exist */
+    int exit_code;
+} Daemon;
+
+static void
+daemon_status(Daemon *d)
+{
+    GPtrArray *vfs = xe_agent_get_vfs(d->agent);
+    guint reserved = 0, pool = 0;
+    g_autofree char *status = NULL;
+
+    for (guint i = 0; i < vfs->len; i++) {
+        XeAgentVf *vf = vfs->pdata[i];
+        reserved += *vf->reservation != '\0';
+        pool += vf->in_pool;
+    }
+    status = g_strdup_printf("%u PFs, %u VFs, %u reserved, %u in the warm pool, %u drift",
+                             xe_agent_get_pfs(d->agent)->len, vfs->len, reserved, pool,
+                             g_strv_length(xe_agent_get_drift(d->agent)));
+    (void)sd_notifyf(0, "STATUS=%s", status);
+}
+
+static XeConfig *
+daemon_load_config(Daemon *d, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    XeConfig *config = xe_config_load(d->config_path, &local);
+
+    if (config == NULL) {
+        if (d->config_required || !g_error_matches(local, XE_ERROR, XE_ERROR_NOT_FOUND)) {
+            g_propagate_error(error, g_steal_pointer(&local));
+            return NULL;
+        }
+        g_message("no %s: built-in defaults", d->config_path);
+        config = xe_config_new_default();
+    }
+    if (d->state_dir != NULL) {
+        g_free(config->state_dir);
+        config->state_dir = g_strdup(d->state_dir);
+    }
+    if (d->hooks_dir != NULL) {
+        g_free(config->hooks_dir);
+        config->hooks_dir = g_strdup(d->hooks_dir);
+    }
+    return config;
+}
+
+static void
+reload_done(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    Daemon *d = user_data;
+    g_autoptr(GError) error = NULL;
+
+    if (!xe_agent_reload_finish(XE_AGENT(source), result, &error))
+        g_warning("reload: %s", error->message);
+    (void)sd_notify(0, "READY=1");
+    daemon_status(d);
+}
+
+static void
+daemon_reload(gpointer user_data)
+{
+    Daemon *d = user_data;
+    g_autoptr(GError) error = NULL;
+    XeConfig *config = daemon_load_config(d, &error);
+
+    if (config == NULL) {
+        g_warning("reload refused, keeping the configuration in force: %s", error->message);
+        return;
+    }
+    (void)sd_notify(0, "RELOADING=1");
+    xe_agent_reload_async(d->agent, config, NULL, reload_done, d);
+}
+
+static gboolean
+on_sighup(gpointer user_data)
+{
+    daemon_reload(user_data);
+    return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_stop(gpointer user_data)
+{
+    Daemon *d = user_data;
+
+    (void)sd_notify(0, "STOPPING=1");
+    g_main_loop_quit(d->loop);
+    return G_SOURCE_REMOVE;
+}
+
+static void
+started(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    Daemon *d = user_data;
+    g_autoptr(GError) error = NULL;
+
+    if (!xe_agent_start_finish(XE_AGENT(source), result, &error))
+        g_warning("start: %s", error->message);
+    (void)sd_notify(0, "READY=1");
+    daemon_status(d);
+    g_message("ready: %s", XE_BUS_NAME);
+}
+
+static void
+on_changed(XeAgent *agent, Daemon *d)
+{
+    daemon_status(d);
+}
+
+static void
+name_lost(GDBusConnection *connection, const char *name, gpointer user_data)
+{
+    Daemon *d = user_data;
+
+    g_printerr("xe-migrated: lost or could not own the bus name %s (another xe-migrated "
+               "running, or the bus policy forbids it)\n",
+               name);
+    d->exit_code = 1;
+    g_main_loop_quit(d->loop);
+}
+
+static GDBusConnection *
+bus_connect(const char *bus, GError **error)
+{
+    if (bus == NULL || g_str_equal(bus, "system"))
+        return g_bus_get_sync(G_BUS_TYPE_SYSTEM, NULL, error);
+    if (g_str_equal(bus, "session"))
+        return g_bus_get_sync(G_BUS_TYPE_SESSION, NULL, error);
+    return g_dbus_connection_new_for_address_sync(
+        bus,
+        G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+            G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+        NULL, NULL, error);
+}
+
+int
+main(int argc, char **argv)
+{
+    Daemon d = { 0 };
+    g_autofree char *sysfs_root = NULL;
+    g_autofree char *bus = NULL;
+    gboolean version = FALSE;
+    GOptionEntry entries[] = {
+        { "config", 'c', 0, G_OPTION_ARG_FILENAME, &d.config_path,
+          "Configuration file (default " DEFAULT_CONFIG ")", "FILE" },
+        { "sysfs-root", 0, 0, G_OPTION_ARG_FILENAME, &sysfs_root,
+          "Where sysfs and debugfs are (default /)", "DIR" },
+        { "state-dir", 0, 0, G_OPTION_ARG_FILENAME, &d.state_dir,
+          "State directory (overrides the configuration)", "DIR" },
+        { "hooks-dir", 0, 0, G_OPTION_ARG_FILENAME, &d.hooks_dir,
+          "Hooks directory (overrides the configuration)", "DIR" },
+        { "bus", 0, 0, G_OPTION_ARG_STRING, &bus,
+          "system (default), session, or a bus address ($XE_MIGRATED_BUS)", "BUS" },
+        { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version", NULL },
+        { NULL },
+    };
+    g_autoptr(GOptionContext) ctx = g_option_context_new("- the xe-migrated host agent");
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GDBusConnection) connection = NULL;
+    XeConfig *config;
+    guint owner;
+
+    signal(SIGPIPE, SIG_IGN);
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
+        g_printerr("xe-migrated: %s (see --help)\n", error->message);
+        return 2;
+    }
+    if (version) {
+        printf("xe-migrated %s\n", PACKAGE_VERSION);
+        return 0;
+    }
+    if (bus == NULL && g_getenv("XE_MIGRATED_BUS") != NULL)
+        bus = g_strdup(g_getenv("XE_MIGRATED_BUS"));
+    d.config_required = d.config_path != NULL;
+    if (d.config_path == NULL)
+        d.config_path = g_strdup(DEFAULT_CONFIG);
+
+    config = daemon_load_config(&d, &error);
+    if (config == NULL) {
+        g_printerr("xe-migrated: %s\n", error->message);
+        return 1;
+    }
+    d.agent = xe_agent_new(sysfs_root != NULL ? sysfs_root : "/", config, &error);
+    if (d.agent == NULL) {
+        g_printerr("xe-migrated: %s\n", error->message);
+        return 1;
+    }
+    connection = bus_connect(bus, &error);
+    if (connection == NULL) {
+        g_printerr("xe-migrated: connecting to the %s bus: %s\n", bus != NULL ? bus : "system",
+                   error->message);
+        return 1;
+    }
+    d.loop = g_main_loop_new(NULL, FALSE);
+    d.service = xe_service_new(d.agent, connection, &error);
+    if (d.service == NULL) {
+        g_printerr("xe-migrated: exporting the D-Bus service: %s\n", error->message);
+        return 1;
+    }
+    xe_service_set_reload_func(d.service, daemon_reload, &d);
+    g_signal_connect(d.agent, "changed", G_CALLBACK(on_changed), &d);
+    g_unix_signal_add(SIGTERM, on_stop, &d);
+    g_unix_signal_add(SIGINT, on_stop, &d);
+    g_unix_signal_add(SIGHUP, on_sighup, &d);
+    owner = g_bus_own_name_on_connection(connection, XE_BUS_NAME, G_BUS_NAME_OWNER_FLAGS_NONE, NULL,
+                                         name_lost, &d, NULL);
+    xe_agent_start_async(d.agent, NULL, started, &d);
+
+    g_main_loop_run(d.loop);
+
+    g_bus_unown_name(owner);
+    xe_service_free(d.service);
+    g_object_unref(d.agent);
+    g_main_loop_unref(d.loop);
+    g_free(d.config_path);
+    g_free(d.state_dir);
+    g_free(d.hooks_dir);
+    return d.exit_code;
+}

@@ -1,0 +1,26 @@
+/* xe-service.h: the agent on D-Bus (org.xemigrated.XeMigrated1): the
+ * Manager, one object per PF and per VF, kept in step with the agent's
+ * snapshot (PropertiesChanged on every change), and the method handlers,
+ * which authorize callers from their bus credentials.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "xe-agent.h"
+
+G_BEGIN_DECLS
+
+#define XE_BUS_NAME    "org.xemigrated.XeMigrated1"
+#define XE_OBJECT_ROOT "/org/xemigrated/XeMigrated1"
+
+typedef struct _XeService XeService;
+
+XeService *xe_service_new(XeAgent *agent, GDBusConnection *connection, GError **error);
+void xe_service_free(XeService *service);
+/* Called when a reload replaced the configuration (new allowed-group). */
+void xe_service_set_reload_func(XeService *service, void (*reload)(gpointer), gpointer data);
+
+G_END_DECLS

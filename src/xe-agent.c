@@ -1,0 +1,1247 @@
+/* xe-agent.c: the host agent: snapshot, operations, reservations, warm pool,
+ * layout convergence and reconciliation after a restart.
+ *
+ * Threads: the main thread owns the snapshot, the reservation table, the
+ * pool map and the claims; workers (GTask threads) run sysfs under host_lock,
+ * one at a time. state_lock guards what the host guard reads from a worker.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#define G_LOG_DOMAIN "xe-migrated"
+
+#include "xe-agent.h"
+
+#include <string.h>
+
+#include "xe-error.h"
+#include "xe-hooks.h"
+#include "xe-log.h"
+#include "xe-reservations.h"
+
+#define TAG(fn) ((gpointer)(guintptr)(fn))
+
+struct _XeAgent {
+    GObject parent_instance;
+
+    XeHost *host;
+    XeConfig *config;
+    XeHooks *hooks;
+    XeReservations *reservations; /* writes: main thread under state_lock */
+    GHashTable *claimed;          /* VF -> TRUE: being prepared for a reservation */
+    GHashTable *pool;             /* VF -> profile name: kept ready */
+    GHashTable *busy;             /* VF -> count of operations under way */
+    GMutex host_lock;
+    GMutex state_lock;
+    GMutex persist_lock;
+    guint64 persist_seq;   /* main thread: last snapshot handed to a writer */
+    guint64 persisted_seq; /* under persist_lock: last snapshot written */
+
+    GPtrArray *pfs; /* XePfInfo */
+    GPtrArray *vfs; /* XeAgentVf */
+    GStrv drift;
+    GStrv reconcile_drift; /* found at start; kept until a reservation goes */
+    gboolean converging;
+    gboolean converge_again;
+};
+
+enum { SIGNAL_CHANGED, SIGNAL_LAST };
+static guint signals[SIGNAL_LAST];
+
+G_DEFINE_TYPE(XeAgent, xe_agent, G_TYPE_OBJECT)
+
+/* The VF a worker job may touch although it is claimed (its own claim). */
+static __thread const char *worker_claim;
+
+static void
+agent_vf_free(XeAgentVf *vf)
+{
+    g_free(vf->info.bdf);
+    g_free(vf->info.pf_bdf);
+    g_free(vf->info.driver);
+    g_free(vf->info.override);
+    g_free(vf->profile);
+    g_free(vf->profile_name);
+    g_free(vf->reservation);
+    g_free(vf->health);
+    g_free(vf);
+}
+
+static void
+xe_agent_finalize(GObject *object)
+{
+    XeAgent *self = XE_AGENT(object);
+
+    g_clear_object(&self->host);
+    xe_config_free(self->config);
+    xe_hooks_free(self->hooks);
+    xe_reservations_free(self->reservations);
+    g_hash_table_unref(self->claimed);
+    g_hash_table_unref(self->pool);
+    g_hash_table_unref(self->busy);
+    g_clear_pointer(&self->pfs, g_ptr_array_unref);
+    g_clear_pointer(&self->vfs, g_ptr_array_unref);
+    g_strfreev(self->drift);
+    g_strfreev(self->reconcile_drift);
+    g_mutex_clear(&self->host_lock);
+    g_mutex_clear(&self->state_lock);
+    g_mutex_clear(&self->persist_lock);
+    G_OBJECT_CLASS(xe_agent_parent_class)->finalize(object);
+}
+
+static void
+xe_agent_init(XeAgent *self)
+{
+    g_mutex_init(&self->host_lock);
+    g_mutex_init(&self->state_lock);
+    g_mutex_init(&self->persist_lock);
+    self->claimed = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    self->pool = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    self->busy = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    self->pfs = g_ptr_array_new_with_free_func((GDestroyNotify)xe_pf_info_free);
+    self->vfs = g_ptr_array_new_with_free_func((GDestroyNotify)agent_vf_free);
+    self->drift = g_new0(char *, 1);
+}
+
+static void
+xe_agent_class_init(XeAgentClass *klass)
+{
+    G_OBJECT_CLASS(klass)->finalize = xe_agent_finalize;
+    /* XeAgent::changed: the snapshot, reservations or drift changed. */
+    signals[SIGNAL_CHANGED] = g_signal_new("changed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST,
+                                           0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+}
+
+/* the guard: asked by XeHost (in a worker) before any change to a VF */
+
+static gboolean
+agent_guard(XeHost *host, const char *vf_bdf, XeHostOp op, char **reason, gpointer user_data)
+{
+    XeAgent *self = user_data;
+    const XeReservation *r;
+    gboolean ok = TRUE;
+
+    if (g_strcmp0(worker_claim, vf_bdf) == 0)
+        return TRUE;
+    g_mutex_lock(&self->state_lock);
+    r = xe_reservations_lookup_vf(self->reservations, vf_bdf);
+    if (r != NULL) {
+        *reason = g_strdup_printf("it is reserved (reservation %s, by %s); release it first", r->id,
+                                  r->owner);
+        ok = FALSE;
+    } else if (g_hash_table_contains(self->claimed, vf_bdf)) {
+        *reason = g_strdup("it is being prepared for a reservation");
+        ok = FALSE;
+    }
+    g_mutex_unlock(&self->state_lock);
+    return ok;
+}
+
+XeAgent *
+xe_agent_new(const char *sysfs_root, XeConfig *config, GError **error)
+{
+    g_autoptr(XeAgent) self = g_object_new(XE_TYPE_AGENT, NULL);
+
+    self->config = config;
+    self->host = xe_host_new(sysfs_root);
+    self->hooks = xe_hooks_new(config->hooks_dir, config->hook_timeout_ms);
+    self->reservations = xe_reservations_new(config->state_dir);
+    if (!xe_reservations_load(self->reservations, error))
+        return NULL;
+    xe_host_set_guard(self->host, agent_guard, self, NULL);
+    return g_steal_pointer(&self);
+}
+
+XeHost *
+xe_agent_get_host(XeAgent *self)
+{
+    return self->host;
+}
+
+const XeConfig *
+xe_agent_get_config(XeAgent *self)
+{
+    return self->config;
+}
+
+GPtrArray *
+xe_agent_get_pfs(XeAgent *self)
+{
+    return self->pfs;
+}
+
+GPtrArray *
+xe_agent_get_vfs(XeAgent *self)
+{
+    return self->vfs;
+}
+
+GStrv
+xe_agent_get_drift(XeAgent *self)
+{
+    return self->drift;
+}
+
+XeProfile *
+xe_agent_resolve_profile(XeAgent *self, const char *text, char **name, GError **error)
+{
+    const XeProfile *named = xe_config_get_profile(self->config, text);
+
+    if (name != NULL)
+        *name = named != NULL ? g_strdup(text) : NULL;
+    if (named != NULL)
+        return g_memdup2(named, sizeof(*named));
+    if (strchr(text, '=') == NULL) {
+        g_set_error(error, XE_ERROR, XE_ERROR_NOT_FOUND,
+                    "no profile named '%s' in the configuration (or give key=value pairs)", text);
+        return NULL;
+    }
+    return xe_profile_parse(text, error);
+}
+
+/* Whether @have provides every member @want sets, with the same value. */
+static gboolean
+profile_satisfies(const XeProfile *have, const XeProfile *want)
+{
+    g_autoptr(XeProfile) subset = g_memdup2(have, sizeof(*have));
+    g_autofree char *a = NULL, *b = NULL;
+
+    subset->set = want->set & have->set;
+    if (subset->set != (want->set & ~XE_PROFILE_IDENTITY))
+        return FALSE;
+    a = xe_profile_to_string(subset);
+    b = xe_profile_to_string(want);
+    return g_str_equal(a, b);
+}
+
+/* Whether the profile text of a snapshot VF provides @want. */
+static gboolean
+profile_text_satisfies(const char *text, const XeProfile *want)
+{
+    g_autoptr(XeProfile) have = text != NULL ? xe_profile_parse(text, NULL) : NULL;
+
+    return have != NULL && profile_satisfies(have, want);
+}
+
+/* snapshots: taken in a worker, installed on the main thread */
+
+typedef struct {
+    GPtrArray *pfs;       /* XePfInfo */
+    GPtrArray *vfs;       /* XeAgentVf with info, profile and health only */
+    GHashTable *profiles; /* VF -> XeProfile, for matching */
+} Snapshot;
+
+static void
+snapshot_free(Snapshot *s)
+{
+    if (s == NULL)
+        return;
+    g_ptr_array_unref(s->pfs);
+    g_ptr_array_unref(s->vfs);
+    g_hash_table_unref(s->profiles);
+    g_free(s);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Snapshot, snapshot_free)
+
+static Snapshot *
+snapshot_take(XeHost *host)
+{
+    Snapshot *s = g_new0(Snapshot, 1);
+    g_autoptr(GError) error = NULL;
+
+    s->pfs = xe_host_list_pfs(host, &error);
+    if (s->pfs == NULL) {
+        g_warning("listing PFs: %s", error->message);
+        s->pfs = g_ptr_array_new_with_free_func((GDestroyNotify)xe_pf_info_free);
+    }
+    s->vfs = g_ptr_array_new_with_free_func((GDestroyNotify)agent_vf_free);
+    s->profiles =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)xe_profile_free);
+    for (guint i = 0; i < s->pfs->len; i++) {
+        XePfInfo *pf = s->pfs->pdata[i];
+        g_autoptr(GPtrArray) vfs = NULL;
+
+        if (pf->unusable_reason != NULL)
+            continue;
+        vfs = xe_host_list_vfs(host, pf->bdf, NULL);
+        for (guint v = 0; vfs != NULL && v < vfs->len; v++) {
+            XeVfInfo *info = vfs->pdata[v];
+            XeAgentVf *vf = g_new0(XeAgentVf, 1);
+            g_autoptr(GError) perr = NULL;
+            XeProfile *profile = xe_host_read_profile(host, info->bdf, &perr);
+
+            vf->info = *info;
+            memset(info, 0, sizeof(*info)); /* moved */
+            if (profile != NULL) {
+                vf->profile = xe_profile_to_string(profile);
+                g_hash_table_insert(s->profiles, g_strdup(vf->info.bdf), profile);
+            }
+            vf->health = profile == NULL ? g_strdup_printf("profile unreadable: %s", perr->message)
+                         : vf->info.driver == NULL ? g_strdup("unbound")
+                                                   : g_strdup("ok");
+            g_ptr_array_add(s->vfs, vf);
+        }
+    }
+    return s;
+}
+
+/* Installs @snap (taken) and derives the VF view from the main-thread state. */
+static void
+agent_install(XeAgent *self, Snapshot *snap)
+{
+    g_clear_pointer(&self->pfs, g_ptr_array_unref);
+    g_clear_pointer(&self->vfs, g_ptr_array_unref);
+    self->pfs = g_ptr_array_ref(snap->pfs);
+    self->vfs = g_ptr_array_ref(snap->vfs);
+    for (guint i = 0; i < self->vfs->len; i++) {
+        XeAgentVf *vf = self->vfs->pdata[i];
+        const XeReservation *r = xe_reservations_lookup_vf(self->reservations, vf->info.bdf);
+        const char *pool = g_hash_table_lookup(self->pool, vf->info.bdf);
+
+        g_free(vf->reservation);
+        vf->reservation = g_strdup(r != NULL ? r->id : "");
+        g_free(vf->profile_name);
+        vf->profile_name = g_strdup(pool != NULL ? pool : r != NULL ? r->profile : "");
+        vf->in_pool = pool != NULL && r == NULL;
+        vf->in_use = r != NULL || g_hash_table_contains(self->claimed, vf->info.bdf) ||
+                     g_hash_table_contains(self->busy, vf->info.bdf);
+    }
+    snapshot_free(snap);
+}
+
+static void
+agent_changed(XeAgent *self)
+{
+    g_signal_emit(self, signals[SIGNAL_CHANGED], 0);
+}
+
+/* Re-derives the VF view after main-thread state changed (no I/O). */
+static void
+agent_rederive(XeAgent *self)
+{
+    Snapshot *snap = g_new0(Snapshot, 1);
+
+    snap->pfs = g_ptr_array_ref(self->pfs);
+    snap->vfs = g_ptr_array_ref(self->vfs);
+    snap->profiles = g_hash_table_new(g_str_hash, g_str_equal);
+    agent_install(self, snap);
+    agent_changed(self);
+}
+
+static XeAgentVf *
+agent_find_vf(XeAgent *self, const char *bdf)
+{
+    for (guint i = 0; i < self->vfs->len; i++) {
+        XeAgentVf *vf = self->vfs->pdata[i];
+        if (g_str_equal(vf->info.bdf, bdf))
+            return vf;
+    }
+    return NULL;
+}
+
+/* persistence */
+
+typedef struct {
+    char *state_dir;
+    char *json;
+    guint64 seq;
+} Persist;
+
+static void
+persist_free(Persist *p)
+{
+    g_free(p->state_dir);
+    g_free(p->json);
+    g_free(p);
+}
+
+static void
+persist_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+    XeAgent *self = source;
+    Persist *p = data;
+    GError *error = NULL;
+    gboolean ok = TRUE;
+
+    g_mutex_lock(&self->persist_lock);
+    /* Writers may finish out of order: only a newer table replaces the file. */
+    if (p->seq > self->persisted_seq) {
+        ok = xe_reservations_write_json(p->state_dir, p->json, &error);
+        if (ok)
+            self->persisted_seq = p->seq;
+    }
+    g_mutex_unlock(&self->persist_lock);
+    if (ok)
+        g_task_return_boolean(task, TRUE);
+    else
+        g_task_return_error(task, error);
+}
+
+/* Writes the reservation table as it is now, off the main loop. */
+static void
+agent_persist_async(XeAgent *self, GAsyncReadyCallback callback, gpointer user_data)
+{
+    g_autoptr(GTask) task = g_task_new(self, NULL, callback, user_data);
+    Persist *p = g_new0(Persist, 1);
+
+    p->state_dir = g_strdup(self->config->state_dir);
+    p->json = xe_reservations_to_json(self->reservations);
+    p->seq = ++self->persist_seq;
+    g_task_set_task_data(task, p, (GDestroyNotify)persist_free);
+    g_task_run_in_thread(task, persist_thread);
+}
+
+/* hooks */
+
+static void
+hook_done(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    /* Informative phases: failures are already logged by xe-hooks. */
+    (void)xe_hooks_run_finish(user_data, result, NULL);
+}
+
+static void
+agent_hook(XeAgent *self, const char *phase, const char *pf, const char *vf,
+           const char *reservation, const char *profile, const char *owner)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autoptr(JsonNode) doc = NULL;
+    const struct {
+        const char *key, *value;
+    } members[] = { { "phase", phase },     { "pf", pf },
+                    { "vf", vf },           { "reservation", reservation },
+                    { "profile", profile }, { "owner", owner } };
+
+    json_builder_begin_object(b);
+    for (gsize i = 0; i < G_N_ELEMENTS(members); i++) {
+        if (members[i].value == NULL)
+            continue;
+        json_builder_set_member_name(b, members[i].key);
+        json_builder_add_string_value(b, members[i].value);
+    }
+    json_builder_end_object(b);
+    doc = json_builder_get_root(b);
+    xe_hooks_run_async(self->hooks, phase, doc, NULL, hook_done, self->hooks);
+}
+
+/* operations */
+
+typedef struct {
+    XeAgentOp op;
+    char *target;
+    char *arg;
+    guint count;
+    char *caller;
+    XeProfile *profile; /* resolved on the main thread */
+    char *profile_name;
+    char *claim; /* the VF the job may touch despite its claim */
+    char *result;
+    Snapshot *snap;
+} Job;
+
+static void
+job_free(Job *job)
+{
+    g_free(job->target);
+    g_free(job->arg);
+    g_free(job->caller);
+    xe_profile_free(job->profile);
+    g_free(job->profile_name);
+    g_free(job->claim);
+    g_free(job->result);
+    snapshot_free(job->snap);
+    g_free(job);
+}
+
+static gboolean
+job_execute(XeHost *host, Job *job, GError **error)
+{
+    switch (job->op) {
+    case XE_AGENT_OP_ENABLE_VFS:
+        return xe_host_enable_vfs(host, job->target, job->count, error);
+    case XE_AGENT_OP_DISABLE_VFS:
+        return xe_host_disable_vfs(host, job->target, error);
+    case XE_AGENT_OP_BIND:
+        return xe_host_bind_vf(host, job->target, job->arg, error);
+    case XE_AGENT_OP_UNBIND:
+        return xe_host_unbind_vf(host, job->target, error);
+    case XE_AGENT_OP_APPLY_PROFILE:
+        return xe_host_apply_profile(host, job->target, job->profile, error);
+    case XE_AGENT_OP_RESET:
+        return xe_host_reset_vf(host, job->target, error);
+    case XE_AGENT_OP_READ_PROFILE:
+    case XE_AGENT_OP_CHECK: {
+        g_autoptr(XeProfile) have = xe_host_read_profile(host, job->target, error);
+        g_autoptr(GError) why = NULL;
+
+        if (have == NULL)
+            return FALSE;
+        if (job->op == XE_AGENT_OP_READ_PROFILE)
+            job->result = xe_profile_to_string(have);
+        else
+            job->result = xe_profile_check_compatible(job->profile, have, &why)
+                              ? g_strdup("")
+                              : g_strdup(why->message);
+        return TRUE;
+    }
+    }
+    g_assert_not_reached();
+}
+
+static gboolean
+op_changes_host(XeAgentOp op)
+{
+    return op != XE_AGENT_OP_READ_PROFILE && op != XE_AGENT_OP_CHECK;
+}
+
+static void
+job_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+    XeAgent *self = source;
+    Job *job = data;
+    GError *error = NULL;
+    gboolean ok;
+
+    g_mutex_lock(&self->host_lock);
+    worker_claim = job->claim;
+    ok = job_execute(self->host, job, &error);
+    if (op_changes_host(job->op))
+        job->snap = snapshot_take(self->host);
+    worker_claim = NULL;
+    g_mutex_unlock(&self->host_lock);
+    if (ok)
+        g_task_return_boolean(task, TRUE);
+    else
+        g_task_return_error(task, error);
+}
+
+static void
+busy_add(XeAgent *self, const char *vf)
+{
+    guint n = GPOINTER_TO_UINT(g_hash_table_lookup(self->busy, vf));
+
+    g_hash_table_replace(self->busy, g_strdup(vf), GUINT_TO_POINTER(n + 1));
+}
+
+static void
+busy_remove(XeAgent *self, const char *vf)
+{
+    guint n = GPOINTER_TO_UINT(g_hash_table_lookup(self->busy, vf));
+
+    if (n <= 1)
+        g_hash_table_remove(self->busy, vf);
+    else
+        g_hash_table_replace(self->busy, g_strdup(vf), GUINT_TO_POINTER(n - 1));
+}
+
+static void agent_converge(XeAgent *self);
+
+static void
+log_op(XeAgent *self, Job *job)
+{
+    const char *pf = NULL;
+    XeAgentVf *vf = agent_find_vf(self, job->target);
+
+    if (vf != NULL)
+        pf = vf->info.pf_bdf;
+    switch (job->op) {
+    case XE_AGENT_OP_ENABLE_VFS:
+        xe_log_event(G_LOG_LEVEL_MESSAGE, XE_MESSAGE_VFS_ENABLED, job->target, NULL, job->caller,
+                     "%s: %u VFs enabled", job->target, job->count);
+        break;
+    case XE_AGENT_OP_DISABLE_VFS:
+        xe_log_event(G_LOG_LEVEL_MESSAGE, XE_MESSAGE_VFS_ENABLED, job->target, NULL, job->caller,
+                     "%s: VFs disabled", job->target);
+        break;
+    case XE_AGENT_OP_BIND:
+    case XE_AGENT_OP_UNBIND:
+        xe_log_event(G_LOG_LEVEL_MESSAGE, XE_MESSAGE_VF_BOUND, pf, job->target, job->caller,
+                     "%s bound to %s", job->target, job->arg != NULL ? job->arg : "no driver");
+        break;
+    case XE_AGENT_OP_APPLY_PROFILE:
+        xe_log_event(G_LOG_LEVEL_MESSAGE, XE_MESSAGE_VF_PROVISIONED, pf, job->target, job->caller,
+                     "%s provisioned: %s", job->target, job->arg);
+        break;
+    case XE_AGENT_OP_RESET:
+        xe_log_event(G_LOG_LEVEL_MESSAGE, XE_MESSAGE_VF_RESET, pf, job->target, job->caller,
+                     "%s reset (FLR)", job->target);
+        agent_hook(self, "vf-reset", pf, job->target, NULL, NULL, job->caller);
+        break;
+    default:
+        break;
+    }
+}
+
+static void
+run_done(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    XeAgent *self = XE_AGENT(source);
+    g_autoptr(GTask) outer = user_data;
+    Job *job = g_task_get_task_data(G_TASK(result));
+    GError *error = NULL;
+    gboolean ok = g_task_propagate_boolean(G_TASK(result), &error);
+
+    if (job->op != XE_AGENT_OP_ENABLE_VFS && job->op != XE_AGENT_OP_DISABLE_VFS)
+        busy_remove(self, job->target);
+    if (job->snap != NULL) {
+        agent_install(self, g_steal_pointer(&job->snap));
+        agent_changed(self);
+    }
+    if (!ok) {
+        g_task_return_error(outer, error);
+        return;
+    }
+    log_op(self, job);
+    /* VF counts changed: the pool may need (re)filling. */
+    if (job->op == XE_AGENT_OP_ENABLE_VFS || job->op == XE_AGENT_OP_DISABLE_VFS)
+        agent_converge(self);
+    g_task_return_pointer(outer, g_steal_pointer(&job->result), g_free);
+}
+
+void
+xe_agent_run_async(XeAgent *self, XeAgentOp op, const char *target, const char *arg, guint count,
+                   const char *caller, GCancellable *cancellable, GAsyncReadyCallback callback,
+                   gpointer user_data)
+{
+    GTask *outer = g_task_new(self, cancellable, callback, user_data);
+    g_autoptr(GTask) inner = g_task_new(self, cancellable, run_done, outer);
+    Job *job = g_new0(Job, 1);
+    GError *error = NULL;
+
+    g_task_set_source_tag(outer, TAG(xe_agent_run_async));
+    job->op = op;
+    job->target = g_strdup(target);
+    job->arg = g_strdup(arg);
+    job->count = count;
+    job->caller = g_strdup(caller);
+    if (op == XE_AGENT_OP_APPLY_PROFILE || op == XE_AGENT_OP_CHECK) {
+        job->profile = xe_agent_resolve_profile(self, arg, &job->profile_name, &error);
+        if (job->profile == NULL) {
+            g_task_return_error(outer, error);
+            g_object_unref(outer);
+            job_free(job);
+            return;
+        }
+    }
+    if (op != XE_AGENT_OP_ENABLE_VFS && op != XE_AGENT_OP_DISABLE_VFS)
+        busy_add(self, target);
+    g_task_set_task_data(inner, job, (GDestroyNotify)job_free);
+    g_task_run_in_thread(inner, job_thread);
+}
+
+gboolean
+xe_agent_run_finish(XeAgent *self, GAsyncResult *result, char **out, GError **error)
+{
+    GError *local = NULL;
+    char *value = g_task_propagate_pointer(G_TASK(result), &local);
+
+    if (local != NULL) {
+        g_propagate_error(error, local);
+        return FALSE;
+    }
+    if (out != NULL)
+        *out = value;
+    else
+        g_free(value);
+    return TRUE;
+}
+
+/* layout convergence (a worker job) */
+
+typedef struct {
+    GPtrArray *layouts;   /* borrowed from the config: the config outlives the job */
+    GHashTable *profiles; /* borrowed too */
+    GHashTable *reserved; /* VF -> TRUE, a copy */
+    GHashTable *pool;     /* out: VF -> profile name */
+    GPtrArray *drift;     /* out */
+    Snapshot *snap;       /* out */
+} Converge;
+
+static void
+converge_free(Converge *c)
+{
+    g_hash_table_unref(c->reserved);
+    g_hash_table_unref(c->pool);
+    g_ptr_array_unref(c->drift);
+    snapshot_free(c->snap);
+    g_free(c);
+}
+
+static void G_GNUC_PRINTF(2, 3) drift(Converge *c, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    g_ptr_array_add(c->drift, g_strdup_vprintf(fmt, ap));
+    va_end(ap);
+}
+
+static void
+converge_layout(XeHost *host, Converge *c, const XeLayout *layout)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(XePfInfo) pf = xe_host_get_pf(host, layout->pf_bdf, &error);
+    g_autoptr(GPtrArray) vfs = NULL;
+    guint next = 0;
+
+    if (pf == NULL) {
+        drift(c, "layout %s: %s", layout->pf_bdf, error->message);
+        return;
+    }
+    if (pf->unusable_reason != NULL) {
+        drift(c, "layout %s: %s", layout->pf_bdf, pf->unusable_reason);
+        return;
+    }
+    if (pf->num_vfs != layout->vfs) {
+        g_autoptr(GPtrArray) now = xe_host_list_vfs(host, layout->pf_bdf, NULL);
+        guint held = 0;
+
+        for (guint i = 0; now != NULL && i < now->len; i++)
+            held += g_hash_table_contains(c->reserved, ((XeVfInfo *)now->pdata[i])->bdf);
+        if (held > 0)
+            drift(c,
+                  "layout %s: %u VFs enabled, the layout wants %u, but %u of them are "
+                  "reserved: left as is",
+                  layout->pf_bdf, pf->num_vfs, layout->vfs, held);
+        else if ((pf->num_vfs > 0 && !xe_host_disable_vfs(host, layout->pf_bdf, &error)) ||
+                 (layout->vfs > 0 &&
+                  !xe_host_enable_vfs(host, layout->pf_bdf, layout->vfs, &error)))
+            drift(c, "layout %s: %s", layout->pf_bdf, error->message);
+        g_clear_error(&error);
+    }
+    vfs = xe_host_list_vfs(host, layout->pf_bdf, &error);
+    if (vfs == NULL) {
+        drift(c, "layout %s: %s", layout->pf_bdf, error->message);
+        return;
+    }
+    for (guint e = 0; e < layout->pool->len; e++) {
+        const XePoolEntry *entry = &g_array_index(layout->pool, XePoolEntry, e);
+        const XeProfile *profile = g_hash_table_lookup(c->profiles, entry->profile);
+        guint ready = 0;
+
+        while (ready < entry->count && next < vfs->len) {
+            XeVfInfo *vf = vfs->pdata[next++];
+
+            /* Reserved, or claimed by a reservation since this job started: not ours. */
+            if (g_hash_table_contains(c->reserved, vf->bdf) ||
+                !xe_host_check_guard(host, vf->bdf, XE_HOST_OP_BIND, NULL))
+                continue;
+            if (!xe_host_bind_vf(host, vf->bdf, XE_DRIVER_VFIO, &error) ||
+                !xe_host_apply_profile(host, vf->bdf, profile, &error)) {
+                drift(c, "pool %s on %s: %s", entry->profile, layout->pf_bdf, error->message);
+                g_clear_error(&error);
+                continue;
+            }
+            g_hash_table_insert(c->pool, g_strdup(vf->bdf), g_strdup(entry->profile));
+            ready++;
+        }
+        if (ready < entry->count)
+            drift(c, "pool %s on %s: %u of %u VFs ready (no more unreserved VFs)", entry->profile,
+                  layout->pf_bdf, ready, entry->count);
+    }
+}
+
+static void
+converge_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+    XeAgent *self = source;
+    Converge *c = data;
+
+    g_mutex_lock(&self->host_lock);
+    for (guint i = 0; i < c->layouts->len; i++)
+        converge_layout(self->host, c, c->layouts->pdata[i]);
+    c->snap = snapshot_take(self->host);
+    g_mutex_unlock(&self->host_lock);
+    g_task_return_boolean(task, TRUE);
+}
+
+static void
+converge_done(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    XeAgent *self = XE_AGENT(source);
+    Converge *c = g_task_get_task_data(G_TASK(result));
+    g_autoptr(GTask) outer = user_data;
+    g_autoptr(GPtrArray) all = g_ptr_array_new();
+
+    /* Reserved meanwhile? Then it is not in the pool any more. */
+    g_hash_table_remove_all(self->pool);
+    {
+        GHashTableIter iter;
+        gpointer vf, name;
+
+        g_hash_table_iter_init(&iter, c->pool);
+        while (g_hash_table_iter_next(&iter, &vf, &name))
+            if (xe_reservations_lookup_vf(self->reservations, vf) == NULL)
+                g_hash_table_insert(self->pool, g_strdup(vf), g_strdup(name));
+    }
+    for (guint i = 0; self->reconcile_drift != NULL && self->reconcile_drift[i] != NULL; i++)
+        g_ptr_array_add(all, self->reconcile_drift[i]);
+    for (guint i = 0; i < c->drift->len; i++) {
+        g_ptr_array_add(all, c->drift->pdata[i]);
+        xe_log_event(G_LOG_LEVEL_WARNING, XE_MESSAGE_DRIFT, NULL, NULL, NULL, "%s",
+                     (char *)c->drift->pdata[i]);
+    }
+    g_ptr_array_add(all, NULL);
+    g_strfreev(self->drift);
+    self->drift = g_strdupv((char **)all->pdata);
+    agent_install(self, g_steal_pointer(&c->snap));
+    self->converging = FALSE;
+    xe_log_event(G_LOG_LEVEL_INFO, XE_MESSAGE_LAYOUT_APPLIED, NULL, NULL, NULL,
+                 "layout applied: %u VFs in the warm pool, %u drift items",
+                 g_hash_table_size(self->pool), g_strv_length(self->drift));
+    agent_changed(self);
+    agent_hook(self, "layout-applied", NULL, NULL, NULL, NULL, NULL);
+    if (self->converge_again) {
+        self->converge_again = FALSE;
+        agent_converge(self);
+    }
+    if (outer != NULL)
+        g_task_return_boolean(outer, TRUE);
+}
+
+static void
+agent_converge_full(XeAgent *self, GTask *outer)
+{
+    GTask *task;
+    Converge *c;
+
+    if (self->converging) {
+        self->converge_again = TRUE;
+        if (outer != NULL) {
+            g_task_return_boolean(outer, TRUE);
+            g_object_unref(outer);
+        }
+        return;
+    }
+    self->converging = TRUE;
+    task = g_task_new(self, NULL, converge_done, outer);
+    c = g_new0(Converge, 1);
+    c->layouts = self->config->layouts;
+    c->profiles = self->config->profiles;
+    c->reserved = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    for (guint i = 0; i < xe_reservations_list(self->reservations)->len; i++)
+        g_hash_table_add(
+            c->reserved,
+            g_strdup(
+                ((XeReservation *)xe_reservations_list(self->reservations)->pdata[i])->vf_bdf));
+    /* VFs being prepared for a reservation are off limits too. */
+    {
+        GHashTableIter iter;
+        gpointer vf;
+
+        g_hash_table_iter_init(&iter, self->claimed);
+        while (g_hash_table_iter_next(&iter, &vf, NULL))
+            g_hash_table_add(c->reserved, g_strdup(vf));
+    }
+    c->pool = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    c->drift = g_ptr_array_new_with_free_func(g_free);
+    g_task_set_task_data(task, c, (GDestroyNotify)converge_free);
+    g_task_run_in_thread(task, converge_thread);
+    g_object_unref(task);
+}
+
+static void
+agent_converge(XeAgent *self)
+{
+    agent_converge_full(self, NULL);
+}
+
+/* start: snapshot, reconcile reservations, converge */
+
+static void
+start_snapshot_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+    XeAgent *self = source;
+    Snapshot *snap;
+
+    g_mutex_lock(&self->host_lock);
+    snap = snapshot_take(self->host);
+    g_mutex_unlock(&self->host_lock);
+    g_task_return_pointer(task, snap, (GDestroyNotify)snapshot_free);
+}
+
+static void
+start_snapshot_done(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    XeAgent *self = XE_AGENT(source);
+    GTask *outer = user_data;
+    Snapshot *snap = g_task_propagate_pointer(G_TASK(result), NULL);
+    g_autoptr(GPtrArray) found = g_ptr_array_new_with_free_func(g_free);
+    GPtrArray *list = xe_reservations_list(self->reservations);
+
+    agent_install(self, snap);
+    /* Reservations from before the restart must match what sysfs shows; a mismatch is
+     * reported, and the reservation kept, never guessed away. */
+    for (guint i = 0; i < list->len; i++) {
+        XeReservation *r = list->pdata[i];
+        XeAgentVf *vf = agent_find_vf(self, r->vf_bdf);
+
+        if (vf == NULL)
+            g_ptr_array_add(found,
+                            g_strdup_printf("reservation %s: VF %s is not enabled any more (kept; "
+                                            "release it once the VF is accounted for)",
+                                            r->id, r->vf_bdf));
+        else if (g_strcmp0(vf->info.driver, XE_DRIVER_VFIO) != 0)
+            g_ptr_array_add(
+                found, g_strdup_printf("reservation %s: VF %s is bound to %s, not xe-vfio-pci "
+                                       "(kept; it changed while the daemon was not running?)",
+                                       r->id, r->vf_bdf,
+                                       vf->info.driver != NULL ? vf->info.driver : "no driver"));
+    }
+    g_ptr_array_add(found, NULL);
+    g_strfreev(self->reconcile_drift);
+    self->reconcile_drift = g_strdupv((char **)found->pdata);
+    agent_converge_full(self, outer);
+}
+
+void
+xe_agent_start_async(XeAgent *self, GCancellable *cancellable, GAsyncReadyCallback callback,
+                     gpointer user_data)
+{
+    GTask *outer = g_task_new(self, cancellable, callback, user_data);
+    g_autoptr(GTask) task = g_task_new(self, cancellable, start_snapshot_done, outer);
+
+    g_task_run_in_thread(task, start_snapshot_thread);
+}
+
+gboolean
+xe_agent_start_finish(XeAgent *self, GAsyncResult *result, GError **error)
+{
+    return g_task_propagate_boolean(G_TASK(result), error);
+}
+
+void
+xe_agent_reload_async(XeAgent *self, XeConfig *config, GCancellable *cancellable,
+                      GAsyncReadyCallback callback, gpointer user_data)
+{
+    GTask *outer = g_task_new(self, cancellable, callback, user_data);
+
+    /* Converge jobs borrow the layouts: a running one must finish on the old config. */
+    if (self->converging) {
+        g_task_return_new_error(outer, XE_ERROR, XE_ERROR_BUSY,
+                                "the layout is being applied; reload again in a moment");
+        g_object_unref(outer);
+        xe_config_free(config);
+        return;
+    }
+    xe_config_free(self->config);
+    self->config = config;
+    xe_hooks_free(self->hooks);
+    self->hooks = xe_hooks_new(config->hooks_dir, config->hook_timeout_ms);
+    agent_converge_full(self, outer);
+}
+
+gboolean
+xe_agent_reload_finish(XeAgent *self, GAsyncResult *result, GError **error)
+{
+    return g_task_propagate_boolean(G_TASK(result), error);
+}
+
+/* reservations */
+
+typedef struct {
+    char *vf;
+    char *pf;
+    char *profile_text;
+    char *profile_name; /* or NULL */
+    char *owner;
+    char *id; /* once reserved */
+    gboolean cold;
+} Reserve;
+
+static void
+reserve_free(Reserve *r)
+{
+    g_free(r->vf);
+    g_free(r->pf);
+    g_free(r->profile_text);
+    g_free(r->profile_name);
+    g_free(r->owner);
+    g_free(r->id);
+    g_free(r);
+}
+
+static void
+reserve_persisted(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    XeAgent *self = XE_AGENT(source);
+    g_autoptr(GTask) outer = user_data;
+    Reserve *r = g_task_get_task_data(outer);
+    GError *error = NULL;
+
+    if (!g_task_propagate_boolean(G_TASK(result), &error)) {
+        /* Not on disk: not reserved. */
+        g_mutex_lock(&self->state_lock);
+        xe_reservations_remove(self->reservations, r->id, NULL);
+        g_mutex_unlock(&self->state_lock);
+        agent_rederive(self);
+        g_prefix_error(&error, "reserving %s: ", r->vf);
+        g_task_return_error(outer, error);
+        return;
+    }
+    xe_log_event(G_LOG_LEVEL_MESSAGE, XE_MESSAGE_VF_RESERVED, r->pf, r->vf, r->owner,
+                 "%s reserved (%s) for %s, %s", r->vf, r->id, r->owner,
+                 r->cold ? "prepared cold" : "from the warm pool");
+    agent_hook(self, "vf-reserved", r->pf, r->vf, r->id, r->profile_text, r->owner);
+    g_task_return_boolean(outer, TRUE);
+    agent_converge(self); /* refill the pool */
+}
+
+/* Records the reservation of r->vf (main thread) and persists it. */
+static void
+reserve_commit(XeAgent *self, GTask *outer)
+{
+    Reserve *r = g_task_get_task_data(outer);
+    const XeReservation *res;
+    GError *error = NULL;
+
+    g_mutex_lock(&self->state_lock);
+    g_hash_table_remove(self->claimed, r->vf);
+    res = xe_reservations_add(self->reservations, r->vf, r->pf,
+                              r->profile_name != NULL ? r->profile_name : r->profile_text, r->owner,
+                              &error);
+    g_mutex_unlock(&self->state_lock);
+    if (res == NULL) {
+        g_task_return_error(outer, error);
+        g_object_unref(outer);
+        return;
+    }
+    r->id = g_strdup(res->id);
+    g_hash_table_remove(self->pool, r->vf);
+    agent_rederive(self);
+    agent_persist_async(self, reserve_persisted, outer);
+}
+
+static void
+reserve_cold_done(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    XeAgent *self = XE_AGENT(source);
+    GTask *outer = user_data;
+    Reserve *r = g_task_get_task_data(outer);
+    Job *job = g_task_get_task_data(G_TASK(result));
+    GError *error = NULL;
+
+    if (job->snap != NULL)
+        agent_install(self, g_steal_pointer(&job->snap));
+    if (!g_task_propagate_boolean(G_TASK(result), &error)) {
+        g_mutex_lock(&self->state_lock);
+        g_hash_table_remove(self->claimed, r->vf);
+        g_mutex_unlock(&self->state_lock);
+        agent_changed(self);
+        g_prefix_error(&error, "preparing %s for the reservation: ", r->vf);
+        g_task_return_error(outer, error);
+        g_object_unref(outer);
+        return;
+    }
+    reserve_commit(self, outer);
+}
+
+/* Binds and provisions a claimed VF (worker). */
+static void
+reserve_cold_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+    XeAgent *self = source;
+    Job *job = data;
+    GError *error = NULL;
+    gboolean ok;
+
+    g_mutex_lock(&self->host_lock);
+    worker_claim = job->claim;
+    ok = xe_host_bind_vf(self->host, job->target, XE_DRIVER_VFIO, &error) &&
+         xe_host_apply_profile(self->host, job->target, job->profile, &error);
+    job->snap = snapshot_take(self->host);
+    worker_claim = NULL;
+    g_mutex_unlock(&self->host_lock);
+    if (ok)
+        g_task_return_boolean(task, TRUE);
+    else
+        g_task_return_error(task, error);
+}
+
+static gboolean
+vf_free_for(XeAgent *self, XeAgentVf *vf, const char *pf_bdf)
+{
+    return (pf_bdf == NULL || g_str_equal(vf->info.pf_bdf, pf_bdf)) &&
+           xe_reservations_lookup_vf(self->reservations, vf->info.bdf) == NULL &&
+           !g_hash_table_contains(self->claimed, vf->info.bdf) &&
+           !g_hash_table_contains(self->busy, vf->info.bdf);
+}
+
+void
+xe_agent_reserve_async(XeAgent *self, const char *profile_text, const char *pf_bdf,
+                       const char *owner, GCancellable *cancellable, GAsyncReadyCallback callback,
+                       gpointer user_data)
+{
+    GTask *outer = g_task_new(self, cancellable, callback, user_data);
+    Reserve *r = g_new0(Reserve, 1);
+    g_autoptr(XeProfile) want = NULL;
+    GError *error = NULL;
+    XeAgentVf *pick = NULL;
+
+    g_task_set_source_tag(outer, TAG(xe_agent_reserve_async));
+    g_task_set_task_data(outer, r, (GDestroyNotify)reserve_free);
+    r->profile_text = g_strdup(profile_text);
+    r->owner = g_strdup(owner);
+    want = xe_agent_resolve_profile(self, profile_text, &r->profile_name, &error);
+    if (want == NULL) {
+        g_task_return_error(outer, error);
+        g_object_unref(outer);
+        return;
+    }
+    /* Warm: a pool VF kept for this profile (or holding it), on the main thread: no I/O. */
+    for (guint i = 0; i < self->vfs->len && pick == NULL; i++) {
+        XeAgentVf *vf = self->vfs->pdata[i];
+        const char *pool = g_hash_table_lookup(self->pool, vf->info.bdf);
+
+        if (pool == NULL || !vf_free_for(self, vf, pf_bdf) ||
+            g_strcmp0(vf->info.driver, XE_DRIVER_VFIO) != 0)
+            continue;
+        if (r->profile_name != NULL ? g_str_equal(pool, r->profile_name)
+                                    : profile_text_satisfies(vf->profile, want))
+            pick = vf;
+    }
+    if (pick != NULL) {
+        r->vf = g_strdup(pick->info.bdf);
+        r->pf = g_strdup(pick->info.pf_bdf);
+        reserve_commit(self, outer);
+        return;
+    }
+    /* Cold: an enabled VF outside the pool, bound and provisioned first. */
+    for (guint i = 0; i < self->vfs->len && pick == NULL; i++) {
+        XeAgentVf *vf = self->vfs->pdata[i];
+
+        if (!g_hash_table_contains(self->pool, vf->info.bdf) && vf_free_for(self, vf, pf_bdf))
+            pick = vf;
+    }
+    if (pick == NULL) {
+        g_task_return_new_error(outer, XE_ERROR, XE_ERROR_BUSY,
+                                "no free VF%s%s for profile '%s': every enabled VF is reserved, "
+                                "busy or kept in the pool for another profile",
+                                pf_bdf != NULL ? " on " : "", pf_bdf != NULL ? pf_bdf : "",
+                                profile_text);
+        g_object_unref(outer);
+        return;
+    }
+    r->vf = g_strdup(pick->info.bdf);
+    r->pf = g_strdup(pick->info.pf_bdf);
+    r->cold = TRUE;
+    g_mutex_lock(&self->state_lock);
+    g_hash_table_add(self->claimed, g_strdup(r->vf));
+    g_mutex_unlock(&self->state_lock);
+    {
+        g_autoptr(GTask) task = g_task_new(self, cancellable, reserve_cold_done, outer);
+        Job *job = g_new0(Job, 1);
+
+        job->target = g_strdup(r->vf);
+        job->claim = g_strdup(r->vf);
+        job->profile = g_steal_pointer(&want);
+        g_task_set_task_data(task, job, (GDestroyNotify)job_free);
+        g_task_run_in_thread(task, reserve_cold_thread);
+    }
+}
+
+gboolean
+xe_agent_reserve_finish(XeAgent *self, GAsyncResult *result, char **vf_bdf, char **reservation,
+                        GError **error)
+{
+    Reserve *r = g_task_get_task_data(G_TASK(result));
+
+    if (!g_task_propagate_boolean(G_TASK(result), error))
+        return FALSE;
+    *vf_bdf = g_strdup(r->vf);
+    *reservation = g_strdup(r->id);
+    return TRUE;
+}
+
+typedef struct {
+    char *id, *vf, *pf, *profile, *owner, *caller;
+} Release;
+
+static void
+release_free(Release *r)
+{
+    g_free(r->id);
+    g_free(r->vf);
+    g_free(r->pf);
+    g_free(r->profile);
+    g_free(r->owner);
+    g_free(r->caller);
+    g_free(r);
+}
+
+static void
+release_persisted(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    XeAgent *self = XE_AGENT(source);
+    g_autoptr(GTask) outer = user_data;
+    Release *r = g_task_get_task_data(outer);
+    GError *error = NULL;
+
+    if (!g_task_propagate_boolean(G_TASK(result), &error)) {
+        /* Still on disk: keep it reserved in memory too. */
+        g_mutex_lock(&self->state_lock);
+        (void)xe_reservations_add(self->reservations, r->vf, r->pf, r->profile, r->owner, NULL);
+        g_mutex_unlock(&self->state_lock);
+        agent_rederive(self);
+        g_prefix_error(&error, "releasing %s: ", r->id);
+        g_task_return_error(outer, error);
+        return;
+    }
+    xe_log_event(G_LOG_LEVEL_MESSAGE, XE_MESSAGE_VF_RELEASED, r->pf, r->vf, r->caller,
+                 "%s released (%s) by %s", r->vf, r->id, r->caller);
+    agent_hook(self, "vf-released", r->pf, r->vf, r->id, r->profile, r->caller);
+    g_task_return_boolean(outer, TRUE);
+    /* A released VF may rejoin the pool; a reconciled mismatch may be gone. */
+    g_strfreev(self->reconcile_drift);
+    self->reconcile_drift = NULL;
+    agent_converge(self);
+}
+
+void
+xe_agent_release_async(XeAgent *self, const char *reservation, const char *caller,
+                       GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+    GTask *outer = g_task_new(self, cancellable, callback, user_data);
+    const XeReservation *res = xe_reservations_lookup(self->reservations, reservation);
+    Release *r;
+    GError *error = NULL;
+
+    if (res == NULL) {
+        g_task_return_new_error(outer, XE_ERROR, XE_ERROR_NOT_FOUND, "no reservation '%s'",
+                                reservation);
+        g_object_unref(outer);
+        return;
+    }
+    r = g_new0(Release, 1);
+    r->id = g_strdup(res->id);
+    r->vf = g_strdup(res->vf_bdf);
+    r->pf = g_strdup(res->pf_bdf);
+    r->profile = g_strdup(res->profile);
+    r->owner = g_strdup(res->owner);
+    r->caller = g_strdup(caller);
+    g_task_set_task_data(outer, r, (GDestroyNotify)release_free);
+    g_mutex_lock(&self->state_lock);
+    xe_reservations_remove(self->reservations, reservation, &error);
+    g_mutex_unlock(&self->state_lock);
+    agent_rederive(self);
+    agent_persist_async(self, release_persisted, outer);
+}
+
+gboolean
+xe_agent_release_finish(XeAgent *self, GAsyncResult *result, GError **error)
+{
+    return g_task_propagate_boolean(G_TASK(result), error);
+}
+
+GVariant *
+xe_agent_list_reservations(XeAgent *self)
+{
+    GVariantBuilder b;
+    GPtrArray *list = xe_reservations_list(self->reservations);
+
+    g_variant_builder_init(&b, G_VARIANT_TYPE("a(ssssx)"));
+    for (guint i = 0; i < list->len; i++) {
+        XeReservation *r = list->pdata[i];
+        g_variant_builder_add(&b, "(ssssx)", r->id, r->vf_bdf, r->profile, r->owner, r->created);
+    }
+    return g_variant_builder_end(&b);
+}

@@ -1,0 +1,90 @@
+/* xe-agent.h: the host agent: one owner for the Xe SR-IOV state of a host.
+ *
+ * XeAgent holds the host layer, the configuration, the reservations and the
+ * hooks. Every sysfs operation runs off the main loop, one at a time (a host
+ * lock), and refreshes a snapshot that the main thread reads without I/O.
+ * Reservations are decided on the main thread, so two callers never get the
+ * same VF; one served from the warm pool (VFs kept bound to xe-vfio-pci and
+ * provisioned per profile) writes nothing to sysfs. The layout declared in
+ * the configuration is converged at start and on reload, never touching a
+ * reserved VF, and what cannot be fixed is reported as drift.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "xe-config.h"
+#include "xe-host.h"
+#include "xe-profile.h"
+
+G_BEGIN_DECLS
+
+#define XE_TYPE_AGENT (xe_agent_get_type())
+G_DECLARE_FINAL_TYPE(XeAgent, xe_agent, XE, AGENT, GObject)
+
+/* A VF as the snapshot shows it. */
+typedef struct {
+    XeVfInfo info;
+    char *profile;      /* key=value, or NULL when unreadable */
+    char *profile_name; /* the configured profile it matches and was kept for, or "" */
+    char *reservation;  /* id or "" */
+    gboolean in_pool;
+    gboolean in_use;
+    char *health;
+} XeAgentVf;
+
+XeAgent *xe_agent_new(const char *sysfs_root, XeConfig *config, GError **error);
+XeHost *xe_agent_get_host(XeAgent *self);
+const XeConfig *xe_agent_get_config(XeAgent *self);
+
+/* The snapshot (borrowed; replaced, with a "changed" signal, after each change). */
+GPtrArray *xe_agent_get_pfs(XeAgent *self); /* XePfInfo */
+GPtrArray *xe_agent_get_vfs(XeAgent *self); /* XeAgentVf */
+GStrv xe_agent_get_drift(XeAgent *self);
+
+/* Start: reconcile reservations with sysfs and converge the layout. */
+void xe_agent_start_async(XeAgent *self, GCancellable *cancellable, GAsyncReadyCallback callback,
+                          gpointer user_data);
+gboolean xe_agent_start_finish(XeAgent *self, GAsyncResult *result, GError **error);
+/* Reload: a new configuration (taken), then converge. */
+void xe_agent_reload_async(XeAgent *self, XeConfig *config, GCancellable *cancellable,
+                           GAsyncReadyCallback callback, gpointer user_data);
+gboolean xe_agent_reload_finish(XeAgent *self, GAsyncResult *result, GError **error);
+
+typedef enum {
+    XE_AGENT_OP_ENABLE_VFS,    /* target PF, count */
+    XE_AGENT_OP_DISABLE_VFS,   /* target PF */
+    XE_AGENT_OP_BIND,          /* target VF, arg driver */
+    XE_AGENT_OP_UNBIND,        /* target VF */
+    XE_AGENT_OP_APPLY_PROFILE, /* target VF, arg profile (name or key=value) */
+    XE_AGENT_OP_READ_PROFILE,  /* target VF; result: the profile text */
+    XE_AGENT_OP_RESET,         /* target VF */
+    XE_AGENT_OP_CHECK,         /* target VF, arg profile; result: "" or the reason */
+} XeAgentOp;
+
+/* Runs an operation on behalf of @caller (for the logs). The result is a
+ * string (see above) or NULL for operations that return nothing. */
+void xe_agent_run_async(XeAgent *self, XeAgentOp op, const char *target, const char *arg,
+                        guint count, const char *caller, GCancellable *cancellable,
+                        GAsyncReadyCallback callback, gpointer user_data);
+gboolean xe_agent_run_finish(XeAgent *self, GAsyncResult *result, char **out, GError **error);
+
+/* Reserves a VF for @profile (name or key=value), on @pf_bdf if not NULL. */
+void xe_agent_reserve_async(XeAgent *self, const char *profile, const char *pf_bdf,
+                            const char *owner, GCancellable *cancellable,
+                            GAsyncReadyCallback callback, gpointer user_data);
+gboolean xe_agent_reserve_finish(XeAgent *self, GAsyncResult *result, char **vf_bdf,
+                                 char **reservation, GError **error);
+void xe_agent_release_async(XeAgent *self, const char *reservation, const char *caller,
+                            GCancellable *cancellable, GAsyncReadyCallback callback,
+                            gpointer user_data);
+gboolean xe_agent_release_finish(XeAgent *self, GAsyncResult *result, GError **error);
+/* (id, vf, profile, owner, created) */
+GVariant *xe_agent_list_reservations(XeAgent *self);
+
+/* Resolves a profile argument: a configured name, or key=value pairs. */
+XeProfile *xe_agent_resolve_profile(XeAgent *self, const char *text, char **name, GError **error);
+
+G_END_DECLS
