@@ -7,6 +7,7 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,9 +90,14 @@ fail(const char *what, GError *error)
     return code;
 }
 
-static int
-usage_error(const char *message)
+static int G_GNUC_PRINTF(1, 2) usage_error(const char *fmt, ...)
 {
+    va_list ap;
+    g_autofree char *message = NULL;
+
+    va_start(ap, fmt);
+    message = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
     g_printerr("xe-migratectl: %s\n%s", message, usage_text);
     return EXIT_USAGE;
 }
@@ -369,6 +375,7 @@ main(int argc, char **argv)
     };
     g_autoptr(GOptionContext) ctx = g_option_context_new("COMMAND [ARGS]");
     g_autoptr(GError) error = NULL;
+    g_autofree char *owner = NULL;
     const char *cmd;
     char **args;
     gboolean ok;
@@ -378,7 +385,7 @@ main(int argc, char **argv)
     g_option_context_add_main_entries(ctx, entries, NULL);
     g_option_context_set_description(ctx, usage_text);
     if (!g_option_context_parse(ctx, &argc, &argv, &error))
-        return usage_error(error->message);
+        return usage_error("%s", error->message);
     if (argc < 2)
         return usage_error("a command is required");
     cmd = argv[1];
@@ -397,18 +404,20 @@ main(int argc, char **argv)
     ctl.manager = xe_dbus_object_manager_client_new_sync(
         ctl.connection, G_DBUS_OBJECT_MANAGER_CLIENT_FLAGS_DO_NOT_AUTO_START, XE_BUS_NAME,
         XE_OBJECT_ROOT, NULL, &error);
-    if (ctl.manager == NULL || g_dbus_object_manager_client_get_name_owner(
-                                   G_DBUS_OBJECT_MANAGER_CLIENT(ctl.manager)) == NULL) {
+    owner =
+        ctl.manager != NULL
+            ? g_dbus_object_manager_client_get_name_owner(G_DBUS_OBJECT_MANAGER_CLIENT(ctl.manager))
+            : NULL;
+    if (owner == NULL) {
         g_printerr("xe-migratectl: xe-migrated is not on the %s bus (%s); is it running?\n",
                    bus ? bus : "system", error ? error->message : "no owner of " XE_BUS_NAME);
         return EXIT_UNREACHABLE;
     }
 
-#define NEED(k)                                                                              \
-    do {                                                                                     \
-        if (n != (k))                                                                        \
-            return usage_error(                                                              \
-                g_strdup_printf("'%s' takes %d argument%s", cmd, (k), (k) == 1 ? "" : "s")); \
+#define NEED(k)                                                                            \
+    do {                                                                                   \
+        if (n != (k))                                                                      \
+            return usage_error("'%s' takes %d argument%s", cmd, (k), (k) == 1 ? "" : "s"); \
     } while (0)
 
     if (g_str_equal(cmd, "list")) {
@@ -571,7 +580,7 @@ main(int argc, char **argv)
         }
         ret = EXIT_OK;
     } else {
-        return usage_error(g_strdup_printf("unknown command '%s'", cmd));
+        return usage_error("unknown command '%s'", cmd);
     }
     g_object_unref(ctl.manager);
     g_object_unref(ctl.connection);

@@ -77,7 +77,7 @@ daemon_load_config(Daemon *d, GError **error)
 }
 
 static void
-reload_done(GObject *source, GAsyncResult *result, gpointer user_data)
+sighup_reload_done(GObject *source, GAsyncResult *result, gpointer user_data)
 {
     Daemon *d = user_data;
     g_autoptr(GError) error = NULL;
@@ -88,25 +88,28 @@ reload_done(GObject *source, GAsyncResult *result, gpointer user_data)
     daemon_status(d);
 }
 
+/* Re-reads the configuration; a bad one is refused and the one in force kept. */
 static void
-daemon_reload(gpointer user_data)
+daemon_reload(gpointer data, GAsyncReadyCallback callback, gpointer user_data)
 {
-    Daemon *d = user_data;
-    g_autoptr(GError) error = NULL;
+    Daemon *d = data;
+    GError *error = NULL;
     XeConfig *config = daemon_load_config(d, &error);
 
     if (config == NULL) {
         g_warning("reload refused, keeping the configuration in force: %s", error->message);
+        g_prefix_error(&error, "reload refused, the configuration in force is kept: ");
+        g_task_report_error(d->agent, callback, user_data, NULL, error);
         return;
     }
     (void)sd_notify(0, "RELOADING=1");
-    xe_agent_reload_async(d->agent, config, NULL, reload_done, d);
+    xe_agent_reload_async(d->agent, config, NULL, callback, user_data);
 }
 
 static gboolean
 on_sighup(gpointer user_data)
 {
-    daemon_reload(user_data);
+    daemon_reload(user_data, sighup_reload_done, user_data);
     return G_SOURCE_CONTINUE;
 }
 

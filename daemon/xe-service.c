@@ -27,7 +27,7 @@ struct _XeService {
     XeDBusManager *manager_iface;
     GHashTable *objects; /* object path -> XeDBusObjectSkeleton */
     gulong changed_id;
-    void (*reload)(gpointer);
+    XeServiceReloadFunc reload;
     gpointer reload_data;
 };
 
@@ -230,6 +230,19 @@ release_done(GObject *source, GAsyncResult *result, gpointer user_data)
     call_free(c);
 }
 
+static void
+reload_done(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    Call *c = user_data;
+    GError *error = NULL;
+
+    if (!xe_agent_reload_finish(XE_AGENT(source), result, &error))
+        return_error(c, error);
+    else
+        xe_dbus_manager_complete_reload(c->service->manager_iface, c->invocation);
+    call_free(c);
+}
+
 static const struct {
     const char *method;
     XeAgentOp op;
@@ -258,10 +271,7 @@ call_authorized(Call *c)
         return;
     }
     if (g_str_equal(c->method, "Reload")) {
-        if (c->service->reload != NULL)
-            c->service->reload(c->service->reload_data);
-        xe_dbus_manager_complete_reload(c->service->manager_iface, c->invocation);
-        call_free(c);
+        c->service->reload(c->service->reload_data, reload_done, c);
         return;
     }
     for (gsize i = 0; i < G_N_ELEMENTS(ops); i++) {
@@ -501,7 +511,7 @@ xe_service_new(XeAgent *agent, GDBusConnection *connection, GError **error)
 }
 
 void
-xe_service_set_reload_func(XeService *service, void (*reload)(gpointer), gpointer data)
+xe_service_set_reload_func(XeService *service, XeServiceReloadFunc reload, gpointer data)
 {
     service->reload = reload;
     service->reload_data = data;

@@ -20,7 +20,11 @@ typedef struct _XeService XeService;
 
 XeService *xe_service_new(XeAgent *agent, GDBusConnection *connection, GError **error);
 void xe_service_free(XeService *service);
-/* Called when a reload replaced the configuration (new allowed-group). */
-void xe_service_set_reload_func(XeService *service, void (*reload)(gpointer), gpointer data);
+/* How Manager.Reload re-reads the configuration: the daemon's reload, which
+ * completes (through @callback, with xe_agent_reload_finish()) once the new
+ * layout is converged, or fails with why the configuration was refused. */
+typedef void (*XeServiceReloadFunc)(gpointer data, GAsyncReadyCallback callback,
+                                    gpointer user_data);
+void xe_service_set_reload_func(XeService *service, XeServiceReloadFunc reload, gpointer data);
 
 G_END_DECLS

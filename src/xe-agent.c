@@ -42,6 +42,8 @@ struct _XeAgent {
     GStrv reconcile_drift; /* found at start; kept until a reservation goes */
     gboolean converging;
     gboolean converge_again;
+    XeConfig *pending_config; /* a reload that arrived while converging */
+    GTask *pending_reload;
 };
 
 enum { SIGNAL_CHANGED, SIGNAL_LAST };
@@ -82,6 +84,8 @@ xe_agent_finalize(GObject *object)
     g_clear_pointer(&self->vfs, g_ptr_array_unref);
     g_strfreev(self->drift);
     g_strfreev(self->reconcile_drift);
+    xe_config_free(self->pending_config);
+    g_clear_object(&self->pending_reload);
     g_mutex_clear(&self->host_lock);
     g_mutex_clear(&self->state_lock);
     g_mutex_clear(&self->persist_lock);
@@ -754,6 +758,9 @@ converge_thread(GTask *task, gpointer source, gpointer data, GCancellable *cance
     g_task_return_boolean(task, TRUE);
 }
 
+static void agent_set_config(XeAgent *self, XeConfig *config);
+static void agent_converge_full(XeAgent *self, GTask *outer);
+
 static void
 converge_done(GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -790,12 +797,26 @@ converge_done(GObject *source, GAsyncResult *result, gpointer user_data)
                  g_hash_table_size(self->pool), g_strv_length(self->drift));
     agent_changed(self);
     agent_hook(self, "layout-applied", NULL, NULL, NULL, NULL, NULL);
-    if (self->converge_again) {
+    if (outer != NULL)
+        g_task_return_boolean(outer, TRUE);
+    if (self->pending_config != NULL) {
+        /* The jobs borrow the configuration: swap only now that none runs. */
+        agent_set_config(self, g_steal_pointer(&self->pending_config));
+        self->converge_again = FALSE;
+        agent_converge_full(self, g_steal_pointer(&self->pending_reload));
+    } else if (self->converge_again) {
         self->converge_again = FALSE;
         agent_converge(self);
     }
-    if (outer != NULL)
-        g_task_return_boolean(outer, TRUE);
+}
+
+static void
+agent_set_config(XeAgent *self, XeConfig *config)
+{
+    xe_config_free(self->config);
+    self->config = config;
+    xe_hooks_free(self->hooks);
+    self->hooks = xe_hooks_new(config->hooks_dir, config->hook_timeout_ms);
 }
 
 static void
@@ -915,18 +936,19 @@ xe_agent_reload_async(XeAgent *self, XeConfig *config, GCancellable *cancellable
 {
     GTask *outer = g_task_new(self, cancellable, callback, user_data);
 
-    /* Converge jobs borrow the layouts: a running one must finish on the old config. */
     if (self->converging) {
-        g_task_return_new_error(outer, XE_ERROR, XE_ERROR_BUSY,
-                                "the layout is being applied; reload again in a moment");
-        g_object_unref(outer);
-        xe_config_free(config);
+        /* Converge jobs borrow the layouts: the new configuration waits for the running
+         * one, then converges; a newer reload replaces a waiting one. */
+        if (self->pending_reload != NULL) {
+            g_task_return_boolean(self->pending_reload, TRUE);
+            g_clear_object(&self->pending_reload);
+        }
+        xe_config_free(self->pending_config);
+        self->pending_config = config;
+        self->pending_reload = outer;
         return;
     }
-    xe_config_free(self->config);
-    self->config = config;
-    xe_hooks_free(self->hooks);
-    self->hooks = xe_hooks_new(config->hooks_dir, config->hook_timeout_ms);
+    agent_set_config(self, config);
     agent_converge_full(self, outer);
 }
 
