@@ -30,6 +30,7 @@ typedef struct {
     char *state_dir;
     char *hooks_dir;
     gboolean config_required; /* --config given: it must exist */
+    char *last_status;        /* STATUS goes out only when it changes */
     int exit_code;
 } Daemon;
 
@@ -48,7 +49,11 @@ daemon_status(Daemon *d)
     status = g_strdup_printf("%u PFs, %u VFs, %u reserved, %u in the warm pool, %u drift",
                              xe_agent_get_pfs(d->agent)->len, vfs->len, reserved, pool,
                              g_strv_length(xe_agent_get_drift(d->agent)));
+    if (g_strcmp0(status, d->last_status) == 0)
+        return;
     (void)sd_notifyf(0, "STATUS=%s", status);
+    g_free(d->last_status);
+    d->last_status = g_steal_pointer(&status);
 }
 
 static XeConfig *
@@ -251,5 +256,6 @@ main(int argc, char **argv)
     g_free(d.config_path);
     g_free(d.state_dir);
     g_free(d.hooks_dir);
+    g_free(d.last_status);
     return d.exit_code;
 }

@@ -90,26 +90,47 @@ xe_test_bus_stop(XeTestBus *bus)
     g_free(bus);
 }
 
+static gpointer
+notify_reader(gpointer data)
+{
+    XeTestDaemon *d = data;
+
+    for (;;) {
+        struct pollfd fds[2] = { { .fd = d->notify_fd, .events = POLLIN },
+                                 { .fd = d->wake[0], .events = POLLIN } };
+        char buf[4096];
+        ssize_t n;
+
+        if (poll(fds, 2, -1) < 0 && errno != EINTR)
+            return NULL;
+        if (fds[1].revents != 0)
+            return NULL;
+        if ((fds[0].revents & POLLIN) == 0)
+            continue;
+        n = recv(d->notify_fd, buf, sizeof(buf) - 1, 0);
+        if (n <= 0)
+            continue;
+        buf[n] = '\0';
+        g_mutex_lock(&d->lock);
+        g_string_append_printf(d->notified, "%s\n", buf);
+        g_cond_broadcast(&d->cond);
+        g_mutex_unlock(&d->lock);
+    }
+}
+
 gboolean
 xe_test_daemon_wait_notify(XeTestDaemon *d, const char *what, guint timeout_ms)
 {
     gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+    gboolean found;
 
-    while (strstr(d->notified->str, what) == NULL) {
-        struct pollfd pfd = { .fd = d->notify_fd, .events = POLLIN };
-        gint64 left = (deadline - g_get_monotonic_time()) / 1000;
-        char buf[4096];
-        ssize_t n;
-
-        if (left <= 0 || poll(&pfd, 1, (int)left) != 1)
-            return FALSE;
-        n = recv(d->notify_fd, buf, sizeof(buf) - 1, 0);
-        if (n > 0) {
-            buf[n] = '\0';
-            g_string_append_printf(d->notified, "%s\n", buf);
-        }
-    }
-    return TRUE;
+    g_mutex_lock(&d->lock);
+    while (!(found = strstr(d->notified->str, what) != NULL))
+        if (!g_cond_wait_until(&d->cond, &d->lock, deadline))
+            break;
+    found = strstr(d->notified->str, what) != NULL;
+    g_mutex_unlock(&d->lock);
+    return found;
 }
 
 XeTestDaemon *
@@ -124,6 +145,9 @@ xe_test_daemon_start(XeTestBus *bus, const char *const *argv_extra)
     int log_fd;
 
     d->notified = g_string_new(NULL);
+    g_mutex_init(&d->lock);
+    g_cond_init(&d->cond);
+    ck_assert_int_eq(pipe2(d->wake, O_CLOEXEC), 0);
     d->notify_path = g_strdup_printf("%s/notify-%d-%u", bus->dir, getpid(), g_random_int());
     d->log_path = g_strdup_printf("%s/daemon-%u.log", bus->dir, g_random_int());
     d->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -143,6 +167,7 @@ xe_test_daemon_start(XeTestBus *bus, const char *const *argv_extra)
                                          log_fd, log_fd, &error),
                   "starting xe-migrated: %s", error ? error->message : "");
     close(log_fd);
+    d->reader = g_thread_new("notify", notify_reader, d);
     if (!xe_test_daemon_wait_notify(d, "READY=1", 30000)) {
         g_autofree char *log = NULL;
         g_file_get_contents(d->log_path, &log, NULL, NULL);
@@ -170,10 +195,16 @@ xe_test_daemon_free(XeTestDaemon *d)
     if (d == NULL)
         return;
     (void)xe_test_daemon_stop(d);
+    (void)!write(d->wake[1], "x", 1);
+    g_thread_join(d->reader);
+    close(d->wake[0]);
+    close(d->wake[1]);
     close(d->notify_fd);
     unlink(d->notify_path);
     g_free(d->notify_path);
     g_free(d->log_path);
     g_string_free(d->notified, TRUE);
+    g_mutex_clear(&d->lock);
+    g_cond_clear(&d->cond);
     g_free(d);
 }

@@ -23,8 +23,12 @@ void xe_test_bus_stop(XeTestBus *bus);
 typedef struct {
     GPid pid;
     int notify_fd;
+    int wake[2]; /* stops the reader */
     char *notify_path;
-    GString *notified; /* every datagram so far, one per line */
+    GThread *reader; /* drains the socket, as systemd would: a full queue blocks sd_notify */
+    GMutex lock;
+    GCond cond;
+    GString *notified; /* every datagram so far, one per line (under lock) */
     char *log_path;
 } XeTestDaemon;
 
