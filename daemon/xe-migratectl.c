@@ -84,9 +84,9 @@ fail(const char *what, GError *error)
                g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_NAME_HAS_NO_OWNER)) {
         code = EXIT_UNREACHABLE;
     }
-    g_printerr("xe-migratectl: %s: %s\n", what, error->message);
-    if (code == EXIT_UNREACHABLE)
-        g_printerr("xe-migratectl: is xe-migrated running? (systemctl status xe-migrated)\n");
+    g_printerr("xe-migratectl: %s: %s%s\n", what, error->message,
+               code == EXIT_UNREACHABLE ? "; is xe-migrated running? (systemctl status xe-migrated)"
+                                        : "");
     return code;
 }
 

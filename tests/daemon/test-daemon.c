@@ -285,6 +285,37 @@ START_TEST(test_error_mapping)
 }
 END_TEST
 
+/* the remaining methods, each observed through sysfs or its reply */
+
+START_TEST(test_unbind_reset_read_disable)
+{
+    g_autoptr(GVariant) profile = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *audit = NULL, *text = NULL;
+    const char *p;
+    int err;
+
+    call_ok(PF_PATH, "PF", "EnableVFs", g_variant_new("(u)", 2));
+    wait_prop_string(VF(1), "VF", "Address", "0000:03:00.1");
+    call_ok(VF(1), "VF", "Bind", g_variant_new("(s)", "xe-vfio-pci"));
+    wait_prop_string(VF(1), "VF", "Driver", "xe-vfio-pci");
+    call_ok(VF(1), "VF", "Unbind", NULL);
+    wait_prop_string(VF(1), "VF", "Driver", "");
+    xe_test_sim_control(sim, "audit", "clear");
+    call_ok(VF(1), "VF", "Reset", NULL);
+    audit = xe_test_sim_read(sim, "sim/audit", &err);
+    ck_assert_str_eq(audit, "1 sys/bus/pci/devices/0000:03:00.1/reset 1\\n ok\n");
+    call_ok(VF(1), "VF", "ApplyProfile", g_variant_new("(s)", "exec_quantum_ms=33"));
+    profile = call(VF(1), "VF", "ReadProfile", NULL, &error);
+    ck_assert_ptr_nonnull(profile);
+    g_variant_get(profile, "(&s)", &p);
+    ck_assert_msg(g_str_has_prefix(p, "exec_quantum_ms=33,"), "%s", p);
+    call_ok(PF_PATH, "PF", "DisableVFs", NULL);
+    text = xe_test_sim_read(sim, "sys/bus/pci/devices/0000:03:00.0/sriov_numvfs", &err);
+    ck_assert_str_eq(text, "0\n");
+}
+END_TEST
+
 /* concurrent reservations: never the same VF twice */
 
 typedef struct {
@@ -568,6 +599,7 @@ daemon_suite(void)
     tcase_add_test(tc, test_ready_status_and_objects);
     tcase_add_test(tc, test_enable_provision_reserve_release_with_cli);
     tcase_add_test(tc, test_error_mapping);
+    tcase_add_test(tc, test_unbind_reset_read_disable);
     tcase_add_test(tc, test_concurrent_reservations);
     tcase_add_test(tc, test_hooks_see_reservations);
     if (geteuid() == 0)
