@@ -16,8 +16,8 @@
 #include <json-glib/json-glib.h>
 
 #include "xe-dbus-generated.h"
+#include "xe-bus.h"
 #include "xe-error.h"
-#include "xe-service.h"
 
 enum {
     EXIT_OK = 0,
@@ -102,19 +102,10 @@ static int G_GNUC_PRINTF(1, 2) usage_error(const char *fmt, ...)
     return EXIT_USAGE;
 }
 
-static char *
-object_path(const char *kind, const char *bdf)
-{
-    g_autofree char *mangled = g_strdup(bdf);
-
-    g_strdelimit(mangled, ":.", '_');
-    return g_strdup_printf(XE_OBJECT_ROOT "/%s/%s", kind, mangled);
-}
-
 static XeDBusObject *
 find_object(Ctl *ctl, const char *kind, const char *bdf)
 {
-    g_autofree char *path = object_path(kind, bdf);
+    g_autofree char *path = xe_bus_object_path(kind, bdf);
     GDBusObject *object = g_dbus_object_manager_get_object(ctl->manager, path);
 
     return object != NULL ? XE_DBUS_OBJECT(object) : NULL;
@@ -348,20 +339,6 @@ done(Ctl *ctl, const char *what, gboolean ok, GError *error)
     return EXIT_OK;
 }
 
-static GDBusConnection *
-bus_connect(const char *bus, GError **error)
-{
-    if (bus == NULL || g_str_equal(bus, "system"))
-        return g_bus_get_sync(G_BUS_TYPE_SYSTEM, NULL, error);
-    if (g_str_equal(bus, "session"))
-        return g_bus_get_sync(G_BUS_TYPE_SESSION, NULL, error);
-    return g_dbus_connection_new_for_address_sync(
-        bus,
-        G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-            G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
-        NULL, NULL, error);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -395,7 +372,7 @@ main(int argc, char **argv)
         bus = g_strdup(g_getenv("XE_MIGRATED_BUS"));
 
     xe_error_register_dbus();
-    ctl.connection = bus_connect(bus, &error);
+    ctl.connection = xe_bus_connect(bus, &error);
     if (ctl.connection == NULL) {
         g_printerr("xe-migratectl: connecting to the %s bus: %s\n", bus ? bus : "system",
                    error->message);

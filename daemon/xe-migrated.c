@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "xe-agent.h"
+#include "xe-bus.h"
 #include "xe-error.h"
 #include "xe-service.h"
 
@@ -159,20 +160,6 @@ name_lost(GDBusConnection *connection, const char *name, gpointer user_data)
     g_main_loop_quit(d->loop);
 }
 
-static GDBusConnection *
-bus_connect(const char *bus, GError **error)
-{
-    if (bus == NULL || g_str_equal(bus, "system"))
-        return g_bus_get_sync(G_BUS_TYPE_SYSTEM, NULL, error);
-    if (g_str_equal(bus, "session"))
-        return g_bus_get_sync(G_BUS_TYPE_SESSION, NULL, error);
-    return g_dbus_connection_new_for_address_sync(
-        bus,
-        G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-            G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
-        NULL, NULL, error);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -226,7 +213,7 @@ main(int argc, char **argv)
         g_printerr("xe-migrated: %s\n", error->message);
         return 1;
     }
-    connection = bus_connect(bus, &error);
+    connection = xe_bus_connect(bus, &error);
     if (connection == NULL) {
         g_printerr("xe-migrated: connecting to the %s bus: %s\n", bus != NULL ? bus : "system",
                    error->message);

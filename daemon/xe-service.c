@@ -31,16 +31,6 @@ struct _XeService {
     gpointer reload_data;
 };
 
-/* object paths: 0000:03:00.1 -> .../vf/0000_03_00_1 */
-static char *
-object_path(const char *kind, const char *bdf)
-{
-    g_autofree char *mangled = g_strdup(bdf);
-
-    g_strdelimit(mangled, ":.", '_');
-    return g_strdup_printf(XE_OBJECT_ROOT "/%s/%s", kind, mangled);
-}
-
 /* authorization: root, or a member of the configured group */
 
 typedef struct {
@@ -211,7 +201,7 @@ reserve_done(GObject *source, GAsyncResult *result, gpointer user_data)
     if (!xe_agent_reserve_finish(XE_AGENT(source), result, &vf, &id, &error)) {
         return_error(c, error);
     } else {
-        path = object_path("vf", vf);
+        path = xe_bus_object_path("vf", vf);
         xe_dbus_manager_complete_reserve(c->service->manager_iface, c->invocation, path, id);
     }
     call_free(c);
@@ -426,7 +416,7 @@ sync_objects(XeService *service)
 
     for (guint i = 0; i < pfs->len; i++) {
         XePfInfo *info = pfs->pdata[i];
-        char *p = object_path("pf", info->bdf);
+        char *p = xe_bus_object_path("pf", info->bdf);
         g_autoptr(XeDBusPF) pf =
             xe_dbus_object_get_pf(XE_DBUS_OBJECT(ensure_object(service, p, TRUE)));
 
@@ -443,8 +433,8 @@ sync_objects(XeService *service)
     }
     for (guint i = 0; i < vfs->len; i++) {
         XeAgentVf *info = vfs->pdata[i];
-        char *p = object_path("vf", info->info.bdf);
-        g_autofree char *pf_path = object_path("pf", info->info.pf_bdf);
+        char *p = xe_bus_object_path("vf", info->info.bdf);
+        g_autofree char *pf_path = xe_bus_object_path("pf", info->info.pf_bdf);
         g_autoptr(XeDBusVF) vf =
             xe_dbus_object_get_vf(XE_DBUS_OBJECT(ensure_object(service, p, FALSE)));
 

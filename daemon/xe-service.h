@@ -10,6 +10,7 @@
 #include <gio/gio.h>
 
 #include "xe-agent.h"
+#include "xe-bus.h"
 
 G_BEGIN_DECLS
 

@@ -960,25 +960,28 @@ xe_agent_reload_finish(XeAgent *self, GAsyncResult *result, GError **error)
 
 /* reservations */
 
+/* A reservation being made or released, until it is on disk. */
 typedef struct {
+    char *id; /* once reserved */
     char *vf;
     char *pf;
     char *profile_text;
-    char *profile_name; /* or NULL */
-    char *owner;
-    char *id; /* once reserved */
+    char *profile_name; /* NULL unless a configured name */
+    char *owner;        /* who holds it */
+    char *caller;       /* who releases it */
     gboolean cold;
 } Reserve;
 
 static void
 reserve_free(Reserve *r)
 {
+    g_free(r->id);
     g_free(r->vf);
     g_free(r->pf);
     g_free(r->profile_text);
     g_free(r->profile_name);
     g_free(r->owner);
-    g_free(r->id);
+    g_free(r->caller);
     g_free(r);
 }
 
@@ -1174,34 +1177,19 @@ xe_agent_reserve_finish(XeAgent *self, GAsyncResult *result, char **vf_bdf, char
     return TRUE;
 }
 
-typedef struct {
-    char *id, *vf, *pf, *profile, *owner, *caller;
-} Release;
-
-static void
-release_free(Release *r)
-{
-    g_free(r->id);
-    g_free(r->vf);
-    g_free(r->pf);
-    g_free(r->profile);
-    g_free(r->owner);
-    g_free(r->caller);
-    g_free(r);
-}
-
 static void
 release_persisted(GObject *source, GAsyncResult *result, gpointer user_data)
 {
     XeAgent *self = XE_AGENT(source);
     g_autoptr(GTask) outer = user_data;
-    Release *r = g_task_get_task_data(outer);
+    Reserve *r = g_task_get_task_data(outer);
     GError *error = NULL;
 
     if (!g_task_propagate_boolean(G_TASK(result), &error)) {
         /* Still on disk: keep it reserved in memory too. */
         g_mutex_lock(&self->state_lock);
-        (void)xe_reservations_add(self->reservations, r->vf, r->pf, r->profile, r->owner, NULL);
+        (void)xe_reservations_add(self->reservations, r->vf, r->pf, r->profile_text, r->owner,
+                                  NULL);
         g_mutex_unlock(&self->state_lock);
         agent_rederive(self);
         g_prefix_error(&error, "releasing %s: ", r->id);
@@ -1210,7 +1198,7 @@ release_persisted(GObject *source, GAsyncResult *result, gpointer user_data)
     }
     xe_log_event(G_LOG_LEVEL_MESSAGE, XE_MESSAGE_VF_RELEASED, r->pf, r->vf, r->caller,
                  "%s released (%s) by %s", r->vf, r->id, r->caller);
-    agent_hook(self, "vf-released", r->pf, r->vf, r->id, r->profile, r->caller);
+    agent_hook(self, "vf-released", r->pf, r->vf, r->id, r->profile_text, r->caller);
     g_task_return_boolean(outer, TRUE);
     /* A released VF may rejoin the pool; a reconciled mismatch may be gone. */
     g_strfreev(self->reconcile_drift);
@@ -1224,7 +1212,7 @@ xe_agent_release_async(XeAgent *self, const char *reservation, const char *calle
 {
     GTask *outer = g_task_new(self, cancellable, callback, user_data);
     const XeReservation *res = xe_reservations_lookup(self->reservations, reservation);
-    Release *r;
+    Reserve *r;
     GError *error = NULL;
 
     if (res == NULL) {
@@ -1233,14 +1221,14 @@ xe_agent_release_async(XeAgent *self, const char *reservation, const char *calle
         g_object_unref(outer);
         return;
     }
-    r = g_new0(Release, 1);
+    r = g_new0(Reserve, 1);
     r->id = g_strdup(res->id);
     r->vf = g_strdup(res->vf_bdf);
     r->pf = g_strdup(res->pf_bdf);
-    r->profile = g_strdup(res->profile);
+    r->profile_text = g_strdup(res->profile);
     r->owner = g_strdup(res->owner);
     r->caller = g_strdup(caller);
-    g_task_set_task_data(outer, r, (GDestroyNotify)release_free);
+    g_task_set_task_data(outer, r, (GDestroyNotify)reserve_free);
     g_mutex_lock(&self->state_lock);
     xe_reservations_remove(self->reservations, reservation, &error);
     g_mutex_unlock(&self->state_lock);
