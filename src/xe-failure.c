@@ -1,0 +1,105 @@
+/* xe-failure.c: failure classification, most specific evidence first.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "xe-failure.h"
+
+static const char *const names[] = {
+    [XE_FAILURE_NONE] = "none",
+    [XE_FAILURE_VF_RESET] = "vf-reset",
+    [XE_FAILURE_DESTINATION_DIED] = "destination-died",
+    [XE_FAILURE_TRANSPORT] = "transport",
+    [XE_FAILURE_INCOMPATIBLE] = "incompatible",
+    [XE_FAILURE_TIMEOUT] = "timeout",
+    [XE_FAILURE_CANCELLED] = "cancelled",
+    [XE_FAILURE_UNKNOWN] = "unknown",
+};
+G_STATIC_ASSERT(G_N_ELEMENTS(names) == XE_FAILURE_UNKNOWN + 1);
+
+const char *
+xe_failure_to_string(XeFailureClass klass)
+{
+    return (guint)klass <= XE_FAILURE_UNKNOWN ? names[klass] : "unknown";
+}
+
+gboolean
+xe_failure_is_retryable(XeFailureClass klass)
+{
+    return klass == XE_FAILURE_VF_RESET || klass == XE_FAILURE_DESTINATION_DIED ||
+           klass == XE_FAILURE_TRANSPORT;
+}
+
+static gboolean
+mentions(const char *text, const char *const *needles)
+{
+    if (text == NULL)
+        return FALSE;
+    for (guint i = 0; needles[i] != NULL; i++)
+        if (g_strstr_len(text, -1, needles[i]) != NULL)
+            return TRUE;
+    return FALSE;
+}
+
+/* ENODEV as QEMU words it: the stream error of an aborted VF migration file. */
+static const char *const enodev[] = { "No such device", "ENODEV", NULL };
+/* The socket dropping under the stream. */
+static const char *const broken[] = {
+    "Connection reset by peer", "Broken pipe",   "Unable to write to socket",
+    "Input/output error",       "Channel error", NULL
+};
+static const char *const connect_failed[] = { "Failed to connect", "Connection refused",
+                                              "No route to host", "Network is unreachable", NULL };
+/* A destination load that refused the state: the source sees only this. */
+static const char *const sibling[] = { "Sibling indicated error", NULL };
+static const char *const load_refused[] = { "load of migration failed", "Invalid argument",
+                                            "error while loading state", NULL };
+
+XeFailureClass
+xe_failure_classify(const XeFailureEvidence *e, char **reason)
+{
+    const char *src = e->source_error != NULL ? e->source_error : "";
+    const char *dst = e->destination_error != NULL ? e->destination_error : "";
+    XeFailureClass klass;
+    const char *why;
+
+    if (e->cancelled) {
+        klass = XE_FAILURE_CANCELLED;
+        why = "cancelled";
+    } else if (e->vf_reset_seen_source || e->reset_event_source ||
+               (mentions(src, enodev) && !mentions(src, sibling))) {
+        klass = XE_FAILURE_VF_RESET;
+        why = "the source VF was reset during save: the kernel aborted its migration stream";
+    } else if (e->vf_reset_seen_destination || e->reset_event_destination) {
+        klass = XE_FAILURE_VF_RESET;
+        why = "the destination VF was reset during resume: the kernel aborted the restore";
+    } else if (e->timed_out) {
+        klass = XE_FAILURE_TIMEOUT;
+        why = "no completion within the policy's timeout, or progress stalled";
+    } else if (e->destination_exited) {
+        klass = XE_FAILURE_DESTINATION_DIED;
+        why = "the destination QEMU exited";
+    } else if (e->transport_down || mentions(src, connect_failed)) {
+        klass = XE_FAILURE_TRANSPORT;
+        why = "the destination could not be reached";
+    } else if (mentions(src, sibling) || mentions(dst, load_refused) || mentions(dst, enodev)) {
+        /* A refusal with no reset behind it: identity or provisioning differ. */
+        klass = XE_FAILURE_INCOMPATIBLE;
+        why = "the destination refused the VF state (device, revision or provisioning differ)";
+    } else if (mentions(src, broken)) {
+        klass = XE_FAILURE_TRANSPORT;
+        why = "the migration stream broke";
+    } else {
+        klass = XE_FAILURE_UNKNOWN;
+        why = "no evidence points to a known cause";
+    }
+    if (reason != NULL) {
+        GString *r = g_string_new(why);
+
+        if (*src != '\0')
+            g_string_append_printf(r, "; source: %s", src);
+        if (*dst != '\0')
+            g_string_append_printf(r, "; destination: %s", dst);
+        *reason = g_string_free(r, FALSE);
+    }
+    return klass;
+}
