@@ -1,8 +1,6 @@
-/* xe-test-qemu.h: starts real QEMU processes for tests and benchmarks.
- *
- * The monitor socket is bound and listening before QEMU starts and its fd is
- * handed to QEMU (-chardev socket,fd=N,server=on, as libvirt does), so a
- * client can connect at once: no polling for a socket file to appear.
+/* xe-test-qemu.h: starts real QEMU processes for tests and benchmarks, with
+ * the daemon's own launcher (XeQemuProcess: the monitor socket is bound
+ * before QEMU starts and passed as an fd, so a client connects at once).
  * KVM when /dev/kvm opens, else TCG.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -11,15 +9,16 @@
 
 #include <gio/gio.h>
 
+#include "xe-qemu.h"
 #include "xe-qmp.h"
 
 G_BEGIN_DECLS
 
 typedef struct {
     char *name;
-    char *dir;         /* scratch directory, removed by xe_test_qemu_free() */
-    char *qmp_address; /* unix:DIR/qmp.sock */
-    GSubprocess *process;
+    char *dir;              /* scratch directory, removed by xe_test_qemu_free() */
+    char *qmp_address;      /* unix:DIR/qmp.sock */
+    XeQemuProcess *process; /* the production launcher (src/xe-qemu.c) */
 } XeTestQemu;
 
 /* The QEMU binary ($QEMU_BIN or qemu-system-x86_64 on PATH), or NULL. */

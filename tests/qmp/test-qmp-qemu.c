@@ -361,7 +361,7 @@ START_TEST(test_qemu_dies_under_a_pending_command)
     g_signal_connect(client, "disconnected", G_CALLBACK(count_disconnect), &reason);
     /* query-qmp-schema is the biggest reply; kill QEMU before it is read. */
     xe_qmp_client_execute_async(client, "query-status", NULL, 0, NULL, xe_test_result_cb, &r);
-    g_subprocess_send_signal(qemu->process, SIGKILL);
+    xe_qemu_process_kill(qemu->process); /* SIGKILL */
     /* The reply may or may not have been written before the kill. */
     xe_qmp_client_execute_finish(client, xe_test_result_wait(&r, WAIT_MS, "status"), &error);
     xe_test_result_clear(&r);
@@ -383,6 +383,39 @@ START_TEST(test_qemu_dies_under_a_pending_command)
 }
 END_TEST
 
+static void
+on_exited(XeQemuProcess *process, int status, gpointer user_data)
+{
+    *(int *)user_data = status;
+}
+
+START_TEST(test_process_supervision)
+{
+    g_autoptr(XeTestQemu) qemu = start_qemu("supervised", "128M", TRUE);
+    g_autoptr(XeQmpClient) client = connect_qemu(qemu);
+    g_autoptr(XeQmpStatus) status = NULL;
+    g_autoptr(GError) error = NULL;
+    XeTestResult r = { 0 };
+    int exit_status = -1000;
+
+    g_signal_connect(qemu->process, "exited", G_CALLBACK(on_exited), &exit_status);
+    ck_assert(!xe_qemu_process_has_exited(qemu->process));
+    ck_assert_int_gt(xe_qemu_process_get_pid(qemu->process), 0);
+    status = xe_qmp_query_status_finish(
+        client, AWAIT(r, xe_qmp_query_status_async(client, NULL, xe_test_result_cb, &r), "st"),
+        &error);
+    ck_assert_str_eq(status->status, "inmigrate"); /* -incoming defer */
+    ck_assert(xe_qmp_quit_finish(
+        client, AWAIT(r, xe_qmp_quit_async(client, NULL, xe_test_result_cb, &r), "quit"), &error));
+    xe_test_result_clear(&r);
+    while (exit_status == -1000)
+        g_main_context_iteration(NULL, TRUE);
+    ck_assert_int_eq(exit_status, 0);
+    ck_assert(xe_qemu_process_has_exited(qemu->process));
+    ck_assert_int_eq(xe_qemu_process_get_exit_status(qemu->process), 0);
+}
+END_TEST
+
 static Suite *
 qemu_suite(void)
 {
@@ -395,6 +428,7 @@ qemu_suite(void)
     tcase_add_test(tc, test_live_migration_uri);
     tcase_add_test(tc, test_live_migration_channels);
     tcase_add_test(tc, test_qemu_dies_under_a_pending_command);
+    tcase_add_test(tc, test_process_supervision);
     suite_add_tcase(suite, tc);
     return suite;
 }

@@ -1,0 +1,44 @@
+/* xe-qemu.h: a QEMU process xe-migrated starts and supervises.
+ *
+ * The QMP monitor socket is bound and listening before QEMU starts, and its
+ * fd is handed to QEMU (-chardev socket,fd=N,server=on, as libvirt does): a
+ * client connects at once, and the socket cannot be raced for. "exited"
+ * reports the end of the process with its status; the engine uses it to tell
+ * a destination that died from one that refused.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "xe-qmp-client.h"
+
+G_BEGIN_DECLS
+
+#define XE_TYPE_QEMU_PROCESS (xe_qemu_process_get_type())
+G_DECLARE_FINAL_TYPE(XeQemuProcess, xe_qemu_process, XE, QEMU_PROCESS, GObject)
+
+/* Starts @argv (QEMU and its arguments, without a monitor) with a monitor at
+ * @qmp_socket (a path: bound here, removed when the process object goes), and
+ * "-incoming defer" when @incoming. stdout and stderr go to @log_path (or are
+ * discarded when NULL). */
+XeQemuProcess *xe_qemu_process_spawn(const char *const *argv, const char *qmp_socket,
+                                     gboolean incoming, const char *log_path, GError **error);
+
+const char *xe_qemu_process_get_qmp_address(XeQemuProcess *self); /* "unix:PATH" */
+GPid xe_qemu_process_get_pid(XeQemuProcess *self);
+gboolean xe_qemu_process_has_exited(XeQemuProcess *self);
+/* The exit status (0..255), or -signal when killed. Valid once exited. */
+int xe_qemu_process_get_exit_status(XeQemuProcess *self);
+
+/* A client connected to this QEMU's monitor and negotiated. */
+void xe_qemu_process_connect_async(XeQemuProcess *self, GCancellable *cancellable,
+                                   GAsyncReadyCallback callback, gpointer user_data);
+XeQmpClient *xe_qemu_process_connect_finish(XeQemuProcess *self, GAsyncResult *result,
+                                            GError **error);
+
+/* SIGKILL, for a process that must not live on (a destination that lost). */
+void xe_qemu_process_kill(XeQemuProcess *self);
+
+G_END_DECLS
