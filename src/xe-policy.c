@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "xe-error.h"
+#include "xe-profile.h" /* xe_size_parse() */
 
 #define GROUP "policy"
 
@@ -92,13 +93,11 @@ static const struct {
     { "vfio-multifd", KEY_BOOL, G_STRUCT_OFFSET(XePolicy, vfio_multifd), 0, 1 },
 };
 
-/* "auto" (0), a number of bytes/s, or one with K, M, G (bytes) suffix and "/s". */
+/* "auto" (0), or bytes per second: a size (K, M, G, T) with an optional "/s". */
 static gboolean
 parse_bandwidth(const char *text, guint64 *out)
 {
     g_autofree char *t = g_strstrip(g_strdup(text));
-    guint64 mult = 1;
-    gsize len;
 
     if (g_str_equal(t, "auto")) {
         *out = 0;
@@ -106,26 +105,7 @@ parse_bandwidth(const char *text, guint64 *out)
     }
     if (g_str_has_suffix(t, "/s"))
         t[strlen(t) - 2] = '\0';
-    len = strlen(t);
-    if (len > 0) {
-        switch (g_ascii_toupper(t[len - 1])) {
-        case 'K':
-            mult = 1ull << 10;
-            break;
-        case 'M':
-            mult = 1ull << 20;
-            break;
-        case 'G':
-            mult = 1ull << 30;
-            break;
-        }
-        if (mult != 1)
-            t[len - 1] = '\0';
-    }
-    if (!g_ascii_string_to_unsigned(t, 10, 0, G_MAXINT64 / mult, out, NULL))
-        return FALSE;
-    *out *= mult;
-    return TRUE;
+    return xe_size_parse(t, out) && *out <= G_MAXINT64;
 }
 
 static XePolicy *

@@ -19,6 +19,37 @@
 
 #include "xe-error.h"
 
+gboolean
+xe_size_parse(const char *text, guint64 *out)
+{
+    g_autofree char *num = g_strdup(text);
+    guint64 mult = 1;
+    gsize len = strlen(num);
+
+    if (len > 0) {
+        switch (g_ascii_toupper(num[len - 1])) {
+        case 'K':
+            mult = 1ull << 10;
+            break;
+        case 'M':
+            mult = 1ull << 20;
+            break;
+        case 'G':
+            mult = 1ull << 30;
+            break;
+        case 'T':
+            mult = 1ull << 40;
+            break;
+        }
+        if (mult != 1)
+            num[len - 1] = '\0';
+    }
+    if (!g_ascii_string_to_unsigned(num, 10, 0, G_MAXUINT64 / mult, out, NULL))
+        return FALSE;
+    *out *= mult;
+    return TRUE;
+}
+
 void
 xe_profile_free(XeProfile *profile)
 {
@@ -53,34 +84,14 @@ member_value(XeProfile *p, gsize i)
 static gboolean
 parse_number(const char *key, const char *text, gboolean size, guint64 *out, GError **error)
 {
-    g_autofree char *num = g_strdup(text);
-    guint64 mult = 1;
-    gsize len = strlen(num);
+    gboolean ok = size ? xe_size_parse(text, out)
+                       : g_ascii_string_to_unsigned(text, 10, 0, G_MAXUINT64, out, NULL);
 
-    if (size && len > 0) {
-        switch (g_ascii_toupper(num[len - 1])) {
-        case 'K':
-            mult = 1ull << 10;
-            break;
-        case 'M':
-            mult = 1ull << 20;
-            break;
-        case 'G':
-            mult = 1ull << 30;
-            break;
-        case 'T':
-            mult = 1ull << 40;
-            break;
-        }
-        if (mult != 1)
-            num[len - 1] = '\0';
-    }
-    if (!g_ascii_string_to_unsigned(num, 10, 0, G_MAXUINT64 / mult, out, NULL)) {
+    if (!ok) {
         g_set_error(error, XE_ERROR, XE_ERROR_INVALID_ARGUMENT, "profile: %s='%s' is not a %s", key,
                     text, size ? "size (bytes, or with K, M, G, T)" : "non-negative integer");
         return FALSE;
     }
-    *out *= mult;
     if (!size && *out > G_MAXUINT32) {
         g_set_error(error, XE_ERROR, XE_ERROR_INVALID_ARGUMENT,
                     "profile: %s=%s is above the field's 32 bits", key, text);

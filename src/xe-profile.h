@@ -45,6 +45,9 @@ typedef struct {
     guint revision;
 } XeProfile;
 
+/* A byte count: digits with an optional K, M, G or T (binary) suffix. */
+gboolean xe_size_parse(const char *text, guint64 *out);
+
 /* "exec_quantum_ms=20,preempt_timeout_us=64000,sched_priority=normal,vram_quota=2G,..."
  * (commas or white space between pairs; sizes take K, M, G suffixes). */
 XeProfile *xe_profile_parse(const char *text, GError **error);
