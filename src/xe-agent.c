@@ -229,9 +229,8 @@ profile_text_satisfies(const char *text, const XeProfile *want)
 /* snapshots: taken in a worker, installed on the main thread */
 
 typedef struct {
-    GPtrArray *pfs;       /* XePfInfo */
-    GPtrArray *vfs;       /* XeAgentVf with info, profile and health only */
-    GHashTable *profiles; /* VF -> XeProfile, for matching */
+    GPtrArray *pfs; /* XePfInfo */
+    GPtrArray *vfs; /* XeAgentVf with info, profile and health only */
 } Snapshot;
 
 static void
@@ -241,7 +240,6 @@ snapshot_free(Snapshot *s)
         return;
     g_ptr_array_unref(s->pfs);
     g_ptr_array_unref(s->vfs);
-    g_hash_table_unref(s->profiles);
     g_free(s);
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Snapshot, snapshot_free)
@@ -258,8 +256,6 @@ snapshot_take(XeHost *host)
         s->pfs = g_ptr_array_new_with_free_func((GDestroyNotify)xe_pf_info_free);
     }
     s->vfs = g_ptr_array_new_with_free_func((GDestroyNotify)agent_vf_free);
-    s->profiles =
-        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)xe_profile_free);
     for (guint i = 0; i < s->pfs->len; i++) {
         XePfInfo *pf = s->pfs->pdata[i];
         g_autoptr(GPtrArray) vfs = NULL;
@@ -271,14 +267,12 @@ snapshot_take(XeHost *host)
             XeVfInfo *info = vfs->pdata[v];
             XeAgentVf *vf = g_new0(XeAgentVf, 1);
             g_autoptr(GError) perr = NULL;
-            XeProfile *profile = xe_host_read_profile(host, info->bdf, &perr);
+            g_autoptr(XeProfile) profile = xe_host_read_profile(host, info->bdf, &perr);
 
             vf->info = *info;
             memset(info, 0, sizeof(*info)); /* moved */
-            if (profile != NULL) {
+            if (profile != NULL)
                 vf->profile = xe_profile_to_string(profile);
-                g_hash_table_insert(s->profiles, g_strdup(vf->info.bdf), profile);
-            }
             vf->health = profile == NULL ? g_strdup_printf("profile unreadable: %s", perr->message)
                          : vf->info.driver == NULL ? g_strdup("unbound")
                                                    : g_strdup("ok");
@@ -288,14 +282,10 @@ snapshot_take(XeHost *host)
     return s;
 }
 
-/* Installs @snap (taken) and derives the VF view from the main-thread state. */
+/* Derives each VF's reservation, pool and in-use view from the main-thread state. */
 static void
-agent_install(XeAgent *self, Snapshot *snap)
+agent_derive(XeAgent *self)
 {
-    g_clear_pointer(&self->pfs, g_ptr_array_unref);
-    g_clear_pointer(&self->vfs, g_ptr_array_unref);
-    self->pfs = g_ptr_array_ref(snap->pfs);
-    self->vfs = g_ptr_array_ref(snap->vfs);
     for (guint i = 0; i < self->vfs->len; i++) {
         XeAgentVf *vf = self->vfs->pdata[i];
         const XeReservation *r = xe_reservations_lookup_vf(self->reservations, vf->info.bdf);
@@ -309,7 +299,18 @@ agent_install(XeAgent *self, Snapshot *snap)
         vf->in_use = r != NULL || g_hash_table_contains(self->claimed, vf->info.bdf) ||
                      g_hash_table_contains(self->busy, vf->info.bdf);
     }
-    snapshot_free(snap);
+}
+
+/* Installs @snap (taken) and derives the view. */
+static void
+agent_install(XeAgent *self, Snapshot *snap)
+{
+    g_ptr_array_unref(self->pfs);
+    g_ptr_array_unref(self->vfs);
+    self->pfs = g_steal_pointer(&snap->pfs);
+    self->vfs = g_steal_pointer(&snap->vfs);
+    g_free(snap);
+    agent_derive(self);
 }
 
 static void
@@ -322,12 +323,7 @@ agent_changed(XeAgent *self)
 static void
 agent_rederive(XeAgent *self)
 {
-    Snapshot *snap = g_new0(Snapshot, 1);
-
-    snap->pfs = g_ptr_array_ref(self->pfs);
-    snap->vfs = g_ptr_array_ref(self->vfs);
-    snap->profiles = g_hash_table_new(g_str_hash, g_str_equal);
-    agent_install(self, snap);
+    agent_derive(self);
     agent_changed(self);
 }
 
@@ -472,6 +468,9 @@ job_execute(XeHost *host, Job *job, GError **error)
         return xe_host_apply_profile(host, job->target, job->profile, error);
     case XE_AGENT_OP_RESET:
         return xe_host_reset_vf(host, job->target, error);
+    case XE_AGENT_OP_PREPARE:
+        return xe_host_bind_vf(host, job->target, XE_DRIVER_VFIO, error) &&
+               xe_host_apply_profile(host, job->target, job->profile, error);
     case XE_AGENT_OP_READ_PROFILE:
     case XE_AGENT_OP_CHECK: {
         g_autoptr(XeProfile) have = xe_host_read_profile(host, job->target, error);
@@ -617,7 +616,7 @@ xe_agent_run_async(XeAgent *self, XeAgentOp op, const char *target, const char *
     job->arg = g_strdup(arg);
     job->count = count;
     job->caller = g_strdup(caller);
-    if (op == XE_AGENT_OP_APPLY_PROFILE || op == XE_AGENT_OP_CHECK) {
+    if (op == XE_AGENT_OP_APPLY_PROFILE || op == XE_AGENT_OP_CHECK || op == XE_AGENT_OP_PREPARE) {
         job->profile = xe_agent_resolve_profile(self, arg, &job->profile_name, &error);
         if (job->profile == NULL) {
             g_task_return_error(outer, error);
@@ -651,10 +650,11 @@ xe_agent_run_finish(XeAgent *self, GAsyncResult *result, char **out, GError **er
 
 /* layout convergence (a worker job) */
 
+/* Reserved or claimed VFs are left alone through the host guard, which reads
+ * the live tables: no copy can go stale while the job runs. */
 typedef struct {
     GPtrArray *layouts;   /* borrowed from the config: the config outlives the job */
     GHashTable *profiles; /* borrowed too */
-    GHashTable *reserved; /* VF -> TRUE, a copy */
     GHashTable *pool;     /* out: VF -> profile name */
     GPtrArray *drift;     /* out */
     Snapshot *snap;       /* out */
@@ -663,7 +663,6 @@ typedef struct {
 static void
 converge_free(Converge *c)
 {
-    g_hash_table_unref(c->reserved);
     g_hash_table_unref(c->pool);
     g_ptr_array_unref(c->drift);
     snapshot_free(c->snap);
@@ -695,21 +694,12 @@ converge_layout(XeHost *host, Converge *c, const XeLayout *layout)
         drift(c, "layout %s: %s", layout->pf_bdf, pf->unusable_reason);
         return;
     }
-    if (pf->num_vfs != layout->vfs) {
-        g_autoptr(GPtrArray) now = xe_host_list_vfs(host, layout->pf_bdf, NULL);
-        guint held = 0;
-
-        for (guint i = 0; now != NULL && i < now->len; i++)
-            held += g_hash_table_contains(c->reserved, ((XeVfInfo *)now->pdata[i])->bdf);
-        if (held > 0)
-            drift(c,
-                  "layout %s: %u VFs enabled, the layout wants %u, but %u of them are "
-                  "reserved: left as is",
-                  layout->pf_bdf, pf->num_vfs, layout->vfs, held);
-        else if ((pf->num_vfs > 0 && !xe_host_disable_vfs(host, layout->pf_bdf, &error)) ||
-                 (layout->vfs > 0 &&
-                  !xe_host_enable_vfs(host, layout->pf_bdf, layout->vfs, &error)))
-            drift(c, "layout %s: %s", layout->pf_bdf, error->message);
+    /* SR-IOV cannot resize: disable (the guard refuses if any VF is held), then enable. */
+    if (pf->num_vfs != layout->vfs &&
+        ((pf->num_vfs > 0 && !xe_host_disable_vfs(host, layout->pf_bdf, &error)) ||
+         (layout->vfs > 0 && !xe_host_enable_vfs(host, layout->pf_bdf, layout->vfs, &error)))) {
+        drift(c, "layout %s: %u VFs enabled, the layout wants %u: %s", layout->pf_bdf, pf->num_vfs,
+              layout->vfs, error->message);
         g_clear_error(&error);
     }
     vfs = xe_host_list_vfs(host, layout->pf_bdf, &error);
@@ -725,10 +715,8 @@ converge_layout(XeHost *host, Converge *c, const XeLayout *layout)
         while (ready < entry->count && next < vfs->len) {
             XeVfInfo *vf = vfs->pdata[next++];
 
-            /* Reserved, or claimed by a reservation since this job started: not ours. */
-            if (g_hash_table_contains(c->reserved, vf->bdf) ||
-                !xe_host_check_guard(host, vf->bdf, XE_HOST_OP_BIND, NULL))
-                continue;
+            if (!xe_host_check_guard(host, vf->bdf, XE_HOST_OP_BIND, NULL))
+                continue; /* reserved, or claimed by a reservation */
             if (!xe_host_bind_vf(host, vf->bdf, XE_DRIVER_VFIO, &error) ||
                 !xe_host_apply_profile(host, vf->bdf, profile, &error)) {
                 drift(c, "pool %s on %s: %s", entry->profile, layout->pf_bdf, error->message);
@@ -838,21 +826,6 @@ agent_converge_full(XeAgent *self, GTask *outer)
     c = g_new0(Converge, 1);
     c->layouts = self->config->layouts;
     c->profiles = self->config->profiles;
-    c->reserved = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-    for (guint i = 0; i < xe_reservations_list(self->reservations)->len; i++)
-        g_hash_table_add(
-            c->reserved,
-            g_strdup(
-                ((XeReservation *)xe_reservations_list(self->reservations)->pdata[i])->vf_bdf));
-    /* VFs being prepared for a reservation are off limits too. */
-    {
-        GHashTableIter iter;
-        gpointer vf;
-
-        g_hash_table_iter_init(&iter, self->claimed);
-        while (g_hash_table_iter_next(&iter, &vf, NULL))
-            g_hash_table_add(c->reserved, g_strdup(vf));
-    }
     c->pool = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     c->drift = g_ptr_array_new_with_free_func(g_free);
     g_task_set_task_data(task, c, (GDestroyNotify)converge_free);
@@ -1051,35 +1024,13 @@ reserve_cold_done(GObject *source, GAsyncResult *result, gpointer user_data)
         g_mutex_lock(&self->state_lock);
         g_hash_table_remove(self->claimed, r->vf);
         g_mutex_unlock(&self->state_lock);
-        agent_changed(self);
+        agent_rederive(self);
         g_prefix_error(&error, "preparing %s for the reservation: ", r->vf);
         g_task_return_error(outer, error);
         g_object_unref(outer);
         return;
     }
     reserve_commit(self, outer);
-}
-
-/* Binds and provisions a claimed VF (worker). */
-static void
-reserve_cold_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
-{
-    XeAgent *self = source;
-    Job *job = data;
-    GError *error = NULL;
-    gboolean ok;
-
-    g_mutex_lock(&self->host_lock);
-    worker_claim = job->claim;
-    ok = xe_host_bind_vf(self->host, job->target, XE_DRIVER_VFIO, &error) &&
-         xe_host_apply_profile(self->host, job->target, job->profile, &error);
-    job->snap = snapshot_take(self->host);
-    worker_claim = NULL;
-    g_mutex_unlock(&self->host_lock);
-    if (ok)
-        g_task_return_boolean(task, TRUE);
-    else
-        g_task_return_error(task, error);
 }
 
 static gboolean
@@ -1156,11 +1107,12 @@ xe_agent_reserve_async(XeAgent *self, const char *profile_text, const char *pf_b
         g_autoptr(GTask) task = g_task_new(self, cancellable, reserve_cold_done, outer);
         Job *job = g_new0(Job, 1);
 
+        job->op = XE_AGENT_OP_PREPARE;
         job->target = g_strdup(r->vf);
         job->claim = g_strdup(r->vf);
         job->profile = g_steal_pointer(&want);
         g_task_set_task_data(task, job, (GDestroyNotify)job_free);
-        g_task_run_in_thread(task, reserve_cold_thread);
+        g_task_run_in_thread(task, job_thread);
     }
 }
 

@@ -62,6 +62,7 @@ typedef enum {
     XE_AGENT_OP_READ_PROFILE,  /* target VF; result: the profile text */
     XE_AGENT_OP_RESET,         /* target VF */
     XE_AGENT_OP_CHECK,         /* target VF, arg profile; result: "" or the reason */
+    XE_AGENT_OP_PREPARE,       /* target VF, arg profile: bind to xe-vfio-pci, then apply */
 } XeAgentOp;
 
 /* Runs an operation on behalf of @caller (for the logs). The result is a

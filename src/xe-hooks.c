@@ -31,6 +31,7 @@ typedef struct {
     guint next;
     GSubprocess *running;
     char *running_path;
+    guint timeout_ms; /* copied: the XeHooks may go (a reload) while a run goes on */
     GSource *timeout;
     gboolean timed_out;
 } Run;
@@ -163,7 +164,6 @@ hook_done(GObject *source, GAsyncResult *result, gpointer user_data)
 {
     g_autoptr(GTask) task = user_data;
     Run *run = g_task_get_task_data(task);
-    XeHooks *hooks = g_object_get_data(G_OBJECT(task), "xe-hooks");
     g_autoptr(GBytes) err_bytes = NULL;
     g_autoptr(GError) error = NULL;
     g_autofree char *err_text = NULL;
@@ -184,7 +184,7 @@ hook_done(GObject *source, GAsyncResult *result, gpointer user_data)
         err_text = g_strdup(error->message);
     } else if (run->timed_out) {
         g_free(err_text);
-        err_text = g_strdup_printf("timed out after %u ms and was killed", hooks->timeout_ms);
+        err_text = g_strdup_printf("timed out after %u ms and was killed", run->timeout_ms);
         ok = FALSE;
     } else if (!g_subprocess_get_if_exited(run->running) ||
                g_subprocess_get_exit_status(run->running) != 0) {
@@ -214,7 +214,6 @@ static void
 run_next(GTask *task)
 {
     Run *run = g_task_get_task_data(task);
-    XeHooks *hooks = g_object_get_data(G_OBJECT(task), "xe-hooks");
     g_autoptr(GError) error = NULL;
     const char *path = run->hooks[run->next];
     int fd;
@@ -247,7 +246,7 @@ run_next(GTask *task)
         run_next(task);
         return;
     }
-    run->timeout = g_timeout_source_new(hooks->timeout_ms);
+    run->timeout = g_timeout_source_new(run->timeout_ms);
     g_source_set_callback(run->timeout, hook_timed_out, task, NULL);
     g_source_attach(run->timeout, g_task_get_context(task));
     g_subprocess_communicate_async(run->running, NULL, g_task_get_cancellable(task), hook_done,
@@ -263,8 +262,7 @@ xe_hooks_run_async(XeHooks *hooks, const char *phase, JsonNode *document, GCance
     g_autoptr(GString) refused = g_string_new(NULL);
 
     g_task_set_task_data(task, run, (GDestroyNotify)run_free);
-    /* XeHooks is no GObject, so it rides on the task as data, not as source object. */
-    g_object_set_data(G_OBJECT(task), "xe-hooks", hooks);
+    run->timeout_ms = hooks->timeout_ms;
     run->phase = g_strdup(phase);
     run->may_veto = g_str_has_prefix(phase, "pre-");
     run->input = json_to_string(document, FALSE);

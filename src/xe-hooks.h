@@ -27,7 +27,8 @@ typedef struct _XeHooks XeHooks;
 XeHooks *xe_hooks_new(const char *dir, guint timeout_ms);
 void xe_hooks_free(XeHooks *hooks);
 
-/* Runs the hooks of @phase with @document on stdin (not modified). */
+/* Runs the hooks of @phase with @document on stdin (not modified). The run
+ * keeps what it needs: @hooks may be freed before it completes. */
 void xe_hooks_run_async(XeHooks *hooks, const char *phase, JsonNode *document,
                         GCancellable *cancellable, GAsyncReadyCallback callback,
                         gpointer user_data);

@@ -306,6 +306,24 @@ START_TEST(test_hooks_writable_by_others_refused)
 }
 END_TEST
 
+START_TEST(test_hooks_run_outlives_its_hooks)
+{
+    g_autoptr(HookDir) h = hook_dir_new();
+    g_autoptr(JsonNode) doc = json_from_string("{}", NULL);
+    g_autoptr(GError) error = NULL;
+    XeHooks *hooks = xe_hooks_new(h->dir, 200);
+    XeTestResult r = { 0 };
+
+    /* A reload replaces the daemon's XeHooks while a run may still be going. */
+    add_hook(h, "10-slow", "exec sleep 30", 0755);
+    xe_hooks_run_async(hooks, "pre-migrate", doc, NULL, xe_test_result_cb, &r);
+    xe_hooks_free(hooks);
+    ck_assert(!xe_hooks_run_finish(NULL, xe_test_result_wait(&r, 20000, "hooks"), &error));
+    assert_error(error, XE_ERROR_VETOED, "timed out after 200 ms and was killed");
+    xe_test_result_clear(&r);
+}
+END_TEST
+
 START_TEST(test_hooks_missing_dir_is_no_hooks)
 {
     g_autoptr(XeHooks) hooks = xe_hooks_new("/nonexistent/hooks.d", 1000);
@@ -343,6 +361,7 @@ state_suite(void)
     tcase_add_test(tc, test_hooks_pre_phase_veto);
     tcase_add_test(tc, test_hooks_timeout);
     tcase_add_test(tc, test_hooks_writable_by_others_refused);
+    tcase_add_test(tc, test_hooks_run_outlives_its_hooks);
     tcase_add_test(tc, test_hooks_missing_dir_is_no_hooks);
     suite_add_tcase(s, tc);
     return s;

@@ -5,7 +5,6 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
