@@ -26,6 +26,7 @@
 typedef struct {
     GMainLoop *loop;
     XeAgent *agent;
+    XeEngine *engine;
     XeService *service;
     char *config_path;
     char *state_dir;
@@ -220,7 +221,8 @@ main(int argc, char **argv)
         return 1;
     }
     d.loop = g_main_loop_new(NULL, FALSE);
-    d.service = xe_service_new(d.agent, connection, &error);
+    d.engine = xe_engine_new(d.agent);
+    d.service = xe_service_new(d.agent, d.engine, connection, &error);
     if (d.service == NULL) {
         g_printerr("xe-migrated: exporting the D-Bus service: %s\n", error->message);
         return 1;
@@ -236,8 +238,11 @@ main(int argc, char **argv)
 
     g_main_loop_run(d.loop);
 
+    /* Running jobs are cancelled and waited for: no source VM is left paused. */
+    xe_engine_shutdown(d.engine);
     g_bus_unown_name(owner);
     xe_service_free(d.service);
+    g_object_unref(d.engine);
     g_object_unref(d.agent);
     g_main_loop_unref(d.loop);
     g_free(d.config_path);

@@ -17,19 +17,8 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "xe-dbus-generated.h"
 #include "xe-error.h"
-
-struct _XeService {
-    XeAgent *agent;
-    GDBusConnection *connection;
-    GDBusObjectManagerServer *manager;
-    XeDBusManager *manager_iface;
-    GHashTable *objects; /* object path -> XeDBusObjectSkeleton */
-    gulong changed_id;
-    XeServiceReloadFunc reload;
-    gpointer reload_data;
-};
+#include "xe-service-private.h"
 
 /* authorization: root, or a member of the configured group */
 
@@ -98,19 +87,7 @@ auth_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellab
                             uid, a->group);
 }
 
-/* A method call waiting for authorization, then for the agent. */
-typedef struct {
-    XeService *service;
-    GDBusMethodInvocation *invocation;
-    GObject *iface;
-    char *method;
-    char *target;
-    char *arg;
-    guint count;
-    char *caller;
-} Call;
-
-static void
+void
 call_free(Call *c)
 {
     g_object_unref(c->invocation);
@@ -119,6 +96,7 @@ call_free(Call *c)
     g_free(c->target);
     g_free(c->arg);
     g_free(c->caller);
+    g_clear_pointer(&c->options, g_variant_unref);
     g_free(c);
 }
 
@@ -146,6 +124,14 @@ static gboolean
 call_start(XeService *service, GDBusMethodInvocation *invocation, gpointer iface,
            const char *method, const char *target, const char *arg, guint count)
 {
+    return call_start_then(service, invocation, iface, method, target, arg, count, NULL, NULL);
+}
+
+gboolean
+call_start_then(XeService *service, GDBusMethodInvocation *invocation, gpointer iface,
+                const char *method, const char *target, const char *arg, guint count,
+                GVariant *options, void (*then)(Call *c))
+{
     Call *c = g_new0(Call, 1);
     g_autoptr(GTask) task = g_task_new(service->connection, NULL, auth_done, c);
     Auth *a = g_new0(Auth, 1);
@@ -157,6 +143,8 @@ call_start(XeService *service, GDBusMethodInvocation *invocation, gpointer iface
     c->target = g_strdup(target);
     c->arg = g_strdup(arg);
     c->count = count;
+    c->options = options != NULL ? g_variant_ref(options) : NULL;
+    c->then = then;
     a->sender = g_strdup(g_dbus_method_invocation_get_sender(invocation));
     a->group = g_strdup(xe_agent_get_config(service->agent)->allowed_group);
     g_task_set_task_data(task, a, (GDestroyNotify)auth_free);
@@ -252,12 +240,16 @@ call_authorized(Call *c)
 {
     XeAgent *agent = c->service->agent;
 
+    if (c->then != NULL) {
+        c->then(c);
+        return;
+    }
     if (g_str_equal(c->method, "Reserve")) {
         xe_agent_reserve_async(agent, c->arg, c->target, c->caller, NULL, reserve_done, c);
         return;
     }
     if (g_str_equal(c->method, "Release")) {
-        xe_agent_release_async(agent, c->arg, c->caller, NULL, release_done, c);
+        xe_agent_release_async(agent, c->arg, FALSE, c->caller, NULL, release_done, c);
         return;
     }
     if (g_str_equal(c->method, "Reload")) {
@@ -469,12 +461,13 @@ on_agent_changed(XeAgent *agent, XeService *service)
 }
 
 XeService *
-xe_service_new(XeAgent *agent, GDBusConnection *connection, GError **error)
+xe_service_new(XeAgent *agent, XeEngine *engine, GDBusConnection *connection, GError **error)
 {
     XeService *service = g_new0(XeService, 1);
 
     xe_error_register_dbus();
     service->agent = g_object_ref(agent);
+    service->engine = g_object_ref(engine);
     service->connection = g_object_ref(connection);
     service->objects = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_object_unref);
     service->manager = g_dbus_object_manager_server_new(XE_OBJECT_ROOT);
@@ -496,6 +489,7 @@ xe_service_new(XeAgent *agent, GDBusConnection *connection, GError **error)
     }
     service->changed_id = g_signal_connect(agent, "changed", G_CALLBACK(on_agent_changed), service);
     sync_objects(service);
+    service_engine_attach(service);
     g_dbus_object_manager_server_set_connection(service->manager, connection);
     return service;
 }
@@ -514,6 +508,7 @@ xe_service_free(XeService *service)
         return;
     if (service->changed_id != 0)
         g_signal_handler_disconnect(service->agent, service->changed_id);
+    service_engine_detach(service);
     g_dbus_interface_skeleton_unexport(G_DBUS_INTERFACE_SKELETON(service->manager_iface));
     g_dbus_object_manager_server_set_connection(service->manager, NULL);
     g_hash_table_unref(service->objects);
@@ -521,5 +516,6 @@ xe_service_free(XeService *service)
     g_object_unref(service->manager);
     g_object_unref(service->connection);
     g_object_unref(service->agent);
+    g_object_unref(service->engine);
     g_free(service);
 }

@@ -1,7 +1,8 @@
 /* xe-service.h: the agent on D-Bus (org.xemigrated.XeMigrated1): the
  * Manager, one object per PF and per VF, kept in step with the agent's
  * snapshot (PropertiesChanged on every change), and the method handlers,
- * which authorize callers from their bus credentials.
+ * which authorize callers from their bus credentials. The migration
+ * engine's objects are in xe-service-engine.c.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -11,15 +12,15 @@
 
 #include "xe-agent.h"
 #include "xe-bus.h"
+#include "xe-engine.h"
 
 G_BEGIN_DECLS
 
-#define XE_BUS_NAME    "org.xemigrated.XeMigrated1"
-#define XE_OBJECT_ROOT "/org/xemigrated/XeMigrated1"
-
 typedef struct _XeService XeService;
 
-XeService *xe_service_new(XeAgent *agent, GDBusConnection *connection, GError **error);
+/* @engine: the migration engine on the same agent (VM, Job and Incoming objects). */
+XeService *xe_service_new(XeAgent *agent, XeEngine *engine, GDBusConnection *connection,
+                          GError **error);
 void xe_service_free(XeService *service);
 /* How Manager.Reload re-reads the configuration: the daemon's reload, which
  * completes (through @callback, with xe_agent_reload_finish()) once the new

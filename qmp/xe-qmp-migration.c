@@ -183,6 +183,7 @@ xe_qmp_migration_info_free(XeQmpMigrationInfo *info)
         return;
     g_free(info->status_text);
     g_free(info->error_desc);
+    g_free(info->socket_port);
     g_strfreev(info->blocked_reasons);
     g_free(info);
 }
@@ -245,6 +246,26 @@ xe_qmp_migration_info_parse(JsonNode *ret, GError **error)
     if (!xe_qmp_reply_get_string(obj, command, "error-desc", FALSE, &error_desc, error))
         return NULL;
     info->error_desc = g_strdup(error_desc);
+
+    /* Destination, listening: where (the port QEMU picked for "tcp:HOST:0"). */
+    {
+        JsonNode *addrs = json_object_get_member(obj, "socket-address");
+
+        if (addrs != NULL && JSON_NODE_HOLDS_ARRAY(addrs)) {
+            JsonArray *arr = json_node_get_array(addrs);
+
+            for (guint i = 0; i < json_array_get_length(arr) && info->socket_port == NULL; i++) {
+                JsonNode *a = json_array_get_element(arr, i);
+                const char *port = NULL;
+
+                if (!JSON_NODE_HOLDS_OBJECT(a) ||
+                    !xe_qmp_reply_get_string(json_node_get_object(a), command, "port", FALSE, &port,
+                                             error))
+                    return NULL;
+                info->socket_port = g_strdup(port);
+            }
+        }
+    }
 
     blocked = json_object_get_member(obj, "blocked-reasons");
     if (blocked != NULL) {

@@ -87,6 +87,7 @@ typedef struct {
     guint64 vfio_transferred;
     char *error_desc;      /* NULL unless QEMU recorded an error */
     GStrv blocked_reasons; /* NULL when none */
+    char *socket_port;     /* destination listening on inet: the port, else NULL */
 } XeQmpMigrationInfo;
 
 void xe_qmp_query_migrate_async(XeQmpClient *self, GCancellable *cancellable,

@@ -471,6 +471,14 @@ job_execute(XeHost *host, Job *job, GError **error)
     case XE_AGENT_OP_PREPARE:
         return xe_host_bind_vf(host, job->target, XE_DRIVER_VFIO, error) &&
                xe_host_apply_profile(host, job->target, job->profile, error);
+    case XE_AGENT_OP_MIGRATION_SIZE: {
+        guint64 size;
+
+        if (!xe_host_vf_migration_size(host, job->target, &size, error))
+            return FALSE;
+        job->result = g_strdup_printf("%" G_GUINT64_FORMAT, size);
+        return TRUE;
+    }
     case XE_AGENT_OP_READ_PROFILE:
     case XE_AGENT_OP_CHECK: {
         g_autoptr(XeProfile) have = xe_host_read_profile(host, job->target, error);
@@ -493,7 +501,8 @@ job_execute(XeHost *host, Job *job, GError **error)
 static gboolean
 op_changes_host(XeAgentOp op)
 {
-    return op != XE_AGENT_OP_READ_PROFILE && op != XE_AGENT_OP_CHECK;
+    return op != XE_AGENT_OP_READ_PROFILE && op != XE_AGENT_OP_CHECK &&
+           op != XE_AGENT_OP_MIGRATION_SIZE;
 }
 
 static void
@@ -1116,6 +1125,35 @@ xe_agent_reserve_async(XeAgent *self, const char *profile_text, const char *pf_b
     }
 }
 
+void
+xe_agent_reserve_vf_async(XeAgent *self, const char *vf_bdf, const char *profile_text,
+                          const char *owner, GCancellable *cancellable,
+                          GAsyncReadyCallback callback, gpointer user_data)
+{
+    GTask *outer = g_task_new(self, cancellable, callback, user_data);
+    Reserve *r = g_new0(Reserve, 1);
+    XeAgentVf *vf = agent_find_vf(self, vf_bdf);
+
+    g_task_set_source_tag(outer, TAG(xe_agent_reserve_async));
+    g_task_set_task_data(outer, r, (GDestroyNotify)reserve_free);
+    r->profile_text = g_strdup(profile_text);
+    r->owner = g_strdup(owner);
+    if (vf == NULL) {
+        g_task_return_new_error(outer, XE_ERROR, XE_ERROR_NOT_FOUND, "no enabled VF %s", vf_bdf);
+        g_object_unref(outer);
+        return;
+    }
+    if (!vf_free_for(self, vf, NULL)) {
+        g_task_return_new_error(outer, XE_ERROR, XE_ERROR_BUSY,
+                                "%s is already reserved or busy; one VM per VF", vf_bdf);
+        g_object_unref(outer);
+        return;
+    }
+    r->vf = g_strdup(vf->info.bdf);
+    r->pf = g_strdup(vf->info.pf_bdf);
+    reserve_commit(self, outer);
+}
+
 gboolean
 xe_agent_reserve_finish(XeAgent *self, GAsyncResult *result, char **vf_bdf, char **reservation,
                         GError **error)
@@ -1158,14 +1196,53 @@ release_persisted(GObject *source, GAsyncResult *result, gpointer user_data)
     agent_converge(self);
 }
 
+static void
+release_commit(XeAgent *self, GTask *outer)
+{
+    Reserve *r = g_task_get_task_data(outer);
+
+    g_mutex_lock(&self->state_lock);
+    xe_reservations_remove(self->reservations, r->id, NULL);
+    g_mutex_unlock(&self->state_lock);
+    agent_rederive(self);
+    agent_persist_async(self, release_persisted, outer);
+}
+
+static void
+release_reset_done(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    XeAgent *self = XE_AGENT(source);
+    GTask *outer = user_data;
+    Reserve *r = g_task_get_task_data(outer);
+    Job *job = g_task_get_task_data(G_TASK(result));
+    GError *error = NULL;
+
+    busy_remove(self, r->vf);
+    if (job->snap != NULL)
+        agent_install(self, g_steal_pointer(&job->snap));
+    if (!g_task_propagate_boolean(G_TASK(result), &error)) {
+        /* A VF whose state may survive must not serve anyone else: keep it reserved. */
+        agent_changed(self);
+        g_prefix_error(&error,
+                       "releasing %s: the reset before release failed, so it stays "
+                       "reserved: ",
+                       r->id);
+        g_task_return_error(outer, error);
+        g_object_unref(outer);
+        return;
+    }
+    xe_log_event(G_LOG_LEVEL_INFO, XE_MESSAGE_VF_RESET, r->pf, r->vf, r->caller,
+                 "%s reset (FLR) before release", r->vf);
+    release_commit(self, outer);
+}
+
 void
-xe_agent_release_async(XeAgent *self, const char *reservation, const char *caller,
+xe_agent_release_async(XeAgent *self, const char *reservation, gboolean reset, const char *caller,
                        GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
 {
     GTask *outer = g_task_new(self, cancellable, callback, user_data);
     const XeReservation *res = xe_reservations_lookup(self->reservations, reservation);
     Reserve *r;
-    GError *error = NULL;
 
     if (res == NULL) {
         g_task_return_new_error(outer, XE_ERROR, XE_ERROR_NOT_FOUND, "no reservation '%s'",
@@ -1181,11 +1258,51 @@ xe_agent_release_async(XeAgent *self, const char *reservation, const char *calle
     r->owner = g_strdup(res->owner);
     r->caller = g_strdup(caller);
     g_task_set_task_data(outer, r, (GDestroyNotify)reserve_free);
-    g_mutex_lock(&self->state_lock);
-    xe_reservations_remove(self->reservations, reservation, &error);
-    g_mutex_unlock(&self->state_lock);
-    agent_rederive(self);
-    agent_persist_async(self, release_persisted, outer);
+    if (reset) {
+        /* The FLR runs while the VF is still reserved: nobody can take it half-clean. */
+        g_autoptr(GTask) task = g_task_new(self, cancellable, release_reset_done, outer);
+        Job *job = g_new0(Job, 1);
+
+        job->op = XE_AGENT_OP_RESET;
+        job->target = g_strdup(r->vf);
+        job->claim = g_strdup(r->vf);
+        job->caller = g_strdup(caller);
+        busy_add(self, r->vf);
+        g_task_set_task_data(task, job, (GDestroyNotify)job_free);
+        g_task_run_in_thread(task, job_thread);
+        return;
+    }
+    release_commit(self, outer);
+}
+
+/* hooks, for the engine */
+
+static void
+hooks_ran(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(GTask) outer = user_data;
+    GError *error = NULL;
+
+    if (!xe_hooks_run_finish(NULL, result, &error))
+        g_task_return_error(outer, error);
+    else
+        g_task_return_boolean(outer, TRUE);
+}
+
+void
+xe_agent_run_hooks_async(XeAgent *self, const char *phase, JsonNode *document,
+                         GCancellable *cancellable, GAsyncReadyCallback callback,
+                         gpointer user_data)
+{
+    GTask *outer = g_task_new(self, cancellable, callback, user_data);
+
+    xe_hooks_run_async(self->hooks, phase, document, cancellable, hooks_ran, outer);
+}
+
+gboolean
+xe_agent_run_hooks_finish(XeAgent *self, GAsyncResult *result, GError **error)
+{
+    return g_task_propagate_boolean(G_TASK(result), error);
 }
 
 gboolean

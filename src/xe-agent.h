@@ -14,6 +14,7 @@
 #pragma once
 
 #include <gio/gio.h>
+#include <json-glib/json-glib.h>
 
 #include "xe-config.h"
 #include "xe-host.h"
@@ -54,15 +55,16 @@ void xe_agent_reload_async(XeAgent *self, XeConfig *config, GCancellable *cancel
 gboolean xe_agent_reload_finish(XeAgent *self, GAsyncResult *result, GError **error);
 
 typedef enum {
-    XE_AGENT_OP_ENABLE_VFS,    /* target PF, count */
-    XE_AGENT_OP_DISABLE_VFS,   /* target PF */
-    XE_AGENT_OP_BIND,          /* target VF, arg driver */
-    XE_AGENT_OP_UNBIND,        /* target VF */
-    XE_AGENT_OP_APPLY_PROFILE, /* target VF, arg profile (name or key=value) */
-    XE_AGENT_OP_READ_PROFILE,  /* target VF; result: the profile text */
-    XE_AGENT_OP_RESET,         /* target VF */
-    XE_AGENT_OP_CHECK,         /* target VF, arg profile; result: "" or the reason */
-    XE_AGENT_OP_PREPARE,       /* target VF, arg profile: bind to xe-vfio-pci, then apply */
+    XE_AGENT_OP_ENABLE_VFS,     /* target PF, count */
+    XE_AGENT_OP_DISABLE_VFS,    /* target PF */
+    XE_AGENT_OP_BIND,           /* target VF, arg driver */
+    XE_AGENT_OP_UNBIND,         /* target VF */
+    XE_AGENT_OP_APPLY_PROFILE,  /* target VF, arg profile (name or key=value) */
+    XE_AGENT_OP_READ_PROFILE,   /* target VF; result: the profile text */
+    XE_AGENT_OP_RESET,          /* target VF */
+    XE_AGENT_OP_CHECK,          /* target VF, arg profile; result: "" or the reason */
+    XE_AGENT_OP_PREPARE,        /* target VF, arg profile: bind to xe-vfio-pci, then apply */
+    XE_AGENT_OP_MIGRATION_SIZE, /* target VF; result: its migration_size in bytes */
 } XeAgentOp;
 
 /* Runs an operation on behalf of @caller (for the logs). The result is a
@@ -78,10 +80,21 @@ void xe_agent_reserve_async(XeAgent *self, const char *profile, const char *pf_b
                             GAsyncReadyCallback callback, gpointer user_data);
 gboolean xe_agent_reserve_finish(XeAgent *self, GAsyncResult *result, char **vf_bdf,
                                  char **reservation, GError **error);
-void xe_agent_release_async(XeAgent *self, const char *reservation, const char *caller,
-                            GCancellable *cancellable, GAsyncReadyCallback callback,
-                            gpointer user_data);
+/* Reserves exactly @vf_bdf (a VF a running VM already holds) as it is: no sysfs write. */
+void xe_agent_reserve_vf_async(XeAgent *self, const char *vf_bdf, const char *profile,
+                               const char *owner, GCancellable *cancellable,
+                               GAsyncReadyCallback callback, gpointer user_data);
+/* With @reset, the VF gets an FLR first (a VF a VM used, before anyone else may have it);
+ * should that fail, it stays reserved. */
+void xe_agent_release_async(XeAgent *self, const char *reservation, gboolean reset,
+                            const char *caller, GCancellable *cancellable,
+                            GAsyncReadyCallback callback, gpointer user_data);
 gboolean xe_agent_release_finish(XeAgent *self, GAsyncResult *result, GError **error);
+/* Runs the phase hooks (xe-hooks.h) with @document; a pre- phase may veto. */
+void xe_agent_run_hooks_async(XeAgent *self, const char *phase, JsonNode *document,
+                              GCancellable *cancellable, GAsyncReadyCallback callback,
+                              gpointer user_data);
+gboolean xe_agent_run_hooks_finish(XeAgent *self, GAsyncResult *result, GError **error);
 /* (id, vf, profile, owner, created) */
 GVariant *xe_agent_list_reservations(XeAgent *self);
 

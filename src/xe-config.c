@@ -17,8 +17,11 @@
 
 #define DEFAULT_ALLOWED_GROUP   "xe-migrated"
 #define DEFAULT_HOOKS_DIR       "/etc/xe-migrated/hooks.d"
+#define DEFAULT_POLICY_DIR      "/etc/xe-migrated/policies"
 #define DEFAULT_HOOK_TIMEOUT_MS 10000
 #define DEFAULT_STATE_DIR       "/var/lib/xe-migrated"
+#define DEFAULT_RUN_DIR         "/run/xe-migrated"
+#define DEFAULT_TRANSPORT       "ssh -oBatchMode=yes -- {host} systemd-stdio-bridge"
 
 static void
 layout_free(XeLayout *layout)
@@ -39,6 +42,10 @@ xe_config_free(XeConfig *config)
     g_free(config->allowed_group);
     g_free(config->hooks_dir);
     g_free(config->state_dir);
+    g_free(config->run_dir);
+    g_free(config->policy_dir);
+    g_strfreev(config->transport);
+    g_free(config->migration_address);
     g_hash_table_unref(config->profiles);
     g_ptr_array_unref(config->layouts);
     g_free(config);
@@ -53,6 +60,10 @@ xe_config_new_default(void)
     c->hooks_dir = g_strdup(DEFAULT_HOOKS_DIR);
     c->hook_timeout_ms = DEFAULT_HOOK_TIMEOUT_MS;
     c->state_dir = g_strdup(DEFAULT_STATE_DIR);
+    c->run_dir = g_strdup(DEFAULT_RUN_DIR);
+    c->policy_dir = g_strdup(DEFAULT_POLICY_DIR);
+    c->transport = g_strsplit(DEFAULT_TRANSPORT, " ", -1);
+    c->migration_address = g_strdup("");
     c->profiles =
         g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)xe_profile_free);
     c->layouts = g_ptr_array_new_with_free_func((GDestroyNotify)layout_free);
@@ -118,9 +129,12 @@ get_string(GKeyFile *kf, const char *group, const char *key, char **inout)
 static gboolean
 parse_daemon(GKeyFile *kf, const char *file, XeConfig *c, GError **error)
 {
-    static const char *const known[] = { "version",         "allowed-group", "hooks-dir",
-                                         "hook-timeout-ms", "state-dir",     NULL };
+    static const char *const known[] = {
+        "version", "allowed-group", "hooks-dir", "hook-timeout-ms",   "state-dir",
+        "run-dir", "policy-dir",    "transport", "migration-address", NULL
+    };
     guint version = XE_CONFIG_VERSION;
+    g_autofree char *transport = NULL;
 
     if (!g_key_file_has_group(kf, GROUP_DAEMON))
         return TRUE;
@@ -137,12 +151,35 @@ parse_daemon(GKeyFile *kf, const char *file, XeConfig *c, GError **error)
     get_string(kf, GROUP_DAEMON, "allowed-group", &c->allowed_group);
     get_string(kf, GROUP_DAEMON, "hooks-dir", &c->hooks_dir);
     get_string(kf, GROUP_DAEMON, "state-dir", &c->state_dir);
-    if (!g_path_is_absolute(c->hooks_dir))
-        return config_error(error, file, GROUP_DAEMON, "hooks-dir='%s' must be absolute",
-                            c->hooks_dir);
-    if (!g_path_is_absolute(c->state_dir))
-        return config_error(error, file, GROUP_DAEMON, "state-dir='%s' must be absolute",
-                            c->state_dir);
+    get_string(kf, GROUP_DAEMON, "run-dir", &c->run_dir);
+    get_string(kf, GROUP_DAEMON, "policy-dir", &c->policy_dir);
+    get_string(kf, GROUP_DAEMON, "migration-address", &c->migration_address);
+    {
+        const char *dirs[][2] = { { "hooks-dir", c->hooks_dir },
+                                  { "state-dir", c->state_dir },
+                                  { "run-dir", c->run_dir },
+                                  { "policy-dir", c->policy_dir } };
+
+        for (guint i = 0; i < G_N_ELEMENTS(dirs); i++)
+            if (!g_path_is_absolute(dirs[i][1]))
+                return config_error(error, file, GROUP_DAEMON, "%s='%s' must be absolute",
+                                    dirs[i][0], dirs[i][1]);
+    }
+    if (get_string(kf, GROUP_DAEMON, "transport", &transport)) {
+        g_autoptr(GError) local = NULL;
+        g_auto(GStrv) argv = NULL;
+
+        if (!g_shell_parse_argv(transport, NULL, &argv, &local))
+            return config_error(error, file, GROUP_DAEMON, "transport='%s': %s", transport,
+                                local->message);
+        if (strstr(transport, "{host}") == NULL)
+            return config_error(error, file, GROUP_DAEMON,
+                                "transport='%s' has no {host}: the command must say which "
+                                "host it reaches",
+                                transport);
+        g_strfreev(c->transport);
+        c->transport = g_steal_pointer(&argv);
+    }
     return TRUE;
 }
 

@@ -2,7 +2,8 @@
  * (/etc/xe-migrated/xe-migrated.conf; the shipped defaults are
  * policy/xe-migrated.conf, which documents every key):
  *
- *   [daemon]          version, allowed-group, hooks-dir, hook-timeout-ms, state-dir
+ *   [daemon]          version, allowed-group, hooks-dir, hook-timeout-ms, state-dir,
+ *                     run-dir, policy-dir, transport, migration-address
  *   [profile NAME]    a VF provisioning profile (xe-profile.h keys)
  *   [layout PF-BDF]   vfs=N and pool=PROFILE:COUNT,... (VFs kept bound and provisioned)
  *
@@ -38,8 +39,12 @@ typedef struct {
     char *hooks_dir;
     guint hook_timeout_ms;
     char *state_dir;
-    GHashTable *profiles; /* name -> XeProfile */
-    GPtrArray *layouts;   /* XeLayout, in file order */
+    char *run_dir;    /* QMP sockets and logs of the QEMUs the daemon starts */
+    char *policy_dir; /* NAME.policy files */
+    GStrv transport;  /* the command that reaches another host's daemon bus; "{host}" in it */
+    char *migration_address; /* where other hosts reach this one's QEMUs; "" = its host name */
+    GHashTable *profiles;    /* name -> XeProfile */
+    GPtrArray *layouts;      /* XeLayout, in file order */
 } XeConfig;
 
 /* The built-in defaults (what policy/xe-migrated.conf says, with no layout). */

@@ -141,6 +141,9 @@ xe_qemu_process_spawn(const char *const *argv, const char *qmp_socket, gboolean 
     g_ptr_array_add(full, (char *)"-mon");
     g_ptr_array_add(full, (char *)"chardev=xe-qmp,mode=control");
     if (incoming) {
+        /* Paused after the load: it runs only once the source has completed (libvirt's
+         * Finish), so the VM never runs on both hosts. */
+        g_ptr_array_add(full, (char *)"-S");
         g_ptr_array_add(full, (char *)"-incoming");
         g_ptr_array_add(full, (char *)"defer");
     }

@@ -21,8 +21,9 @@ G_DECLARE_FINAL_TYPE(XeQemuProcess, xe_qemu_process, XE, QEMU_PROCESS, GObject)
 
 /* Starts @argv (QEMU and its arguments, without a monitor) with a monitor at
  * @qmp_socket (a path: bound here, removed when the process object goes), and
- * "-incoming defer" when @incoming. stdout and stderr go to @log_path (or are
- * discarded when NULL). */
+ * "-S -incoming defer" when @incoming
+ * (the destination stays paused after the load until told to run). stdout and stderr go to
+ * @log_path (or are discarded when NULL). */
 XeQemuProcess *xe_qemu_process_spawn(const char *const *argv, const char *qmp_socket,
                                      gboolean incoming, const char *log_path, GError **error);
 

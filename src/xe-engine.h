@@ -1,0 +1,84 @@
+/* xe-engine.h: the migration engine of one host.
+ *
+ * XeEngine knows the VMs of this host (started from a spec, or adopted by
+ * their QMP socket), runs migration jobs from here to another host's daemon,
+ * and serves the destination side of migrations coming in. It sits on the
+ * host agent: VFs are reserved, reset and released through it, so a VF in a
+ * migration (reserved by its VM, or by an incoming) is never bound, unbound,
+ * provisioned or reset by anyone else.
+ *
+ * Source side, per job (xe-migration.c): pre-flight, a fresh destination from
+ * the peer, QEMU set up from the policy, progress, downtime-limit steps,
+ * completion verified on the destination before the source QEMU quits, and
+ * on failure a classification and, for retryable classes, a new attempt.
+ * Destination side (xe-incoming.c): reserve and provision identically, start
+ * QEMU with -incoming defer, and report until the source says finish or abort.
+ *
+ * Everything here is called on the daemon's main context.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "xe-agent.h"
+#include "xe-job.h"
+#include "xe-vm-spec.h"
+
+G_BEGIN_DECLS
+
+#define XE_TYPE_ENGINE (xe_engine_get_type())
+G_DECLARE_FINAL_TYPE(XeEngine, xe_engine, XE, ENGINE, GObject)
+
+/* Signals: vm-added, vm-removed (XeVm); job-added (XeJob); incoming-added,
+ * incoming-removed (XeIncoming). */
+XeEngine *xe_engine_new(XeAgent *agent);
+XeAgent *xe_engine_get_agent(XeEngine *self);
+
+XeVm *xe_engine_lookup_vm(XeEngine *self, const char *name);
+XeJob *xe_engine_lookup_job(XeEngine *self, const char *id);
+XeIncoming *xe_engine_lookup_incoming(XeEngine *self, const char *id);
+
+/* Adds a VM: with @start, reserves a VF for its profile and starts its QEMU;
+ * else adopts the running QEMU at spec->qmp holding spec->vf. */
+void xe_engine_add_vm_async(XeEngine *self, const XeVmSpec *spec, gboolean start,
+                            const char *caller, GCancellable *cancellable,
+                            GAsyncReadyCallback callback, gpointer user_data);
+XeVm *xe_engine_add_vm_finish(XeEngine *self, GAsyncResult *result, GError **error);
+/* Forgets a VM: a started one's QEMU is stopped (quit), an adopted one is left
+ * running; its VF is released (reset first if its QEMU is gone). Refused while migrating. */
+void xe_engine_remove_vm_async(XeEngine *self, const char *name, const char *caller,
+                               GCancellable *cancellable, GAsyncReadyCallback callback,
+                               gpointer user_data);
+gboolean xe_engine_remove_vm_finish(XeEngine *self, GAsyncResult *result, GError **error);
+
+/* Starts migrating VM @name to @host (reached through the configured
+ * transport). @policy NULL: the VM's. Returns the job at once. */
+XeJob *xe_engine_migrate(XeEngine *self, const char *name, const char *host, const char *policy,
+                         const char *caller, GError **error);
+
+/* Destination side: @owner is the bus name of the caller (the source
+ * daemon's transport); when it vanishes before Finish, the incoming is aborted.
+ * The result is the a{sv} of xe_peer_prepare_incoming(). */
+void xe_engine_prepare_incoming_async(XeEngine *self, GVariant *spec, const char *profile,
+                                      GVariant *options, const char *owner, const char *host,
+                                      GCancellable *cancellable, GAsyncReadyCallback callback,
+                                      gpointer user_data);
+GVariant *xe_engine_prepare_incoming_finish(XeEngine *self, GAsyncResult *result, GError **error);
+void xe_engine_incoming_finish_async(XeEngine *self, const char *id, guint timeout_ms,
+                                     GCancellable *cancellable, GAsyncReadyCallback callback,
+                                     gpointer user_data);
+gboolean xe_engine_incoming_finish_finish(XeEngine *self, GAsyncResult *result, GError **error);
+void xe_engine_incoming_abort_async(XeEngine *self, const char *id, const char *why,
+                                    GCancellable *cancellable, GAsyncReadyCallback callback,
+                                    gpointer user_data);
+gboolean xe_engine_incoming_abort_finish(XeEngine *self, GAsyncResult *result, GError **error);
+/* The bus name @owner went away (the source daemon or its transport). */
+void xe_engine_owner_vanished(XeEngine *self, const char *owner);
+
+/* Stops everything: running jobs are cancelled and waited for (so a source VM is
+ * never left paused), incoming QEMUs that do not run a VM yet are killed. */
+void xe_engine_shutdown(XeEngine *self);
+
+G_END_DECLS

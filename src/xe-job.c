@@ -1,0 +1,303 @@
+/* xe-job.c: XeVm, XeJob and XeIncoming, the engine's observable records.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "xe-job.h"
+
+#define S(n)    g_param_spec_string(n, NULL, NULL, "", 0)
+#define U(n)    g_param_spec_uint(n, NULL, NULL, 0, G_MAXUINT, 0, 0)
+#define T(n)    g_param_spec_uint64(n, NULL, NULL, 0, G_MAXUINT64, 0, 0)
+#define X(n)    g_param_spec_int64(n, NULL, NULL, 0, G_MAXINT64, 0, 0)
+#define B(n)    g_param_spec_boolean(n, NULL, NULL, FALSE, 0)
+#define V(n, t) g_param_spec_variant(n, NULL, NULL, G_VARIANT_TYPE(t), NULL, 0)
+
+/* XeVm */
+
+struct _XeVm {
+    XeRecord parent_instance;
+    XeVmSpec *spec;
+    GObject *process;
+};
+
+G_DEFINE_TYPE(XeVm, xe_vm, XE_TYPE_RECORD)
+
+static void
+xe_vm_finalize(GObject *object)
+{
+    XeVm *self = XE_VM(object);
+
+    xe_vm_spec_free(self->spec);
+    g_clear_object(&self->process);
+    G_OBJECT_CLASS(xe_vm_parent_class)->finalize(object);
+}
+
+static void
+xe_vm_init(XeVm *self)
+{
+}
+
+static void
+xe_vm_class_init(XeVmClass *klass)
+{
+    GParamSpec *p[] = {
+        NULL,
+        S("name"),
+        S("state"),
+        S("vf"),
+        S("reservation"),
+        S("qmp-socket"),
+        U("pid"),
+        S("profile"),
+        S("policy"),
+        T("downtime-budget"),
+        B("adopted"),
+        S("job"),
+    };
+
+    G_OBJECT_CLASS(klass)->finalize = xe_vm_finalize;
+    xe_record_class_install(XE_RECORD_CLASS(klass), p, G_N_ELEMENTS(p));
+}
+
+XeVm *
+xe_vm_new(const XeVmSpec *spec)
+{
+    XeVm *vm = g_object_new(XE_TYPE_VM, "name", spec->name, "profile", spec->profile, "policy",
+                            spec->policy, "downtime-budget", spec->downtime_budget_ms, "adopted",
+                            spec->qmp != NULL, "state", "starting", NULL);
+
+    vm->spec = xe_vm_spec_copy(spec);
+    return vm;
+}
+
+const XeVmSpec *
+xe_vm_get_spec(XeVm *vm)
+{
+    return vm->spec;
+}
+
+const char *
+xe_vm_get_name(XeVm *vm)
+{
+    return vm->spec->name;
+}
+
+GObject *
+xe_vm_get_process(XeVm *vm)
+{
+    return vm->process;
+}
+
+void
+xe_vm_set_process(XeVm *vm, GObject *process)
+{
+    g_set_object(&vm->process, process);
+}
+
+/* XeJob */
+
+struct _XeJob {
+    XeRecord parent_instance;
+    char *id;
+    GCancellable *cancellable;
+};
+
+G_DEFINE_TYPE(XeJob, xe_job, XE_TYPE_RECORD)
+
+static void
+xe_job_finalize(GObject *object)
+{
+    XeJob *self = XE_JOB(object);
+
+    g_free(self->id);
+    g_clear_object(&self->cancellable);
+    G_OBJECT_CLASS(xe_job_parent_class)->finalize(object);
+}
+
+static void
+xe_job_init(XeJob *self)
+{
+    self->cancellable = g_cancellable_new();
+}
+
+static void
+xe_job_class_init(XeJobClass *klass)
+{
+    GParamSpec *p[] = {
+        NULL,
+        S("id"),
+        S("vm"),
+        S("destination"),
+        S("policy"),
+        S("caller"),
+        S("state"),
+        S("phase"),
+        U("attempt"),
+        U("max-attempts"),
+        T("ram-transferred"),
+        T("ram-total"),
+        T("ram-remaining"),
+        T("device-bytes"),
+        T("throughput"),
+        T("downtime-limit"),
+        T("expected-downtime"),
+        T("downtime"),
+        T("qemu-downtime"),
+        T("total-time"),
+        V("timings", "a{st}"),
+        V("attempts", "a(ussst)"),
+        S("failure-class"),
+        S("failure-reason"),
+        X("started"),
+        X("finished"),
+    };
+
+    G_OBJECT_CLASS(klass)->finalize = xe_job_finalize;
+    xe_record_class_install(XE_RECORD_CLASS(klass), p, G_N_ELEMENTS(p));
+}
+
+XeJob *
+xe_job_new(const char *id, const char *vm, const char *destination, const char *policy,
+           const char *caller)
+{
+    XeJob *job = g_object_new(XE_TYPE_JOB, "id", id, "vm", vm, "destination", destination, "policy",
+                              policy, "caller", caller, "state", "queued", "phase", "preflight",
+                              "started", g_get_real_time(), "timings",
+                              g_variant_new_array(G_VARIANT_TYPE("{st}"), NULL, 0), "attempts",
+                              g_variant_new_array(G_VARIANT_TYPE("(ussst)"), NULL, 0), NULL);
+
+    job->id = g_strdup(id);
+    return job;
+}
+
+const char *
+xe_job_get_id(XeJob *job)
+{
+    return job->id;
+}
+
+GCancellable *
+xe_job_get_cancellable(XeJob *job)
+{
+    return job->cancellable;
+}
+
+void
+xe_job_cancel(XeJob *job)
+{
+    g_cancellable_cancel(job->cancellable);
+}
+
+gboolean
+xe_job_is_finished(XeJob *job)
+{
+    g_autofree char *state = NULL;
+
+    g_object_get(job, "state", &state, NULL);
+    return g_strcmp0(state, "completed") == 0 || g_strcmp0(state, "failed") == 0 ||
+           g_strcmp0(state, "cancelled") == 0;
+}
+
+JsonNode *
+xe_job_to_json(XeJob *job)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autofree GParamSpec **props = NULL;
+    guint n;
+
+    props = g_object_class_list_properties(G_OBJECT_GET_CLASS(job), &n);
+    json_builder_begin_object(b);
+    for (guint i = 0; i < n; i++) {
+        g_auto(GValue) v = G_VALUE_INIT;
+
+        g_value_init(&v, props[i]->value_type);
+        g_object_get_property(G_OBJECT(job), props[i]->name, &v);
+        json_builder_set_member_name(b, props[i]->name);
+        switch (props[i]->value_type) {
+        case G_TYPE_STRING:
+            json_builder_add_string_value(b, g_value_get_string(&v));
+            break;
+        case G_TYPE_UINT:
+            json_builder_add_int_value(b, g_value_get_uint(&v));
+            break;
+        case G_TYPE_UINT64:
+            json_builder_add_int_value(b, (gint64)g_value_get_uint64(&v));
+            break;
+        case G_TYPE_INT64:
+            json_builder_add_int_value(b, g_value_get_int64(&v));
+            break;
+        case G_TYPE_BOOLEAN:
+            json_builder_add_boolean_value(b, g_value_get_boolean(&v));
+            break;
+        default: {
+            GVariant *variant = g_value_get_variant(&v);
+
+            if (variant != NULL)
+                json_builder_add_value(b, json_gvariant_serialize(variant));
+            else
+                json_builder_add_null_value(b);
+        }
+        }
+    }
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
+}
+
+/* XeIncoming */
+
+struct _XeIncoming {
+    XeRecord parent_instance;
+    char *id;
+    XeVmSpec *spec;
+};
+
+G_DEFINE_TYPE(XeIncoming, xe_incoming, XE_TYPE_RECORD)
+
+static void
+xe_incoming_finalize(GObject *object)
+{
+    XeIncoming *self = XE_INCOMING(object);
+
+    g_free(self->id);
+    xe_vm_spec_free(self->spec);
+    G_OBJECT_CLASS(xe_incoming_parent_class)->finalize(object);
+}
+
+static void
+xe_incoming_init(XeIncoming *self)
+{
+}
+
+static void
+xe_incoming_class_init(XeIncomingClass *klass)
+{
+    GParamSpec *p[] = {
+        NULL,       S("id"),    S("vm"),  S("vf"),     S("reservation"), S("uri"),
+        S("state"), S("error"), U("pid"), B("exited"), S("owner"),
+    };
+
+    G_OBJECT_CLASS(klass)->finalize = xe_incoming_finalize;
+    xe_record_class_install(XE_RECORD_CLASS(klass), p, G_N_ELEMENTS(p));
+}
+
+XeIncoming *
+xe_incoming_new(const char *id, const XeVmSpec *spec, const char *owner)
+{
+    XeIncoming *incoming = g_object_new(XE_TYPE_INCOMING, "id", id, "vm", spec->name, "owner",
+                                        owner, "state", "preparing", NULL);
+
+    incoming->id = g_strdup(id);
+    incoming->spec = xe_vm_spec_copy(spec);
+    return incoming;
+}
+
+const char *
+xe_incoming_get_id(XeIncoming *incoming)
+{
+    return incoming->id;
+}
+
+const XeVmSpec *
+xe_incoming_get_spec(XeIncoming *incoming)
+{
+    return incoming->spec;
+}

@@ -1,0 +1,145 @@
+/* xe-record.c: property-table GObjects, changed from any thread.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "xe-record.h"
+
+#include <gobject/gvaluecollector.h>
+
+typedef struct {
+    GValue *values; /* by property id */
+    GMainContext *context;
+} XeRecordPrivate;
+
+G_DEFINE_TYPE_WITH_PRIVATE(XeRecord, xe_record, G_TYPE_OBJECT)
+
+static void
+xe_record_finalize(GObject *object)
+{
+    XeRecordPrivate *priv = xe_record_get_instance_private(XE_RECORD(object));
+    guint n = XE_RECORD_GET_CLASS(object)->n_props;
+
+    for (guint i = 1; i < n; i++)
+        if (G_IS_VALUE(&priv->values[i]))
+            g_value_unset(&priv->values[i]);
+    g_free(priv->values);
+    g_main_context_unref(priv->context);
+    G_OBJECT_CLASS(xe_record_parent_class)->finalize(object);
+}
+
+static void
+xe_record_get_property(GObject *object, guint id, GValue *value, GParamSpec *pspec)
+{
+    XeRecordPrivate *priv = xe_record_get_instance_private(XE_RECORD(object));
+
+    g_value_copy(&priv->values[id], value);
+}
+
+static void
+xe_record_set_property(GObject *object, guint id, const GValue *value, GParamSpec *pspec)
+{
+    XeRecordPrivate *priv = xe_record_get_instance_private(XE_RECORD(object));
+
+    /* Properties are EXPLICIT_NOTIFY: an unchanged value emits nothing (and so
+     * no PropertiesChanged on the bus). */
+    if (g_param_values_cmp(pspec, &priv->values[id], value) == 0)
+        return;
+    g_value_copy(value, &priv->values[id]);
+    g_object_notify_by_pspec(object, pspec);
+}
+
+static void
+xe_record_init(XeRecord *self)
+{
+    XeRecordPrivate *priv = xe_record_get_instance_private(self);
+    XeRecordClass *klass = XE_RECORD_GET_CLASS(self);
+    g_autofree GParamSpec **pspecs = NULL;
+    guint n = 0;
+
+    priv->context = g_main_context_ref_thread_default();
+    priv->values = g_new0(GValue, klass->n_props);
+    pspecs = g_object_class_list_properties(G_OBJECT_CLASS(klass), &n);
+    for (guint i = 0; i < n; i++) {
+        if (pspecs[i]->owner_type == XE_TYPE_RECORD || pspecs[i]->param_id == 0 ||
+            pspecs[i]->param_id >= klass->n_props)
+            continue;
+        g_value_init(&priv->values[pspecs[i]->param_id], pspecs[i]->value_type);
+        g_param_value_set_default(pspecs[i], &priv->values[pspecs[i]->param_id]);
+    }
+}
+
+static void
+xe_record_class_init(XeRecordClass *klass)
+{
+    GObjectClass *object_class = G_OBJECT_CLASS(klass);
+
+    object_class->finalize = xe_record_finalize;
+    object_class->get_property = xe_record_get_property;
+    object_class->set_property = xe_record_set_property;
+}
+
+void
+xe_record_class_install(XeRecordClass *klass, GParamSpec **pspecs, guint n_props)
+{
+    klass->n_props = n_props;
+    for (guint i = 1; i < n_props; i++)
+        pspecs[i]->flags |= G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS;
+    g_object_class_install_properties(G_OBJECT_CLASS(klass), n_props, pspecs);
+}
+
+GMainContext *
+xe_record_get_context(gpointer record)
+{
+    return ((XeRecordPrivate *)xe_record_get_instance_private(record))->context;
+}
+
+typedef struct {
+    GObject *object;
+    guint n;
+    const char *names[16];
+    GValue values[16];
+} Post;
+
+static gboolean
+post_apply(gpointer data)
+{
+    Post *p = data;
+
+    g_object_setv(p->object, p->n, p->names, p->values);
+    return G_SOURCE_REMOVE;
+}
+
+static void
+post_free(gpointer data)
+{
+    Post *p = data;
+
+    for (guint i = 0; i < p->n; i++)
+        g_value_unset(&p->values[i]);
+    g_object_unref(p->object);
+    g_free(p);
+}
+
+void
+xe_record_post(gpointer record, const char *first_property, ...)
+{
+    Post *p = g_new0(Post, 1);
+    GObjectClass *klass = G_OBJECT_GET_CLASS(record);
+    va_list ap;
+
+    p->object = g_object_ref(record);
+    va_start(ap, first_property);
+    for (const char *name = first_property; name != NULL; name = va_arg(ap, const char *)) {
+        GParamSpec *pspec = g_object_class_find_property(klass, name);
+        g_autofree char *error = NULL;
+
+        g_assert(pspec != NULL && p->n < G_N_ELEMENTS(p->values));
+        p->names[p->n] = pspec->name; /* interned */
+        G_VALUE_COLLECT_INIT(&p->values[p->n], pspec->value_type, ap, 0, &error);
+        g_assert(error == NULL);
+        p->n++;
+    }
+    va_end(ap);
+    g_main_context_invoke_full(xe_record_get_context(record), G_PRIORITY_DEFAULT, post_apply, p,
+                               post_free);
+}
