@@ -15,20 +15,7 @@
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
 
-#include "xe-dbus-generated.h"
-#include "xe-bus.h"
-#include "xe-error.h"
-
-enum {
-    EXIT_OK = 0,
-    EXIT_FAILED = 1,
-    EXIT_USAGE = 2,
-    EXIT_UNREACHABLE = 3,
-    EXIT_DENIED = 4,
-    EXIT_BUSY = 5,
-    EXIT_NOT_FOUND = 6,
-    EXIT_INCOMPATIBLE = 7,
-};
+#include "xe-migratectl.h"
 
 static const char usage_text[] =
     "usage: xe-migratectl [--bus system|session|ADDRESS] [--json] COMMAND [ARGS]\n"
@@ -49,16 +36,24 @@ static const char usage_text[] =
     "  check VF-BDF PROFILE          can state saved with PROFILE restore into the VF?\n"
     "  drift                         what the layout asks for and the host lacks\n"
     "\n"
+    "VMs and migrations:\n"
+    "  vm-add FILE [--start]         add the VM of a spec file (NAME.vm): start it, or\n"
+    "                                adopt the running QEMU its 'qmp' and 'vf' name\n"
+    "  vm-remove NAME                forget a VM (a started one is stopped, its VF reset)\n"
+    "  vms\n"
+    "  migrate VM --to HOST [--policy NAME] [--detach]\n"
+    "                                migrate with a live progress bar (--json: one JSON\n"
+    "                                object per change, then the job); --detach prints\n"
+    "                                the job and returns\n"
+    "  jobs                          migration jobs from this host\n"
+    "  job ID                        one job, every property\n"
+    "  cancel ID                     stop a migration; the VM keeps running here\n"
+    "\n"
     "exit codes: 0 done, 1 failed, 2 usage, 3 daemon unreachable, 4 not permitted,\n"
-    "  5 busy (reserved, in use, vetoed), 6 not found, 7 incompatible (check)\n";
+    "  5 busy (reserved, in use, vetoed), 6 not found, 7 incompatible (check, migrate),\n"
+    "  8 cancelled (migrate)\n";
 
-typedef struct {
-    GDBusConnection *connection;
-    GDBusObjectManager *manager;
-    gboolean json;
-} Ctl;
-
-static int
+int
 fail(const char *what, GError *error)
 {
     int code = EXIT_FAILED;
@@ -90,7 +85,7 @@ fail(const char *what, GError *error)
     return code;
 }
 
-static int G_GNUC_PRINTF(1, 2) usage_error(const char *fmt, ...)
+int G_GNUC_PRINTF(1, 2) usage_error(const char *fmt, ...)
 {
     va_list ap;
     g_autofree char *message = NULL;
@@ -135,14 +130,14 @@ get_pf(Ctl *ctl, const char *bdf, GError **error)
     return pf;
 }
 
-static XeDBusManager *
+XeDBusManager *
 get_manager(Ctl *ctl, GError **error)
 {
     return xe_dbus_manager_proxy_new_sync(ctl->connection, G_DBUS_PROXY_FLAGS_NONE, XE_BUS_NAME,
                                           XE_OBJECT_ROOT, NULL, error);
 }
 
-static void
+void
 print_json(JsonBuilder *b)
 {
     g_autoptr(JsonNode) root = json_builder_get_root(b);
@@ -152,7 +147,7 @@ print_json(JsonBuilder *b)
 }
 
 /* Adds every property of @iface to the JSON object being built. */
-static void
+void
 json_properties(JsonBuilder *b, GDBusProxy *iface)
 {
     g_auto(GStrv) names = g_dbus_proxy_get_cached_property_names(iface);
@@ -348,6 +343,11 @@ main(int argc, char **argv)
         { "bus", 0, 0, G_OPTION_ARG_STRING, &bus,
           "system (default), session, or a bus address ($XE_MIGRATED_BUS)", "BUS" },
         { "json", 'j', 0, G_OPTION_ARG_NONE, &ctl.json, "Machine-readable output", NULL },
+        { "to", 0, 0, G_OPTION_ARG_STRING, &ctl.to, "migrate: the destination host", "HOST" },
+        { "policy", 0, 0, G_OPTION_ARG_STRING, &ctl.policy, "migrate: a policy name", "NAME" },
+        { "detach", 0, 0, G_OPTION_ARG_NONE, &ctl.detach, "migrate: return once started",
+          NULL },
+        { "start", 0, 0, G_OPTION_ARG_NONE, &ctl.start, "vm-add: start the VM's QEMU", NULL },
         { NULL },
     };
     g_autoptr(GOptionContext) ctx = g_option_context_new("COMMAND [ARGS]");
@@ -556,10 +556,14 @@ main(int argc, char **argv)
                 printf("%s\n", drift[i]);
         }
         ret = EXIT_OK;
+    } else if (ctl_vm_command(&ctl, cmd, args, n, &ret)) {
+        /* done */
     } else {
         return usage_error("unknown command '%s'", cmd);
     }
     g_object_unref(ctl.manager);
     g_object_unref(ctl.connection);
+    g_free(ctl.to);
+    g_free(ctl.policy);
     return ret;
 }

@@ -207,13 +207,17 @@ static gboolean
 profile_satisfies(const XeProfile *have, const XeProfile *want)
 {
     g_autoptr(XeProfile) subset = g_memdup2(have, sizeof(*have));
+    g_autoptr(XeProfile) asked = g_memdup2(want, sizeof(*want));
     g_autofree char *a = NULL, *b = NULL;
 
-    subset->set = want->set & have->set;
-    if (subset->set != (want->set & ~XE_PROFILE_IDENTITY))
+    /* Identity (device, revision) is what CHECK compares; provisioning is what a pool
+     * VF must hold. A profile read from a source VF carries both. */
+    asked->set = want->set & ~XE_PROFILE_IDENTITY;
+    subset->set = asked->set & have->set;
+    if (subset->set != asked->set)
         return FALSE;
     a = xe_profile_to_string(subset);
-    b = xe_profile_to_string(want);
+    b = xe_profile_to_string(asked);
     return g_str_equal(a, b);
 }
 

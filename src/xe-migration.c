@@ -274,10 +274,16 @@ preflight(Migration *m, GError **error)
     /* the budget: the VF's state moves while the guest is stopped */
     budgeted = *m->policy;
     budgeted.downtime_budget_ms = m->budget_ms;
-    m->estimate_ms = xe_policy_estimate_downtime_ms(&budgeted, m->vf_bytes, 0, 0);
-    xe_record_post(m->job, "expected-downtime", m->estimate_ms, NULL);
-    if (!xe_policy_check_budget(&budgeted, m->vf_bytes, 0, 0, error))
-        return FALSE;
+    if (budgeted.switchover_bandwidth > 0) {
+        m->estimate_ms = xe_policy_estimate_downtime_ms(&budgeted, m->vf_bytes, 0, 0);
+        xe_record_post(m->job, "expected-downtime", m->estimate_ms, NULL);
+        if (!xe_policy_check_budget(&budgeted, m->vf_bytes, 0, 0, error))
+            return FALSE;
+    } else {
+        /* "auto": the budget is checked against the bandwidth QEMU measures once the
+         * live phase runs (follow()); until then the limit starts from the overhead. */
+        m->estimate_ms = budgeted.setup_overhead_ms;
+    }
 
     /* the source QEMU */
     address = g_strdup_printf("unix:%s", qmp);
@@ -366,6 +372,34 @@ evidence_clear(Evidence *e)
     g_free(e->destination_error);
     g_free(e->forced_reason);
     memset(e, 0, sizeof(*e));
+}
+
+/* With switchover-bandwidth=auto: the estimate from the bandwidth QEMU
+ * measured in the live phase. FALSE when it exceeds the budget. */
+static gboolean
+measured_estimate(Migration *m, const XeQmpMigrationInfo *info, char **why)
+{
+    XePolicy budgeted = *m->policy;
+    guint64 bw, estimate;
+
+    if (m->policy->switchover_bandwidth > 0 || !info->has_ram || info->ram.mbps <= 0 ||
+        m->switchover_seen)
+        return TRUE;
+    bw = (guint64)(info->ram.mbps * 1e6 / 8);
+    budgeted.downtime_budget_ms = m->budget_ms;
+    estimate = xe_policy_estimate_downtime_ms(&budgeted, m->vf_bytes,
+                                              info->ram.has_remaining ? info->ram.remaining : 0,
+                                              bw);
+    m->estimate_ms = estimate;
+    xe_record_post(m->job, "expected-downtime", estimate, NULL);
+    if (estimate <= m->budget_ms)
+        return TRUE;
+    *why = g_strdup_printf("the switchover would stop the guest for about %" G_GUINT64_FORMAT
+                           " ms (VF state %.1f MiB at the measured %.1f MB/s), over the budget of "
+                           "%" G_GUINT64_FORMAT " ms: raise the VM's downtime-budget-ms or the "
+                           "bandwidth",
+                           estimate, m->vf_bytes / 1048576.0, bw / 1e6, m->budget_ms);
+    return FALSE;
 }
 
 static void
@@ -496,7 +530,15 @@ follow(Migration *m, Evidence *e, XeQmpMigrationInfo **final)
                 xe_await_reset(&w);
                 polling = FALSE;
                 if (info != NULL) {
+                    g_autofree char *why = NULL;
+
                     progress(m, info, &last_bytes, &last_time);
+                    if (!cancelling && !measured_estimate(m, info, &why)) {
+                        e->forced = XE_FAILURE_INCOMPATIBLE;
+                        e->forced_reason = g_steal_pointer(&why);
+                        cancelling = TRUE;
+                        xe_qmp_migrate_cancel_async(m->qmp, NULL, NULL, NULL);
+                    }
                     if (xe_qmp_migration_status_is_final(info->status)) {
                         m->status = info->status;
                         *final = g_steal_pointer(&info);

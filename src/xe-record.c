@@ -19,7 +19,7 @@ xe_record_finalize(GObject *object)
     XeRecordPrivate *priv = xe_record_get_instance_private(XE_RECORD(object));
     guint n = XE_RECORD_GET_CLASS(object)->n_props;
 
-    for (guint i = 1; i < n; i++)
+    for (guint i = 1; priv->values != NULL && i < n; i++)
         if (G_IS_VALUE(&priv->values[i]))
             g_value_unset(&priv->values[i]);
     g_free(priv->values);
@@ -27,24 +27,47 @@ xe_record_finalize(GObject *object)
     G_OBJECT_CLASS(xe_record_parent_class)->finalize(object);
 }
 
+/* The table, made on first use: while XeRecord's instance init runs, the
+ * instance still has XeRecord's class, not the subclass that has the properties. */
+static GValue *
+values_of(GObject *object)
+{
+    XeRecordPrivate *priv = xe_record_get_instance_private(XE_RECORD(object));
+    XeRecordClass *klass = XE_RECORD_GET_CLASS(object);
+    g_autofree GParamSpec **pspecs = NULL;
+    guint n = 0;
+
+    if (priv->values != NULL)
+        return priv->values;
+    priv->values = g_new0(GValue, klass->n_props);
+    pspecs = g_object_class_list_properties(G_OBJECT_CLASS(klass), &n);
+    for (guint i = 0; i < n; i++) {
+        guint id = pspecs[i]->param_id;
+
+        if (id == 0 || id >= klass->n_props || G_IS_VALUE(&priv->values[id]))
+            continue;
+        g_value_init(&priv->values[id], pspecs[i]->value_type);
+        g_param_value_set_default(pspecs[i], &priv->values[id]);
+    }
+    return priv->values;
+}
+
 static void
 xe_record_get_property(GObject *object, guint id, GValue *value, GParamSpec *pspec)
 {
-    XeRecordPrivate *priv = xe_record_get_instance_private(XE_RECORD(object));
-
-    g_value_copy(&priv->values[id], value);
+    g_value_copy(&values_of(object)[id], value);
 }
 
 static void
 xe_record_set_property(GObject *object, guint id, const GValue *value, GParamSpec *pspec)
 {
-    XeRecordPrivate *priv = xe_record_get_instance_private(XE_RECORD(object));
+    GValue *values = values_of(object);
 
     /* Properties are EXPLICIT_NOTIFY: an unchanged value emits nothing (and so
      * no PropertiesChanged on the bus). */
-    if (g_param_values_cmp(pspec, &priv->values[id], value) == 0)
+    if (g_param_values_cmp(pspec, &values[id], value) == 0)
         return;
-    g_value_copy(value, &priv->values[id]);
+    g_value_copy(value, &values[id]);
     g_object_notify_by_pspec(object, pspec);
 }
 
@@ -52,20 +75,8 @@ static void
 xe_record_init(XeRecord *self)
 {
     XeRecordPrivate *priv = xe_record_get_instance_private(self);
-    XeRecordClass *klass = XE_RECORD_GET_CLASS(self);
-    g_autofree GParamSpec **pspecs = NULL;
-    guint n = 0;
 
     priv->context = g_main_context_ref_thread_default();
-    priv->values = g_new0(GValue, klass->n_props);
-    pspecs = g_object_class_list_properties(G_OBJECT_CLASS(klass), &n);
-    for (guint i = 0; i < n; i++) {
-        if (pspecs[i]->owner_type == XE_TYPE_RECORD || pspecs[i]->param_id == 0 ||
-            pspecs[i]->param_id >= klass->n_props)
-            continue;
-        g_value_init(&priv->values[pspecs[i]->param_id], pspecs[i]->value_type);
-        g_param_value_set_default(pspecs[i], &priv->values[pspecs[i]->param_id]);
-    }
 }
 
 static void
@@ -74,13 +85,14 @@ xe_record_class_init(XeRecordClass *klass)
     GObjectClass *object_class = G_OBJECT_CLASS(klass);
 
     object_class->finalize = xe_record_finalize;
-    object_class->get_property = xe_record_get_property;
-    object_class->set_property = xe_record_set_property;
 }
 
 void
 xe_record_class_install(XeRecordClass *klass, GParamSpec **pspecs, guint n_props)
 {
+    /* GObject does not inherit these: each class that installs properties needs them. */
+    G_OBJECT_CLASS(klass)->get_property = xe_record_get_property;
+    G_OBJECT_CLASS(klass)->set_property = xe_record_set_property;
     klass->n_props = n_props;
     for (guint i = 1; i < n_props; i++)
         pspecs[i]->flags |= G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS;
