@@ -83,8 +83,8 @@ draw(Follow *f)
     } else if (g_strcmp0(phase, f->last_phase) != 0 ||
                xe_dbus_job_get_attempt(j) != f->last_attempt) {
         printf("%-21s attempt %u/%u  RAM %.1f/%.1f MiB  device %.1f MiB\n", phase,
-               xe_dbus_job_get_attempt(j), xe_dbus_job_get_max_attempts(j), mib(done),
-               mib(total), mib(xe_dbus_job_get_device_bytes(j)));
+               xe_dbus_job_get_attempt(j), xe_dbus_job_get_max_attempts(j), mib(done), mib(total),
+               mib(xe_dbus_job_get_device_bytes(j)));
         fflush(stdout);
     }
     g_free(f->last_phase);
@@ -183,7 +183,7 @@ job_exit_code(XeDBusJob *job)
         return EXIT_OK;
     if (g_str_equal(state, "cancelled"))
         return strstr(xe_dbus_job_get_failure_reason(job), "vetoed") != NULL ? EXIT_BUSY
-                                                                               : EXIT_CANCELLED;
+                                                                             : EXIT_CANCELLED;
     return g_str_equal(klass, "incompatible") ? EXIT_INCOMPATIBLE : EXIT_FAILED;
 }
 
@@ -289,8 +289,8 @@ cmd_jobs(Ctl *ctl)
             json_builder_end_object(b);
         } else {
             printf("%-5s %-16s %-16s %-10s %-21s %u/%-6u %s\n", xe_dbus_job_get_id(j),
-                   xe_dbus_job_get_vm(j), xe_dbus_job_get_destination(j),
-                   xe_dbus_job_get_state(j), xe_dbus_job_get_phase(j), xe_dbus_job_get_attempt(j),
+                   xe_dbus_job_get_vm(j), xe_dbus_job_get_destination(j), xe_dbus_job_get_state(j),
+                   xe_dbus_job_get_phase(j), xe_dbus_job_get_attempt(j),
                    xe_dbus_job_get_max_attempts(j), xe_dbus_job_get_failure_class(j));
         }
     }
@@ -381,9 +381,8 @@ ctl_vm_command(Ctl *ctl, const char *cmd, char **args, int n, int *ret)
         g_variant_builder_init(&options, G_VARIANT_TYPE_VARDICT);
         if (ctl->policy != NULL)
             g_variant_builder_add(&options, "{sv}", "policy", g_variant_new_string(ctl->policy));
-        if (!xe_dbus_manager_call_migrate_sync(m, args[0], ctl->to,
-                                               g_variant_builder_end(&options), &path, NULL,
-                                               &error)) {
+        if (!xe_dbus_manager_call_migrate_sync(m, args[0], ctl->to, g_variant_builder_end(&options),
+                                               &path, NULL, &error)) {
             *ret = fail(cmd, error);
             return TRUE;
         }

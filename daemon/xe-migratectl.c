@@ -345,8 +345,7 @@ main(int argc, char **argv)
         { "json", 'j', 0, G_OPTION_ARG_NONE, &ctl.json, "Machine-readable output", NULL },
         { "to", 0, 0, G_OPTION_ARG_STRING, &ctl.to, "migrate: the destination host", "HOST" },
         { "policy", 0, 0, G_OPTION_ARG_STRING, &ctl.policy, "migrate: a policy name", "NAME" },
-        { "detach", 0, 0, G_OPTION_ARG_NONE, &ctl.detach, "migrate: return once started",
-          NULL },
+        { "detach", 0, 0, G_OPTION_ARG_NONE, &ctl.detach, "migrate: return once started", NULL },
         { "start", 0, 0, G_OPTION_ARG_NONE, &ctl.start, "vm-add: start the VM's QEMU", NULL },
         { NULL },
     };

@@ -197,12 +197,12 @@ on_event(XeQmpClient *client, const char *name, JsonObject *data, gint64 timesta
         const char *dev = NULL, *qom = NULL;
         XeQmpVfioState state;
 
-        /* Back at running while the stream was live (stop-copy seen): the kernel
-         * aborted the save, which is what a VF reset does (kernel-interfaces 3.3). */
-        if (xe_qmp_event_vfio_migration_parse(data, &dev, &qom, &state) &&
-            state == XE_QMP_VFIO_STATE_RUNNING && m->switchover_seen &&
-            m->status != XE_QMP_MIGRATION_STATUS_COMPLETED)
-            m->saw_vfio_reset = TRUE;
+        /* Logged for the record only: QEMU announces the states it sets, and after a
+         * failure it sets RUNNING itself, so the event cannot tell a reset from a
+         * recovery. The reset shows as ENODEV in the error (kernel-interfaces 3.3). */
+        if (xe_qmp_event_vfio_migration_parse(data, &dev, &qom, &state))
+            g_debug("job %s: %s is %s", xe_job_get_id(m->job), dev,
+                    xe_qmp_vfio_state_to_string(state));
     }
 }
 
@@ -382,14 +382,14 @@ measured_estimate(Migration *m, const XeQmpMigrationInfo *info, char **why)
     XePolicy budgeted = *m->policy;
     guint64 bw, estimate;
 
+    /* A second of live phase first: the first chunks say little about the link. */
     if (m->policy->switchover_bandwidth > 0 || !info->has_ram || info->ram.mbps <= 0 ||
-        m->switchover_seen)
+        m->switchover_seen || !info->has_total_time || info->total_time_ms < 1000)
         return TRUE;
     bw = (guint64)(info->ram.mbps * 1e6 / 8);
     budgeted.downtime_budget_ms = m->budget_ms;
-    estimate = xe_policy_estimate_downtime_ms(&budgeted, m->vf_bytes,
-                                              info->ram.has_remaining ? info->ram.remaining : 0,
-                                              bw);
+    estimate = xe_policy_estimate_downtime_ms(
+        &budgeted, m->vf_bytes, info->ram.has_remaining ? info->ram.remaining : 0, bw);
     m->estimate_ms = estimate;
     xe_record_post(m->job, "expected-downtime", estimate, NULL);
     if (estimate <= m->budget_ms)
@@ -560,7 +560,7 @@ follow(Migration *m, Evidence *e, XeQmpMigrationInfo **final)
         else if (p->completion_timeout_ms > 0 &&
                  (guint64)(now - start) / 1000 > p->completion_timeout_ms)
             e->timed_out = TRUE;
-        else if (p->stall_timeout_ms > 0 && (guint64)(now - last_time) / 1000 > p->stall_timeout_ms)
+        else if (p->stall_timeout_ms > 0 && (now - last_time) / 1000 > (gint64)p->stall_timeout_ms)
             e->timed_out = TRUE;
         else if (m->peer != NULL && !xe_peer_is_connected(m->peer))
             e->transport_down = TRUE;

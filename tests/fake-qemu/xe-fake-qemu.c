@@ -167,7 +167,7 @@ sim_write(const char *rel, const char *value)
 static const char *
 vfio_event_name(const char *sim_state)
 {
-    return g_str_equal(sim_state, "stop_copy") ? "stop-copy"
+    return g_str_equal(sim_state, "stop_copy")     ? "stop-copy"
            : g_str_equal(sim_state, "running_p2p") ? "running-p2p"
                                                    : sim_state;
 }
@@ -194,7 +194,14 @@ vfio_set_state(const char *state)
     return r;
 }
 
-/* stream helpers (migration thread) */
+/* stream helpers (migration thread): plain blocking I/O on GSocket's fd */
+
+static int
+blocking(int fd)
+{
+    (void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    return fd;
+}
 
 static gboolean
 write_all(int fd, const void *buf, size_t len, int *err)
@@ -292,13 +299,13 @@ source_thread(gpointer data)
     set_status("setup");
     conn = g_socket_client_connect_to_host(client, uri + strlen("tcp:"), 0, NULL, &error);
     if (conn == NULL) {
-        g_autofree char *desc = g_strdup_printf("Failed to connect to '%s:%s': %s", parts[0],
-                                                parts[1] != NULL ? parts[1] : "",
-                                                "Connection refused");
+        g_autofree char *desc =
+            g_strdup_printf("Failed to connect to '%s:%s': %s", parts[0],
+                            parts[1] != NULL ? parts[1] : "", "Connection refused");
         source_failed(desc, FALSE);
         return NULL;
     }
-    fd = g_socket_get_fd(g_socket_connection_get_socket(conn));
+    fd = blocking(g_socket_get_fd(g_socket_connection_get_socket(conn)));
     g_mutex_lock(&fake.lock);
     fake.stream_fd = fd;
     g_mutex_unlock(&fake.lock);
@@ -452,7 +459,7 @@ destination_thread(gpointer data)
     g_object_unref(listener);
     if (s == NULL)
         destination_fail("load of migration failed: Input/output error");
-    fd = g_socket_get_fd(s);
+    fd = blocking(g_socket_get_fd(s));
     g_mutex_lock(&fake.lock);
     fake.stream_fd = fd;
     fake.started = g_get_monotonic_time();
@@ -489,21 +496,29 @@ destination_thread(gpointer data)
             rel = g_strdup_printf("vfio/%s/data", fake.vf);
             path = sim_path(rel);
             dfd = r == 0 ? open(path, O_WRONLY) : -1;
-            if (r < 0 || dfd < 0 || write(dfd, dev, n) != (ssize_t)n) {
-                int e = r < 0 ? -r : errno;
+            /* in buffers of up to 1 MiB, as QEMU's vfio_load_buffer() writes */
+            for (guint64 off = 0; r == 0 && dfd >= 0 && off < n;) {
+                ssize_t w = write(dfd, dev + off, MIN(n - off, (guint64)1 << 20));
+
+                if (w <= 0) {
+                    r = w < 0 ? -errno : -EIO;
+                    break;
+                }
+                off += (guint64)w;
+            }
+            if (r < 0 || dfd < 0) {
+                int e = r < 0 ? -r : ENODEV;
 
                 if (dfd >= 0)
                     close(dfd);
-                fprintf(stderr,
-                        "qemu-system-x86_64: error while loading state section id 2"
-                        "(0000:00:02.0/vfio)\n");
+                fprintf(stderr, "qemu-system-x86_64: error while loading state section id 2"
+                                "(0000:00:02.0/vfio)\n");
                 destination_fail(g_strdup_printf("load of migration failed: %s", g_strerror(e)));
             }
             close(dfd);
             r = vfio_set_state("stop");
             if (r < 0)
-                destination_fail(
-                    g_strdup_printf("load of migration failed: %s", g_strerror(-r)));
+                destination_fail(g_strdup_printf("load of migration failed: %s", g_strerror(-r)));
             g_mutex_lock(&fake.lock);
             fake.vfio_transferred = n;
             g_mutex_unlock(&fake.lock);
@@ -557,11 +572,10 @@ query_migrate(void)
         json_builder_set_member_name(b, "status");
         json_builder_add_string_value(b, fake.status);
         json_builder_set_member_name(b, "total-time");
-        json_builder_add_int_value(b, (gint64)(done || fake.total_time_ms > 0
-                                                   ? fake.total_time_ms
-                                                   : (guint64)(g_get_monotonic_time() -
-                                                               fake.started) /
-                                                         1000));
+        json_builder_add_int_value(
+            b, (gint64)(done || fake.total_time_ms > 0
+                            ? fake.total_time_ms
+                            : (guint64)(g_get_monotonic_time() - fake.started) / 1000));
         if (done) {
             json_builder_set_member_name(b, "downtime");
             json_builder_add_int_value(b, (gint64)fake.downtime_ms);
@@ -576,8 +590,8 @@ query_migrate(void)
         json_builder_set_member_name(b, "total");
         json_builder_add_int_value(b, (gint64)fake.ram_bytes);
         json_builder_set_member_name(b, "remaining");
-        json_builder_add_int_value(b, (gint64)(fake.ram_bytes - MIN(fake.ram_bytes,
-                                                                     fake.transferred)));
+        json_builder_add_int_value(
+            b, (gint64)(fake.ram_bytes - MIN(fake.ram_bytes, fake.transferred)));
         json_builder_set_member_name(b, "mbps");
         {
             double secs = (g_get_monotonic_time() - fake.started) / 1e6;
@@ -648,14 +662,13 @@ execute(const char *cmd, JsonObject *args, gboolean *is_error, gboolean *quit)
     if (g_str_equal(cmd, "query-migrate"))
         return query_migrate();
     if (g_str_equal(cmd, "query-migrate-capabilities"))
-        return json_from_string(
-            "[{\"capability\": \"events\", \"state\": false}, "
-            "{\"capability\": \"return-path\", \"state\": false}, "
-            "{\"capability\": \"switchover-ack\", \"state\": false}, "
-            "{\"capability\": \"multifd\", \"state\": false}, "
-            "{\"capability\": \"auto-converge\", \"state\": false}, "
-            "{\"capability\": \"postcopy-ram\", \"state\": false}]",
-            NULL);
+        return json_from_string("[{\"capability\": \"events\", \"state\": false}, "
+                                "{\"capability\": \"return-path\", \"state\": false}, "
+                                "{\"capability\": \"switchover-ack\", \"state\": false}, "
+                                "{\"capability\": \"multifd\", \"state\": false}, "
+                                "{\"capability\": \"auto-converge\", \"state\": false}, "
+                                "{\"capability\": \"postcopy-ram\", \"state\": false}]",
+                                NULL);
     if (g_str_equal(cmd, "query-migrate-parameters")) {
         g_autofree char *text = g_strdup_printf(
             "{\"downtime-limit\": %" G_GUINT64_FORMAT ", \"max-bandwidth\": %" G_GUINT64_FORMAT
@@ -665,7 +678,9 @@ execute(const char *cmd, JsonObject *args, gboolean *is_error, gboolean *quit)
         return json_from_string(text, NULL);
     }
     if (g_str_equal(cmd, "migrate-set-capabilities")) {
-        JsonArray *caps = json_object_get_array_member(args, "capabilities");
+        JsonNode *list = json_object_get_member(args, "capabilities");
+        JsonArray *caps =
+            list != NULL && JSON_NODE_HOLDS_ARRAY(list) ? json_node_get_array(list) : NULL;
 
         if (migrating())
             goto in_progress;
@@ -723,8 +738,7 @@ execute(const char *cmd, JsonObject *args, gboolean *is_error, gboolean *quit)
 
         if (!fake.incoming_defer || fake.listen_port != NULL) {
             *is_error = TRUE;
-            return error_reply("GenericError",
-                               "The incoming migration has already been started");
+            return error_reply("GenericError", "The incoming migration has already been started");
         }
         if (uri == NULL || !g_str_has_prefix(uri, "tcp:")) {
             *is_error = TRUE;
@@ -733,8 +747,8 @@ execute(const char *cmd, JsonObject *args, gboolean *is_error, gboolean *quit)
         parts = g_strsplit(uri + 4, ":", 2);
         addr = G_INET_SOCKET_ADDRESS(g_inet_socket_address_new_from_string(
             parts[0], parts[1] != NULL ? (guint)atoi(parts[1]) : 0));
-        listener = g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
-                                G_SOCKET_PROTOCOL_TCP, &error);
+        listener =
+            g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
         if (addr == NULL || listener == NULL ||
             !g_socket_bind(listener, G_SOCKET_ADDRESS(addr), TRUE, &error) ||
             !g_socket_listen(listener, &error)) {
@@ -742,10 +756,9 @@ execute(const char *cmd, JsonObject *args, gboolean *is_error, gboolean *quit)
             return error_reply("GenericError", error != NULL ? error->message : "bad address");
         }
         bound = g_socket_get_local_address(listener, NULL);
-        fake.listen_port = g_strdup_printf(
-            "%u", g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound)));
-        g_thread_unref(
-            g_thread_new("incoming", destination_thread, g_steal_pointer(&listener)));
+        fake.listen_port =
+            g_strdup_printf("%u", g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound)));
+        g_thread_unref(g_thread_new("incoming", destination_thread, g_steal_pointer(&listener)));
         return json_from_string("{}", NULL);
     }
     if (g_str_equal(cmd, "migrate_cancel")) {
@@ -796,9 +809,8 @@ line_read(GObject *source, GAsyncResult *result, gpointer user_data)
 {
     g_autoptr(GError) error = NULL;
     gsize len = 0;
-    g_autofree char *line =
-        g_data_input_stream_read_line_finish_utf8(G_DATA_INPUT_STREAM(source), result, &len,
-                                                  &error);
+    g_autofree char *line = g_data_input_stream_read_line_finish_utf8(G_DATA_INPUT_STREAM(source),
+                                                                      result, &len, &error);
     g_autoptr(JsonParser) parser = json_parser_new();
     g_autoptr(JsonBuilder) b = json_builder_new();
     g_autoptr(JsonNode) reply = NULL;
@@ -831,7 +843,8 @@ line_read(GObject *source, GAsyncResult *result, gpointer user_data)
         value = error_reply("CommandNotFound", "Expecting capabilities negotiation with "
                                                "'qmp_capabilities'");
     } else {
-        JsonObject *args = json_object_get_object_member(obj, "arguments");
+        JsonNode *a = json_object_get_member(obj, "arguments");
+        JsonObject *args = a != NULL && JSON_NODE_HOLDS_OBJECT(a) ? json_node_get_object(a) : NULL;
         g_autoptr(JsonObject) empty = json_object_new();
 
         value = execute(cmd, args != NULL ? args : empty, &is_error, &quit);
@@ -924,8 +937,8 @@ main(int argc, char **argv)
             if (g_str_has_prefix(v, "vfio-pci") && host != NULL) {
                 const char *end = strchr(host, ',');
 
-                fake.vf = end != NULL ? g_strndup(host + 5, (gsize)(end - host - 5))
-                                      : g_strdup(host + 5);
+                fake.vf =
+                    end != NULL ? g_strndup(host + 5, (gsize)(end - host - 5)) : g_strdup(host + 5);
             }
             i++;
         } else if (a[0] == '-' && i + 1 < argc && argv[i + 1][0] != '-') {
@@ -947,8 +960,8 @@ main(int argc, char **argv)
         }
         r = sim_write("opened", value);
         if (r < 0) {
-            fprintf(stderr, "qemu-system-x86_64: -device vfio-pci,host=%s: vfio %s: %s\n",
-                    fake.vf, fake.vf, g_strerror(-r));
+            fprintf(stderr, "qemu-system-x86_64: -device vfio-pci,host=%s: vfio %s: %s\n", fake.vf,
+                    fake.vf, g_strerror(-r));
             return 1;
         }
     }
