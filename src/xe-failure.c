@@ -51,8 +51,8 @@ static const char *const connect_failed[] = { "Failed to connect", "Connection r
                                               "No route to host", "Network is unreachable", NULL };
 /* A destination load that refused the state: the source sees only this. */
 static const char *const sibling[] = { "Sibling indicated error", NULL };
-static const char *const load_refused[] = { "load of migration failed", "Invalid argument",
-                                            "error while loading state", NULL };
+static const char *const load_refused[] = { "Invalid argument", "error while loading state",
+                                            "Unknown savevm section", NULL };
 
 XeFailureClass
 xe_failure_classify(const XeFailureEvidence *e, char **reason)
@@ -69,22 +69,25 @@ xe_failure_classify(const XeFailureEvidence *e, char **reason)
                (mentions(src, enodev) && !mentions(src, sibling))) {
         klass = XE_FAILURE_VF_RESET;
         why = "the source VF was reset during save: the kernel aborted its migration stream";
-    } else if (e->vf_reset_seen_destination || e->reset_event_destination) {
+    } else if (e->vf_reset_seen_destination || e->reset_event_destination ||
+               mentions(dst, enodev)) {
+        /* ENODEV from a restore: the device and revision were checked before the
+         * stream started (CHECK on the destination VF), so it is the reset's. */
         klass = XE_FAILURE_VF_RESET;
         why = "the destination VF was reset during resume: the kernel aborted the restore";
     } else if (e->timed_out) {
         klass = XE_FAILURE_TIMEOUT;
         why = "no completion within the policy's timeout, or progress stalled";
+    } else if (mentions(src, sibling) || mentions(dst, load_refused)) {
+        /* A refusal with no reset behind it: identity or provisioning differ. */
+        klass = XE_FAILURE_INCOMPATIBLE;
+        why = "the destination refused the VF state (device, revision or provisioning differ)";
     } else if (e->destination_exited) {
         klass = XE_FAILURE_DESTINATION_DIED;
         why = "the destination QEMU exited";
     } else if (e->transport_down || mentions(src, connect_failed)) {
         klass = XE_FAILURE_TRANSPORT;
         why = "the destination could not be reached";
-    } else if (mentions(src, sibling) || mentions(dst, load_refused) || mentions(dst, enodev)) {
-        /* A refusal with no reset behind it: identity or provisioning differ. */
-        klass = XE_FAILURE_INCOMPATIBLE;
-        why = "the destination refused the VF state (device, revision or provisioning differ)";
     } else if (mentions(src, broken)) {
         klass = XE_FAILURE_TRANSPORT;
         why = "the migration stream broke";

@@ -1,0 +1,712 @@
+/* test-migration.c: suite "migration": VMs moved between two simulated
+ * hosts (scripts/lab: two network namespaces, each with its xe-sim mount,
+ * bus and xe-migrated), through the daemons' D-Bus API and xe-migratectl.
+ *
+ * The happy path runs real QEMU. The fault tests run xe-fake-qemu, which
+ * moves the simulated VF's state through the simulator exactly where QEMU's
+ * VFIO code would, so that a reset injected with sim/flr_on_state aborts
+ * the stream as the kernel does. Every test ends by accounting for the VM
+ * (on exactly one host, running there) and for the VFs of both hosts.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <json-glib/json-glib.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "xe-qmp-commands.h"
+#include "xe-test-util.h"
+
+#define DEADLINE_MS 90000
+
+static char *lab_dir;
+static GHashTable *lab; /* the lab's env file */
+
+static const char *
+env(const char *key)
+{
+    const char *v = g_hash_table_lookup(lab, key);
+
+    ck_assert_msg(v != NULL, "the lab has no %s", key);
+    return v;
+}
+
+static const char *
+bus_of(char host)
+{
+    return env(host == 'a' ? "XE_LAB_A_BUS" : "XE_LAB_B_BUS");
+}
+
+static const char *
+sim_of(char host)
+{
+    return env(host == 'a' ? "XE_LAB_A_SIM" : "XE_LAB_B_SIM");
+}
+
+static void
+lab_up_with(const char *sim_config_b)
+{
+    g_autofree char *out = NULL, *err = NULL, *env_path = NULL, *text = NULL;
+    g_autoptr(GError) error = NULL;
+    g_auto(GStrv) envp = g_get_environ();
+    g_auto(GStrv) lines = NULL;
+    const char *argv[] = { g_getenv("XE_LAB"), "up", lab_dir, g_getenv("XE_BUILD_ROOT"), NULL };
+    int status;
+
+    if (sim_config_b != NULL)
+        envp = g_environ_setenv(envp, "XE_LAB_SIM_CONFIG_B", sim_config_b, TRUE);
+    ck_assert_msg(g_spawn_sync(NULL, (char **)argv, envp, G_SPAWN_DEFAULT, NULL, NULL, &out, &err,
+                               &status, &error),
+                  "lab: %s", error ? error->message : "");
+    ck_assert_msg(g_spawn_check_wait_status(status, NULL), "lab up failed:\n%s%s", out, err);
+    env_path = g_build_filename(lab_dir, "env", NULL);
+    ck_assert(g_file_get_contents(env_path, &text, NULL, NULL));
+    lab = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    lines = g_strsplit(text, "\n", -1);
+    for (guint i = 0; lines[i] != NULL; i++) {
+        char *eq = strchr(lines[i], '=');
+
+        if (eq != NULL)
+            g_hash_table_insert(lab, g_strndup(lines[i], (gsize)(eq - lines[i])), g_strdup(eq + 1));
+    }
+}
+
+static void
+lab_up(void)
+{
+    lab_up_with(NULL);
+}
+
+static void
+lab_down(void)
+{
+    const char *argv[] = { g_getenv("XE_LAB"), "down", lab_dir, NULL };
+
+    (void)g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, NULL, NULL, NULL,
+                       NULL);
+    g_clear_pointer(&lab, g_hash_table_unref);
+}
+
+/* xe-migratectl on @host; returns its exit code, stdout in *out. */
+static int
+ctl(char host, char **out, ...)
+{
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    g_autofree char *stdout_text = NULL, *stderr_text = NULL;
+    g_autoptr(GError) error = NULL;
+    va_list ap;
+    int status;
+
+    g_ptr_array_add(argv, (char *)g_getenv("XE_MIGRATECTL"));
+    g_ptr_array_add(argv, (char *)"--bus");
+    g_ptr_array_add(argv, (char *)bus_of(host));
+    va_start(ap, out);
+    for (const char *a = va_arg(ap, const char *); a != NULL; a = va_arg(ap, const char *))
+        g_ptr_array_add(argv, (char *)a);
+    va_end(ap);
+    g_ptr_array_add(argv, NULL);
+    ck_assert_msg(g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL,
+                               &stdout_text, &stderr_text, &status, &error),
+                  "xe-migratectl: %s", error ? error->message : "");
+    if (stderr_text != NULL && *stderr_text != '\0')
+        fprintf(stderr, "[xe-migratectl %c] %s", host, stderr_text);
+    if (out != NULL)
+        *out = g_strconcat(stdout_text, stderr_text, NULL);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static JsonNode *
+ctl_json(char host, const char *cmd, const char *arg)
+{
+    g_autofree char *out = NULL;
+    g_autoptr(JsonParser) parser = json_parser_new();
+    int code = ctl(host, &out, "--json", cmd, arg, NULL);
+
+    ck_assert_msg(code == 0, "xe-migratectl --json %s on %c: exit %d: %s", cmd, host, code, out);
+    ck_assert_msg(json_parser_load_from_data(parser, out, -1, NULL), "not JSON: %s", out);
+    return json_node_copy(json_parser_get_root(parser));
+}
+
+/* VM specs */
+
+static char *
+write_spec(const char *name, const char *command, const char *policy)
+{
+    g_autofree char *path = g_strdup_printf("%s/%s.vm", lab_dir, name);
+    g_autofree char *text = g_strdup_printf(
+        "[vm]\nname=%s\ncommand=%s\nprofile=standard\npolicy=%s\n", name, command, policy);
+
+    ck_assert(g_file_set_contents(path, text, -1, NULL));
+    return g_steal_pointer(&path);
+}
+
+static void
+start_real_vm(const char *name, const char *memory)
+{
+    g_autofree char *command =
+        g_strdup_printf("qemu-system-x86_64 -machine q35 -accel kvm -accel tcg -m %s -nodefaults "
+                        "-no-user-config -display none -fw_cfg name=opt/xe-vf,string={vf}",
+                        memory);
+    g_autofree char *spec = write_spec(name, command, "default");
+    g_autofree char *out = NULL;
+
+    ck_assert_msg(ctl('a', &out, "vm-add", spec, "--start", NULL) == 0, "vm-add: %s", out);
+}
+
+static void
+start_fake_vm(const char *name, const char *memory)
+{
+    g_autofree char *command = g_strdup_printf("%s -m %s -device vfio-pci,host={vf},id=xe-vf",
+                                               g_getenv("XE_FAKE_QEMU"), memory);
+    g_autofree char *spec = write_spec(name, command, "lab");
+    g_autofree char *out = NULL;
+
+    ck_assert_msg(ctl('a', &out, "vm-add", spec, "--start", NULL) == 0, "vm-add: %s", out);
+}
+
+/* The VMs of @host, as JSON objects (D-Bus property names). */
+static JsonArray *
+vms_of(char host, JsonNode **keep)
+{
+    *keep = ctl_json(host, "vms", NULL);
+    return json_node_get_array(*keep);
+}
+
+static JsonObject *
+vm_on(char host, const char *name, JsonNode **keep)
+{
+    JsonArray *vms = vms_of(host, keep);
+
+    for (guint i = 0; i < json_array_get_length(vms); i++) {
+        JsonObject *vm = json_array_get_object_element(vms, i);
+
+        if (g_str_equal(json_object_get_string_member(vm, "Name"), name))
+            return vm;
+    }
+    return NULL;
+}
+
+/* The run state of the QEMU behind @qmp (a socket path). */
+static char *
+qemu_status(const char *qmp)
+{
+    g_autoptr(XeQmpClient) client = xe_qmp_client_new();
+    g_autofree char *address = g_strdup_printf("unix:%s", qmp);
+    g_autoptr(GError) error = NULL;
+    XeTestResult r = { 0 };
+    g_autoptr(XeQmpStatus) status = NULL;
+
+    xe_qmp_client_connect_async(client, address, NULL, xe_test_result_cb, &r);
+    ck_assert_msg(
+        xe_qmp_client_connect_finish(client, xe_test_result_wait(&r, 10000, "connect"), &error),
+        "QMP %s: %s", qmp, error ? error->message : "");
+    xe_test_result_clear(&r);
+    xe_qmp_query_status_async(client, NULL, xe_test_result_cb, &r);
+    status = xe_qmp_query_status_finish(client, xe_test_result_wait(&r, 10000, "status"), &error);
+    xe_test_result_clear(&r);
+    ck_assert_msg(status != NULL, "query-status: %s", error ? error->message : "");
+    xe_qmp_client_close(client);
+    return g_strdup(status->status);
+}
+
+/* The VM runs on @host only, and its QEMU says running. */
+static void
+assert_vm_only_on(char host, const char *name)
+{
+    g_autoptr(JsonNode) here = NULL, there = NULL;
+    JsonObject *vm = vm_on(host, name, &here);
+    g_autofree char *status = NULL;
+
+    ck_assert_msg(vm != NULL, "VM %s is not on host %c", name, host);
+    ck_assert_ptr_null(vm_on(host == 'a' ? 'b' : 'a', name, &there));
+    ck_assert_str_eq(json_object_get_string_member(vm, "State"), "running");
+    status = qemu_status(json_object_get_string_member(vm, "QmpSocket"));
+    ck_assert_str_eq(status, "running");
+}
+
+/* Reservations on @host: exactly one per VM there; nothing left by migrations. */
+static void
+assert_vfs_accounted(char host)
+{
+    g_autoptr(JsonNode) vms_node = NULL;
+    g_autoptr(JsonNode) res_node = ctl_json(host, "reservations", NULL);
+    JsonArray *vms = vms_of(host, &vms_node);
+    JsonArray *res = json_node_get_array(res_node);
+
+    ck_assert_uint_eq(json_array_get_length(res), json_array_get_length(vms));
+    for (guint i = 0; i < json_array_get_length(vms); i++) {
+        JsonObject *vm = json_array_get_object_element(vms, i);
+        const char *vf = json_object_get_string_member(vm, "VF");
+        gboolean found = FALSE;
+
+        for (guint j = 0; j < json_array_get_length(res); j++) {
+            g_autofree char *text = json_to_string(json_array_get_element(res, j), FALSE);
+
+            found |= strstr(text, vf) != NULL;
+        }
+        ck_assert_msg(found, "VM's VF %s on %c has no reservation", vf, host);
+    }
+}
+
+/* jobs */
+
+static char *
+migrate_detached(const char *vm)
+{
+    g_autofree char *out = NULL;
+    char *slash;
+
+    ck_assert_msg(ctl('a', &out, "migrate", vm, "--to", "b", "--detach", NULL) == 0, "migrate: %s",
+                  out);
+    g_strstrip(out);
+    slash = strrchr(out, '/');
+    ck_assert_ptr_nonnull(slash);
+    return g_strdup(slash + 1);
+}
+
+static JsonNode *
+job(const char *id)
+{
+    return ctl_json('a', "job", id);
+}
+
+static const char *
+job_state(JsonNode *j)
+{
+    return json_object_get_string_member(json_node_get_object(j), "State");
+}
+
+static gboolean
+job_over(JsonNode *j)
+{
+    const char *s = job_state(j);
+
+    return g_str_equal(s, "completed") || g_str_equal(s, "failed") || g_str_equal(s, "cancelled");
+}
+
+/* Polls the job (a deadline, not a sleep) until @ready says so. */
+static JsonNode *
+wait_job(const char *id, gboolean (*ready)(JsonNode *j))
+{
+    gint64 deadline = g_get_monotonic_time() + DEADLINE_MS * 1000;
+
+    for (;;) {
+        JsonNode *j = job(id);
+
+        if (ready(j))
+            return j;
+        ck_assert_msg(g_get_monotonic_time() < deadline, "job %s: no progress in time (%s)", id,
+                      job_state(j));
+        json_node_unref(j);
+        g_usleep(20000);
+    }
+}
+
+static gboolean
+ram_moving(JsonNode *j)
+{
+    JsonObject *o = json_node_get_object(j);
+
+    return job_over(j) || (g_str_equal(json_object_get_string_member(o, "Phase"), "migrating") &&
+                           json_object_get_int_member(o, "RamTransferred") > 0);
+}
+
+static guint64
+jint(JsonNode *j, const char *member)
+{
+    return (guint64)json_object_get_int_member(json_node_get_object(j), member);
+}
+
+static const char *
+jstr(JsonNode *j, const char *member)
+{
+    return json_object_get_string_member(json_node_get_object(j), member);
+}
+
+/* The failure class of failed attempt @i (0-based). */
+static const char *
+attempt_class(JsonNode *j, guint i)
+{
+    JsonArray *a = json_object_get_array_member(json_node_get_object(j), "Attempts");
+
+    ck_assert_uint_gt(json_array_get_length(a), i);
+    return json_array_get_string_element(json_array_get_array_element(a, i), 1);
+}
+
+static void
+print_job(const char *test, JsonNode *j)
+{
+    JsonArray *a = json_object_get_array_member(json_node_get_object(j), "Attempts");
+    gint64 started = json_object_get_int_member(json_node_get_object(j), "Started");
+    gint64 finished = json_object_get_int_member(json_node_get_object(j), "Finished");
+
+    printf("%s: %s after %u attempt(s), %.1f ms in all, downtime %" G_GUINT64_FORMAT
+           " ms (QEMU %" G_GUINT64_FORMAT " ms)\n",
+           test, jstr(j, "State"), (guint)jint(j, "Attempt"), (finished - started) / 1000.0,
+           jint(j, "Downtime"), jint(j, "QemuDowntime"));
+    for (guint i = 0; i < json_array_get_length(a); i++) {
+        JsonArray *e = json_array_get_array_element(a, i);
+
+        printf("  attempt %" G_GINT64_FORMAT ": %s after %" G_GINT64_FORMAT " ms: %s\n",
+               json_array_get_int_element(e, 0), json_array_get_string_element(e, 1),
+               json_array_get_int_element(e, 4), json_array_get_string_element(e, 2));
+    }
+}
+
+/* the tests */
+
+START_TEST(test_happy_path_real_qemu)
+{
+    g_autoptr(JsonNode) before = NULL;
+    g_autofree char *src_vf = NULL;
+    g_autofree char *id = NULL;
+    g_autoptr(JsonNode) j = NULL;
+    JsonObject *vm;
+
+    start_real_vm("happy", "256M");
+    vm = vm_on('a', "happy", &before);
+    src_vf = g_strdup(json_object_get_string_member(vm, "VF"));
+    assert_vm_only_on('a', "happy");
+
+    id = migrate_detached("happy");
+    j = wait_job(id, job_over);
+    print_job("happy path (real QEMU, 256 MiB)", j);
+    ck_assert_str_eq(jstr(j, "State"), "completed");
+    ck_assert_uint_eq(jint(j, "Attempt"), 1);
+    ck_assert_uint_gt(jint(j, "RamTransferred"), 0);
+    assert_vm_only_on('b', "happy");
+    /* the source VF is back, unreserved; the destination holds one for the VM */
+    assert_vfs_accounted('a');
+    assert_vfs_accounted('b');
+}
+END_TEST
+
+/* A write to the simulator's control interface (in place: no temporary file). */
+static void
+sim_control(char host, const char *file, const char *value)
+{
+    g_autofree char *path = g_strdup_printf("%s/sim/%s", sim_of(host), file);
+    int fd = open(path, O_WRONLY);
+
+    ck_assert_msg(fd >= 0, "%s: %s", path, g_strerror(errno));
+    ck_assert_msg(write(fd, value, strlen(value)) == (ssize_t)strlen(value), "%s <- %s: %s", path,
+                  value, g_strerror(errno));
+    close(fd);
+}
+
+/* Arms an FLR on every VF of @host for when it enters @state (once each). */
+static void
+arm_reset(char host, const char *state)
+{
+    for (int f = 1; f <= 4; f++) {
+        g_autofree char *value = g_strdup_printf("0000:03:00.%d %s", f, state);
+
+        sim_control(host, "flr_on_state", value);
+    }
+}
+
+static void
+disarm_reset(char host)
+{
+    for (int f = 1; f <= 4; f++) {
+        g_autofree char *value = g_strdup_printf("0000:03:00.%d", f);
+
+        sim_control(host, "flr_on_state", value);
+    }
+}
+
+START_TEST(test_source_reset_during_save_is_retried)
+{
+    g_autofree char *id = NULL;
+    g_autoptr(JsonNode) j = NULL;
+
+    start_fake_vm("reset-src", "64M");
+    arm_reset('a', "stop_copy"); /* fires once, on the VM's VF as its save starts */
+    id = migrate_detached("reset-src");
+    j = wait_job(id, job_over);
+    disarm_reset('a');
+    print_job("VF reset on the source during save", j);
+    ck_assert_str_eq(jstr(j, "State"), "completed");
+    ck_assert_uint_eq(jint(j, "Attempt"), 2);
+    ck_assert_str_eq(attempt_class(j, 0), "vf-reset");
+    ck_assert_uint_gt(jint(j, "DeviceBytes"), 0);
+    assert_vm_only_on('b', "reset-src");
+    assert_vfs_accounted('a');
+    assert_vfs_accounted('b');
+}
+END_TEST
+
+START_TEST(test_destination_reset_during_resume_is_retried)
+{
+    g_autofree char *id = NULL;
+    g_autoptr(JsonNode) j = NULL;
+
+    start_fake_vm("reset-dst", "64M");
+    arm_reset('b', "resuming"); /* each of b's VFs fails its first restore */
+    id = migrate_detached("reset-dst");
+    j = wait_job(id, job_over);
+    disarm_reset('b');
+    print_job("VF reset on the destination during resume", j);
+    ck_assert_str_eq(jstr(j, "State"), "completed");
+    ck_assert_uint_ge(jint(j, "Attempt"), 2);
+    ck_assert_str_eq(attempt_class(j, 0), "vf-reset");
+    assert_vm_only_on('b', "reset-dst");
+    assert_vfs_accounted('a');
+    assert_vfs_accounted('b');
+}
+END_TEST
+
+/* The pid of b's incoming QEMU, once there is one. */
+static GPid
+incoming_pid(void)
+{
+    g_autoptr(GDBusConnection) c =
+        g_dbus_connection_new_for_address_sync(bus_of('b'),
+                                               G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                                                   G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                                               NULL, NULL, NULL);
+    gint64 deadline = g_get_monotonic_time() + DEADLINE_MS * 1000;
+
+    ck_assert_ptr_nonnull(c);
+    while (g_get_monotonic_time() < deadline) {
+        g_autoptr(GVariant) reply = g_dbus_connection_call_sync(
+            c, "org.xemigrated.XeMigrated1", "/org/xemigrated/XeMigrated1",
+            "org.freedesktop.DBus.ObjectManager", "GetManagedObjects", NULL, NULL,
+            G_DBUS_CALL_FLAGS_NONE, 5000, NULL, NULL);
+        g_autoptr(GVariantIter) objects = NULL;
+        GVariant *ifaces;
+        const char *path;
+
+        ck_assert_ptr_nonnull(reply);
+        g_variant_get(reply, "(a{oa{sa{sv}}})", &objects);
+        while (g_variant_iter_next(objects, "{&o@a{sa{sv}}}", &path, &ifaces)) {
+            g_autoptr(GVariant) props = g_variant_lookup_value(
+                ifaces, "org.xemigrated.XeMigrated1.Incoming", G_VARIANT_TYPE_VARDICT);
+            guint32 pid = 0;
+            const char *state = NULL;
+
+            g_variant_unref(ifaces);
+            if (props != NULL && g_variant_lookup(props, "Pid", "u", &pid) &&
+                g_variant_lookup(props, "State", "&s", &state) && pid > 0 &&
+                g_str_equal(state, "active"))
+                return (GPid)pid;
+        }
+        g_usleep(20000);
+    }
+    ck_abort_msg("no active incoming QEMU on b");
+    return 0;
+}
+
+START_TEST(test_destination_qemu_killed_is_retried)
+{
+    g_autofree char *id = NULL;
+    g_autoptr(JsonNode) j = NULL;
+    GPid pid;
+
+    start_fake_vm("killed", "256M"); /* 4 s of RAM at the lab policy's 64 MiB/s */
+    id = migrate_detached("killed");
+    pid = incoming_pid();
+    ck_assert_int_eq(kill(pid, SIGKILL), 0);
+    j = wait_job(id, job_over);
+    print_job("destination QEMU killed mid-migration", j);
+    ck_assert_str_eq(jstr(j, "State"), "completed");
+    ck_assert_uint_eq(jint(j, "Attempt"), 2);
+    ck_assert_str_eq(attempt_class(j, 0), "destination-died");
+    assert_vm_only_on('b', "killed");
+    assert_vfs_accounted('a');
+    assert_vfs_accounted('b');
+}
+END_TEST
+
+/* Kills the transport commands (systemd-stdio-bridge) host a's daemon runs. */
+static guint
+cut_transport(void)
+{
+    GPid daemon = (GPid)g_ascii_strtoll(env("XE_LAB_A_DAEMON_PID"), NULL, 10);
+    g_autoptr(GDir) proc = g_dir_open("/proc", 0, NULL);
+    const char *name;
+    guint killed = 0;
+
+    while ((name = g_dir_read_name(proc)) != NULL) {
+        g_autofree char *stat_path = g_strdup_printf("/proc/%s/stat", name);
+        g_autofree char *stat = NULL;
+        char comm[64];
+        int ppid;
+
+        if (!g_ascii_isdigit(name[0]) || !g_file_get_contents(stat_path, &stat, NULL, NULL))
+            continue;
+        if (sscanf(stat, "%*d (%63[^)]) %*c %d", comm, &ppid) == 2 && ppid == daemon &&
+            g_str_has_prefix(comm, "systemd-stdio"))
+            killed += kill((pid_t)atoi(name), SIGKILL) == 0;
+    }
+    return killed;
+}
+
+START_TEST(test_transport_cut_is_retried)
+{
+    g_autofree char *id = NULL;
+    g_autoptr(JsonNode) moving = NULL;
+    g_autoptr(JsonNode) j = NULL;
+
+    start_fake_vm("cut", "256M");
+    id = migrate_detached("cut");
+    moving = wait_job(id, ram_moving);
+    ck_assert_uint_ge(cut_transport(), 1);
+    j = wait_job(id, job_over);
+    print_job("transport to the destination daemon cut", j);
+    ck_assert_str_eq(jstr(j, "State"), "completed");
+    ck_assert_uint_eq(jint(j, "Attempt"), 2);
+    ck_assert_str_eq(attempt_class(j, 0), "transport");
+    assert_vm_only_on('b', "cut");
+    /* b aborted the orphaned incoming on its own: one reservation, the VM's */
+    assert_vfs_accounted('a');
+    assert_vfs_accounted('b');
+}
+END_TEST
+
+START_TEST(test_incompatible_destination_refused)
+{
+    g_autofree char *out = NULL;
+    g_autoptr(JsonNode) jobs = NULL;
+    g_autoptr(JsonNode) res_b = NULL;
+    JsonObject *j;
+    int code;
+
+    /* b's PF is another device: a VF state saved on a's cannot restore there. */
+    lab_down();
+    {
+        g_autofree char *config = g_strdup_printf("%s/sim-b.conf", lab_dir);
+
+        ck_assert(g_file_set_contents(config,
+                                      "[pf 0000:03:00.0]\ndevice-id=0xe211\n"
+                                      "vf-device-id=0xe211\ntotal-vfs=12\n",
+                                      -1, NULL));
+        lab_up_with(config);
+    }
+    start_fake_vm("incompat", "64M");
+    code = ctl('a', &out, "migrate", "incompat", "--to", "b", NULL);
+    printf("incompatible destination: exit %d\n%s", code, out);
+    ck_assert_int_eq(code, 7);
+    jobs = ctl_json('a', "jobs", NULL);
+    j = json_array_get_object_element(json_node_get_array(jobs), 0);
+    ck_assert_str_eq(json_object_get_string_member(j, "State"), "failed");
+    ck_assert_str_eq(json_object_get_string_member(j, "FailureClass"), "incompatible");
+    ck_assert_int_eq(json_object_get_int_member(j, "Attempt"), 1);
+    ck_assert_ptr_nonnull(strstr(json_object_get_string_member(j, "FailureReason"), "device-id"));
+    ck_assert_int_eq(json_object_get_int_member(j, "RamTransferred"), 0);
+    assert_vm_only_on('a', "incompat");
+    res_b = ctl_json('b', "reservations", NULL);
+    ck_assert_uint_eq(json_array_get_length(json_node_get_array(res_b)), 0);
+    assert_vfs_accounted('a');
+}
+END_TEST
+
+START_TEST(test_cancel_keeps_the_vm_on_the_source)
+{
+    g_autofree char *id = NULL;
+    g_autofree char *out = NULL;
+    g_autoptr(JsonNode) moving = NULL;
+    g_autoptr(JsonNode) j = NULL;
+
+    start_fake_vm("cancelled", "256M");
+    id = migrate_detached("cancelled");
+    moving = wait_job(id, ram_moving);
+    ck_assert_msg(ctl('a', &out, "cancel", id, NULL) == 0, "cancel: %s", out);
+    j = wait_job(id, job_over);
+    print_job("cancelled mid-migration", j);
+    ck_assert_str_eq(jstr(j, "State"), "cancelled");
+    ck_assert_str_eq(jstr(j, "FailureClass"), "cancelled");
+    assert_vm_only_on('a', "cancelled");
+    assert_vfs_accounted('a');
+    assert_vfs_accounted('b');
+    /* and it can go again */
+    g_free(id);
+    id = migrate_detached("cancelled");
+    json_node_unref(j);
+    j = wait_job(id, job_over);
+    ck_assert_str_eq(jstr(j, "State"), "completed");
+    assert_vm_only_on('b', "cancelled");
+}
+END_TEST
+
+START_TEST(test_pre_migrate_hook_vetoes)
+{
+    g_autofree char *hook = g_strdup_printf("%s/a/hooks/10-window", lab_dir);
+    g_autofree char *log = g_strdup_printf("%s/a/hooks.log", lab_dir);
+    g_autofree char *script = g_strdup_printf(
+        "#!/bin/sh\n"
+        "cat > /dev/null\n"
+        "echo \"$1\" >> %s\n"
+        "[ \"$1\" = pre-migrate ] && { echo 'maintenance window closed' >&2; exit 1; }\n"
+        "exit 0\n",
+        log);
+    g_autofree char *out = NULL;
+    g_autofree char *phases = NULL;
+    g_autoptr(JsonNode) jobs = NULL;
+    g_autoptr(JsonNode) res_b = NULL;
+    JsonObject *j;
+    int code;
+
+    ck_assert(g_file_set_contents(hook, script, -1, NULL));
+    ck_assert_int_eq(chmod(hook, 0755), 0);
+    start_fake_vm("vetoed", "64M");
+    code = ctl('a', &out, "migrate", "vetoed", "--to", "b", NULL);
+    printf("pre-migrate veto: exit %d\n%s", code, out);
+    ck_assert_int_eq(code, 5);
+    jobs = ctl_json('a', "jobs", NULL);
+    j = json_array_get_object_element(json_node_get_array(jobs), 0);
+    ck_assert_str_eq(json_object_get_string_member(j, "State"), "cancelled");
+    ck_assert_ptr_nonnull(
+        strstr(json_object_get_string_member(j, "FailureReason"), "maintenance window closed"));
+    ck_assert(g_file_get_contents(log, &phases, NULL, NULL));
+    ck_assert_ptr_nonnull(strstr(phases, "pre-migrate"));
+    ck_assert_ptr_nonnull(strstr(phases, "failed"));
+    ck_assert_ptr_null(strstr(phases, "migration-started"));
+    assert_vm_only_on('a', "vetoed");
+    res_b = ctl_json('b', "reservations", NULL);
+    ck_assert_uint_eq(json_array_get_length(json_node_get_array(res_b)), 0);
+}
+END_TEST
+
+static void
+setup(void)
+{
+    lab_up();
+}
+
+static void
+teardown(void)
+{
+    lab_down();
+}
+
+int
+main(void)
+{
+    Suite *s = suite_create("migration");
+    TCase *tc = tcase_create("two-hosts");
+    gboolean ready = getuid() == 0 && g_file_test("/dev/fuse", G_FILE_TEST_EXISTS) &&
+                     g_find_program_in_path("qemu-system-x86_64") != NULL &&
+                     g_find_program_in_path("systemd-stdio-bridge") != NULL &&
+                     g_find_program_in_path("nsenter") != NULL;
+
+    xe_test_require_peer(ready, "root, /dev/fuse, QEMU, nsenter and systemd-stdio-bridge");
+    lab_dir = g_strdup(g_getenv("XE_LAB_DIR"));
+    tcase_set_timeout(tc, 180);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_happy_path_real_qemu);
+    tcase_add_test(tc, test_source_reset_during_save_is_retried);
+    tcase_add_test(tc, test_destination_reset_during_resume_is_retried);
+    tcase_add_test(tc, test_destination_qemu_killed_is_retried);
+    tcase_add_test(tc, test_transport_cut_is_retried);
+    tcase_add_test(tc, test_incompatible_destination_refused);
+    tcase_add_test(tc, test_cancel_keeps_the_vm_on_the_source);
+    tcase_add_test(tc, test_pre_migrate_hook_vetoes);
+    suite_add_tcase(s, tc);
+    return xe_test_run_suite(s);
+}
