@@ -22,6 +22,7 @@
 #define DEFAULT_STATE_DIR       "/var/lib/xe-migrated"
 #define DEFAULT_RUN_DIR         "/run/xe-migrated"
 #define DEFAULT_TRANSPORT       "ssh -oBatchMode=yes -- {host} systemd-stdio-bridge"
+#define DEFAULT_EMULATORS       "qemu-system-x86_64"
 
 static void
 layout_free(XeLayout *layout)
@@ -46,6 +47,7 @@ xe_config_free(XeConfig *config)
     g_free(config->policy_dir);
     g_strfreev(config->transport);
     g_free(config->migration_address);
+    g_strfreev(config->emulators);
     g_hash_table_unref(config->profiles);
     g_ptr_array_unref(config->layouts);
     g_free(config);
@@ -64,6 +66,7 @@ xe_config_new_default(void)
     c->policy_dir = g_strdup(DEFAULT_POLICY_DIR);
     c->transport = g_strsplit(DEFAULT_TRANSPORT, " ", -1);
     c->migration_address = g_strdup("");
+    c->emulators = g_strsplit(DEFAULT_EMULATORS, ";", -1);
     c->profiles =
         g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)xe_profile_free);
     c->layouts = g_ptr_array_new_with_free_func((GDestroyNotify)layout_free);
@@ -130,8 +133,9 @@ static gboolean
 parse_daemon(GKeyFile *kf, const char *file, XeConfig *c, GError **error)
 {
     static const char *const known[] = {
-        "version", "allowed-group", "hooks-dir", "hook-timeout-ms",   "state-dir",
-        "run-dir", "policy-dir",    "transport", "migration-address", NULL
+        "version",           "allowed-group", "hooks-dir",  "hook-timeout-ms",
+        "state-dir",         "run-dir",       "policy-dir", "transport",
+        "migration-address", "emulators",     NULL
     };
     guint version = XE_CONFIG_VERSION;
     g_autofree char *transport = NULL;
@@ -164,6 +168,17 @@ parse_daemon(GKeyFile *kf, const char *file, XeConfig *c, GError **error)
             if (!g_path_is_absolute(dirs[i][1]))
                 return config_error(error, file, GROUP_DAEMON, "%s='%s' must be absolute",
                                     dirs[i][0], dirs[i][1]);
+    }
+    if (g_key_file_has_key(kf, GROUP_DAEMON, "emulators", NULL)) {
+        g_auto(GStrv) list = g_key_file_get_string_list(kf, GROUP_DAEMON, "emulators", NULL, NULL);
+
+        if (list == NULL || list[0] == NULL)
+            return config_error(error, file, GROUP_DAEMON,
+                                "emulators must name at least one QEMU binary");
+        for (guint i = 0; list[i] != NULL; i++)
+            g_strstrip(list[i]);
+        g_strfreev(c->emulators);
+        c->emulators = g_steal_pointer(&list);
     }
     if (get_string(kf, GROUP_DAEMON, "transport", &transport)) {
         g_autoptr(GError) local = NULL;

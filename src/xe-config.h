@@ -3,7 +3,7 @@
  * policy/xe-migrated.conf, which documents every key):
  *
  *   [daemon]          version, allowed-group, hooks-dir, hook-timeout-ms, state-dir,
- *                     run-dir, policy-dir, transport, migration-address
+ *                     run-dir, policy-dir, transport, migration-address, emulators
  *   [profile NAME]    a VF provisioning profile (xe-profile.h keys)
  *   [layout PF-BDF]   vfs=N and pool=PROFILE:COUNT,... (VFs kept bound and provisioned)
  *
@@ -43,6 +43,7 @@ typedef struct {
     char *policy_dir; /* NAME.policy files */
     GStrv transport;  /* the command that reaches another host's daemon bus; "{host}" in it */
     char *migration_address; /* where other hosts reach this one's QEMUs; "" = its host name */
+    GStrv emulators; /* the programs a VM spec may run (names in PATH, or absolute paths) */
     GHashTable *profiles;    /* name -> XeProfile */
     GPtrArray *layouts;      /* XeLayout, in file order */
 } XeConfig;

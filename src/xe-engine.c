@@ -8,6 +8,7 @@
 #include "xe-engine-private.h"
 
 #include <errno.h>
+#include <string.h>
 #include <glib/gstdio.h>
 
 #include "xe-error.h"
@@ -140,6 +141,23 @@ engine_load_policy(const XeEngineSettings *s, const char *name, GError **error)
     if (g_str_equal(name, "default") && !g_file_test(path, G_FILE_TEST_EXISTS))
         return xe_policy_new_default();
     return xe_policy_load(path, error);
+}
+
+/* A spec runs as the daemon's user: only a configured emulator may run,
+ * never a program a D-Bus caller (or a peer) names. */
+static gboolean
+engine_check_emulator(XeEngine *self, const XeVmSpec *spec, GError **error)
+{
+    const XeConfig *c = xe_agent_get_config(self->agent);
+    g_autofree char *allowed = NULL;
+
+    if (g_strv_contains((const char *const *)c->emulators, spec->argv[0]))
+        return TRUE;
+    allowed = g_strjoinv(", ", c->emulators);
+    g_set_error(error, XE_ERROR, XE_ERROR_ACCESS_DENIED,
+                "VM '%s': '%s' is not an emulator this host runs (its [daemon] emulators: %s)",
+                spec->name, spec->argv[0], allowed);
+    return FALSE;
 }
 
 /* main-context bridges for workers */
@@ -522,6 +540,14 @@ xe_engine_add_vm_async(XeEngine *self, const XeVmSpec *spec, gboolean start, con
                                 spec->name);
         return;
     }
+    {
+        GError *error = NULL;
+
+        if (start && !engine_check_emulator(self, spec, &error)) {
+            g_task_return_error(task, error);
+            return;
+        }
+    }
     if (!start && spec->qmp == NULL) {
         g_task_return_new_error(task, XE_ERROR, XE_ERROR_INVALID_ARGUMENT,
                                 "VM '%s': adopting needs its 'qmp' socket and 'vf'; or start it",
@@ -599,6 +625,13 @@ remove_vm_free(RemoveVm *r)
 }
 
 static gboolean
+main_vm_stopping(gpointer data)
+{
+    g_object_set(data, "state", "stopping", NULL);
+    return G_SOURCE_REMOVE;
+}
+
+static gboolean
 main_vm_remove(gpointer data)
 {
     RemoveVm *r = data;
@@ -620,7 +653,8 @@ remove_vm_thread(gpointer data)
     GError *error = NULL;
 
     g_object_get(r->vm, "reservation", &reservation, "qmp-socket", &qmp, NULL);
-    xe_record_post(r->vm, "state", "stopping", NULL);
+    /* Applied before QEMU is told to quit, so that its exit is not taken for a crash. */
+    xe_call_main(r->engine->main, main_vm_stopping, r->vm);
     if (process != NULL && !xe_qemu_process_has_exited(process)) {
         g_autofree char *address = g_strdup_printf("unix:%s", qmp);
         g_auto(XeAwait) w = XE_AWAIT_INIT;
@@ -754,6 +788,10 @@ xe_engine_prepare_incoming_async(XeEngine *self, GVariant *spec_variant, const c
     /* The destination gets its own VF: an adopted source's socket and VF mean nothing here. */
     g_clear_pointer(&spec->qmp, g_free);
     g_clear_pointer(&spec->vf, g_free);
+    if (!engine_check_emulator(self, spec, &error)) {
+        g_task_return_error(task, error);
+        return;
+    }
     existing = g_hash_table_lookup(self->vms, spec->name);
     if (existing != NULL) {
         g_task_return_new_error(task, XE_ERROR, XE_ERROR_BUSY,

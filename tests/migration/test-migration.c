@@ -15,11 +15,14 @@
 #include <json-glib/json-glib.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "xe-qemu.h"
 #include "xe-qmp-commands.h"
+#include "xe-qmp-migration.h"
 #include "xe-test-util.h"
 
 #define DEADLINE_MS 90000
@@ -673,6 +676,201 @@ START_TEST(test_pre_migrate_hook_vetoes)
 }
 END_TEST
 
+/* bench: a 1 GiB idle guest, via xe-migrated and via bare QMP (median of 5 each) */
+
+static void
+on_bench_event(XeQmpClient *client, const char *name, JsonObject *data, gint64 timestamp,
+               gpointer user_data)
+{
+    GHashTable *seen = user_data;
+    XeQmpMigrationStatus status;
+
+    if (g_str_equal(name, "MIGRATION")) {
+        if (!xe_qmp_event_migration_parse(data, &status) ||
+            status != XE_QMP_MIGRATION_STATUS_COMPLETED)
+            return;
+    }
+    if (!g_hash_table_contains(seen, name))
+        g_hash_table_insert(seen, g_strdup(name), g_memdup2(&timestamp, sizeof(timestamp)));
+}
+
+static XeQmpClient *
+bench_connect(XeQemuProcess *p, GHashTable *seen)
+{
+    XeTestResult r = { 0 };
+    g_autoptr(GError) error = NULL;
+    XeQmpClient *c;
+
+    xe_qemu_process_connect_async(p, NULL, xe_test_result_cb, &r);
+    c = xe_qemu_process_connect_finish(p, xe_test_result_wait(&r, 20000, "connect"), &error);
+    xe_test_result_clear(&r);
+    ck_assert_msg(c != NULL, "QMP: %s", error ? error->message : "");
+    g_signal_connect(c, "event", G_CALLBACK(on_bench_event), seen);
+    return c;
+}
+
+static void
+caps_on(XeQmpClient *c)
+{
+    XeQmpCapability caps[] = { { "events", TRUE }, { "return-path", TRUE } };
+    XeTestResult r = { 0 };
+    g_autoptr(GError) error = NULL;
+
+    xe_qmp_migrate_set_capabilities_async(c, caps, 2, NULL, xe_test_result_cb, &r);
+    ck_assert_msg(
+        xe_qmp_migrate_set_capabilities_finish(c, xe_test_result_wait(&r, 10000, "caps"), &error),
+        "caps: %s", error ? error->message : "");
+    xe_test_result_clear(&r);
+}
+
+static XeQemuProcess *
+bench_qemu(const char *ns, const char *sock, gboolean incoming)
+{
+    g_autofree char *net = g_strdup_printf("--net=/run/netns/%s", ns);
+    const char *argv[] = { "nsenter",     net,
+                           "--",          "qemu-system-x86_64",
+                           "-machine",    "q35",
+                           "-accel",      "kvm",
+                           "-accel",      "tcg",
+                           "-m",          "1G",
+                           "-nodefaults", "-no-user-config",
+                           "-display",    "none",
+                           NULL };
+    g_autoptr(GError) error = NULL;
+    XeQemuProcess *p = xe_qemu_process_spawn(argv, sock, incoming, NULL, &error);
+
+    ck_assert_msg(p != NULL, "%s", error ? error->message : "");
+    return p;
+}
+
+/* One migration by hand, as an operator would without xe-migrated: the
+ * destination QEMU started (paused, -incoming defer) in b's namespace, events
+ * and return-path on both sides, migrate-incoming, migrate, completed, cont.
+ * total: from starting the destination to the VM running there. */
+static void
+bare_qmp_once(guint i, double *total_ms, double *downtime_ms, double *qemu_downtime_ms)
+{
+    g_autofree char *src_sock = g_strdup_printf("%s/bare-src-%u.qmp", lab_dir, i);
+    g_autofree char *dst_sock = g_strdup_printf("%s/bare-dst-%u.qmp", lab_dir, i);
+    g_autofree char *listen = g_strdup_printf("tcp:%s:0", env("XE_LAB_B_ADDR"));
+    g_autofree char *uri = NULL;
+    g_autoptr(GHashTable) src_seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    g_autoptr(GHashTable) dst_seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    g_autoptr(XeQemuProcess) src = bench_qemu(env("XE_LAB_A_NS"), src_sock, FALSE);
+    g_autoptr(XeQemuProcess) dst = NULL;
+    g_autoptr(XeQmpClient) s = bench_connect(src, src_seen);
+    g_autoptr(XeQmpClient) d = NULL;
+    g_autoptr(XeQmpMigrationInfo) info = NULL;
+    g_autoptr(GError) error = NULL;
+    XeTestResult r = { 0 };
+    gint64 t0;
+
+    caps_on(s);
+    t0 = g_get_monotonic_time();
+    dst = bench_qemu(env("XE_LAB_B_NS"), dst_sock, TRUE);
+    d = bench_connect(dst, dst_seen);
+    caps_on(d);
+    xe_qmp_migrate_incoming_async(d, listen, FALSE, XE_QMP_EXIT_ON_ERROR_DEFAULT, NULL,
+                                  xe_test_result_cb, &r);
+    ck_assert(xe_qmp_migrate_incoming_finish(d, xe_test_result_wait(&r, 10000, "incoming"), NULL));
+    xe_test_result_clear(&r);
+    xe_qmp_query_migrate_async(d, NULL, xe_test_result_cb, &r);
+    info = xe_qmp_query_migrate_finish(d, xe_test_result_wait(&r, 10000, "qm"), &error);
+    xe_test_result_clear(&r);
+    ck_assert(info != NULL && info->socket_port != NULL);
+    uri = g_strdup_printf("tcp:%s:%s", env("XE_LAB_B_ADDR"), info->socket_port);
+    g_clear_pointer(&info, xe_qmp_migration_info_free);
+    xe_qmp_migrate_async(s, uri, FALSE, NULL, xe_test_result_cb, &r);
+    ck_assert(xe_qmp_migrate_finish(s, xe_test_result_wait(&r, 10000, "migrate"), NULL));
+    xe_test_result_clear(&r);
+    {
+        gint64 deadline = g_get_monotonic_time() + 120 * G_USEC_PER_SEC;
+
+        while (!g_hash_table_contains(src_seen, "MIGRATION")) {
+            ck_assert(g_get_monotonic_time() < deadline);
+            g_main_context_iteration(NULL, TRUE);
+        }
+    }
+    xe_qmp_cont_async(d, NULL, xe_test_result_cb, &r);
+    ck_assert(xe_qmp_cont_finish(d, xe_test_result_wait(&r, 10000, "cont"), NULL));
+    xe_test_result_clear(&r);
+    *total_ms = (g_get_monotonic_time() - t0) / 1000.0;
+    {
+        gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+
+        while (!g_hash_table_contains(dst_seen, "RESUME")) {
+            ck_assert(g_get_monotonic_time() < deadline);
+            g_main_context_iteration(NULL, TRUE);
+        }
+    }
+    *downtime_ms = (*(gint64 *)g_hash_table_lookup(dst_seen, "RESUME") -
+                    *(gint64 *)g_hash_table_lookup(src_seen, "STOP")) /
+                   1000.0;
+    xe_qmp_query_migrate_async(s, NULL, xe_test_result_cb, &r);
+    info = xe_qmp_query_migrate_finish(s, xe_test_result_wait(&r, 10000, "qm src"), &error);
+    xe_test_result_clear(&r);
+    ck_assert(info != NULL && info->has_downtime);
+    *qemu_downtime_ms = (double)info->downtime_ms;
+    xe_qemu_process_kill(src);
+    xe_qemu_process_kill(dst);
+}
+
+static void
+daemon_once(guint i, double *total_ms, double *downtime_ms, double *qemu_downtime_ms)
+{
+    g_autofree char *name = g_strdup_printf("bench%u", i);
+    g_autofree char *id = NULL;
+    g_autofree char *out = NULL;
+    g_autoptr(JsonNode) j = NULL;
+
+    start_real_vm(name, "1G");
+    id = migrate_detached(name);
+    j = wait_job(id, job_over);
+    ck_assert_str_eq(jstr(j, "State"), "completed");
+    *total_ms = (json_object_get_int_member(json_node_get_object(j), "Finished") -
+                 json_object_get_int_member(json_node_get_object(j), "Started")) /
+                1000.0;
+    *downtime_ms = (double)jint(j, "Downtime");
+    *qemu_downtime_ms = (double)jint(j, "QemuDowntime");
+    ck_assert_msg(ctl('b', &out, "vm-remove", name, NULL) == 0, "vm-remove: %s", out);
+}
+
+static int
+cmp_double(gconstpointer a, gconstpointer b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return (x > y) - (x < y);
+}
+
+static double
+median(double *v, guint n)
+{
+    qsort(v, n, sizeof(double), (int (*)(const void *, const void *))cmp_double);
+    return v[n / 2];
+}
+
+START_TEST(bench_one_gib_idle_guest)
+{
+    enum { RUNS = 5 };
+    double dt[RUNS], dd[RUNS], dq[RUNS], bt[RUNS], bd[RUNS], bq[RUNS];
+
+    for (guint i = 0; i < RUNS; i++) {
+        daemon_once(i, &dt[i], &dd[i], &dq[i]);
+        bare_qmp_once(i, &bt[i], &bd[i], &bq[i]);
+        printf("run %u: xe-migrated total %.1f ms, downtime %.0f ms (QEMU %.0f); "
+               "bare QMP total %.1f ms, downtime %.1f ms (QEMU %.0f)\n",
+               i + 1, dt[i], dd[i], dq[i], bt[i], bd[i], bq[i]);
+    }
+    printf("1 GiB idle guest, median of %d (%s): xe-migrated total %.1f ms, downtime %.0f ms "
+           "(QEMU-reported %.0f ms); bare QMP total %.1f ms, downtime %.1f ms (QEMU-reported "
+           "%.0f ms)\n",
+           RUNS, g_file_test("/dev/kvm", G_FILE_TEST_EXISTS) ? "KVM" : "TCG", median(dt, RUNS),
+           median(dd, RUNS), median(dq, RUNS), median(bt, RUNS), median(bd, RUNS),
+           median(bq, RUNS));
+}
+END_TEST
+
 static void
 setup(void)
 {
@@ -686,9 +884,10 @@ teardown(void)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
-    Suite *s = suite_create("migration");
+    gboolean bench = argc > 1 && g_str_equal(argv[1], "bench");
+    Suite *s = suite_create(bench ? "migration-bench" : "migration");
     TCase *tc = tcase_create("two-hosts");
     gboolean ready = getuid() == 0 && g_file_test("/dev/fuse", G_FILE_TEST_EXISTS) &&
                      g_find_program_in_path("qemu-system-x86_64") != NULL &&
@@ -699,6 +898,12 @@ main(void)
     lab_dir = g_strdup(g_getenv("XE_LAB_DIR"));
     tcase_set_timeout(tc, 180);
     tcase_add_checked_fixture(tc, setup, teardown);
+    if (bench) {
+        tcase_set_timeout(tc, 900);
+        tcase_add_test(tc, bench_one_gib_idle_guest);
+        suite_add_tcase(s, tc);
+        return xe_test_run_suite(s);
+    }
     tcase_add_test(tc, test_happy_path_real_qemu);
     tcase_add_test(tc, test_source_reset_during_save_is_retried);
     tcase_add_test(tc, test_destination_reset_during_resume_is_retried);
