@@ -877,10 +877,50 @@ setup(void)
     lab_up();
 }
 
+/* A sanitizer build's daemons and QEMU stand-ins report to their logs: none may. */
+static void
+assert_no_sanitizer_reports(void)
+{
+    const char *logs[] = { "a/daemon.log", "b/daemon.log", "a/run", "b/run" };
+
+    for (guint i = 0; i < G_N_ELEMENTS(logs); i++) {
+        g_autofree char *path = g_build_filename(lab_dir, logs[i], NULL);
+        g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func(g_free);
+        g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
+
+        if (dir != NULL) {
+            const char *name;
+
+            while ((name = g_dir_read_name(dir)) != NULL)
+                if (g_str_has_suffix(name, ".log"))
+                    g_ptr_array_add(files, g_build_filename(path, name, NULL));
+        } else {
+            g_ptr_array_add(files, g_strdup(path));
+        }
+        for (guint f = 0; f < files->len; f++) {
+            g_autofree char *text = NULL;
+
+            if (g_file_get_contents(files->pdata[f], &text, NULL, NULL))
+                ck_assert_msg(strstr(text, "Sanitizer") == NULL &&
+                                  strstr(text, "runtime error:") == NULL,
+                              "%s reports:\n%s", (char *)files->pdata[f], text);
+        }
+    }
+}
+
 static void
 teardown(void)
 {
     lab_down();
+    assert_no_sanitizer_reports();
+}
+
+static gboolean
+have(const char *program)
+{
+    g_autofree char *path = g_find_program_in_path(program);
+
+    return path != NULL;
 }
 
 int
@@ -890,9 +930,8 @@ main(int argc, char **argv)
     Suite *s = suite_create(bench ? "migration-bench" : "migration");
     TCase *tc = tcase_create("two-hosts");
     gboolean ready = getuid() == 0 && g_file_test("/dev/fuse", G_FILE_TEST_EXISTS) &&
-                     g_find_program_in_path("qemu-system-x86_64") != NULL &&
-                     g_find_program_in_path("systemd-stdio-bridge") != NULL &&
-                     g_find_program_in_path("nsenter") != NULL;
+                     have("qemu-system-x86_64") && have("systemd-stdio-bridge") &&
+                     have("nsenter") && have("ip");
 
     xe_test_require_peer(ready, "root, /dev/fuse, QEMU, nsenter and systemd-stdio-bridge");
     lab_dir = g_strdup(g_getenv("XE_LAB_DIR"));
