@@ -11,6 +11,10 @@
 #include "xe-failure.h"
 #include "xe-policy.h"
 #include "xe-test-util.h"
+#include "xe-config.h"
+#include "xe-job.h"
+#include "xe-vm-spec.h"
+#include "xe-worker.h"
 
 static XePolicy *
 shipped(const char *name)
@@ -198,6 +202,145 @@ START_TEST(test_retryable)
 }
 END_TEST
 
+/* VM specs */
+
+START_TEST(test_vm_spec_file)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(XeVmSpec) spec = xe_vm_spec_load_from_data(
+        "[vm]\nname=gpu-1\ncommand=qemu-system-x86_64 -m 1G -device "
+        "'vfio-pci,host={vf},x-migration-multifd-transfer=on'\nprofile=standard\n"
+        "downtime-budget-ms=1500\n",
+        "gpu-1.vm", &error);
+    g_auto(GStrv) argv = NULL;
+    g_autoptr(GVariant) v = NULL;
+    g_autoptr(XeVmSpec) back = NULL;
+
+    ck_assert_msg(spec != NULL, "%s", error ? error->message : "");
+    ck_assert_str_eq(spec->policy, "default");
+    ck_assert_uint_eq(spec->downtime_budget_ms, 1500);
+    ck_assert_ptr_null(spec->qmp);
+    argv = xe_vm_spec_expand_argv(spec, "0000:03:00.1");
+    ck_assert_uint_eq(g_strv_length(argv), 5);
+    ck_assert_str_eq(argv[4], "vfio-pci,host=0000:03:00.1,x-migration-multifd-transfer=on");
+    /* the same spec over D-Bus */
+    v = g_variant_ref_sink(xe_vm_spec_to_variant(spec));
+    back = xe_vm_spec_from_variant(v, &error);
+    ck_assert_msg(back != NULL, "%s", error ? error->message : "");
+    ck_assert_str_eq(back->name, "gpu-1");
+    ck_assert(g_strv_equal((const char *const *)back->argv, (const char *const *)spec->argv));
+}
+END_TEST
+
+static const struct {
+    const char *text, *says;
+} bad_specs[] = {
+    { "[vm]\nname=a b\ncommand=q\nprofile=p\n", "name 'a b'" },
+    { "[vm]\nname=x\nprofile=p\n", "no QEMU command" },
+    { "[vm]\nname=x\ncommand=q -incoming defer\nprofile=p\n", "must not contain -incoming" },
+    { "[vm]\nname=x\ncommand=q -qmp unix:/s\nprofile=p\n", "must not contain -qmp" },
+    { "[vm]\nname=x\ncommand=q\n", "no VF profile" },
+    { "[vm]\nname=x\ncommand=q\nprofile=p\nqmp=/s\n", "needs both 'qmp' and 'vf'" },
+    { "[vm]\nname=x\ncommand=q\nprofile=p\nbogus=1\n", "unknown key 'bogus'" },
+    { "[vm]\nname=x\ncommand=q\nprofile=p\ndowntime-budget-ms=soon\n", "downtime-budget-ms" },
+    { "[vm]\nname=x\ncommand=q 'unclosed\nprofile=p\n", "command:" },
+    { "[other]\nname=x\n", "exactly one group, [vm]" },
+};
+
+START_TEST(test_vm_spec_errors)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(XeVmSpec) spec = xe_vm_spec_load_from_data(bad_specs[_i].text, "t.vm", &error);
+
+    ck_assert_ptr_null(spec);
+    ck_assert_msg(strstr(error->message, bad_specs[_i].says) != NULL, "'%s' lacks '%s'",
+                  error->message, bad_specs[_i].says);
+    ck_assert(g_str_has_prefix(error->message, "t.vm") || strstr(error->message, "t.vm"));
+}
+END_TEST
+
+START_TEST(test_vm_spec_variant_types)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GVariant) v = g_variant_ref_sink(
+        g_variant_new_parsed("{'name': <'x'>, 'argv': <'not a list'>, 'profile': <'p'>}"));
+
+    ck_assert_ptr_null(xe_vm_spec_from_variant(v, &error));
+    ck_assert_ptr_nonnull(strstr(error->message, "'argv' must be of type as"));
+}
+END_TEST
+
+/* configuration of the engine */
+
+START_TEST(test_config_engine_keys)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(XeConfig) c =
+        xe_config_load_from_data("[daemon]\ntransport=ssh -p 2222 {host} systemd-stdio-bridge\n"
+                                 "emulators=qemu-system-x86_64;/opt/qemu/bin/qemu-system-x86_64\n"
+                                 "migration-address=10.0.0.2\n",
+                                 "t.conf", &error);
+    g_autoptr(XeConfig) no_host = NULL;
+    g_autoptr(XeConfig) relative = NULL;
+
+    ck_assert_msg(c != NULL, "%s", error ? error->message : "");
+    ck_assert_uint_eq(g_strv_length(c->transport), 5);
+    ck_assert_str_eq(c->transport[3], "{host}");
+    ck_assert_uint_eq(g_strv_length(c->emulators), 2);
+    ck_assert_str_eq(c->migration_address, "10.0.0.2");
+    no_host = xe_config_load_from_data("[daemon]\ntransport=ssh somewhere\n", "t.conf", &error);
+    ck_assert_ptr_null(no_host);
+    ck_assert_ptr_nonnull(strstr(error->message, "has no {host}"));
+    g_clear_error(&error);
+    relative = xe_config_load_from_data("[daemon]\nrun-dir=run\n", "t.conf", &error);
+    ck_assert_ptr_null(relative);
+    ck_assert_ptr_nonnull(strstr(error->message, "run-dir='run' must be absolute"));
+}
+END_TEST
+
+/* records and workers */
+
+static gboolean
+post_from_worker(gpointer data)
+{
+    XeJob *job = data;
+
+    xe_record_post(job, "phase", "migrating", "attempt", 2u, "ram-transferred", (guint64)42, NULL);
+    return G_SOURCE_REMOVE;
+}
+
+static void
+count_notify(GObject *object, GParamSpec *pspec, gpointer data)
+{
+    (*(guint *)data)++;
+}
+
+START_TEST(test_record_posts_apply_on_the_owner_context)
+{
+    g_autoptr(XeJob) job = xe_job_new("7", "vm", "b", "default", "test");
+    XeWorker *worker = xe_worker_new("test");
+    guint notified = 0;
+    g_autofree char *phase = NULL;
+    guint attempt = 0;
+    guint64 ram = 0;
+
+    g_signal_connect(job, "notify", G_CALLBACK(count_notify), &notified);
+    xe_worker_invoke(worker, post_from_worker, job, NULL);
+    xe_worker_free(worker); /* the post is queued on this thread's context by now */
+    ck_assert_uint_eq(notified, 0);
+    while (g_main_context_iteration(NULL, FALSE))
+        ;
+    g_object_get(job, "phase", &phase, "attempt", &attempt, "ram-transferred", &ram, NULL);
+    ck_assert_str_eq(phase, "migrating");
+    ck_assert_uint_eq(attempt, 2);
+    ck_assert_uint_eq(ram, 42);
+    ck_assert_uint_eq(notified, 3);
+    /* an unchanged value notifies nothing (no PropertiesChanged for nothing) */
+    g_object_set(job, "phase", "migrating", NULL);
+    ck_assert_uint_eq(notified, 3);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -214,5 +357,15 @@ main(void)
     tcase_add_loop_test(tf, test_failure_classes, 0, G_N_ELEMENTS(cases));
     tcase_add_test(tf, test_retryable);
     suite_add_tcase(s, tf);
+    {
+        TCase *tv = tcase_create("vm-specs-and-records");
+
+        tcase_add_test(tv, test_vm_spec_file);
+        tcase_add_loop_test(tv, test_vm_spec_errors, 0, G_N_ELEMENTS(bad_specs));
+        tcase_add_test(tv, test_vm_spec_variant_types);
+        tcase_add_test(tv, test_config_engine_keys);
+        tcase_add_test(tv, test_record_posts_apply_on_the_owner_context);
+        suite_add_tcase(s, tv);
+    }
     return xe_test_run_suite(s);
 }
