@@ -182,6 +182,14 @@ on_job_added(XeEngine *engine, XeJob *job, XeService *service)
 }
 
 static void
+on_job_removed(XeEngine *engine, XeJob *job, XeService *service)
+{
+    g_autofree char *path = object_path("job", xe_job_get_id(job));
+
+    unexport(service, path);
+}
+
+static void
 migrate_authorized(Call *c)
 {
     const char *policy = NULL;
@@ -396,6 +404,8 @@ service_engine_attach(XeService *service)
         g_signal_connect(engine, "incoming-added", G_CALLBACK(on_incoming_added), service);
     service->engine_ids[4] =
         g_signal_connect(engine, "incoming-removed", G_CALLBACK(on_incoming_removed), service);
+    service->engine_ids[5] =
+        g_signal_connect(engine, "job-removed", G_CALLBACK(on_job_removed), service);
 }
 
 void

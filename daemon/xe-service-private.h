@@ -18,7 +18,7 @@ struct _XeService {
     GHashTable *engine_objects; /* VM, job and incoming object path -> XeDBusObjectSkeleton */
     GHashTable *watches;        /* bus name -> watch id, for callers owning incomings */
     gulong changed_id;
-    gulong engine_ids[5];
+    gulong engine_ids[6];
     XeServiceReloadFunc reload;
     gpointer reload_data;
 };

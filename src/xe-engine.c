@@ -19,6 +19,7 @@ enum {
     SIGNAL_VM_ADDED,
     SIGNAL_VM_REMOVED,
     SIGNAL_JOB_ADDED,
+    SIGNAL_JOB_REMOVED,
     SIGNAL_INCOMING_ADDED,
     SIGNAL_INCOMING_REMOVED,
     SIGNAL_LAST
@@ -63,6 +64,9 @@ xe_engine_class_init(XeEngineClass *klass)
     signals[SIGNAL_JOB_ADDED] =
         g_signal_new("job-added", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
                      G_TYPE_NONE, 1, XE_TYPE_JOB);
+    signals[SIGNAL_JOB_REMOVED] = g_signal_new("job-removed", G_TYPE_FROM_CLASS(klass),
+                                               G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                                               G_TYPE_NONE, 1, XE_TYPE_JOB);
     signals[SIGNAL_INCOMING_ADDED] =
         g_signal_new("incoming-added", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
                      NULL, G_TYPE_NONE, 1, XE_TYPE_INCOMING);
@@ -103,6 +107,14 @@ XeIncoming *
 xe_engine_lookup_incoming(XeEngine *self, const char *id)
 {
     return g_hash_table_lookup(self->incomings, id);
+}
+
+static int
+xe_compare_job_ids(const char *a, const char *b)
+{
+    guint64 x = g_ascii_strtoull(a, NULL, 10), y = g_ascii_strtoull(b, NULL, 10);
+
+    return (x > y) - (x < y);
 }
 
 /* settings and policies */
@@ -721,6 +733,29 @@ xe_engine_remove_vm_finish(XeEngine *self, GAsyncResult *result, GError **error)
 
 /* migration jobs */
 
+/* Finished jobs stay for their clients to read, the newest XE_ENGINE_KEEP_JOBS of them. */
+#define XE_ENGINE_KEEP_JOBS 64
+
+static void
+prune_jobs(XeEngine *self)
+{
+    g_autoptr(GList) ids = g_hash_table_get_keys(self->jobs);
+    guint finished = 0;
+
+    ids = g_list_sort(ids, (GCompareFunc)xe_compare_job_ids);
+    for (GList *l = ids; l != NULL; l = l->next)
+        finished += xe_job_is_finished(g_hash_table_lookup(self->jobs, l->data));
+    for (GList *l = ids; l != NULL && finished > XE_ENGINE_KEEP_JOBS; l = l->next) {
+        g_autoptr(XeJob) job = g_object_ref(g_hash_table_lookup(self->jobs, l->data));
+
+        if (!xe_job_is_finished(job))
+            continue;
+        g_hash_table_remove(self->jobs, l->data);
+        g_signal_emit(self, signals[SIGNAL_JOB_REMOVED], 0, job);
+        finished--;
+    }
+}
+
 XeJob *
 xe_engine_migrate(XeEngine *self, const char *name, const char *host, const char *policy,
                   const char *caller, GError **error)
@@ -755,6 +790,7 @@ xe_engine_migrate(XeEngine *self, const char *name, const char *host, const char
         g_set_error(error, XE_ERROR, XE_ERROR_BUSY, "xe-migrated is stopping");
         return NULL;
     }
+    prune_jobs(self);
     id = g_strdup_printf("%u", ++self->next_job);
     job =
         xe_job_new(id, name, host, policy != NULL && *policy != '\0' ? policy : vm_policy, caller);

@@ -31,8 +31,8 @@ G_BEGIN_DECLS
 #define XE_TYPE_ENGINE (xe_engine_get_type())
 G_DECLARE_FINAL_TYPE(XeEngine, xe_engine, XE, ENGINE, GObject)
 
-/* Signals: vm-added, vm-removed (XeVm); job-added (XeJob); incoming-added,
- * incoming-removed (XeIncoming). */
+/* Signals: vm-added, vm-removed (XeVm); job-added, job-removed (XeJob: the
+ * oldest finished ones beyond 64); incoming-added, incoming-removed (XeIncoming). */
 XeEngine *xe_engine_new(XeAgent *agent);
 XeAgent *xe_engine_get_agent(XeEngine *self);
 

@@ -359,6 +359,30 @@ print_job(const char *test, JsonNode *j)
                json_array_get_int_element(e, 0), json_array_get_string_element(e, 1),
                json_array_get_int_element(e, 4), json_array_get_string_element(e, 2));
     }
+    if (*jstr(j, "FailureReason") != '\0')
+        printf("  reason: %s\n", jstr(j, "FailureReason"));
+    fflush(stdout);
+}
+
+/* A QEMU started by hand in a host's namespace (what an adopted VM is). */
+static XeQemuProcess *
+qemu_in(const char *ns, const char *sock, gboolean incoming, const char *memory)
+{
+    g_autofree char *net = g_strdup_printf("--net=/run/netns/%s", ns);
+    const char *argv[] = { "nsenter",     net,
+                           "--",          "qemu-system-x86_64",
+                           "-machine",    "q35",
+                           "-accel",      "kvm",
+                           "-accel",      "tcg",
+                           "-m",          memory,
+                           "-nodefaults", "-no-user-config",
+                           "-display",    "none",
+                           NULL };
+    g_autoptr(GError) error = NULL;
+    XeQemuProcess *p = xe_qemu_process_spawn(argv, sock, incoming, NULL, &error);
+
+    ck_assert_msg(p != NULL, "%s", error ? error->message : "");
+    return p;
 }
 
 /* the tests */
@@ -619,6 +643,17 @@ START_TEST(test_cancel_keeps_the_vm_on_the_source)
     start_fake_vm("cancelled", "256M");
     id = migrate_detached("cancelled");
     moving = wait_job(id, ram_moving);
+    /* a VF in a migration is off limits: no reset, no rebind, no provisioning */
+    {
+        g_autoptr(JsonNode) keep = NULL;
+        const char *vf = json_object_get_string_member(vm_on('a', "cancelled", &keep), "VF");
+        g_autofree char *o1 = NULL, *o2 = NULL, *o3 = NULL;
+
+        ck_assert_int_eq(ctl('a', &o1, "reset", vf, NULL), 5);
+        ck_assert_int_eq(ctl('a', &o2, "bind", vf, "xe", NULL), 5);
+        ck_assert_int_eq(ctl('a', &o3, "provision", vf, "exec_quantum_ms=5", NULL), 5);
+        ck_assert_ptr_nonnull(strstr(o1, "reserved"));
+    }
     ck_assert_msg(ctl('a', &out, "cancel", id, NULL) == 0, "cancel: %s", out);
     j = wait_job(id, job_over);
     print_job("cancelled mid-migration", j);
@@ -723,26 +758,6 @@ caps_on(XeQmpClient *c)
     xe_test_result_clear(&r);
 }
 
-static XeQemuProcess *
-bench_qemu(const char *ns, const char *sock, gboolean incoming)
-{
-    g_autofree char *net = g_strdup_printf("--net=/run/netns/%s", ns);
-    const char *argv[] = { "nsenter",     net,
-                           "--",          "qemu-system-x86_64",
-                           "-machine",    "q35",
-                           "-accel",      "kvm",
-                           "-accel",      "tcg",
-                           "-m",          "1G",
-                           "-nodefaults", "-no-user-config",
-                           "-display",    "none",
-                           NULL };
-    g_autoptr(GError) error = NULL;
-    XeQemuProcess *p = xe_qemu_process_spawn(argv, sock, incoming, NULL, &error);
-
-    ck_assert_msg(p != NULL, "%s", error ? error->message : "");
-    return p;
-}
-
 /* One migration by hand, as an operator would without xe-migrated: the
  * destination QEMU started (paused, -incoming defer) in b's namespace, events
  * and return-path on both sides, migrate-incoming, migrate, completed, cont.
@@ -756,7 +771,7 @@ bare_qmp_once(guint i, double *total_ms, double *downtime_ms, double *qemu_downt
     g_autofree char *uri = NULL;
     g_autoptr(GHashTable) src_seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     g_autoptr(GHashTable) dst_seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-    g_autoptr(XeQemuProcess) src = bench_qemu(env("XE_LAB_A_NS"), src_sock, FALSE);
+    g_autoptr(XeQemuProcess) src = qemu_in(env("XE_LAB_A_NS"), src_sock, FALSE, "1G");
     g_autoptr(XeQemuProcess) dst = NULL;
     g_autoptr(XeQmpClient) s = bench_connect(src, src_seen);
     g_autoptr(XeQmpClient) d = NULL;
@@ -767,7 +782,7 @@ bare_qmp_once(guint i, double *total_ms, double *downtime_ms, double *qemu_downt
 
     caps_on(s);
     t0 = g_get_monotonic_time();
-    dst = bench_qemu(env("XE_LAB_B_NS"), dst_sock, TRUE);
+    dst = qemu_in(env("XE_LAB_B_NS"), dst_sock, TRUE, "1G");
     d = bench_connect(dst, dst_seen);
     caps_on(d);
     xe_qmp_migrate_incoming_async(d, listen, FALSE, XE_QMP_EXIT_ON_ERROR_DEFAULT, NULL,
@@ -871,6 +886,86 @@ START_TEST(bench_one_gib_idle_guest)
 }
 END_TEST
 
+START_TEST(test_adopted_vm_migrates)
+{
+    g_autofree char *sock = g_strdup_printf("%s/adopted.qmp", lab_dir);
+    g_autoptr(XeQemuProcess) qemu = qemu_in(env("XE_LAB_A_NS"), sock, FALSE, "256M");
+    g_autofree char *spec = g_strdup_printf("%s/adopted.vm", lab_dir);
+    g_autofree char *text = NULL;
+    g_autofree char *out = NULL;
+    g_autofree char *id = NULL;
+    g_autoptr(JsonNode) j = NULL;
+    g_autoptr(JsonNode) vms = NULL;
+    JsonObject *vm;
+
+    /* Somebody else's QEMU, holding VF 4 (outside a's pool): adopted by its QMP socket. */
+    text = g_strdup_printf("[vm]\nname=adopted\ncommand=qemu-system-x86_64 -machine q35 -accel "
+                           "kvm -accel tcg -m 256M -nodefaults -no-user-config -display none\n"
+                           "profile=standard\nqmp=%s\nvf=0000:03:00.4\n",
+                           sock);
+    ck_assert(g_file_set_contents(spec, text, -1, NULL));
+    ck_assert_msg(ctl('a', &out, "bind", "0000:03:00.4", "xe-vfio-pci", NULL) == 0, "bind: %s",
+                  out);
+    g_free(out);
+    ck_assert_msg(ctl('a', &out, "vm-add", spec, NULL) == 0, "vm-add: %s", out);
+    vm = vm_on('a', "adopted", &vms);
+    ck_assert_ptr_nonnull(vm);
+    ck_assert(json_object_get_boolean_member(vm, "Adopted"));
+    ck_assert_str_eq(json_object_get_string_member(vm, "VF"), "0000:03:00.4");
+    ck_assert_int_eq(json_object_get_int_member(vm, "Pid"), 0);
+    /* adopting it twice is refused */
+    g_free(out);
+    ck_assert_int_eq(ctl('a', &out, "vm-add", spec, NULL), 5);
+
+    id = migrate_detached("adopted");
+    j = wait_job(id, job_over);
+    print_job("adopted VM", j);
+    ck_assert_str_eq(jstr(j, "State"), "completed");
+    assert_vm_only_on('b', "adopted");
+    /* the source QEMU was told to quit once b ran the VM */
+    {
+        gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+
+        while (!xe_qemu_process_has_exited(qemu)) {
+            ck_assert(g_get_monotonic_time() < deadline);
+            g_main_context_iteration(NULL, TRUE);
+        }
+        ck_assert_int_eq(xe_qemu_process_get_exit_status(qemu), 0);
+    }
+    assert_vfs_accounted('a');
+    assert_vfs_accounted('b');
+}
+END_TEST
+
+START_TEST(test_finished_jobs_are_pruned)
+{
+    g_autofree char *out = NULL;
+    g_autofree char *last = NULL;
+    g_autoptr(JsonNode) jobs = NULL;
+    g_autoptr(JsonNode) j = NULL;
+
+    start_fake_vm("many", "64M");
+    for (guint i = 0; i < 70; i++) {
+        g_autofree char *o = NULL;
+
+        /* fails at once, in pre-flight: there is no such policy */
+        ck_assert_int_eq(
+            ctl('a', &o, "migrate", "many", "--to", "b", "--policy", "missing", "--detach", NULL),
+            0);
+        g_free(last);
+        last = g_strdup(strrchr(g_strstrip(o), '/') + 1);
+        json_node_unref(wait_job(last, job_over));
+    }
+    j = job(last);
+    ck_assert_str_eq(jstr(j, "State"), "failed");
+    ck_assert_ptr_nonnull(strstr(jstr(j, "FailureReason"), "missing.policy"));
+    jobs = ctl_json('a', "jobs", NULL);
+    ck_assert_uint_eq(json_array_get_length(json_node_get_array(jobs)), 65);
+    ck_assert_int_eq(ctl('a', &out, "job", "1", NULL), 6);
+    assert_vm_only_on('a', "many");
+}
+END_TEST
+
 static void
 setup(void)
 {
@@ -951,6 +1046,8 @@ main(int argc, char **argv)
     tcase_add_test(tc, test_incompatible_destination_refused);
     tcase_add_test(tc, test_cancel_keeps_the_vm_on_the_source);
     tcase_add_test(tc, test_pre_migrate_hook_vetoes);
+    tcase_add_test(tc, test_adopted_vm_migrates);
+    tcase_add_test(tc, test_finished_jobs_are_pruned);
     suite_add_tcase(s, tc);
     return xe_test_run_suite(s);
 }
