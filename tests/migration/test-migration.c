@@ -452,11 +452,29 @@ START_TEST(test_source_reset_during_save_is_retried)
     g_autofree char *id = NULL;
     g_autoptr(JsonNode) j = NULL;
 
+    g_autofree char *stream = NULL;
+    g_auto(GStrv) lines = NULL;
+    guint changes = 0;
+    gboolean saw_switchover = FALSE, saw_retry = FALSE;
+
     start_fake_vm("reset-src", "64M");
     arm_reset('a', "stop_copy"); /* fires once, on the VM's VF as its save starts */
-    id = migrate_detached("reset-src");
-    j = wait_job(id, job_over);
+    /* followed with --json: one object per change of the job, then the job */
+    ck_assert_int_eq(ctl('a', &stream, "--json", "migrate", "reset-src", "--to", "b", NULL), 0);
     disarm_reset('a');
+    lines = g_strsplit(stream, "\n", -1);
+    for (guint i = 0; lines[i] != NULL; i++) {
+        if (!g_str_has_prefix(lines[i], "{\"job\""))
+            continue;
+        changes++;
+        saw_switchover |= strstr(lines[i], "\"Phase\":\"switchover\"") != NULL;
+        saw_retry |= strstr(lines[i], "\"Phase\":\"backoff\"") != NULL;
+    }
+    ck_assert_uint_gt(changes, 5);
+    ck_assert(saw_switchover && saw_retry);
+    ck_assert_ptr_nonnull(strstr(stream, "\"State\" : \"completed\""));
+    id = g_strdup("1");
+    j = wait_job(id, job_over);
     print_job("VF reset on the source during save", j);
     ck_assert_str_eq(jstr(j, "State"), "completed");
     ck_assert_uint_eq(jint(j, "Attempt"), 2);
@@ -678,11 +696,11 @@ START_TEST(test_pre_migrate_hook_vetoes)
     g_autofree char *log = g_strdup_printf("%s/a/hooks.log", lab_dir);
     g_autofree char *script = g_strdup_printf(
         "#!/bin/sh\n"
-        "cat > /dev/null\n"
         "echo \"$1\" >> %s\n"
-        "[ \"$1\" = pre-migrate ] && { echo 'maintenance window closed' >&2; exit 1; }\n"
+        "[ \"$1\" = pre-migrate ] && { cat > %s.json; echo 'maintenance window closed' >&2; "
+        "exit 1; }\n"
         "exit 0\n",
-        log);
+        log, log);
     g_autofree char *out = NULL;
     g_autofree char *phases = NULL;
     g_autoptr(JsonNode) jobs = NULL;
@@ -705,6 +723,15 @@ START_TEST(test_pre_migrate_hook_vetoes)
     ck_assert_ptr_nonnull(strstr(phases, "pre-migrate"));
     ck_assert_ptr_nonnull(strstr(phases, "failed"));
     ck_assert_ptr_null(strstr(phases, "migration-started"));
+    {
+        g_autofree char *json_path = g_strconcat(log, ".json", NULL);
+        g_autofree char *doc = NULL;
+
+        ck_assert(g_file_get_contents(json_path, &doc, NULL, NULL));
+        ck_assert_ptr_nonnull(strstr(doc, "\"vm\":\"vetoed\""));
+        ck_assert_ptr_nonnull(strstr(doc, "\"destination\":\"b\""));
+        ck_assert_ptr_nonnull(strstr(doc, "\"phase\":\"pre-migrate\""));
+    }
     assert_vm_only_on('a', "vetoed");
     res_b = ctl_json('b', "reservations", NULL);
     ck_assert_uint_eq(json_array_get_length(json_node_get_array(res_b)), 0);
