@@ -11,12 +11,6 @@
 #include "xe-migratectl.h"
 #include "xe-vm-spec.h"
 
-static char *
-object_path(const char *kind, const char *id)
-{
-    return g_strdup_printf(XE_OBJECT_ROOT "/%s/%s", kind, id);
-}
-
 static GPtrArray *
 objects_with(Ctl *ctl, const char *iface)
 {
@@ -190,7 +184,7 @@ job_exit_code(XeDBusJob *job)
 static XeDBusJob *
 get_job(Ctl *ctl, const char *id, GError **error)
 {
-    g_autofree char *path = object_path("job", id);
+    g_autofree char *path = xe_bus_object_path("job", id);
     g_autoptr(GDBusObject) object = g_dbus_object_manager_get_object(ctl->manager, path);
     XeDBusJob *job = object != NULL ? xe_dbus_object_get_job(XE_DBUS_OBJECT(object)) : NULL;
 

@@ -10,15 +10,6 @@
 #include "xe-error.h"
 #include "xe-service-private.h"
 
-static char *
-object_path(const char *kind, const char *id)
-{
-    g_autofree char *escaped = g_strdup(id);
-
-    g_strcanon(escaped, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_", '_');
-    return g_strdup_printf(XE_OBJECT_ROOT "/%s/%s", kind, escaped);
-}
-
 /* Binds every record property to the skeleton property of the same name. */
 static void
 bind_record(gpointer record, gpointer skeleton)
@@ -51,7 +42,7 @@ unexport(XeService *service, const char *path)
 static void
 on_vm_added(XeEngine *engine, XeVm *vm, XeService *service)
 {
-    g_autofree char *path = object_path("vm", xe_vm_get_name(vm));
+    g_autofree char *path = xe_bus_object_path("vm", xe_vm_get_name(vm));
     XeDBusObjectSkeleton *object = xe_dbus_object_skeleton_new(path);
     g_autoptr(XeDBusVM) iface = xe_dbus_vm_skeleton_new();
 
@@ -63,7 +54,7 @@ on_vm_added(XeEngine *engine, XeVm *vm, XeService *service)
 static void
 on_vm_removed(XeEngine *engine, XeVm *vm, XeService *service)
 {
-    g_autofree char *path = object_path("vm", xe_vm_get_name(vm));
+    g_autofree char *path = xe_bus_object_path("vm", xe_vm_get_name(vm));
 
     unexport(service, path);
 }
@@ -78,7 +69,7 @@ add_vm_done(GObject *source, GAsyncResult *result, gpointer user_data)
     if (vm == NULL) {
         g_dbus_method_invocation_take_error(c->invocation, error);
     } else {
-        g_autofree char *path = object_path("vm", xe_vm_get_name(vm));
+        g_autofree char *path = xe_bus_object_path("vm", xe_vm_get_name(vm));
 
         xe_dbus_manager_complete_add_vm(c->service->manager_iface, c->invocation, path);
     }
@@ -171,7 +162,7 @@ handle_cancel(XeDBusJob *iface, GDBusMethodInvocation *inv, XeService *service)
 static void
 on_job_added(XeEngine *engine, XeJob *job, XeService *service)
 {
-    g_autofree char *path = object_path("job", xe_job_get_id(job));
+    g_autofree char *path = xe_bus_object_path("job", xe_job_get_id(job));
     XeDBusObjectSkeleton *object = xe_dbus_object_skeleton_new(path);
     g_autoptr(XeDBusJob) iface = xe_dbus_job_skeleton_new();
 
@@ -184,7 +175,7 @@ on_job_added(XeEngine *engine, XeJob *job, XeService *service)
 static void
 on_job_removed(XeEngine *engine, XeJob *job, XeService *service)
 {
-    g_autofree char *path = object_path("job", xe_job_get_id(job));
+    g_autofree char *path = xe_bus_object_path("job", xe_job_get_id(job));
 
     unexport(service, path);
 }
@@ -201,7 +192,7 @@ migrate_authorized(Call *c)
     if (job == NULL) {
         g_dbus_method_invocation_take_error(c->invocation, error);
     } else {
-        g_autofree char *path = object_path("job", xe_job_get_id(job));
+        g_autofree char *path = xe_bus_object_path("job", xe_job_get_id(job));
 
         xe_dbus_manager_complete_migrate(c->service->manager_iface, c->invocation, path);
     }
@@ -258,7 +249,8 @@ prepare_done(GObject *source, GAsyncResult *result, gpointer user_data)
         g_variant_iter_init(&iter, info);
         while (g_variant_iter_next(&iter, "{&sv}", &key, &value)) {
             if (g_str_equal(key, "id")) {
-                g_autofree char *path = object_path("incoming", g_variant_get_string(value, NULL));
+                g_autofree char *path =
+                    xe_bus_object_path("incoming", g_variant_get_string(value, NULL));
 
                 g_variant_builder_add(&b, "{sv}", "incoming", g_variant_new_object_path(path));
             }
@@ -356,7 +348,7 @@ handle_abort(XeDBusIncoming *iface, GDBusMethodInvocation *inv, XeService *servi
 static void
 on_incoming_added(XeEngine *engine, XeIncoming *incoming, XeService *service)
 {
-    g_autofree char *path = object_path("incoming", xe_incoming_get_id(incoming));
+    g_autofree char *path = xe_bus_object_path("incoming", xe_incoming_get_id(incoming));
     XeDBusObjectSkeleton *object = xe_dbus_object_skeleton_new(path);
     g_autoptr(XeDBusIncoming) iface = xe_dbus_incoming_skeleton_new();
 
@@ -370,7 +362,7 @@ on_incoming_added(XeEngine *engine, XeIncoming *incoming, XeService *service)
 static void
 on_incoming_removed(XeEngine *engine, XeIncoming *incoming, XeService *service)
 {
-    g_autofree char *path = object_path("incoming", xe_incoming_get_id(incoming));
+    g_autofree char *path = xe_bus_object_path("incoming", xe_incoming_get_id(incoming));
 
     unexport(service, path);
 }

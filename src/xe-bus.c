@@ -19,10 +19,11 @@ xe_bus_connect(const char *bus, GError **error)
 }
 
 char *
-xe_bus_object_path(const char *kind, const char *bdf)
+xe_bus_object_path(const char *kind, const char *id)
 {
-    g_autofree char *mangled = g_strdup(bdf);
+    g_autofree char *mangled = g_strdup(id);
 
-    g_strdelimit(mangled, ":.", '_');
+    /* An object path element is [A-Za-z0-9_]: "0000:03:00.1" -> "0000_03_00_1". */
+    g_strcanon(mangled, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_", '_');
     return g_strdup_printf(XE_OBJECT_ROOT "/%s/%s", kind, mangled);
 }

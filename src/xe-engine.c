@@ -64,9 +64,9 @@ xe_engine_class_init(XeEngineClass *klass)
     signals[SIGNAL_JOB_ADDED] =
         g_signal_new("job-added", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
                      G_TYPE_NONE, 1, XE_TYPE_JOB);
-    signals[SIGNAL_JOB_REMOVED] = g_signal_new("job-removed", G_TYPE_FROM_CLASS(klass),
-                                               G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
-                                               G_TYPE_NONE, 1, XE_TYPE_JOB);
+    signals[SIGNAL_JOB_REMOVED] =
+        g_signal_new("job-removed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                     NULL, G_TYPE_NONE, 1, XE_TYPE_JOB);
     signals[SIGNAL_INCOMING_ADDED] =
         g_signal_new("incoming-added", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
                      NULL, G_TYPE_NONE, 1, XE_TYPE_INCOMING);

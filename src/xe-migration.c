@@ -60,8 +60,7 @@ typedef struct {
     char *incoming;
     char *dest_vf;
     XeQmpMigrationStatus status;
-    gboolean saw_reset;      /* RESET from the source during the attempt */
-    gboolean saw_vfio_reset; /* VFIO_MIGRATION back to running before completion */
+    gboolean saw_reset; /* RESET from the source during the attempt */
     gboolean switchover_seen;
     gint64 stop_time; /* STOP event on the source: the guest stopped */
     gboolean qmp_gone;
@@ -71,7 +70,7 @@ typedef struct {
     const char *phase;
     gint64 phase_started;
     GHashTable *timings; /* phase -> ms */
-    GVariantBuilder *attempts;
+    GPtrArray *attempts; /* GVariant (ussst): the failed attempts so far */
 } Migration;
 
 static void
@@ -98,7 +97,7 @@ migration_free(Migration *m)
     g_free(m->incoming);
     g_free(m->dest_vf);
     g_hash_table_unref(m->timings);
-    g_variant_builder_unref(m->attempts);
+    g_ptr_array_unref(m->attempts);
     g_free(m);
 }
 
@@ -357,11 +356,9 @@ typedef struct {
     gboolean transport_down;
     gboolean cancelled;
     gboolean destination_exited;
-    gboolean reset_destination;
     char *source_error;
     char *destination_error;
-    gboolean before_migrate; /* nothing was sent: the source never stopped */
-    XeFailureClass forced;   /* a class known without evidence (preparation refused) */
+    XeFailureClass forced; /* a class known without evidence (preparation refused) */
     char *forced_reason;
 } Evidence;
 
@@ -645,28 +642,40 @@ drop_destination(Migration *m)
     g_clear_pointer(&m->incoming, g_free);
 }
 
-/* Asks the peer whether the incoming is gone, over a fresh transport if needed:
- * before a completed source may run again, its destination must be dead. */
-static gboolean
-destination_confirmed_dead(Migration *m)
-{
-    g_autoptr(XePeer) peer = NULL;
-    g_autoptr(GError) error = NULL;
+typedef enum {
+    DESTINATION_RUNS, /* the peer runs the VM: Finish's answer was lost, the migration is done */
+    DESTINATION_DEAD, /* its incoming is gone, never having run: the source is the only copy */
+    DESTINATION_UNKNOWN,
+} DestinationFate;
 
-    if (m->incoming == NULL)
-        return TRUE;
-    if (m->peer != NULL && xe_peer_is_connected(m->peer) &&
-        xe_peer_incoming_abort(m->peer, m->incoming, PEER_TIMEOUT_MS, NULL))
-        return TRUE;
-    peer = xe_peer_connect((const char *const *)m->settings->transport, m->host, CONNECT_TIMEOUT_MS,
-                           NULL, &error);
-    if (peer == NULL)
-        return FALSE;
-    if (xe_peer_incoming_abort(peer, m->incoming, PEER_TIMEOUT_MS, &error))
-        return TRUE;
+/* After the source completed but Finish failed: where is the VM? Asked over the
+ * peer connection, or a fresh one; the incoming is aborted on the way if it is
+ * still there, so that "dead" is true once this returns. */
+static DestinationFate
+destination_fate(Migration *m)
+{
+    g_autoptr(XePeer) fresh = NULL;
+    g_autoptr(GError) error = NULL;
+    XePeer *peer = m->peer;
+
+    if (peer == NULL || !xe_peer_is_connected(peer)) {
+        fresh = xe_peer_connect((const char *const *)m->settings->transport, m->host,
+                                CONNECT_TIMEOUT_MS, NULL, &error);
+        if (fresh == NULL)
+            return DESTINATION_UNKNOWN;
+        peer = fresh;
+    }
+    if (xe_peer_runs_vm(peer, m->spec->name, PEER_TIMEOUT_MS, &error))
+        return DESTINATION_RUNS;
+    if (error != NULL)
+        return DESTINATION_UNKNOWN;
+    if (m->incoming == NULL || xe_peer_incoming_abort(peer, m->incoming, PEER_TIMEOUT_MS, &error))
+        return DESTINATION_DEAD;
     return g_error_matches(error, XE_ERROR, XE_ERROR_NOT_FOUND) ||
-           g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_OBJECT) ||
-           g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD);
+                   g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_OBJECT) ||
+                   g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD)
+               ? DESTINATION_DEAD
+               : DESTINATION_UNKNOWN;
 }
 
 static Outcome
@@ -683,9 +692,8 @@ attempt(Migration *m, Evidence *e, GError **error)
     XeQmpMigrationStatus status;
 
     m->status = XE_QMP_MIGRATION_STATUS_NONE;
-    m->saw_reset = m->saw_vfio_reset = m->switchover_seen = FALSE;
+    m->saw_reset = m->switchover_seen = FALSE;
     m->stop_time = 0;
-    e->before_migrate = TRUE;
 
     /* a fresh destination */
     set_phase(m, "preparing-destination");
@@ -753,7 +761,6 @@ attempt(Migration *m, Evidence *e, GError **error)
         e->forced_reason = g_strdup_printf("migrate: %s", local->message);
         return OUTCOME_FAILED;
     }
-    e->before_migrate = FALSE;
     status = follow(m, e, &final);
     if (final != NULL) {
         if (final->has_downtime)
@@ -770,7 +777,6 @@ attempt(Migration *m, Evidence *e, GError **error)
     }
     if (status != XE_QMP_MIGRATION_STATUS_COMPLETED) {
         gather_destination(m, e);
-        e->reset_destination = FALSE;
         return OUTCOME_FAILED;
     }
 
@@ -838,26 +844,14 @@ main_finish(gpointer data)
 static void
 record_attempt(Migration *m, XeFailureClass klass, const char *reason, gint64 started)
 {
-    g_variant_builder_add(m->attempts, "(ussst)", m->attempt, xe_failure_to_string(klass), reason,
-                          m->dest_vf != NULL ? m->dest_vf : "",
-                          (guint64)(g_get_monotonic_time() - started) / 1000);
-    {
-        g_autoptr(GVariantBuilder) copy = g_variant_builder_new(G_VARIANT_TYPE("a(ussst)"));
-        GVariant *so_far = g_variant_ref_sink(g_variant_builder_end(m->attempts));
-        GVariantIter iter;
-        GVariant *child;
-
-        g_variant_builder_unref(m->attempts);
-        m->attempts = g_variant_builder_new(G_VARIANT_TYPE("a(ussst)"));
-        g_variant_iter_init(&iter, so_far);
-        while ((child = g_variant_iter_next_value(&iter)) != NULL) {
-            g_variant_builder_add_value(m->attempts, child);
-            g_variant_builder_add_value(copy, child);
-            g_variant_unref(child);
-        }
-        xe_record_post(m->job, "attempts", g_variant_builder_end(copy), NULL);
-        g_variant_unref(so_far);
-    }
+    g_ptr_array_add(m->attempts, g_variant_ref_sink(g_variant_new(
+                                     "(ussst)", m->attempt, xe_failure_to_string(klass), reason,
+                                     m->dest_vf != NULL ? m->dest_vf : "",
+                                     (guint64)(g_get_monotonic_time() - started) / 1000)));
+    xe_record_post(m->job, "attempts",
+                   g_variant_new_array(G_VARIANT_TYPE("(ussst)"), (GVariant **)m->attempts->pdata,
+                                       m->attempts->len),
+                   NULL);
 }
 
 static void
@@ -953,7 +947,6 @@ job_thread(gpointer data)
                 .transport_down = e.transport_down,
                 .destination_exited = e.destination_exited,
                 .reset_event_source = m->saw_reset,
-                .vf_reset_seen_source = m->saw_vfio_reset,
                 .source_error = e.source_error,
                 .destination_error = e.destination_error,
             };
@@ -963,18 +956,32 @@ job_thread(gpointer data)
         /* The source must run again before anything else; a completed source
          * (postmigrate) only once its destination is known dead. */
         if (m->status == XE_QMP_MIGRATION_STATUS_COMPLETED) {
-            if (destination_confirmed_dead(m)) {
+            DestinationFate fate = destination_fate(m);
+
+            if (fate == DESTINATION_RUNS) {
+                /* Finish did its work; only its answer was lost. */
+                xe_log_event(G_LOG_LEVEL_MESSAGE, XE_MESSAGE_MIGRATION_COMPLETED, NULL, m->vf, NULL,
+                             "job %s: %s runs VM %s although Finish did not answer (%s)",
+                             xe_job_get_id(m->job), m->host, m->spec->name, reason);
+                g_clear_pointer(&m->peer, xe_peer_free);
+                evidence_clear(&e);
+                cleanup_source(m);
+                finish_job(m, "completed", XE_FAILURE_NONE, NULL);
+                goto out;
+            }
+            if (fate == DESTINATION_DEAD) {
                 g_auto(XeAwait) w = XE_AWAIT_INIT;
 
                 /* The destination never ran and is gone: the source is the VM. */
                 (void)QMP_SYNC(&w, xe_qmp_cont_async(m->qmp, NULL, xe_await_cb, &w),
                                xe_qmp_cont_finish(m->qmp, xe_await(&w), NULL));
             } else {
-                m->vm_state_after_failure = "postmigrate";
                 g_autofree char *more = g_strdup_printf(
                     "%s; the destination could not be confirmed dead, so the source stays "
                     "paused (postmigrate): resume it only once the destination QEMU is gone",
                     reason);
+
+                m->vm_state_after_failure = "postmigrate";
                 g_free(reason);
                 reason = g_steal_pointer(&more);
                 record_attempt(m, klass, reason, started);
@@ -1037,6 +1044,6 @@ migration_start(XeEngine *self, XeJob *job, XeVm *vm, const char *host)
     m->settings = engine_settings(self);
     m->cancellable = g_object_ref(xe_job_get_cancellable(job));
     m->timings = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
-    m->attempts = g_variant_builder_new(G_VARIANT_TYPE("a(ussst)"));
+    m->attempts = g_ptr_array_new_with_free_func((GDestroyNotify)g_variant_unref);
     xe_worker_invoke(engine_worker(self, worker), job_thread, m, NULL);
 }

@@ -177,6 +177,30 @@ xe_peer_incoming_abort(XePeer *peer, const char *incoming, guint timeout_ms, GEr
     return reply != NULL;
 }
 
+gboolean
+xe_peer_runs_vm(XePeer *peer, const char *name, guint timeout_ms, GError **error)
+{
+    g_autofree char *path = xe_bus_object_path("vm", name);
+    g_autoptr(GError) local = NULL;
+    g_autoptr(GVariant) reply = peer_call(peer, path, "org.freedesktop.DBus.Properties", "Get",
+                                          g_variant_new("(ss)", XE_BUS_NAME ".VM", "State"), "(v)",
+                                          timeout_ms, NULL, &local);
+    g_autoptr(GVariant) state = NULL;
+
+    if (reply == NULL) {
+        /* no such object: no such VM there */
+        if (g_error_matches(local, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_OBJECT) ||
+            g_error_matches(local, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD) ||
+            g_error_matches(local, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_INTERFACE) ||
+            g_error_matches(local, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS))
+            return FALSE;
+        g_propagate_error(error, g_steal_pointer(&local));
+        return FALSE;
+    }
+    g_variant_get(reply, "(v)", &state);
+    return g_str_equal(g_variant_get_string(state, NULL), "running");
+}
+
 GVariant *
 xe_peer_incoming_properties(XePeer *peer, const char *incoming, guint timeout_ms, GError **error)
 {

@@ -40,6 +40,9 @@ gboolean xe_peer_incoming_finish(XePeer *peer, const char *incoming, guint timeo
 /* Incoming.Abort: kills the destination QEMU, resets and releases its VF. */
 gboolean xe_peer_incoming_abort(XePeer *peer, const char *incoming, guint timeout_ms,
                                 GError **error);
+/* Whether the peer runs VM @name (its VM object says "running"). FALSE with
+ * @error set when that cannot be known. */
+gboolean xe_peer_runs_vm(XePeer *peer, const char *name, guint timeout_ms, GError **error);
 /* The Incoming's properties (a{sv}): State, Error, Exited, Reset... */
 GVariant *xe_peer_incoming_properties(XePeer *peer, const char *incoming, guint timeout_ms,
                                       GError **error);
