@@ -129,7 +129,7 @@ summary(Follow *f)
     GVariant *timings = xe_dbus_job_get_timings(j);
     GVariant *attempts = xe_dbus_job_get_attempts(j);
     GVariantIter iter;
-    const char *name, *klass, *reason, *vf;
+    const char *klass, *reason, *vf;
     guint64 ms;
     guint n;
 
@@ -148,9 +148,13 @@ summary(Follow *f)
                    klass, *vf != '\0' ? ", destination VF " : "", vf, reason);
     }
     printf("  downtime    %" G_GUINT64_FORMAT " ms guest-visible, %" G_GUINT64_FORMAT
-           " ms by QEMU (expected %" G_GUINT64_FORMAT " ms, limit %" G_GUINT64_FORMAT " ms)\n",
+           " ms by QEMU; limit %" G_GUINT64_FORMAT " ms",
            xe_dbus_job_get_downtime(j), xe_dbus_job_get_qemu_downtime(j),
-           xe_dbus_job_get_expected_downtime(j), xe_dbus_job_get_downtime_limit(j));
+           xe_dbus_job_get_downtime_limit(j));
+    if (xe_dbus_job_get_expected_downtime(j) > 0)
+        printf(", VF-aware estimate %" G_GUINT64_FORMAT " ms",
+               xe_dbus_job_get_expected_downtime(j));
+    printf("\n");
     printf("  total       %.1f ms (QEMU: %" G_GUINT64_FORMAT " ms of migration)\n",
            xe_dbus_job_get_finished(j) > 0
                ? (xe_dbus_job_get_finished(j) - xe_dbus_job_get_started(j)) / 1000.0
@@ -159,10 +163,15 @@ summary(Follow *f)
     printf("  moved       RAM %.1f MiB, device state %.1f MiB\n",
            mib(xe_dbus_job_get_ram_transferred(j)), mib(xe_dbus_job_get_device_bytes(j)));
     if (timings != NULL) {
+        static const char *const order[] = { "preflight", "preparing-destination",
+                                             "migrating", "switchover",
+                                             "verifying", "cleanup",
+                                             "backoff" };
+
         printf("  phases     ");
-        g_variant_iter_init(&iter, timings);
-        while (g_variant_iter_next(&iter, "{&st}", &name, &ms))
-            printf(" %s %" G_GUINT64_FORMAT " ms;", name, ms);
+        for (guint i = 0; i < G_N_ELEMENTS(order); i++)
+            if (g_variant_lookup(timings, order[i], "t", &ms))
+                printf(" %s %" G_GUINT64_FORMAT " ms;", order[i], ms);
         printf("\n");
     }
 }

@@ -782,9 +782,7 @@ attempt(Migration *m, Evidence *e, GError **error)
 
     /* completed on the source: now, and only now, the destination may run */
     set_phase(m, "verifying");
-    if (!xe_peer_incoming_finish(m->peer, m->incoming,
-                                 (guint)MIN(m->policy->switchover_ack_timeout_ms, 600000), NULL,
-                                 &local)) {
+    if (!xe_peer_incoming_finish(m->peer, m->incoming, PEER_TIMEOUT_MS, NULL, &local)) {
         gather_destination(m, e);
         e->forced = XE_FAILURE_UNKNOWN;
         e->forced_reason = g_strdup_printf("the source completed but the destination did not "
