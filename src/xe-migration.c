@@ -610,24 +610,36 @@ source_runs(Migration *m, gboolean was_running, char **state)
     return FALSE;
 }
 
+/* What the destination saw. A destination that failed to load exits
+ * (exit-on-error), and its last words are the best evidence there is; they
+ * may trail the source's own failure by a moment, so this waits, with a
+ * deadline, for the incoming to report the exit. */
 static void
 gather_destination(Migration *m, Evidence *e)
 {
-    g_autoptr(GVariant) props = NULL;
-    const char *text = NULL;
-    gboolean exited = FALSE;
+    gint64 deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
 
     if (m->peer == NULL || m->incoming == NULL)
         return;
-    props = xe_peer_incoming_properties(m->peer, m->incoming, 5000, NULL);
-    if (props == NULL) {
-        e->transport_down = e->transport_down || !xe_peer_is_connected(m->peer);
-        return;
+    for (;;) {
+        g_autoptr(GVariant) props = xe_peer_incoming_properties(m->peer, m->incoming, 5000, NULL);
+        const char *text = NULL;
+        gboolean exited = FALSE;
+
+        if (props == NULL) {
+            e->transport_down = e->transport_down || !xe_peer_is_connected(m->peer);
+            return;
+        }
+        g_variant_lookup(props, "Exited", "b", &exited);
+        if (exited || g_get_monotonic_time() > deadline) {
+            g_clear_pointer(&e->destination_error, g_free);
+            if (g_variant_lookup(props, "Error", "&s", &text) && *text != '\0')
+                e->destination_error = g_strdup(text);
+            e->destination_exited = exited;
+            return;
+        }
+        xe_sleep(20, NULL);
     }
-    if (g_variant_lookup(props, "Error", "&s", &text) && *text != '\0')
-        e->destination_error = g_strdup(text);
-    if (g_variant_lookup(props, "Exited", "b", &exited))
-        e->destination_exited = exited;
 }
 
 /* Tears the destination of this attempt down, on its daemon. A daemon whose
