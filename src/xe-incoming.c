@@ -120,7 +120,7 @@ on_event(XeQmpClient *client, const char *name, JsonObject *data, gint64 timesta
 }
 
 static void
-on_disconnected(XeQmpClient *client, const char *reason, gpointer user_data)
+on_disconnected(XeQmpClient *client, GError *reason, gpointer user_data)
 {
     XeIncoming *incoming = user_data;
     Run *r = run_of(incoming);
@@ -131,7 +131,8 @@ on_disconnected(XeQmpClient *client, const char *reason, gpointer user_data)
     g_free(r->error);
     r->error = log_tail(r->log_path);
     if (r->error == NULL)
-        r->error = g_strdup(reason);
+        r->error = g_strdup_printf("its monitor closed (%s) and it said nothing",
+                                   reason != NULL ? reason->message : "no reason");
     xe_record_post(incoming, "state", "failed", "exited", TRUE, "error", r->error, NULL);
 }
 

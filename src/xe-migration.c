@@ -206,7 +206,7 @@ on_event(XeQmpClient *client, const char *name, JsonObject *data, gint64 timesta
 }
 
 static void
-on_disconnected(XeQmpClient *client, const char *reason, gpointer user_data)
+on_disconnected(XeQmpClient *client, GError *reason, gpointer user_data)
 {
     Migration *m = user_data;
 

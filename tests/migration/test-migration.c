@@ -359,6 +359,13 @@ print_job(const char *test, JsonNode *j)
                json_array_get_int_element(e, 0), json_array_get_string_element(e, 1),
                json_array_get_int_element(e, 4), json_array_get_string_element(e, 2));
     }
+    {
+        JsonObject *timings = json_object_get_object_member(json_node_get_object(j), "Timings");
+
+        if (timings != NULL && json_object_has_member(timings, "backoff"))
+            printf("  backoff before retrying: %" G_GINT64_FORMAT " ms\n",
+                   json_object_get_int_member(timings, "backoff"));
+    }
     if (*jstr(j, "FailureReason") != '\0')
         printf("  reason: %s\n", jstr(j, "FailureReason"));
     fflush(stdout);
