@@ -852,19 +852,27 @@ xe_engine_prepare_incoming_finish(XeEngine *self, GAsyncResult *result, GError *
     return g_task_propagate_pointer(G_TASK(result), error);
 }
 
+/* The incoming @id, or NULL with @task returned NotFound. */
+static XeIncoming *
+incoming_or_error(XeEngine *self, const char *id, GTask *task)
+{
+    XeIncoming *incoming = g_hash_table_lookup(self->incomings, id);
+
+    if (incoming == NULL)
+        g_task_return_new_error(task, XE_ERROR, XE_ERROR_NOT_FOUND, "no incoming migration %s", id);
+    return incoming;
+}
+
 void
 xe_engine_incoming_finish_async(XeEngine *self, const char *id, guint timeout_ms,
                                 GCancellable *cancellable, GAsyncReadyCallback callback,
                                 gpointer user_data)
 {
     g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
-    XeIncoming *incoming = g_hash_table_lookup(self->incomings, id);
+    XeIncoming *incoming = incoming_or_error(self, id, task);
 
-    if (incoming == NULL) {
-        g_task_return_new_error(task, XE_ERROR, XE_ERROR_NOT_FOUND, "no incoming migration %s", id);
-        return;
-    }
-    incoming_finish(self, incoming, timeout_ms, g_steal_pointer(&task));
+    if (incoming != NULL)
+        incoming_finish(self, incoming, timeout_ms, g_steal_pointer(&task));
 }
 
 gboolean
@@ -879,13 +887,10 @@ xe_engine_incoming_abort_async(XeEngine *self, const char *id, const char *why,
                                gpointer user_data)
 {
     g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
-    XeIncoming *incoming = g_hash_table_lookup(self->incomings, id);
+    XeIncoming *incoming = incoming_or_error(self, id, task);
 
-    if (incoming == NULL) {
-        g_task_return_new_error(task, XE_ERROR, XE_ERROR_NOT_FOUND, "no incoming migration %s", id);
-        return;
-    }
-    incoming_abort(self, incoming, why, g_steal_pointer(&task));
+    if (incoming != NULL)
+        incoming_abort(self, incoming, why, g_steal_pointer(&task));
 }
 
 gboolean
