@@ -27,6 +27,8 @@ typedef struct {
     GMainLoop *loop;
     XeAgent *agent;
     XeEngine *engine;
+    GDBusConnection *connection;
+    guint owner; /* the bus name, taken once the host and its VMs are reconciled */
     XeService *service;
     char *config_path;
     char *state_dir;
@@ -83,6 +85,8 @@ daemon_load_config(Daemon *d, GError **error)
     return config;
 }
 
+static void name_lost(GDBusConnection *connection, const char *name, gpointer user_data);
+
 static void
 sighup_reload_done(GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -131,6 +135,23 @@ on_stop(gpointer user_data)
 }
 
 static void
+restored(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    Daemon *d = user_data;
+    g_autoptr(GError) error = NULL;
+
+    if (!xe_engine_restore_finish(XE_ENGINE(source), result, &error))
+        g_warning("re-adopting VMs: %s", error->message);
+    /* Callers see the daemon only now: reservations reconciled, layout converged, VMs
+     * re-adopted. */
+    d->owner = g_bus_own_name_on_connection(d->connection, XE_BUS_NAME, G_BUS_NAME_OWNER_FLAGS_NONE,
+                                            NULL, name_lost, d, NULL);
+    (void)sd_notify(0, "READY=1");
+    daemon_status(d);
+    g_message("ready: %s", XE_BUS_NAME);
+}
+
+static void
 started(GObject *source, GAsyncResult *result, gpointer user_data)
 {
     Daemon *d = user_data;
@@ -138,9 +159,8 @@ started(GObject *source, GAsyncResult *result, gpointer user_data)
 
     if (!xe_agent_start_finish(XE_AGENT(source), result, &error))
         g_warning("start: %s", error->message);
-    (void)sd_notify(0, "READY=1");
-    daemon_status(d);
-    g_message("ready: %s", XE_BUS_NAME);
+    /* the VMs it ran before a restart, before saying it is ready */
+    xe_engine_restore_async(d->engine, NULL, restored, d);
 }
 
 static void
@@ -186,7 +206,6 @@ main(int argc, char **argv)
     g_autoptr(GError) error = NULL;
     g_autoptr(GDBusConnection) connection = NULL;
     XeConfig *config;
-    guint owner;
 
     signal(SIGPIPE, SIG_IGN);
     g_option_context_add_main_entries(ctx, entries, NULL);
@@ -222,6 +241,7 @@ main(int argc, char **argv)
     }
     d.loop = g_main_loop_new(NULL, FALSE);
     d.engine = xe_engine_new(d.agent);
+    d.connection = connection;
     d.service = xe_service_new(d.agent, d.engine, connection, &error);
     if (d.service == NULL) {
         g_printerr("xe-migrated: exporting the D-Bus service: %s\n", error->message);
@@ -232,15 +252,14 @@ main(int argc, char **argv)
     g_unix_signal_add(SIGTERM, on_stop, &d);
     g_unix_signal_add(SIGINT, on_stop, &d);
     g_unix_signal_add(SIGHUP, on_sighup, &d);
-    owner = g_bus_own_name_on_connection(connection, XE_BUS_NAME, G_BUS_NAME_OWNER_FLAGS_NONE, NULL,
-                                         name_lost, &d, NULL);
     xe_agent_start_async(d.agent, NULL, started, &d);
 
     g_main_loop_run(d.loop);
 
     /* Running jobs are cancelled and waited for: no source VM is left paused. */
     xe_engine_shutdown(d.engine);
-    g_bus_unown_name(owner);
+    if (d.owner != 0)
+        g_bus_unown_name(d.owner);
     xe_service_free(d.service);
     g_object_unref(d.engine);
     g_object_unref(d.agent);

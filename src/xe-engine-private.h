@@ -30,6 +30,7 @@ struct _XeEngine {
 
 /* What a worker needs from the configuration, copied on the main thread. */
 typedef struct {
+    char *state_dir; /* STATE_DIR/vms/NAME.vm: the VMs of this host, to re-adopt after a restart */
     char *run_dir;
     char *policy_dir;
     GStrv transport;
@@ -37,6 +38,7 @@ typedef struct {
 } XeEngineSettings;
 
 XeEngineSettings *engine_settings(XeEngine *self);
+XeEngineSettings *engine_settings_copy(const XeEngineSettings *s);
 void engine_settings_free(XeEngineSettings *s);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(XeEngineSettings, engine_settings_free)
 
@@ -61,6 +63,10 @@ gboolean engine_vf_facts(XeEngine *self, const char *vf, char **driver, char **m
 /* The worker of a job or an incoming, and its end. */
 XeWorker *engine_worker(XeEngine *self, const char *id);
 void engine_worker_done(XeEngine *self, const char *id);
+
+/* Records @vm (as the spec that adopts it: its QMP socket and VF) in
+ * STATE_DIR/vms, durably; from a worker. */
+gboolean engine_vm_store(const XeEngineSettings *s, XeVm *vm, GError **error);
 
 /* Registry changes, on the main context (called through xe_call_main by workers). */
 void engine_vm_add(XeEngine *self, XeVm *vm);

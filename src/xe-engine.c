@@ -123,13 +123,23 @@ XeEngineSettings *
 engine_settings(XeEngine *self)
 {
     const XeConfig *c = xe_agent_get_config(self->agent);
-    XeEngineSettings *s = g_new0(XeEngineSettings, 1);
+    const XeEngineSettings from = { c->state_dir, c->run_dir, c->policy_dir, c->transport,
+                                    c->migration_address };
 
-    s->run_dir = g_strdup(c->run_dir);
-    s->policy_dir = g_strdup(c->policy_dir);
-    s->transport = g_strdupv(c->transport);
-    s->migration_address = g_strdup(c->migration_address);
-    return s;
+    return engine_settings_copy(&from);
+}
+
+XeEngineSettings *
+engine_settings_copy(const XeEngineSettings *s)
+{
+    XeEngineSettings *c = g_new0(XeEngineSettings, 1);
+
+    c->state_dir = g_strdup(s->state_dir);
+    c->run_dir = g_strdup(s->run_dir);
+    c->policy_dir = g_strdup(s->policy_dir);
+    c->transport = g_strdupv(s->transport);
+    c->migration_address = g_strdup(s->migration_address);
+    return c;
 }
 
 void
@@ -137,6 +147,7 @@ engine_settings_free(XeEngineSettings *s)
 {
     if (s == NULL)
         return;
+    g_free(s->state_dir);
     g_free(s->run_dir);
     g_free(s->policy_dir);
     g_strfreev(s->transport);
@@ -375,6 +386,41 @@ engine_worker_done(XeEngine *self, const char *id)
     g_main_context_wakeup(self->main);
 }
 
+/* the VMs on disk */
+
+static char *
+vm_file(const char *state_dir, const char *name)
+{
+    g_autofree char *file = g_strconcat(name, ".vm", NULL);
+
+    return g_build_filename(state_dir, "vms", file, NULL);
+}
+
+gboolean
+engine_vm_store(const XeEngineSettings *s, XeVm *vm, GError **error)
+{
+    g_autoptr(XeVmSpec) spec = xe_vm_spec_copy(xe_vm_get_spec(vm));
+    g_autofree char *dir = g_build_filename(s->state_dir, "vms", NULL);
+    g_autofree char *path = vm_file(s->state_dir, spec->name);
+    g_autofree char *data = NULL;
+    GError *local = NULL;
+
+    g_free(spec->qmp);
+    g_free(spec->vf);
+    g_object_get(vm, "qmp-socket", &spec->qmp, "vf", &spec->vf, NULL);
+    data = xe_vm_spec_to_data(spec);
+    if (g_mkdir_with_parents(dir, 0700) < 0 ||
+        !g_file_set_contents_full(path, data, -1,
+                                  G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE,
+                                  0600, &local)) {
+        g_set_error(error, XE_ERROR, XE_ERROR_FAILED, "recording VM %s in %s: %s", spec->name, path,
+                    local != NULL ? local->message : g_strerror(errno));
+        g_clear_error(&local);
+        return FALSE;
+    }
+    return TRUE;
+}
+
 /* registry */
 
 void
@@ -393,6 +439,13 @@ engine_vm_remove(XeEngine *self, XeVm *vm)
     if (g_hash_table_lookup(self->vms, xe_vm_get_name(vm)) != vm)
         return;
     g_hash_table_remove(self->vms, xe_vm_get_name(vm));
+    {
+        g_autofree char *path =
+            vm_file(xe_agent_get_config(self->agent)->state_dir, xe_vm_get_name(vm));
+
+        if (unlink(path) < 0 && errno != ENOENT)
+            g_warning("forgetting VM %s: %s: %s", xe_vm_get_name(vm), path, g_strerror(errno));
+    }
     g_signal_emit(self, signals[SIGNAL_VM_REMOVED], 0, vm);
 }
 
@@ -415,6 +468,7 @@ typedef struct {
     XeVm *vm;
     gboolean start;
     char *caller;
+    char *existing; /* adopt: the VM's own reservation of its VF, kept from before a restart */
     XeEngineSettings *settings;
 } AddVm;
 
@@ -424,6 +478,7 @@ add_vm_free(AddVm *a)
     g_object_unref(a->engine);
     g_object_unref(a->vm);
     g_free(a->caller);
+    g_free(a->existing);
     engine_settings_free(a->settings);
     g_free(a);
 }
@@ -488,9 +543,13 @@ add_vm_thread(gpointer data)
     g_autoptr(XeQemuProcess) process = NULL;
     GError *error = NULL;
 
-    if (!engine_reserve(self, spec->profile, a->start ? NULL : spec->vf, owner, &vf, &reservation,
-                        &error))
+    if (a->existing != NULL) {
+        vf = g_strdup(spec->vf);
+        reservation = g_strdup(a->existing);
+    } else if (!engine_reserve(self, spec->profile, a->start ? NULL : spec->vf, owner, &vf,
+                               &reservation, &error)) {
         goto fail;
+    }
     if (a->start) {
         g_autofree char *log = NULL;
         g_auto(GStrv) argv = xe_vm_spec_expand_argv(spec, vf);
@@ -523,15 +582,25 @@ add_vm_thread(gpointer data)
                    process != NULL ? (guint)xe_qemu_process_get_pid(process) : 0u, "state",
                    "running", NULL);
     xe_call_main(self->main, main_vm_add, task);
+    if (!engine_vm_store(a->settings, a->vm, &error)) {
+        g_warning("%s; it will not be re-adopted after a restart", error->message);
+        g_clear_error(&error);
+    }
     xe_log_event(G_LOG_LEVEL_MESSAGE, XE_MESSAGE_VM, NULL, vf, a->caller, "VM %s %s on %s",
-                 spec->name, a->start ? "started" : "adopted", vf);
+                 spec->name,
+                 a->start              ? "started"
+                 : a->existing != NULL ? "re-adopted"
+                                       : "adopted",
+                 vf);
     g_task_return_pointer(task, g_object_ref(a->vm), g_object_unref);
     engine_worker_done(self, owner);
     return G_SOURCE_REMOVE;
 
 fail_release:
-    /* A VF a started QEMU touched gets a reset; an adopted one is left as it was. */
-    (void)engine_release(self, reservation, a->start && process != NULL, a->caller, NULL);
+    /* A VF a started QEMU touched gets a reset; an adopted one is left as it was; one kept
+     * from before a restart stays reserved (the caller decides). */
+    if (a->existing == NULL)
+        (void)engine_release(self, reservation, a->start && process != NULL, a->caller, NULL);
 fail:
     g_task_return_error(task, error);
     engine_worker_done(self, owner);
@@ -570,6 +639,18 @@ xe_engine_add_vm_async(XeEngine *self, const XeVmSpec *spec, gboolean start, con
     a->engine = g_object_ref(self);
     a->vm = xe_vm_new(spec);
     a->start = start;
+    if (!start) {
+        /* after a restart the VM's reservation is still on disk: it is the VM's */
+        g_autoptr(GVariant) list = g_variant_ref_sink(xe_agent_list_reservations(self->agent));
+        GVariantIter iter;
+        const char *id, *vf, *profile, *res_owner;
+        gint64 created;
+
+        g_variant_iter_init(&iter, list);
+        while (g_variant_iter_next(&iter, "(&s&s&s&sx)", &id, &vf, &profile, &res_owner, &created))
+            if (g_str_equal(vf, spec->vf) && g_str_equal(res_owner, owner) && a->existing == NULL)
+                a->existing = g_strdup(id);
+    }
     a->caller = g_strdup(caller);
     a->settings = engine_settings(self);
     g_task_set_task_data(task, a, (GDestroyNotify)add_vm_free);
@@ -942,4 +1023,125 @@ xe_engine_shutdown(XeEngine *self)
     /* Wait for every worker: jobs put their source VM back in running order. */
     while (g_hash_table_size(self->workers) > 0)
         g_main_context_iteration(self->main, TRUE);
+}
+
+/* restart: re-adopting the VMs recorded in STATE_DIR/vms */
+
+typedef struct {
+    XeEngine *engine;
+    XeVmSpec *spec;
+} Drop;
+
+static void
+drop_released(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autofree char *name = user_data;
+    g_autoptr(GError) error = NULL;
+
+    if (!xe_agent_release_finish(XE_AGENT(source), result, &error))
+        g_warning("VM %s is gone; releasing its VF: %s", name, error->message);
+}
+
+/* The VM's QEMU is gone: reset and release its VF, forget it. */
+static gboolean
+main_restore_drop(gpointer data)
+{
+    Drop *d = data;
+    g_autoptr(GVariant) list = g_variant_ref_sink(xe_agent_list_reservations(d->engine->agent));
+    g_autofree char *owner = g_strdup_printf("vm:%s", d->spec->name);
+    g_autofree char *path =
+        vm_file(xe_agent_get_config(d->engine->agent)->state_dir, d->spec->name);
+    GVariantIter iter;
+    const char *id, *vf, *profile, *res_owner;
+    gint64 created;
+
+    g_variant_iter_init(&iter, list);
+    while (g_variant_iter_next(&iter, "(&s&s&s&sx)", &id, &vf, &profile, &res_owner, &created))
+        if (g_str_equal(res_owner, owner) && g_strcmp0(vf, d->spec->vf) == 0)
+            xe_agent_release_async(d->engine->agent, id, TRUE, "xe-migrated (restart)", NULL,
+                                   drop_released, g_strdup(d->spec->name));
+    if (unlink(path) < 0 && errno != ENOENT)
+        g_warning("forgetting VM %s: %s: %s", d->spec->name, path, g_strerror(errno));
+    return G_SOURCE_REMOVE;
+}
+
+static void
+start_readopt(gpointer data, GAsyncReadyCallback cb, gpointer user_data)
+{
+    Drop *d = data;
+
+    xe_engine_add_vm_async(d->engine, d->spec, FALSE, "xe-migrated (restart)", NULL, cb, user_data);
+}
+
+static gboolean
+restore_thread(gpointer data)
+{
+    g_autoptr(GTask) task = data;
+    XeEngine *self = g_task_get_source_object(task);
+    XeEngineSettings *s = g_task_get_task_data(task);
+    g_autofree char *dir = g_build_filename(s->state_dir, "vms", NULL);
+    g_autoptr(GDir) listing = g_dir_open(dir, 0, NULL);
+    const char *name;
+    guint adopted = 0, gone = 0, kept = 0;
+
+    while (listing != NULL && (name = g_dir_read_name(listing)) != NULL) {
+        g_autofree char *path = g_build_filename(dir, name, NULL);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(XeVmSpec) spec = NULL;
+        g_autoptr(XeVm) vm = NULL;
+        g_auto(XeAwait) w = XE_AWAIT_INIT;
+        Drop d = { self, NULL };
+
+        if (!g_str_has_suffix(name, ".vm"))
+            continue;
+        spec = xe_vm_spec_load(path, &error);
+        if (spec == NULL || spec->qmp == NULL) {
+            g_warning("not re-adopting %s: %s", path,
+                      error != NULL ? error->message : "it names no QMP socket");
+            kept++;
+            continue;
+        }
+        d.spec = spec;
+        vm =
+            xe_engine_add_vm_finish(self, xe_await_main(&w, self->main, start_readopt, &d), &error);
+        if (vm != NULL) {
+            adopted++;
+        } else if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND) ||
+                   g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED)) {
+            /* nobody listens on its monitor any more: its QEMU ended while we were away */
+            xe_log_event(G_LOG_LEVEL_MESSAGE, XE_MESSAGE_VM, NULL, spec->vf, NULL,
+                         "VM %s ended while xe-migrated was down (%s); releasing %s", spec->name,
+                         error->message, spec->vf);
+            xe_call_main(self->main, main_restore_drop, &d);
+            gone++;
+        } else {
+            /* alive but not answering as expected: leave it, and its VF, as they are */
+            g_warning("not re-adopting VM %s: %s; its record stays in %s", spec->name,
+                      error->message, path);
+            kept++;
+        }
+    }
+    if (adopted + gone + kept > 0)
+        g_message("after the restart: %u VM(s) re-adopted, %u gone (VFs released), %u left as "
+                  "they were",
+                  adopted, gone, kept);
+    g_task_return_boolean(task, TRUE);
+    engine_worker_done(self, "restore");
+    return G_SOURCE_REMOVE;
+}
+
+void
+xe_engine_restore_async(XeEngine *self, GCancellable *cancellable, GAsyncReadyCallback callback,
+                        gpointer user_data)
+{
+    GTask *task = g_task_new(self, cancellable, callback, user_data);
+
+    g_task_set_task_data(task, engine_settings(self), (GDestroyNotify)engine_settings_free);
+    xe_worker_invoke(engine_worker(self, "restore"), restore_thread, task, NULL);
+}
+
+gboolean
+xe_engine_restore_finish(XeEngine *self, GAsyncResult *result, GError **error)
+{
+    return g_task_propagate_boolean(G_TASK(result), error);
 }

@@ -77,6 +77,14 @@ gboolean xe_engine_incoming_abort_finish(XeEngine *self, GAsyncResult *result, G
 /* The bus name @owner went away (the source daemon or its transport). */
 void xe_engine_owner_vanished(XeEngine *self, const char *owner);
 
+/* After a restart: re-adopts the VMs recorded in STATE_DIR/vms (every VM
+ * the daemon ran or adopted is recorded there) by their QMP sockets, with the
+ * reservations they kept; a VM whose QEMU ended meanwhile has its VF reset
+ * and released. Call once the agent has started. */
+void xe_engine_restore_async(XeEngine *self, GCancellable *cancellable,
+                             GAsyncReadyCallback callback, gpointer user_data);
+gboolean xe_engine_restore_finish(XeEngine *self, GAsyncResult *result, GError **error);
+
 /* Stops everything: running jobs are cancelled and waited for (so a source VM is
  * never left paused), incoming QEMUs that do not run a VM yet are killed. */
 void xe_engine_shutdown(XeEngine *self);

@@ -36,6 +36,7 @@ typedef struct {
     XeQmpMigrationStatus status;
     char *error;
     gboolean done; /* finished or aborted */
+    XeEngineSettings *settings;
 } Run;
 
 static void
@@ -51,6 +52,7 @@ run_free(Run *r)
     g_free(r->reservation);
     g_free(r->vf);
     g_free(r->error);
+    engine_settings_free(r->settings);
     g_free(r);
 }
 
@@ -243,6 +245,7 @@ prepare_thread(gpointer data)
     GVariantBuilder out;
     GError *error = NULL;
 
+    r->settings = engine_settings_copy(settings);
     g_variant_lookup(s->options, "switchover-ack", "b", &want_ack);
     g_variant_lookup(s->options, "multifd", "b", &want_multifd);
     g_variant_lookup(s->options, "multifd-channels", "u", &channels);
@@ -469,6 +472,10 @@ finish_thread(gpointer data)
         Adopt a = { s->engine, vm, r->process };
 
         xe_call_main(s->engine->main, main_adopt, &a);
+    }
+    if (!engine_vm_store(r->settings, vm, &error)) {
+        g_warning("%s; it will not be re-adopted after a restart", error->message);
+        g_clear_error(&error);
     }
     xe_log_event(G_LOG_LEVEL_MESSAGE, XE_MESSAGE_INCOMING, NULL, r->vf, NULL,
                  "VM %s arrived and runs on %s", spec->name, r->vf);

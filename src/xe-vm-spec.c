@@ -236,6 +236,31 @@ xe_vm_spec_to_variant(const XeVmSpec *spec)
     return g_variant_builder_end(&b);
 }
 
+char *
+xe_vm_spec_to_data(const XeVmSpec *spec)
+{
+    g_autoptr(GKeyFile) kf = g_key_file_new();
+    g_autoptr(GString) command = g_string_new(NULL);
+
+    for (guint i = 0; spec->argv[i] != NULL; i++) {
+        g_autofree char *quoted = g_shell_quote(spec->argv[i]);
+
+        if (i > 0)
+            g_string_append_c(command, ' ');
+        g_string_append(command, quoted);
+    }
+    g_key_file_set_string(kf, GROUP, "name", spec->name);
+    g_key_file_set_string(kf, GROUP, "command", command->str);
+    g_key_file_set_string(kf, GROUP, "profile", spec->profile);
+    g_key_file_set_string(kf, GROUP, "policy", spec->policy);
+    g_key_file_set_uint64(kf, GROUP, "downtime-budget-ms", spec->downtime_budget_ms);
+    if (spec->qmp != NULL)
+        g_key_file_set_string(kf, GROUP, "qmp", spec->qmp);
+    if (spec->vf != NULL)
+        g_key_file_set_string(kf, GROUP, "vf", spec->vf);
+    return g_key_file_to_data(kf, NULL, NULL);
+}
+
 XeVmSpec *
 xe_vm_spec_copy(const XeVmSpec *spec)
 {

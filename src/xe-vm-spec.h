@@ -41,6 +41,8 @@ XeVmSpec *xe_vm_spec_load_from_data(const char *data, const char *where, GError 
 /* a{sv} with the keys above ("argv" as "as") */
 XeVmSpec *xe_vm_spec_from_variant(GVariant *dict, GError **error);
 GVariant *xe_vm_spec_to_variant(const XeVmSpec *spec);
+/* The spec as a NAME.vm file's text (what xe_vm_spec_load_from_data() reads back). */
+char *xe_vm_spec_to_data(const XeVmSpec *spec);
 XeVmSpec *xe_vm_spec_copy(const XeVmSpec *spec);
 void xe_vm_spec_free(XeVmSpec *spec);
 

@@ -51,13 +51,32 @@ sim_of(char host)
     return env(host == 'a' ? "XE_LAB_A_SIM" : "XE_LAB_B_SIM");
 }
 
+/* DIR/env, what scripts/lab says of the lab (buses, mounts, namespaces, daemon pids) */
+static void
+lab_read_env(void)
+{
+    g_autofree char *env_path = g_build_filename(lab_dir, "env", NULL);
+    g_autofree char *text = NULL;
+    g_auto(GStrv) lines = NULL;
+
+    ck_assert(g_file_get_contents(env_path, &text, NULL, NULL));
+    g_clear_pointer(&lab, g_hash_table_unref);
+    lab = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    lines = g_strsplit(text, "\n", -1);
+    for (guint i = 0; lines[i] != NULL; i++) {
+        char *eq = strchr(lines[i], '=');
+
+        if (eq != NULL)
+            g_hash_table_insert(lab, g_strndup(lines[i], (gsize)(eq - lines[i])), g_strdup(eq + 1));
+    }
+}
+
 static void
 lab_up_with(const char *sim_config_b)
 {
-    g_autofree char *out = NULL, *err = NULL, *env_path = NULL, *text = NULL;
+    g_autofree char *out = NULL, *err = NULL;
     g_autoptr(GError) error = NULL;
     g_auto(GStrv) envp = g_get_environ();
-    g_auto(GStrv) lines = NULL;
     const char *argv[] = { g_getenv("XE_LAB"), "up", lab_dir, g_getenv("XE_BUILD_ROOT"), NULL };
     int status;
 
@@ -67,16 +86,7 @@ lab_up_with(const char *sim_config_b)
                                &status, &error),
                   "lab: %s", error ? error->message : "");
     ck_assert_msg(g_spawn_check_wait_status(status, NULL), "lab up failed:\n%s%s", out, err);
-    env_path = g_build_filename(lab_dir, "env", NULL);
-    ck_assert(g_file_get_contents(env_path, &text, NULL, NULL));
-    lab = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-    lines = g_strsplit(text, "\n", -1);
-    for (guint i = 0; lines[i] != NULL; i++) {
-        char *eq = strchr(lines[i], '=');
-
-        if (eq != NULL)
-            g_hash_table_insert(lab, g_strndup(lines[i], (gsize)(eq - lines[i])), g_strdup(eq + 1));
-    }
+    lab_read_env();
 }
 
 static void
@@ -971,6 +981,76 @@ START_TEST(test_adopted_vm_migrates)
 }
 END_TEST
 
+/* scripts/lab stop|start DIR HOST: one host's daemon goes down or comes back */
+static void
+lab_daemon(const char *what, char host)
+{
+    g_autofree char *out = NULL, *err = NULL;
+    const char *argv[] = { g_getenv("XE_LAB"),        what, lab_dir, host == 'a' ? "a" : "b",
+                           g_getenv("XE_BUILD_ROOT"), NULL };
+    int status;
+
+    ck_assert(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err,
+                           &status, NULL));
+    ck_assert_msg(g_spawn_check_wait_status(status, NULL), "lab %s: %s%s", what, out, err);
+    if (g_str_equal(what, "start")) {
+        /* the env file has the new daemon's pid */
+        lab_read_env();
+    }
+}
+
+START_TEST(test_daemon_restart_keeps_vms)
+{
+    g_autoptr(JsonNode) before = NULL, after = NULL, gone = NULL;
+    g_autofree char *vf = NULL, *id = NULL;
+    g_autoptr(JsonNode) j = NULL;
+    JsonObject *vm;
+    GPid victim;
+
+    start_fake_vm("stays", "64M");
+    start_fake_vm("ends", "64M");
+    vm = vm_on('a', "stays", &before);
+    vf = g_strdup(json_object_get_string_member(vm, "VF"));
+    {
+        g_autoptr(JsonNode) keep = NULL;
+
+        victim = (GPid)json_object_get_int_member(vm_on('a', "ends", &keep), "Pid");
+    }
+    /* the daemon goes down; one VM's QEMU ends meanwhile */
+    lab_daemon("stop", 'a');
+    ck_assert_int_eq(kill(victim, SIGKILL), 0);
+    lab_daemon("start", 'a');
+    /* the survivor is back, on its VF, with its reservation; the other's VF is free */
+    vm = vm_on('a', "stays", &after);
+    ck_assert_ptr_nonnull(vm);
+    ck_assert_str_eq(json_object_get_string_member(vm, "VF"), vf);
+    ck_assert(json_object_get_boolean_member(vm, "Adopted"));
+    ck_assert_ptr_null(vm_on('a', "ends", &gone));
+    assert_vm_only_on('a', "stays");
+    {
+        gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+
+        /* the released VF's reset runs after the restart says ready */
+        for (;;) {
+            g_autoptr(JsonNode) r = ctl_json('a', "reservations", NULL);
+
+            if (json_array_get_length(json_node_get_array(r)) == 1)
+                break;
+            ck_assert(g_get_monotonic_time() < deadline);
+            g_usleep(20000);
+        }
+    }
+    assert_vfs_accounted('a');
+    /* and it migrates */
+    id = migrate_detached("stays");
+    j = wait_job(id, job_over);
+    ck_assert_str_eq(jstr(j, "State"), "completed");
+    assert_vm_only_on('b', "stays");
+    assert_vfs_accounted('a');
+    assert_vfs_accounted('b');
+}
+END_TEST
+
 START_TEST(test_finished_jobs_are_pruned)
 {
     g_autofree char *out = NULL;
@@ -1082,6 +1162,7 @@ main(int argc, char **argv)
     tcase_add_test(tc, test_pre_migrate_hook_vetoes);
     tcase_add_test(tc, test_adopted_vm_migrates);
     tcase_add_test(tc, test_finished_jobs_are_pruned);
+    tcase_add_test(tc, test_daemon_restart_keeps_vms);
     suite_add_tcase(s, tc);
     return xe_test_run_suite(s);
 }
