@@ -135,6 +135,16 @@ on_stop(gpointer user_data)
 }
 
 static void
+name_acquired(GDBusConnection *connection, const char *name, gpointer user_data)
+{
+    Daemon *d = user_data;
+
+    (void)sd_notify(0, "READY=1");
+    daemon_status(d);
+    g_message("ready: %s", XE_BUS_NAME);
+}
+
+static void
 restored(GObject *source, GAsyncResult *result, gpointer user_data)
 {
     Daemon *d = user_data;
@@ -143,12 +153,9 @@ restored(GObject *source, GAsyncResult *result, gpointer user_data)
     if (!xe_engine_restore_finish(XE_ENGINE(source), result, &error))
         g_warning("re-adopting VMs: %s", error->message);
     /* Callers see the daemon only now: reservations reconciled, layout converged, VMs
-     * re-adopted. */
+     * re-adopted. It is ready once the name is its own. */
     d->owner = g_bus_own_name_on_connection(d->connection, XE_BUS_NAME, G_BUS_NAME_OWNER_FLAGS_NONE,
-                                            NULL, name_lost, d, NULL);
-    (void)sd_notify(0, "READY=1");
-    daemon_status(d);
-    g_message("ready: %s", XE_BUS_NAME);
+                                            name_acquired, name_lost, d, NULL);
 }
 
 static void
