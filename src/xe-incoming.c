@@ -473,13 +473,14 @@ finish_thread(gpointer data)
 
         xe_call_main(s->engine->main, main_adopt, &a);
     }
+    xe_log_event(G_LOG_LEVEL_MESSAGE, XE_MESSAGE_INCOMING, NULL, r->vf, NULL,
+                 "VM %s arrived and runs on %s", spec->name, r->vf);
+    g_task_return_boolean(s->task, TRUE);
+    /* recorded after the answer: the source's wait (the guest's downtime) has no fsync in it */
     if (!engine_vm_store(r->settings, vm, &error)) {
         g_warning("%s; it will not be re-adopted after a restart", error->message);
         g_clear_error(&error);
     }
-    xe_log_event(G_LOG_LEVEL_MESSAGE, XE_MESSAGE_INCOMING, NULL, r->vf, NULL,
-                 "VM %s arrived and runs on %s", spec->name, r->vf);
-    g_task_return_boolean(s->task, TRUE);
     g_source_unref(timer);
     end_incoming(s);
     step_free(s);
