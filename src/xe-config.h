@@ -43,7 +43,7 @@ typedef struct {
     char *policy_dir; /* NAME.policy files */
     GStrv transport;  /* the command that reaches another host's daemon bus; "{host}" in it */
     char *migration_address; /* where other hosts reach this one's QEMUs; "" = its host name */
-    GStrv emulators;         /* the programs a VM spec may run (names in PATH, or absolute paths) */
+    GStrv emulators;         /* a spec's argv[0] must be one of these, exactly */
     GHashTable *profiles;    /* name -> XeProfile */
     GPtrArray *layouts;      /* XeLayout, in file order */
 } XeConfig;

@@ -56,6 +56,11 @@ gboolean engine_hooks(XeEngine *self, const char *phase, JsonNode *document, GEr
 /* Spawned on the main context (so it is supervised there); its "exited" runs there. */
 XeQemuProcess *engine_spawn(XeEngine *self, const char *const *argv, const char *qmp_socket,
                             gboolean incoming, const char *log_path, GError **error);
+/* From a worker: a QMP client on the worker's context, connected and negotiated. */
+XeQmpClient *engine_qmp_connect(const char *address, GCancellable *cancellable, GError **error);
+/* From a worker: waits up to @grace_ms for @process to exit (after a quit), then
+ * kills it and waits for that; the exit is watched on the main context. */
+void engine_end_qemu(XeEngine *self, XeQemuProcess *process, guint grace_ms);
 /* A VF's snapshot facts, read on the main context: its driver, and its PF's
  * migration support ("yes", "no", "unknown"). FALSE when no such VF. */
 gboolean engine_vf_facts(XeEngine *self, const char *vf, char **driver, char **migration);

@@ -303,6 +303,93 @@ engine_spawn(XeEngine *self, const char *const *argv, const char *qmp_socket, gb
     return s.process;
 }
 
+XeQmpClient *
+engine_qmp_connect(const char *address, GCancellable *cancellable, GError **error)
+{
+    g_auto(XeAwait) w = XE_AWAIT_INIT;
+    g_autoptr(XeQmpClient) client = xe_qmp_client_new();
+
+    if (!XE_AWAIT_CALL(&w,
+                       xe_qmp_client_connect_async(client, address, cancellable, xe_await_cb, &w),
+                       xe_qmp_client_connect_finish(client, xe_await(&w), error)))
+        return NULL;
+    return g_steal_pointer(&client);
+}
+
+/* Ending a QEMU: its "exited" arrives on the main context, where this runs. */
+typedef struct {
+    XeQemuProcess *process;
+    guint grace_ms;
+    GTask *task;
+    gulong exited_id;
+    guint timer;
+    gboolean killed;
+} End;
+
+static void
+end_done(End *e)
+{
+    g_signal_handler_disconnect(e->process, e->exited_id);
+    if (e->timer != 0)
+        g_source_remove(e->timer);
+    g_task_return_boolean(e->task, TRUE);
+    g_object_unref(e->task);
+    g_object_unref(e->process);
+    g_free(e);
+}
+
+static void
+end_exited(XeQemuProcess *process, int status, gpointer data)
+{
+    end_done(data);
+}
+
+static gboolean
+end_timeout(gpointer data)
+{
+    End *e = data;
+
+    e->timer = 0;
+    if (e->killed) {
+        /* SIGKILL did not end it (stuck in the kernel, a VFIO release?): stop waiting */
+        g_warning("QEMU %d did not exit after SIGKILL", (int)xe_qemu_process_get_pid(e->process));
+        end_done(e);
+        return G_SOURCE_REMOVE;
+    }
+    e->killed = TRUE;
+    xe_qemu_process_kill(e->process);
+    e->timer = g_timeout_add(10000, end_timeout, e);
+    return G_SOURCE_REMOVE;
+}
+
+static void
+start_end(gpointer data, GAsyncReadyCallback cb, gpointer user_data)
+{
+    End *e = data;
+
+    e->task = g_task_new(NULL, NULL, cb, user_data);
+    if (xe_qemu_process_has_exited(e->process)) {
+        g_task_return_boolean(e->task, TRUE);
+        g_object_unref(e->task);
+        g_object_unref(e->process);
+        g_free(e);
+        return;
+    }
+    e->exited_id = g_signal_connect(e->process, "exited", G_CALLBACK(end_exited), e);
+    e->timer = g_timeout_add(e->grace_ms, end_timeout, e);
+}
+
+void
+engine_end_qemu(XeEngine *self, XeQemuProcess *process, guint grace_ms)
+{
+    g_auto(XeAwait) w = XE_AWAIT_INIT;
+    End *e = g_new0(End, 1);
+
+    e->process = g_object_ref(process);
+    e->grace_ms = grace_ms;
+    (void)xe_await_main(&w, self->main, start_end, e);
+}
+
 typedef struct {
     XeEngine *engine;
     const char *vf;
@@ -487,15 +574,13 @@ static gboolean
 check_qmp(const char *address, GError **error)
 {
     g_auto(XeAwait) w = XE_AWAIT_INIT;
-    g_autoptr(XeQmpClient) client = xe_qmp_client_new();
+    g_autoptr(XeQmpClient) client = engine_qmp_connect(address, NULL, error);
     g_autoptr(XeQmpStatus) status = NULL;
 
-    xe_qmp_client_connect_async(client, address, NULL, xe_await_cb, &w);
-    if (!xe_qmp_client_connect_finish(client, xe_await(&w), error))
+    if (client == NULL)
         return FALSE;
-    xe_await_reset(&w);
-    xe_qmp_query_status_async(client, NULL, xe_await_cb, &w);
-    status = xe_qmp_query_status_finish(client, xe_await(&w), error);
+    status = XE_AWAIT_CALL(&w, xe_qmp_query_status_async(client, NULL, xe_await_cb, &w),
+                           xe_qmp_query_status_finish(client, xe_await(&w), error));
     xe_qmp_client_close(client);
     if (status == NULL)
         return FALSE;
@@ -751,19 +836,13 @@ remove_vm_thread(gpointer data)
     if (process != NULL && !xe_qemu_process_has_exited(process)) {
         g_autofree char *address = g_strdup_printf("unix:%s", qmp);
         g_auto(XeAwait) w = XE_AWAIT_INIT;
-        g_autoptr(XeQmpClient) client = xe_qmp_client_new();
+        g_autoptr(XeQmpClient) client = engine_qmp_connect(address, NULL, NULL);
 
         /* quit, else kill: the VF is reset next either way */
-        xe_qmp_client_connect_async(client, address, NULL, xe_await_cb, &w);
-        if (xe_qmp_client_connect_finish(client, xe_await(&w), NULL)) {
-            xe_await_reset(&w);
-            xe_qmp_quit_async(client, NULL, xe_await_cb, &w);
-            (void)xe_qmp_quit_finish(client, xe_await(&w), NULL);
-        }
-        for (guint i = 0; i < 100 && !xe_qemu_process_has_exited(process); i++)
-            xe_sleep(50, NULL);
-        if (!xe_qemu_process_has_exited(process))
-            xe_qemu_process_kill(process);
+        if (client != NULL)
+            (void)XE_AWAIT_CALL(&w, xe_qmp_quit_async(client, NULL, xe_await_cb, &w),
+                                xe_qmp_quit_finish(client, xe_await(&w), NULL));
+        engine_end_qemu(r->engine, process, 5000);
     }
     /* An adopted QEMU runs on with its VF: no reset under it. */
     if (!engine_release(r->engine, reservation, process != NULL, r->caller, &error)) {

@@ -138,13 +138,6 @@ on_disconnected(XeQmpClient *client, GError *reason, gpointer user_data)
     xe_record_post(incoming, "state", "failed", "exited", TRUE, "error", r->error, NULL);
 }
 
-static gboolean
-qmp_call_ok(XeAwait *w, gboolean ok)
-{
-    xe_await_reset(w);
-    return ok;
-}
-
 typedef struct {
     XeEngine *engine;
     XeIncoming *incoming;
@@ -190,11 +183,8 @@ teardown(XeEngine *self, XeIncoming *incoming, const char *why)
     r->done = TRUE;
     if (r->client != NULL)
         xe_qmp_client_close(r->client);
-    if (r->process != NULL) {
-        xe_qemu_process_kill(r->process);
-        for (guint i = 0; i < 200 && !xe_qemu_process_has_exited(r->process); i++)
-            xe_sleep(10, NULL);
-    }
+    if (r->process != NULL)
+        engine_end_qemu(self, r->process, 0);
     if (!engine_release(self, r->reservation, TRUE, "xe-migrated (incoming)", &error))
         g_warning("incoming %s: %s", xe_incoming_get_id(incoming), error->message);
     xe_log_event(G_LOG_LEVEL_MESSAGE, XE_MESSAGE_INCOMING, NULL, r->vf, NULL,
@@ -279,9 +269,8 @@ prepare_thread(gpointer data)
     if (r->process == NULL)
         goto fail;
     xe_record_post(incoming, "pid", (guint)xe_qemu_process_get_pid(r->process), NULL);
-    xe_qemu_process_connect_async(r->process, NULL, xe_await_cb, &w);
-    r->client = xe_qemu_process_connect_finish(r->process, xe_await(&w), &error);
-    xe_await_reset(&w);
+    r->client = XE_AWAIT_CALL(&w, xe_qemu_process_connect_async(r->process, NULL, xe_await_cb, &w),
+                              xe_qemu_process_connect_finish(r->process, xe_await(&w), &error));
     if (r->client == NULL) {
         g_autofree char *tail = log_tail(r->log_path);
 
@@ -292,9 +281,9 @@ prepare_thread(gpointer data)
     g_signal_connect(r->client, "event", G_CALLBACK(on_event), incoming);
     g_signal_connect(r->client, "disconnected", G_CALLBACK(on_disconnected), incoming);
     /* 4. capabilities: events and return-path always; the rest where asked and known */
-    xe_qmp_query_migrate_capabilities_async(r->client, NULL, xe_await_cb, &w);
-    caps = xe_qmp_query_migrate_capabilities_finish(r->client, xe_await(&w), &error);
-    xe_await_reset(&w);
+    caps =
+        XE_AWAIT_CALL(&w, xe_qmp_query_migrate_capabilities_async(r->client, NULL, xe_await_cb, &w),
+                      xe_qmp_query_migrate_capabilities_finish(r->client, xe_await(&w), &error));
     if (caps == NULL)
         goto fail;
     ack = want_ack && g_hash_table_contains(caps, "switchover-ack");
@@ -312,29 +301,31 @@ prepare_thread(gpointer data)
             set[n++] = set[2];
         if (multifd)
             set[n++] = set[3];
-        xe_qmp_migrate_set_capabilities_async(r->client, set, n, NULL, xe_await_cb, &w);
-        if (!qmp_call_ok(&w,
-                         xe_qmp_migrate_set_capabilities_finish(r->client, xe_await(&w), &error)))
+        if (!XE_AWAIT_CALL(
+                &w, xe_qmp_migrate_set_capabilities_async(r->client, set, n, NULL, xe_await_cb, &w),
+                xe_qmp_migrate_set_capabilities_finish(r->client, xe_await(&w), &error)))
             goto fail;
     }
     if (multifd && channels > 0) {
         XeQmpMigrationParameters params = { .has_multifd_channels = TRUE,
                                             .multifd_channels = channels };
 
-        xe_qmp_migrate_set_parameters_async(r->client, &params, NULL, xe_await_cb, &w);
-        if (!qmp_call_ok(&w, xe_qmp_migrate_set_parameters_finish(r->client, xe_await(&w), &error)))
+        if (!XE_AWAIT_CALL(
+                &w, xe_qmp_migrate_set_parameters_async(r->client, &params, NULL, xe_await_cb, &w),
+                xe_qmp_migrate_set_parameters_finish(r->client, xe_await(&w), &error)))
             goto fail;
     }
     /* 5. listen on a port QEMU picks, and tell where */
     listen = g_strdup_printf(
         "tcp:%s:0", *settings->migration_address != '\0' ? settings->migration_address : "0.0.0.0");
-    xe_qmp_migrate_incoming_async(r->client, listen, FALSE, XE_QMP_EXIT_ON_ERROR_DEFAULT, NULL,
-                                  xe_await_cb, &w);
-    if (!qmp_call_ok(&w, xe_qmp_migrate_incoming_finish(r->client, xe_await(&w), &error)))
+    if (!XE_AWAIT_CALL(&w,
+                       xe_qmp_migrate_incoming_async(r->client, listen, FALSE,
+                                                     XE_QMP_EXIT_ON_ERROR_DEFAULT, NULL,
+                                                     xe_await_cb, &w),
+                       xe_qmp_migrate_incoming_finish(r->client, xe_await(&w), &error)))
         goto fail;
-    xe_qmp_query_migrate_async(r->client, NULL, xe_await_cb, &w);
-    info = xe_qmp_query_migrate_finish(r->client, xe_await(&w), &error);
-    xe_await_reset(&w);
+    info = XE_AWAIT_CALL(&w, xe_qmp_query_migrate_async(r->client, NULL, xe_await_cb, &w),
+                         xe_qmp_query_migrate_finish(r->client, xe_await(&w), &error));
     if (info == NULL)
         goto fail;
     if (info->socket_port == NULL) {
@@ -447,12 +438,11 @@ finish_thread(gpointer data)
                     tail != NULL ? ": " : "", tail != NULL ? tail : "");
         goto out;
     }
-    xe_qmp_cont_async(r->client, NULL, xe_await_cb, &w);
-    if (!qmp_call_ok(&w, xe_qmp_cont_finish(r->client, xe_await(&w), &error)))
+    if (!XE_AWAIT_CALL(&w, xe_qmp_cont_async(r->client, NULL, xe_await_cb, &w),
+                       xe_qmp_cont_finish(r->client, xe_await(&w), &error)))
         goto out;
-    xe_qmp_query_status_async(r->client, NULL, xe_await_cb, &w);
-    status = xe_qmp_query_status_finish(r->client, xe_await(&w), &error);
-    xe_await_reset(&w);
+    status = XE_AWAIT_CALL(&w, xe_qmp_query_status_async(r->client, NULL, xe_await_cb, &w),
+                           xe_qmp_query_status_finish(r->client, xe_await(&w), &error));
     if (status == NULL)
         goto out;
     if (!status->running) {

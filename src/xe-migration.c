@@ -64,6 +64,8 @@ typedef struct {
     gboolean switchover_seen;
     gint64 stop_time; /* STOP event on the source: the guest stopped */
     gboolean qmp_gone;
+    gboolean was_running; /* the guest ran when the job started: it must run after a failure */
+    gboolean resumed;     /* RESUME from the source during the attempt */
     const char *vm_state_after_failure; /* "running", or why the source cannot run */
 
     /* timings */
@@ -190,6 +192,8 @@ on_event(XeQmpClient *client, const char *name, JsonObject *data, gint64 timesta
             m->status = status;
     } else if (g_str_equal(name, XE_QMP_EVENT_RESET)) {
         m->saw_reset = TRUE;
+    } else if (g_str_equal(name, XE_QMP_EVENT_RESUME)) {
+        m->resumed = TRUE;
     } else if (g_str_equal(name, XE_QMP_EVENT_STOP)) {
         m->stop_time = g_get_monotonic_time();
     } else if (g_str_equal(name, XE_QMP_EVENT_VFIO_MIGRATION)) {
@@ -212,14 +216,6 @@ on_disconnected(XeQmpClient *client, GError *reason, gpointer user_data)
 
     m->qmp_gone = TRUE;
 }
-
-#define QMP_SYNC(w, call, finish_expr)  \
-    __extension__({                     \
-        call;                           \
-        __auto_type _r = (finish_expr); \
-        xe_await_reset(w);              \
-        _r;                             \
-    })
 
 /* pre-flight */
 
@@ -286,18 +282,18 @@ preflight(Migration *m, GError **error)
 
     /* the source QEMU */
     address = g_strdup_printf("unix:%s", qmp);
-    m->qmp = xe_qmp_client_new();
-    xe_qmp_client_connect_async(m->qmp, address, m->cancellable, xe_await_cb, &w);
-    if (!QMP_SYNC(&w, (void)0, xe_qmp_client_connect_finish(m->qmp, xe_await(&w), error))) {
+    m->qmp = engine_qmp_connect(address, m->cancellable, error);
+    if (m->qmp == NULL) {
         g_prefix_error(error, "the VM's QEMU monitor: ");
         return FALSE;
     }
     g_signal_connect(m->qmp, "event", G_CALLBACK(on_event), m);
     g_signal_connect(m->qmp, "disconnected", G_CALLBACK(on_disconnected), m);
-    status = QMP_SYNC(&w, xe_qmp_query_status_async(m->qmp, m->cancellable, xe_await_cb, &w),
-                      xe_qmp_query_status_finish(m->qmp, xe_await(&w), error));
+    status = XE_AWAIT_CALL(&w, xe_qmp_query_status_async(m->qmp, m->cancellable, xe_await_cb, &w),
+                           xe_qmp_query_status_finish(m->qmp, xe_await(&w), error));
     if (status == NULL)
         return FALSE;
+    m->was_running = status->running;
     if (!g_str_equal(status->status, "running") && !g_str_equal(status->status, "paused")) {
         g_set_error(error, XE_ERROR, XE_ERROR_BUSY,
                     "the VM's QEMU is '%s'; it migrates from "
@@ -305,8 +301,8 @@ preflight(Migration *m, GError **error)
                     status->status);
         return FALSE;
     }
-    info = QMP_SYNC(&w, xe_qmp_query_migrate_async(m->qmp, m->cancellable, xe_await_cb, &w),
-                    xe_qmp_query_migrate_finish(m->qmp, xe_await(&w), error));
+    info = XE_AWAIT_CALL(&w, xe_qmp_query_migrate_async(m->qmp, m->cancellable, xe_await_cb, &w),
+                         xe_qmp_query_migrate_finish(m->qmp, xe_await(&w), error));
     if (info == NULL)
         return FALSE;
     if (!xe_qmp_migration_status_is_final(info->status) &&
@@ -322,7 +318,7 @@ preflight(Migration *m, GError **error)
         g_set_error(error, XE_ERROR, XE_ERROR_NOT_SUPPORTED, "QEMU blocks migration: %s", why);
         return FALSE;
     }
-    caps = QMP_SYNC(
+    caps = XE_AWAIT_CALL(
         &w, xe_qmp_query_migrate_capabilities_async(m->qmp, m->cancellable, xe_await_cb, &w),
         xe_qmp_query_migrate_capabilities_finish(m->qmp, xe_await(&w), error));
     if (caps == NULL)
@@ -335,9 +331,9 @@ preflight(Migration *m, GError **error)
     }
     m->src_ack = g_hash_table_contains(caps, "switchover-ack");
     m->src_multifd = g_hash_table_contains(caps, "multifd");
-    params =
-        QMP_SYNC(&w, xe_qmp_query_migrate_parameters_async(m->qmp, m->cancellable, xe_await_cb, &w),
-                 xe_qmp_query_migrate_parameters_finish(m->qmp, xe_await(&w), error));
+    params = XE_AWAIT_CALL(
+        &w, xe_qmp_query_migrate_parameters_async(m->qmp, m->cancellable, xe_await_cb, &w),
+        xe_qmp_query_migrate_parameters_finish(m->qmp, xe_await(&w), error));
     if (params == NULL)
         return FALSE;
     m->src_switchover_bw = params->has_avail_switchover_bandwidth;
@@ -462,10 +458,12 @@ configure_source(Migration *m, gboolean dest_ack, gboolean dest_multifd, GError 
 
     if (!m->src_ack)
         caps[2] = caps[--n]; /* QEMU without it refuses even "false" */
-    if (!QMP_SYNC(&w, xe_qmp_migrate_set_capabilities_async(m->qmp, caps, n, NULL, xe_await_cb, &w),
-                  xe_qmp_migrate_set_capabilities_finish(m->qmp, xe_await(&w), error)) ||
-        !QMP_SYNC(&w, xe_qmp_migrate_set_parameters_async(m->qmp, &params, NULL, xe_await_cb, &w),
-                  xe_qmp_migrate_set_parameters_finish(m->qmp, xe_await(&w), error)))
+    if (!XE_AWAIT_CALL(
+            &w, xe_qmp_migrate_set_capabilities_async(m->qmp, caps, n, NULL, xe_await_cb, &w),
+            xe_qmp_migrate_set_capabilities_finish(m->qmp, xe_await(&w), error)) ||
+        !XE_AWAIT_CALL(&w,
+                       xe_qmp_migrate_set_parameters_async(m->qmp, &params, NULL, xe_await_cb, &w),
+                       xe_qmp_migrate_set_parameters_finish(m->qmp, xe_await(&w), error)))
         return FALSE;
     xe_record_post(m->job, "downtime-limit", params.downtime_limit_ms, NULL);
     return TRUE;
@@ -587,25 +585,48 @@ follow(Migration *m, Evidence *e, XeQmpMigrationInfo **final)
     return m->qmp_gone ? XE_QMP_MIGRATION_STATUS_UNKNOWN : m->status;
 }
 
+static gboolean
+flag_up(gpointer data)
+{
+    *(gboolean *)data = TRUE;
+    return G_SOURCE_REMOVE;
+}
+
+/* Iterates the worker's context until *@flag (set by an event handler) or @timeout_ms. */
+static void
+wait_flag(const gboolean *flag, guint timeout_ms)
+{
+    g_autoptr(GMainContext) context = g_main_context_ref_thread_default();
+    GSource *timer = g_timeout_source_new(timeout_ms);
+    gboolean expired = FALSE;
+
+    g_source_set_callback(timer, flag_up, &expired, NULL);
+    g_source_attach(timer, context);
+    while (!*flag && !expired)
+        g_main_context_iteration(context, TRUE);
+    g_source_destroy(timer);
+    g_source_unref(timer);
+}
+
 /* Where the source QEMU is after a failed attempt: it must run again (QEMU
  * resumes it after failed or cancelled), unless the guest was paused before. */
 static gboolean
-source_runs(Migration *m, gboolean was_running, char **state)
+source_runs(Migration *m, char **state)
 {
     g_auto(XeAwait) w = XE_AWAIT_INIT;
 
-    for (guint i = 0; i < 50; i++) {
+    for (guint round = 0; round < 2; round++) {
         g_autoptr(XeQmpStatus) status =
-            QMP_SYNC(&w, xe_qmp_query_status_async(m->qmp, NULL, xe_await_cb, &w),
-                     xe_qmp_query_status_finish(m->qmp, xe_await(&w), NULL));
+            XE_AWAIT_CALL(&w, xe_qmp_query_status_async(m->qmp, NULL, xe_await_cb, &w),
+                          xe_qmp_query_status_finish(m->qmp, xe_await(&w), NULL));
 
         if (status == NULL)
-            break;
+            return FALSE;
         g_free(*state);
         *state = g_strdup(status->status);
-        if (status->running || !was_running)
+        if (status->running || !m->was_running)
             return TRUE;
-        xe_sleep(20, NULL);
+        wait_flag(&m->resumed, 2000); /* its RESUME may trail the MIGRATION event */
     }
     return FALSE;
 }
@@ -704,7 +725,7 @@ attempt(Migration *m, Evidence *e, GError **error)
     XeQmpMigrationStatus status;
 
     m->status = XE_QMP_MIGRATION_STATUS_NONE;
-    m->saw_reset = m->switchover_seen = FALSE;
+    m->saw_reset = m->switchover_seen = m->resumed = FALSE;
     m->stop_time = 0;
 
     /* a fresh destination */
@@ -767,8 +788,8 @@ attempt(Migration *m, Evidence *e, GError **error)
         " ms",
         xe_job_get_id(m->job), m->spec->name, m->vf, m->host, uri, m->attempt,
         xe_policy_downtime_step_ms(m->policy, m->estimate_ms, 0));
-    if (!QMP_SYNC(&w, xe_qmp_migrate_async(m->qmp, uri, FALSE, NULL, xe_await_cb, &w),
-                  xe_qmp_migrate_finish(m->qmp, xe_await(&w), &local))) {
+    if (!XE_AWAIT_CALL(&w, xe_qmp_migrate_async(m->qmp, uri, FALSE, NULL, xe_await_cb, &w),
+                       xe_qmp_migrate_finish(m->qmp, xe_await(&w), &local))) {
         e->forced = XE_FAILURE_UNKNOWN;
         e->forced_reason = g_strdup_printf("migrate: %s", local->message);
         return OUTCOME_FAILED;
@@ -818,18 +839,13 @@ cleanup_source(Migration *m)
 
     set_phase(m, "cleanup");
     xe_record_post(m->vm, "state", "migrated", NULL);
-    (void)QMP_SYNC(&w, xe_qmp_quit_async(m->qmp, NULL, xe_await_cb, &w),
-                   xe_qmp_quit_finish(m->qmp, xe_await(&w), NULL));
-    if (process != NULL) {
-        for (guint i = 0; i < 250 && !xe_qemu_process_has_exited(process); i++)
-            xe_sleep(20, NULL);
-        if (!xe_qemu_process_has_exited(process))
-            xe_qemu_process_kill(process);
-    } else {
+    (void)XE_AWAIT_CALL(&w, xe_qmp_quit_async(m->qmp, NULL, xe_await_cb, &w),
+                        xe_qmp_quit_finish(m->qmp, xe_await(&w), NULL));
+    if (process != NULL)
+        engine_end_qemu(m->engine, process, 5000);
+    else
         /* adopted: its monitor closing is all we see of its exit */
-        for (guint i = 0; i < 250 && !m->qmp_gone; i++)
-            xe_sleep(20, NULL);
-    }
+        wait_flag(&m->qmp_gone, 5000);
     if (!engine_release(m->engine, m->reservation, TRUE, "xe-migrated (job)", &error))
         g_warning("job %s: %s", xe_job_get_id(m->job), error->message);
 }
@@ -899,7 +915,6 @@ job_thread(gpointer data)
     g_autofree char *worker = g_strdup_printf("job:%s", xe_job_get_id(m->job));
     XeFailureClass klass = XE_FAILURE_NONE;
     g_autofree char *reason = NULL;
-    gboolean was_running = TRUE;
 
     xe_record_post(m->job, "state", "running", NULL);
     m->vm_state_after_failure = "running";
@@ -983,8 +998,8 @@ job_thread(gpointer data)
                 g_auto(XeAwait) w = XE_AWAIT_INIT;
 
                 /* The destination never ran and is gone: the source is the VM. */
-                (void)QMP_SYNC(&w, xe_qmp_cont_async(m->qmp, NULL, xe_await_cb, &w),
-                               xe_qmp_cont_finish(m->qmp, xe_await(&w), NULL));
+                (void)XE_AWAIT_CALL(&w, xe_qmp_cont_async(m->qmp, NULL, xe_await_cb, &w),
+                                    xe_qmp_cont_finish(m->qmp, xe_await(&w), NULL));
             } else {
                 g_autofree char *more = g_strdup_printf(
                     "%s; the destination could not be confirmed dead, so the source stays "
@@ -1001,7 +1016,7 @@ job_thread(gpointer data)
             }
         }
         drop_destination(m);
-        if (!source_runs(m, was_running, &state)) {
+        if (!source_runs(m, &state)) {
             g_autofree char *more =
                 g_strdup_printf("%s; the source QEMU is '%s' and did not resume", reason,
                                 state != NULL ? state : "unreachable");

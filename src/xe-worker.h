@@ -48,6 +48,20 @@ void xe_await_reset(XeAwait *await);
 void xe_await_clear(XeAwait *await);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(XeAwait, xe_await_clear)
 
+/* Starts an asynchronous call and waits for it, in one expression whose
+ * value is @finish's; @await is reset for the next call:
+ *
+ *   ok = XE_AWAIT_CALL(&w, xe_qmp_cont_async(c, NULL, xe_await_cb, &w),
+ *                      xe_qmp_cont_finish(c, xe_await(&w), &error));
+ */
+#define XE_AWAIT_CALL(await, start, finish)     \
+    __extension__({                             \
+        start;                                  \
+        __auto_type xe_await_value_ = (finish); \
+        xe_await_reset(await);                  \
+        xe_await_value_;                        \
+    })
+
 /* Calls @start(@data, xe_await_cb, @await) on @main (the daemon's context),
  * then waits on the calling thread for the result. */
 typedef void (*XeMainStart)(gpointer data, GAsyncReadyCallback callback, gpointer user_data);
