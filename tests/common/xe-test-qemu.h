@@ -18,7 +18,7 @@ typedef struct {
     char *name;
     char *dir;              /* scratch directory, removed by xe_test_qemu_free() */
     char *qmp_address;      /* unix:DIR/qmp.sock */
-    XeQemuProcess *process; /* the production launcher (src/xe-qemu.c) */
+    XeQemuProcess *process; /* the production launcher (src/engine/xe-qemu.c) */
 } XeTestQemu;
 
 /* The QEMU binary ($QEMU_BIN or qemu-system-x86_64 on PATH), or NULL. */
