@@ -68,8 +68,13 @@ struct _XeQmpClient {
     GSource *greeting_timeout;
 
     guint64 next_id;
-    GHashTable *pending;   /* id -> PendingCommand */
-    GHashTable *abandoned; /* ids of timed-out or cancelled commands, answered late or never */
+    GHashTable *pending; /* id -> PendingCommand */
+    /* Commands whose caller gave up (timed out, cancelled), answered late or
+     * never: their late replies are dropped. Bounded by XE_QMP_MAX_ABANDONED,
+     * oldest forgotten first, so that a QEMU that never answers cannot grow us. */
+    GHashTable *abandoned;  /* id (borrowed from the queue) -> its link in abandoned_order */
+    GQueue abandoned_order; /* the ids (owned), oldest first */
+    guint64 forgotten_max;  /* highest id number forgotten (0: none) */
 
     XeQmpVersion version;
     GStrv greeting_caps;
@@ -145,6 +150,7 @@ xe_qmp_client_finalize(GObject *object)
     g_clear_pointer(&self->read_buf, g_free);
     g_clear_pointer(&self->pending, g_hash_table_unref);
     g_clear_pointer(&self->abandoned, g_hash_table_unref);
+    g_queue_clear_full(&self->abandoned_order, g_free);
     xe_qmp_version_clear(&self->version);
     g_clear_pointer(&self->greeting_caps, g_strfreev);
     G_OBJECT_CLASS(xe_qmp_client_parent_class)->finalize(object);
@@ -211,7 +217,8 @@ xe_qmp_client_init(XeQmpClient *self)
     g_queue_init(&self->write_queue);
     self->pending =
         g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)pending_command_free);
-    self->abandoned = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    self->abandoned = g_hash_table_new(g_str_hash, g_str_equal);
+    g_queue_init(&self->abandoned_order);
 }
 
 static void
@@ -408,10 +415,21 @@ client_read_done(GObject *source, GAsyncResult *result, gpointer user_data)
         return;
     }
     if (n == 0) {
-        client_disconnect_printf(self, XE_QMP_ERROR_DISCONNECTED,
-                                 self->state == STATE_GREETING
-                                     ? "QEMU closed the monitor before its greeting"
-                                     : "QEMU closed the monitor connection");
+        gsize partial = xe_qmp_stream_get_buffered(self->stream);
+
+        if (partial > 0)
+            client_disconnect_printf(
+                self, XE_QMP_ERROR_DISCONNECTED,
+                "QEMU closed the monitor connection in the middle of QMP message %" G_GUINT64_FORMAT
+                " at byte %" G_GUINT64_FORMAT " (%" G_GSIZE_FORMAT " bytes of it received)%s",
+                xe_qmp_stream_get_n_messages(self->stream) + 1,
+                xe_qmp_stream_get_message_offset(self->stream), partial,
+                self->state == STATE_GREETING ? ", before its greeting" : "");
+        else
+            client_disconnect_printf(self, XE_QMP_ERROR_DISCONNECTED,
+                                     self->state == STATE_GREETING
+                                         ? "QEMU closed the monitor before its greeting"
+                                         : "QEMU closed the monitor connection");
         return;
     }
     if (!xe_qmp_stream_feed(self->stream, self->read_buf, (gsize)n, client_on_message, self,
@@ -489,6 +507,49 @@ client_finish_pending(XeQmpClient *self, const char *id, JsonNode *ret, GError *
         g_task_return_pointer(task, json_node_copy(ret), (GDestroyNotify)json_node_unref);
 }
 
+/* The number N of one of our ids, "xe-N"; 0 for any other string. */
+static guint64
+id_number(const char *id)
+{
+    guint64 n = 0;
+
+    if (!g_str_has_prefix(id, ID_PREFIX) ||
+        !g_ascii_string_to_unsigned(id + strlen(ID_PREFIX), 10, 1, G_MAXUINT64, &n, NULL))
+        return 0;
+    return n;
+}
+
+/* Remembers that the caller of @id gave up, so that its late reply is
+ * dropped. Past XE_QMP_MAX_ABANDONED the oldest is forgotten; a reply to a
+ * forgotten id is dropped as well (see client_on_reply()). */
+static void
+client_abandon(XeQmpClient *self, const char *id)
+{
+    if (g_queue_get_length(&self->abandoned_order) >= XE_QMP_MAX_ABANDONED) {
+        g_autofree char *oldest = g_queue_pop_head(&self->abandoned_order);
+
+        g_hash_table_remove(self->abandoned, oldest);
+        self->forgotten_max = MAX(self->forgotten_max, id_number(oldest));
+    }
+    g_queue_push_tail(&self->abandoned_order, g_strdup(id));
+    g_hash_table_insert(self->abandoned, self->abandoned_order.tail->data,
+                        self->abandoned_order.tail);
+}
+
+/* TRUE when @id was abandoned (and is forgotten now: a reply comes once). */
+static gboolean
+client_take_abandoned(XeQmpClient *self, const char *id)
+{
+    GList *link = g_hash_table_lookup(self->abandoned, id);
+
+    if (link == NULL)
+        return FALSE;
+    g_hash_table_remove(self->abandoned, id);
+    g_free(link->data);
+    g_queue_delete_link(&self->abandoned_order, link);
+    return TRUE;
+}
+
 static gboolean
 pending_timed_out(gpointer user_data)
 {
@@ -498,7 +559,7 @@ pending_timed_out(gpointer user_data)
         g_error_new(XE_QMP_ERROR, XE_QMP_ERROR_TIMEOUT, "%s: no reply from QEMU within %u ms",
                     pending->command, pending->timeout_ms);
 
-    g_hash_table_add(self->abandoned, g_strdup(pending->id));
+    client_abandon(self, pending->id);
     client_finish_pending(self, pending->id, NULL, error);
     return G_SOURCE_REMOVE;
 }
@@ -511,7 +572,7 @@ pending_cancelled(GCancellable *cancellable, gpointer user_data)
     GError *error =
         g_error_new(G_IO_ERROR, G_IO_ERROR_CANCELLED, "%s: cancelled", pending->command);
 
-    g_hash_table_add(self->abandoned, g_strdup(pending->id));
+    client_abandon(self, pending->id);
     client_finish_pending(self, pending->id, NULL, error);
     return G_SOURCE_REMOVE;
 }
@@ -596,7 +657,52 @@ xe_qmp_client_get_n_pending(XeQmpClient *self)
     return g_hash_table_size(self->pending);
 }
 
+guint
+xe_qmp_client_get_n_abandoned(XeQmpClient *self)
+{
+    return g_hash_table_size(self->abandoned);
+}
+
 /* incoming messages */
+
+/* Ends the connection over the message being delivered: "QMP message N at
+ * byte OFFSET: what", numbered and placed as the stream's own errors are. */
+static void G_GNUC_PRINTF(2, 3) client_message_error(XeQmpClient *self, const char *fmt, ...)
+{
+    va_list ap;
+    g_autofree char *what = NULL;
+
+    va_start(ap, fmt);
+    what = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    client_disconnect_printf(self, XE_QMP_ERROR_PROTOCOL,
+                             "QMP message %" G_GUINT64_FORMAT " at byte %" G_GUINT64_FORMAT ": %s",
+                             xe_qmp_stream_get_n_messages(self->stream),
+                             xe_qmp_stream_get_message_offset(self->stream), what);
+}
+
+/* Why the "error" member of a reply is not {"class": string, "desc": string},
+ * or NULL when it is. */
+static char *
+error_member_problem(JsonNode *err)
+{
+    JsonObject *eobj;
+
+    if (!JSON_NODE_HOLDS_OBJECT(err))
+        return g_strdup_printf("'error' is %s, expected an object", xe_qmp_node_kind(err));
+    eobj = json_node_get_object(err);
+    for (guint i = 0; i < 2; i++) {
+        static const char *const names[] = { "class", "desc" };
+        JsonNode *member = json_object_get_member(eobj, names[i]);
+
+        if (member == NULL)
+            return g_strdup_printf("'error' lacks '%s'", names[i]);
+        if (json_node_get_value_type(member) != G_TYPE_STRING)
+            return g_strdup_printf("'error.%s' is %s, expected a string", names[i],
+                                   xe_qmp_node_kind(member));
+    }
+    return NULL;
+}
 
 static gboolean
 client_on_reply(XeQmpClient *self, JsonObject *message)
@@ -604,6 +710,9 @@ client_on_reply(XeQmpClient *self, JsonObject *message)
     JsonNode *id_node = json_object_get_member(message, "id");
     JsonNode *ret = json_object_get_member(message, "return");
     JsonNode *err = json_object_get_member(message, "error");
+    g_autofree char *problem = NULL;
+    PendingCommand *pending;
+    JsonObject *eobj;
     const char *id;
 
     if (id_node == NULL) {
@@ -611,61 +720,62 @@ client_on_reply(XeQmpClient *self, JsonObject *message)
         if (err != NULL && JSON_NODE_HOLDS_OBJECT(err))
             desc =
                 json_object_get_string_member_with_default(json_node_get_object(err), "desc", NULL);
-        client_disconnect_printf(self, XE_QMP_ERROR_PROTOCOL,
-                                 "QMP reply without an id (QEMU sends those only for input it "
-                                 "could not parse)%s%s",
-                                 desc != NULL ? ": " : "", desc != NULL ? desc : "");
+        client_message_error(self,
+                             "reply without an id (QEMU sends those only for input it "
+                             "could not parse)%s%s",
+                             desc != NULL ? ": " : "", desc != NULL ? desc : "");
         return FALSE;
     }
     if (json_node_get_value_type(id_node) != G_TYPE_STRING) {
-        client_disconnect_printf(self, XE_QMP_ERROR_PROTOCOL,
-                                 "QMP reply id is not a string: we never send such ids");
+        client_message_error(self, "reply id is %s, not a string: we never send such ids",
+                             xe_qmp_node_kind(id_node));
         return FALSE;
     }
     id = json_node_get_string(id_node);
 
-    if (!g_hash_table_contains(self->pending, id)) {
-        guint64 n = 0;
+    pending = g_hash_table_lookup(self->pending, id);
+    if (pending == NULL) {
+        guint64 n = id_number(id);
 
-        if (g_hash_table_remove(self->abandoned, id)) {
+        if (client_take_abandoned(self, id)) {
             g_debug("late reply to %s, which timed out or was cancelled: ignored", id);
             return TRUE;
         }
-        if (g_str_has_prefix(id, ID_PREFIX) &&
-            g_ascii_string_to_unsigned(id + strlen(ID_PREFIX), 10, 1, G_MAXUINT64, &n, NULL) &&
-            n < self->next_id)
-            client_disconnect_printf(self, XE_QMP_ERROR_PROTOCOL,
-                                     "duplicate QMP reply: command '%s' was already answered", id);
+        if (n != 0 && n <= self->forgotten_max) {
+            g_debug("late reply to %s, one of more than %u abandoned commands: ignored", id,
+                    XE_QMP_MAX_ABANDONED);
+            return TRUE;
+        }
+        if (n != 0 && n < self->next_id)
+            client_message_error(self, "duplicate reply: command '%s' was already answered", id);
         else
-            client_disconnect_printf(self, XE_QMP_ERROR_PROTOCOL,
-                                     "QMP reply to '%.64s', a command that was never sent", id);
+            client_message_error(self, "reply to '%.64s', a command that was never sent", id);
         return FALSE;
     }
 
-    if (ret != NULL && err == NULL) {
+    if (ret != NULL && err != NULL) {
+        client_message_error(self,
+                             "reply to '%s' (%s) is malformed: it has both 'return' and "
+                             "'error'",
+                             id, pending->command);
+        return FALSE;
+    }
+    if (ret != NULL) {
         client_finish_pending(self, id, ret, NULL);
         return TRUE;
     }
-    if (err != NULL && ret == NULL && JSON_NODE_HOLDS_OBJECT(err)) {
-        JsonObject *eobj = json_node_get_object(err);
-        JsonNode *klass = json_object_get_member(eobj, "class");
-        JsonNode *desc = json_object_get_member(eobj, "desc");
-
-        if (klass != NULL && desc != NULL && json_node_get_value_type(klass) == G_TYPE_STRING &&
-            json_node_get_value_type(desc) == G_TYPE_STRING) {
-            PendingCommand *pending = g_hash_table_lookup(self->pending, id);
-            client_finish_pending(self, id, NULL,
-                                  xe_qmp_error_new_command_failed(pending->command,
-                                                                  json_node_get_string(klass),
-                                                                  json_node_get_string(desc)));
-            return TRUE;
-        }
+    problem = error_member_problem(err);
+    if (problem != NULL) {
+        client_message_error(self, "reply to '%s' (%s) is malformed: %s", id, pending->command,
+                             problem);
+        return FALSE;
     }
-    client_disconnect_printf(self, XE_QMP_ERROR_PROTOCOL,
-                             "QMP reply to '%s' is malformed: it needs either 'return' or an "
-                             "'error' object with string 'class' and 'desc'",
-                             id);
-    return FALSE;
+    eobj = json_node_get_object(err);
+    client_finish_pending(self, id, NULL,
+                          xe_qmp_error_new_command_failed(
+                              pending->command, json_object_get_string_member(eobj, "class"),
+                              json_object_get_string_member(eobj, "desc")));
+    return TRUE;
 }
 
 static gboolean
@@ -679,24 +789,32 @@ client_on_event(XeQmpClient *self, JsonObject *message)
     const char *name;
     gint64 timestamp = -1;
 
-    if (json_node_get_value_type(name_node) != G_TYPE_STRING ||
-        (data_node != NULL && !JSON_NODE_HOLDS_OBJECT(data_node)) ||
-        (ts_node != NULL && !JSON_NODE_HOLDS_OBJECT(ts_node))) {
-        client_disconnect_printf(self, XE_QMP_ERROR_PROTOCOL,
-                                 "malformed QMP event: 'event' must be a string, 'data' and "
-                                 "'timestamp' objects");
-        return FALSE;
-    }
-    if (self->state != STATE_CONNECTED && self->state != STATE_NEGOTIATING) {
-        client_disconnect_printf(self, XE_QMP_ERROR_PROTOCOL, "QMP event before the greeting");
+    if (json_node_get_value_type(name_node) != G_TYPE_STRING) {
+        client_message_error(self, "malformed event: 'event' is %s, expected a string",
+                             xe_qmp_node_kind(name_node));
         return FALSE;
     }
     name = json_node_get_string(name_node);
+    if (data_node != NULL && !JSON_NODE_HOLDS_OBJECT(data_node)) {
+        client_message_error(self, "malformed event '%.64s': 'data' is %s, expected an object",
+                             name, xe_qmp_node_kind(data_node));
+        return FALSE;
+    }
+    if (ts_node != NULL && !JSON_NODE_HOLDS_OBJECT(ts_node)) {
+        client_message_error(self, "malformed event '%.64s': 'timestamp' is %s, expected an object",
+                             name, xe_qmp_node_kind(ts_node));
+        return FALSE;
+    }
+    if (self->state != STATE_CONNECTED && self->state != STATE_NEGOTIATING) {
+        client_message_error(self, "event before the greeting");
+        return FALSE;
+    }
     if (ts_node != NULL) {
         JsonObject *ts = json_node_get_object(ts_node);
         JsonNode *sec = json_object_get_member(ts, "seconds");
         JsonNode *usec = json_object_get_member(ts, "microseconds");
 
+        /* A timestamp QEMU never sends is no reason to hang up: -1, unknown. */
         if (sec != NULL && usec != NULL && json_node_get_value_type(sec) == G_TYPE_INT64 &&
             json_node_get_value_type(usec) == G_TYPE_INT64 && json_node_get_int(sec) >= 0 &&
             json_node_get_int(sec) < G_MAXINT64 / G_USEC_PER_SEC - 1)
@@ -714,46 +832,68 @@ client_on_event(XeQmpClient *self, JsonObject *message)
     return self->state != STATE_CLOSED;
 }
 
-static gboolean
-client_on_greeting(XeQmpClient *self, JsonObject *message)
+/* Member @name of @obj (at @path, for the message) when it is an object;
+ * else NULL with *why set. */
+static JsonObject *
+greeting_object(JsonObject *obj, const char *path, const char *name, char **why)
 {
-    JsonNode *qmp = json_object_get_member(message, "QMP");
-    JsonObject *qobj, *version, *qemu;
-    JsonNode *caps;
+    JsonNode *node = json_object_get_member(obj, name);
+
+    if (node == NULL) {
+        *why = g_strdup_printf("'%s%s' is missing", path, name);
+        return NULL;
+    }
+    if (!JSON_NODE_HOLDS_OBJECT(node)) {
+        *why =
+            g_strdup_printf("'%s%s' is %s, expected an object", path, name, xe_qmp_node_kind(node));
+        return NULL;
+    }
+    return json_node_get_object(node);
+}
+
+/* Reads the greeting into self->version and self->greeting_caps; NULL, or
+ * why @message is not a greeting. */
+static char *
+greeting_parse(XeQmpClient *self, JsonObject *message)
+{
+    JsonObject *qmp, *version, *qemu;
+    JsonNode *package, *caps;
+    char *why = NULL;
     g_autoptr(GPtrArray) cap_names = g_ptr_array_new_with_free_func(g_free);
 
-    if (qmp == NULL || !JSON_NODE_HOLDS_OBJECT(qmp))
-        goto bad;
-    qobj = json_node_get_object(qmp);
-    if (!json_object_has_member(qobj, "version") ||
-        !JSON_NODE_HOLDS_OBJECT(json_object_get_member(qobj, "version")))
-        goto bad;
-    version = json_object_get_object_member(qobj, "version");
-    if (!json_object_has_member(version, "qemu") ||
-        !JSON_NODE_HOLDS_OBJECT(json_object_get_member(version, "qemu")))
-        goto bad;
-    qemu = json_object_get_object_member(version, "qemu");
+    if ((qmp = greeting_object(message, "", "QMP", &why)) == NULL ||
+        (version = greeting_object(qmp, "QMP.", "version", &why)) == NULL ||
+        (qemu = greeting_object(version, "QMP.version.", "qemu", &why)) == NULL)
+        return why;
     for (guint i = 0; i < 3; i++) {
         static const char *const parts[] = { "major", "minor", "micro" };
         JsonNode *part = json_object_get_member(qemu, parts[i]);
         gint64 v;
 
-        if (part == NULL || json_node_get_value_type(part) != G_TYPE_INT64)
-            goto bad;
+        if (part == NULL)
+            return g_strdup_printf("'QMP.version.qemu.%s' is missing", parts[i]);
+        if (json_node_get_value_type(part) != G_TYPE_INT64)
+            return g_strdup_printf("'QMP.version.qemu.%s' is %s, expected an integer", parts[i],
+                                   xe_qmp_node_kind(part));
         v = json_node_get_int(part);
         if (v < 0 || v > G_MAXINT)
-            goto bad;
+            return g_strdup_printf("'QMP.version.qemu.%s' is %" G_GINT64_FORMAT ", out of range",
+                                   parts[i], v);
         (&self->version.major)[i] = (int)v;
     }
+    package = json_object_get_member(version, "package");
+    if (package != NULL && json_node_get_value_type(package) != G_TYPE_STRING)
+        return g_strdup_printf("'QMP.version.package' is %s, expected a string",
+                               xe_qmp_node_kind(package));
     g_free(self->version.package);
-    self->version.package =
-        g_strdup(json_object_get_string_member_with_default(version, "package", ""));
-    caps = json_object_get_member(qobj, "capabilities");
+    self->version.package = g_strdup(package != NULL ? json_node_get_string(package) : "");
+    caps = json_object_get_member(qmp, "capabilities");
     if (caps != NULL) {
         JsonArray *arr;
 
         if (!JSON_NODE_HOLDS_ARRAY(caps))
-            goto bad;
+            return g_strdup_printf("'QMP.capabilities' is %s, expected an array",
+                                   xe_qmp_node_kind(caps));
         arr = json_node_get_array(caps);
         for (guint i = 0; i < json_array_get_length(arr); i++) {
             JsonNode *cap = json_array_get_element(arr, i);
@@ -764,12 +904,20 @@ client_on_greeting(XeQmpClient *self, JsonObject *message)
     g_ptr_array_add(cap_names, NULL);
     g_strfreev(self->greeting_caps);
     self->greeting_caps = (GStrv)g_ptr_array_steal(cap_names, NULL);
-    return TRUE;
+    return NULL;
+}
 
-bad:
-    client_disconnect_printf(self, XE_QMP_ERROR_PROTOCOL,
-                             "the first message is not a QMP greeting "
-                             "({\"QMP\": {\"version\": {\"qemu\": {major, minor, micro}}}})");
+static gboolean
+client_on_greeting(XeQmpClient *self, JsonObject *message)
+{
+    g_autofree char *why = greeting_parse(self, message);
+
+    if (why == NULL)
+        return TRUE;
+    client_message_error(self,
+                         "the first message is not a QMP greeting "
+                         "({\"QMP\": {\"version\": {\"qemu\": {major, minor, micro}}}}): %s",
+                         why);
     return FALSE;
 }
 
@@ -805,10 +953,9 @@ client_on_message(JsonObject *message, gpointer user_data)
     if (json_object_has_member(message, "return") || json_object_has_member(message, "error"))
         return client_on_reply(self, message);
     if (json_object_has_member(message, "QMP"))
-        client_disconnect_printf(self, XE_QMP_ERROR_PROTOCOL, "a second QMP greeting");
+        client_message_error(self, "a second QMP greeting");
     else
-        client_disconnect_printf(self, XE_QMP_ERROR_PROTOCOL,
-                                 "QMP message that is neither a reply nor an event");
+        client_message_error(self, "neither a reply ('return' or 'error') nor an event ('event')");
     return FALSE;
 }
 
@@ -841,8 +988,14 @@ client_greeting_timed_out(gpointer user_data)
     XeQmpClient *self = user_data;
 
     g_clear_pointer(&self->greeting_timeout, g_source_unref);
-    client_disconnect_printf(self, XE_QMP_ERROR_TIMEOUT, "no QMP greeting within %u ms",
-                             self->greeting_timeout_ms);
+    if (xe_qmp_stream_get_buffered(self->stream) > 0)
+        client_disconnect_printf(
+            self, XE_QMP_ERROR_TIMEOUT,
+            "no QMP greeting within %u ms (%" G_GSIZE_FORMAT " bytes of one received)",
+            self->greeting_timeout_ms, xe_qmp_stream_get_buffered(self->stream));
+    else
+        client_disconnect_printf(self, XE_QMP_ERROR_TIMEOUT, "no QMP greeting within %u ms",
+                                 self->greeting_timeout_ms);
     return G_SOURCE_REMOVE;
 }
 
@@ -870,9 +1023,8 @@ client_connect_cancelled(GCancellable *cancellable, gpointer user_data)
         g_error_new_literal(G_IO_ERROR, G_IO_ERROR_CANCELLED, "connecting to QEMU: cancelled");
 
     g_clear_pointer(&self->connect_cancel_source, g_source_unref);
-    /* While the socket connects, GSocketClient sees the same cancellable. */
-    if (self->state == STATE_GREETING || self->state == STATE_NEGOTIATING)
-        client_disconnect(self, reason);
+    /* At any stage: the socket connect watches io_cancellable, which this cancels. */
+    client_disconnect(self, reason);
     return G_SOURCE_REMOVE;
 }
 
@@ -884,6 +1036,10 @@ client_socket_connected(GObject *source, GAsyncResult *result, gpointer user_dat
     g_autoptr(GSocketConnection) conn =
         g_socket_client_connect_finish(G_SOCKET_CLIENT(source), result, &error);
 
+    /* Closed or cancelled meanwhile: the connect has already failed with the
+     * reason; a connection made all the same goes away with @conn. */
+    if (self->state == STATE_CLOSED)
+        return;
     if (conn == NULL) {
         self->state = STATE_CLOSED;
         g_prefix_error(&error, "connecting to QEMU at %s: ",
@@ -959,8 +1115,9 @@ xe_qmp_client_connect_async(XeQmpClient *self, const char *address, GCancellable
     }
     self->state = STATE_CONNECTING;
     socket_client = g_socket_client_new();
-    g_socket_client_connect_async(socket_client, connectable, cancellable, client_socket_connected,
-                                  g_object_ref(self));
+    /* io_cancellable, not @cancellable: xe_qmp_client_close() must stop it too. */
+    g_socket_client_connect_async(socket_client, connectable, self->io_cancellable,
+                                  client_socket_connected, g_object_ref(self));
 }
 
 void

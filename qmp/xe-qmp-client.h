@@ -49,7 +49,10 @@ void xe_qmp_client_connect_stream_async(XeQmpClient *self, GIOStream *stream,
 gboolean xe_qmp_client_connect_finish(XeQmpClient *self, GAsyncResult *result, GError **error);
 
 /* Closes the connection: pending commands fail with XE_QMP_ERROR_DISCONNECTED
- * and "disconnected" is emitted (once per connection). Safe to call twice. */
+ * and "disconnected" is emitted (once per connection). Safe to call twice.
+ * While connecting (socket connect, greeting or qmp_capabilities in flight),
+ * the connect fails at once with XE_QMP_ERROR_DISCONNECTED ("closed by the
+ * client") and the client stays closed, whatever the peer does next. */
 void xe_qmp_client_close(XeQmpClient *self);
 
 gboolean xe_qmp_client_is_connected(XeQmpClient *self);
@@ -64,7 +67,10 @@ void xe_qmp_client_execute_async(XeQmpClient *self, const char *command, JsonObj
                                  GAsyncReadyCallback callback, gpointer user_data);
 JsonNode *xe_qmp_client_execute_finish(XeQmpClient *self, GAsyncResult *result, GError **error);
 
-/* Number of commands sent and not yet answered, timed out or cancelled. */
+/* Number of commands sent and not yet answered, timed out or cancelled.
+ * A command that timed out or was cancelled is forgotten, and its late reply
+ * dropped: the client remembers the last 1024 such commands, and drops a late
+ * reply to an older one as well. */
 guint xe_qmp_client_get_n_pending(XeQmpClient *self);
 
 void xe_qmp_version_clear(XeQmpVersion *version);

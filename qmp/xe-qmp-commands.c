@@ -39,10 +39,16 @@ call_done(GObject *source, GAsyncResult *result, gpointer user_data)
         return;
     }
     value = data->parser(ret, data->command, &error);
-    if (value == NULL)
-        g_task_return_error(task, g_steal_pointer(&error));
-    else
+    if (value != NULL) {
         g_task_return_pointer(task, value, data->free_result);
+        return;
+    }
+    /* Every failure carries a reason: a caller's parser that forgot to give
+     * one must not leave the task unreturned (and its caller waiting). */
+    if (error == NULL)
+        error = g_error_new(XE_QMP_ERROR, XE_QMP_ERROR_BAD_REPLY,
+                            "%s: reply refused by its parser, which gave no reason", data->command);
+    g_task_return_error(task, g_steal_pointer(&error));
 }
 
 void
@@ -72,31 +78,6 @@ xe_qmp_client_call_finish(XeQmpClient *self, GAsyncResult *result, GError **erro
 
 /* reply checking */
 
-static const char *
-node_kind(JsonNode *node)
-{
-    switch (json_node_get_node_type(node)) {
-    case JSON_NODE_OBJECT:
-        return "an object";
-    case JSON_NODE_ARRAY:
-        return "an array";
-    case JSON_NODE_NULL:
-        return "null";
-    case JSON_NODE_VALUE:
-        break;
-    }
-    switch (json_node_get_value_type(node)) {
-    case G_TYPE_STRING:
-        return "a string";
-    case G_TYPE_BOOLEAN:
-        return "a boolean";
-    case G_TYPE_DOUBLE:
-        return "a number with a fraction";
-    default:
-        return "an integer";
-    }
-}
-
 static gboolean G_GNUC_PRINTF(4, 5)
     bad_reply(GError **error, const char *command, const char *member, const char *fmt, ...)
 {
@@ -115,7 +96,7 @@ JsonObject *
 xe_qmp_reply_object(JsonNode *ret, const char *command, GError **error)
 {
     if (!JSON_NODE_HOLDS_OBJECT(ret)) {
-        bad_reply(error, command, "return", "is %s, expected an object", node_kind(ret));
+        bad_reply(error, command, "return", "is %s, expected an object", xe_qmp_node_kind(ret));
         return NULL;
     }
     return json_node_get_object(ret);
@@ -144,7 +125,8 @@ xe_qmp_reply_get_string(JsonObject *obj, const char *command, const char *member
     if (node == NULL)
         return TRUE;
     if (json_node_get_value_type(node) != G_TYPE_STRING)
-        return bad_reply(error, command, member, "is %s, expected a string", node_kind(node));
+        return bad_reply(error, command, member, "is %s, expected a string",
+                         xe_qmp_node_kind(node));
     *out = json_node_get_string(node);
     return TRUE;
 }
@@ -161,7 +143,8 @@ xe_qmp_reply_get_bool(JsonObject *obj, const char *command, const char *member, 
     if (node == NULL)
         return TRUE;
     if (json_node_get_value_type(node) != G_TYPE_BOOLEAN)
-        return bad_reply(error, command, member, "is %s, expected a boolean", node_kind(node));
+        return bad_reply(error, command, member, "is %s, expected a boolean",
+                         xe_qmp_node_kind(node));
     *out = json_node_get_boolean(node);
     return TRUE;
 }
@@ -181,7 +164,8 @@ xe_qmp_reply_get_uint(JsonObject *obj, const char *command, const char *member, 
         return TRUE;
     }
     if (json_node_get_value_type(node) != G_TYPE_INT64)
-        return bad_reply(error, command, member, "is %s, expected an integer", node_kind(node));
+        return bad_reply(error, command, member, "is %s, expected an integer",
+                         xe_qmp_node_kind(node));
     if (json_node_get_int(node) < 0)
         return bad_reply(error, command, member, "is %" G_GINT64_FORMAT ", expected >= 0",
                          json_node_get_int(node));
@@ -208,7 +192,8 @@ xe_qmp_reply_get_double(JsonObject *obj, const char *command, const char *member
     }
     type = json_node_get_value_type(node);
     if (type != G_TYPE_INT64 && type != G_TYPE_DOUBLE)
-        return bad_reply(error, command, member, "is %s, expected a number", node_kind(node));
+        return bad_reply(error, command, member, "is %s, expected a number",
+                         xe_qmp_node_kind(node));
     *out = json_node_get_double(node);
     if (present != NULL)
         *present = TRUE;
@@ -245,8 +230,8 @@ xe_qmp_version_free(XeQmpVersion *version)
     g_free(version);
 }
 
-static gpointer
-parse_version(JsonNode *ret, const char *command, GError **error)
+gpointer
+xe_qmp_parse_version(JsonNode *ret, const char *command, GError **error)
 {
     g_autoptr(XeQmpVersion) version = g_new0(XeQmpVersion, 1);
     JsonObject *obj = xe_qmp_reply_object(ret, command, error);
@@ -256,8 +241,12 @@ parse_version(JsonNode *ret, const char *command, GError **error)
     if (obj == NULL)
         return NULL;
     qemu_node = json_object_get_member(obj, "qemu");
-    if (qemu_node == NULL || !JSON_NODE_HOLDS_OBJECT(qemu_node)) {
-        bad_reply(error, command, "qemu", "is missing or not an object");
+    if (qemu_node == NULL) {
+        bad_reply(error, command, "qemu", "is missing");
+        return NULL;
+    }
+    if (!JSON_NODE_HOLDS_OBJECT(qemu_node)) {
+        bad_reply(error, command, "qemu", "is %s, expected an object", xe_qmp_node_kind(qemu_node));
         return NULL;
     }
     for (guint i = 0; i < 3; i++) {
@@ -268,7 +257,7 @@ parse_version(JsonNode *ret, const char *command, GError **error)
                                    error))
             return NULL;
         if (v > G_MAXINT) {
-            bad_reply(error, command, parts[i], "is out of range");
+            bad_reply(error, command, parts[i], "is %" G_GUINT64_FORMAT ", out of range", v);
             return NULL;
         }
         (&version->major)[i] = (int)v;
@@ -283,7 +272,7 @@ void
 xe_qmp_query_version_async(XeQmpClient *self, GCancellable *cancellable,
                            GAsyncReadyCallback callback, gpointer user_data)
 {
-    xe_qmp_client_call_async(self, "query-version", NULL, parse_version,
+    xe_qmp_client_call_async(self, "query-version", NULL, xe_qmp_parse_version,
                              (GDestroyNotify)xe_qmp_version_free, 0, cancellable, callback,
                              user_data);
 }
@@ -305,8 +294,8 @@ xe_qmp_status_free(XeQmpStatus *status)
     g_free(status);
 }
 
-static gpointer
-parse_status(JsonNode *ret, const char *command, GError **error)
+gpointer
+xe_qmp_parse_status(JsonNode *ret, const char *command, GError **error)
 {
     g_autoptr(XeQmpStatus) status = g_new0(XeQmpStatus, 1);
     JsonObject *obj = xe_qmp_reply_object(ret, command, error);
@@ -324,7 +313,7 @@ void
 xe_qmp_query_status_async(XeQmpClient *self, GCancellable *cancellable,
                           GAsyncReadyCallback callback, gpointer user_data)
 {
-    xe_qmp_client_call_async(self, "query-status", NULL, parse_status,
+    xe_qmp_client_call_async(self, "query-status", NULL, xe_qmp_parse_status,
                              (GDestroyNotify)xe_qmp_status_free, 0, cancellable, callback,
                              user_data);
 }

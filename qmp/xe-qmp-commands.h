@@ -14,7 +14,9 @@
 G_BEGIN_DECLS
 
 /* Turns @ret (a command's "return" value) into a result; NULL with @error set
- * on a bad shape. Void commands use a NULL parser and get TRUE. */
+ * on a bad shape (a parser that fails without setting it fails the call with
+ * XE_QMP_ERROR_BAD_REPLY all the same). Void commands use a NULL parser and
+ * get TRUE. */
 typedef gpointer (*XeQmpReplyParser)(JsonNode *ret, const char *command, GError **error);
 
 void xe_qmp_client_call_async(XeQmpClient *self, const char *command, JsonObject *arguments,

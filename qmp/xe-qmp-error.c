@@ -1,9 +1,11 @@
 /* xe-qmp-error.c: the XE_QMP_ERROR domain; an extended GError domain whose
- * private part carries QMP's error class across g_error_copy() and friends.
+ * private part carries QMP's error class across g_error_copy() and friends;
+ * and the words every error message uses for a JSON value of the wrong kind.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "xe-qmp-error.h"
+#include "xe-qmp-private.h"
 
 typedef struct {
     char *klass;
@@ -44,4 +46,29 @@ xe_qmp_error_get_class(const GError *error)
     if (error == NULL || !g_error_matches(error, XE_QMP_ERROR, XE_QMP_ERROR_COMMAND_FAILED))
         return NULL;
     return xe_qmp_error_get_private(error)->klass;
+}
+
+const char *
+xe_qmp_node_kind(JsonNode *node)
+{
+    switch (json_node_get_node_type(node)) {
+    case JSON_NODE_OBJECT:
+        return "an object";
+    case JSON_NODE_ARRAY:
+        return "an array";
+    case JSON_NODE_NULL:
+        return "null";
+    case JSON_NODE_VALUE:
+        break;
+    }
+    switch (json_node_get_value_type(node)) {
+    case G_TYPE_STRING:
+        return "a string";
+    case G_TYPE_BOOLEAN:
+        return "a boolean";
+    case G_TYPE_DOUBLE:
+        return "a number with a fraction";
+    default:
+        return "an integer";
+    }
 }

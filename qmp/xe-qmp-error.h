@@ -21,7 +21,7 @@ typedef enum {
     XE_QMP_ERROR_NOT_CONNECTED,    /* the client is not (or no longer) connected */
     XE_QMP_ERROR_PROTOCOL,         /* the peer broke the QMP protocol */
     XE_QMP_ERROR_TOO_LARGE,        /* a message exceeded the size or nesting bound */
-    XE_QMP_ERROR_BAD_REPLY,        /* a reply did not have the shape its command returns */
+    XE_QMP_ERROR_BAD_REPLY,        /* a reply or event did not have the shape QMP gives it */
     XE_QMP_ERROR_INVALID_ARGUMENT, /* the caller passed something QMP cannot carry */
 } XeQmpErrorCode;
 

@@ -200,7 +200,8 @@ optional_object(JsonObject *obj, const char *command, const char *member, JsonOb
         return TRUE;
     if (!JSON_NODE_HOLDS_OBJECT(node)) {
         g_set_error(error, XE_QMP_ERROR, XE_QMP_ERROR_BAD_REPLY,
-                    "%s: reply member '%s' is not an object", command, member);
+                    "%s: reply member '%s' is %s, expected an object", command, member,
+                    xe_qmp_node_kind(node));
         return FALSE;
     }
     *out = json_node_get_object(node);
@@ -214,7 +215,7 @@ xe_qmp_migration_info_parse(JsonNode *ret, GError **error)
     g_autoptr(XeQmpMigrationInfo) info = g_new0(XeQmpMigrationInfo, 1);
     JsonObject *obj = xe_qmp_reply_object(ret, command, error);
     JsonObject *ram, *vfio;
-    JsonNode *blocked;
+    JsonNode *addrs, *blocked;
     const char *status, *error_desc;
 
     if (obj == NULL)
@@ -248,22 +249,31 @@ xe_qmp_migration_info_parse(JsonNode *ret, GError **error)
     info->error_desc = g_strdup(error_desc);
 
     /* Destination, listening: where (the port QEMU picked for "tcp:HOST:0"). */
-    {
-        JsonNode *addrs = json_object_get_member(obj, "socket-address");
+    addrs = json_object_get_member(obj, "socket-address");
+    if (addrs != NULL) {
+        JsonArray *arr;
 
-        if (addrs != NULL && JSON_NODE_HOLDS_ARRAY(addrs)) {
-            JsonArray *arr = json_node_get_array(addrs);
+        if (!JSON_NODE_HOLDS_ARRAY(addrs)) {
+            g_set_error(error, XE_QMP_ERROR, XE_QMP_ERROR_BAD_REPLY,
+                        "%s: reply member 'socket-address' is %s, expected an array", command,
+                        xe_qmp_node_kind(addrs));
+            return NULL;
+        }
+        arr = json_node_get_array(addrs);
+        for (guint i = 0; i < json_array_get_length(arr) && info->socket_port == NULL; i++) {
+            JsonNode *a = json_array_get_element(arr, i);
+            const char *port = NULL;
 
-            for (guint i = 0; i < json_array_get_length(arr) && info->socket_port == NULL; i++) {
-                JsonNode *a = json_array_get_element(arr, i);
-                const char *port = NULL;
-
-                if (!JSON_NODE_HOLDS_OBJECT(a) ||
-                    !xe_qmp_reply_get_string(json_node_get_object(a), command, "port", FALSE, &port,
-                                             error))
-                    return NULL;
-                info->socket_port = g_strdup(port);
+            if (!JSON_NODE_HOLDS_OBJECT(a)) {
+                g_set_error(error, XE_QMP_ERROR, XE_QMP_ERROR_BAD_REPLY,
+                            "%s: reply member 'socket-address[%u]' is %s, expected an object",
+                            command, i, xe_qmp_node_kind(a));
+                return NULL;
             }
+            if (!xe_qmp_reply_get_string(json_node_get_object(a), command, "port", FALSE, &port,
+                                         error))
+                return NULL;
+            info->socket_port = g_strdup(port);
         }
     }
 
@@ -274,7 +284,8 @@ xe_qmp_migration_info_parse(JsonNode *ret, GError **error)
 
         if (!JSON_NODE_HOLDS_ARRAY(blocked)) {
             g_set_error(error, XE_QMP_ERROR, XE_QMP_ERROR_BAD_REPLY,
-                        "%s: reply member 'blocked-reasons' is not an array", command);
+                        "%s: reply member 'blocked-reasons' is %s, expected an array", command,
+                        xe_qmp_node_kind(blocked));
             return NULL;
         }
         arr = json_node_get_array(blocked);
@@ -283,7 +294,8 @@ xe_qmp_migration_info_parse(JsonNode *ret, GError **error)
 
             if (json_node_get_value_type(reason) != G_TYPE_STRING) {
                 g_set_error(error, XE_QMP_ERROR, XE_QMP_ERROR_BAD_REPLY,
-                            "%s: reply member 'blocked-reasons[%u]' is not a string", command, i);
+                            "%s: reply member 'blocked-reasons[%u]' is %s, expected a string",
+                            command, i, xe_qmp_node_kind(reason));
                 return NULL;
             }
             g_ptr_array_add(reasons, g_strdup(json_node_get_string(reason)));
@@ -345,15 +357,16 @@ xe_qmp_migrate_set_capabilities_finish(XeQmpClient *self, GAsyncResult *result, 
     return xe_qmp_client_call_finish(self, result, error) != NULL;
 }
 
-static gpointer
-parse_capabilities(JsonNode *ret, const char *command, GError **error)
+gpointer
+xe_qmp_parse_migrate_capabilities(JsonNode *ret, const char *command, GError **error)
 {
     g_autoptr(GHashTable) caps = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     JsonArray *arr;
 
     if (!JSON_NODE_HOLDS_ARRAY(ret)) {
-        g_set_error(error, XE_QMP_ERROR, XE_QMP_ERROR_BAD_REPLY, "%s: reply is not an array",
-                    command);
+        g_set_error(error, XE_QMP_ERROR, XE_QMP_ERROR_BAD_REPLY,
+                    "%s: reply member 'return' is %s, expected an array", command,
+                    xe_qmp_node_kind(ret));
         return NULL;
     }
     arr = json_node_get_array(ret);
@@ -364,7 +377,8 @@ parse_capabilities(JsonNode *ret, const char *command, GError **error)
 
         if (!JSON_NODE_HOLDS_OBJECT(node)) {
             g_set_error(error, XE_QMP_ERROR, XE_QMP_ERROR_BAD_REPLY,
-                        "%s: element %u is not an object", command, i);
+                        "%s: reply element %u is %s, expected an object", command, i,
+                        xe_qmp_node_kind(node));
             return NULL;
         }
         if (!xe_qmp_reply_get_string(json_node_get_object(node), command, "capability", TRUE, &name,
@@ -381,9 +395,9 @@ void
 xe_qmp_query_migrate_capabilities_async(XeQmpClient *self, GCancellable *cancellable,
                                         GAsyncReadyCallback callback, gpointer user_data)
 {
-    xe_qmp_client_call_async(self, "query-migrate-capabilities", NULL, parse_capabilities,
-                             (GDestroyNotify)g_hash_table_unref, 0, cancellable, callback,
-                             user_data);
+    xe_qmp_client_call_async(self, "query-migrate-capabilities", NULL,
+                             xe_qmp_parse_migrate_capabilities, (GDestroyNotify)g_hash_table_unref,
+                             0, cancellable, callback, user_data);
 }
 
 GHashTable *
@@ -425,8 +439,8 @@ xe_qmp_migrate_set_parameters_finish(XeQmpClient *self, GAsyncResult *result, GE
     return xe_qmp_client_call_finish(self, result, error) != NULL;
 }
 
-static gpointer
-parse_parameters(JsonNode *ret, const char *command, GError **error)
+gpointer
+xe_qmp_parse_migrate_parameters(JsonNode *ret, const char *command, GError **error)
 {
     g_autofree XeQmpMigrationParameters *params = g_new0(XeQmpMigrationParameters, 1);
     JsonObject *obj = xe_qmp_reply_object(ret, command, error);
@@ -441,8 +455,9 @@ void
 xe_qmp_query_migrate_parameters_async(XeQmpClient *self, GCancellable *cancellable,
                                       GAsyncReadyCallback callback, gpointer user_data)
 {
-    xe_qmp_client_call_async(self, "query-migrate-parameters", NULL, parse_parameters, g_free, 0,
-                             cancellable, callback, user_data);
+    xe_qmp_client_call_async(self, "query-migrate-parameters", NULL,
+                             xe_qmp_parse_migrate_parameters, g_free, 0, cancellable, callback,
+                             user_data);
 }
 
 XeQmpMigrationParameters *
@@ -625,42 +640,72 @@ xe_qmp_migrate_continue_finish(XeQmpClient *self, GAsyncResult *result, GError *
 
 /* events */
 
-static const char *
-event_string(JsonObject *data, const char *member)
+/* Fails with XE_QMP_ERROR_BAD_REPLY "<event> event: data member '<member>' <what>". */
+static gboolean G_GNUC_PRINTF(4, 5)
+    bad_event(GError **error, const char *event, const char *member, const char *fmt, ...)
+{
+    va_list ap;
+    g_autofree char *what = NULL;
+
+    va_start(ap, fmt);
+    what = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    g_set_error(error, XE_QMP_ERROR, XE_QMP_ERROR_BAD_REPLY, "%s event: data member '%s' %s", event,
+                member, what);
+    return FALSE;
+}
+
+static gboolean
+event_get_string(JsonObject *data, const char *event, const char *member, const char **out,
+                 GError **error)
 {
     JsonNode *node = json_object_get_member(data, member);
 
-    if (node == NULL || json_node_get_value_type(node) != G_TYPE_STRING)
-        return NULL;
-    return json_node_get_string(node);
+    if (node == NULL)
+        return bad_event(error, event, member, "is missing");
+    if (json_node_get_value_type(node) != G_TYPE_STRING)
+        return bad_event(error, event, member, "is %s, expected a string", xe_qmp_node_kind(node));
+    *out = json_node_get_string(node);
+    return TRUE;
 }
 
 gboolean
-xe_qmp_event_migration_parse(JsonObject *data, XeQmpMigrationStatus *status)
+xe_qmp_event_migration_decode(JsonObject *data, XeQmpMigrationStatus *status, GError **error)
 {
-    const char *text = event_string(data, "status");
+    const char *text;
 
-    if (text == NULL)
+    if (!event_get_string(data, XE_QMP_EVENT_MIGRATION, "status", &text, error))
         return FALSE;
     *status = xe_qmp_migration_status_from_string(text);
     return TRUE;
 }
 
 gboolean
-xe_qmp_event_migration_pass_parse(JsonObject *data, guint64 *pass)
+xe_qmp_event_migration_pass_decode(JsonObject *data, guint64 *pass, GError **error)
 {
-    return xe_qmp_reply_get_uint(data, XE_QMP_EVENT_MIGRATION_PASS, "pass", NULL, pass, NULL);
+    JsonNode *node = json_object_get_member(data, "pass");
+
+    if (node == NULL)
+        return bad_event(error, XE_QMP_EVENT_MIGRATION_PASS, "pass", "is missing");
+    if (json_node_get_value_type(node) != G_TYPE_INT64)
+        return bad_event(error, XE_QMP_EVENT_MIGRATION_PASS, "pass", "is %s, expected an integer",
+                         xe_qmp_node_kind(node));
+    if (json_node_get_int(node) < 0)
+        return bad_event(error, XE_QMP_EVENT_MIGRATION_PASS, "pass",
+                         "is %" G_GINT64_FORMAT ", expected >= 0", json_node_get_int(node));
+    *pass = (guint64)json_node_get_int(node);
+    return TRUE;
 }
 
 gboolean
-xe_qmp_event_vfio_migration_parse(JsonObject *data, const char **device_id, const char **qom_path,
-                                  XeQmpVfioState *state)
+xe_qmp_event_vfio_migration_decode(JsonObject *data, const char **device_id, const char **qom_path,
+                                   XeQmpVfioState *state, GError **error)
 {
-    const char *id = event_string(data, "device-id");
-    const char *path = event_string(data, "qom-path");
-    const char *text = event_string(data, "device-state");
+    const char *id, *path, *text;
 
-    if (id == NULL || path == NULL || text == NULL)
+    if (!event_get_string(data, XE_QMP_EVENT_VFIO_MIGRATION, "device-id", &id, error) ||
+        !event_get_string(data, XE_QMP_EVENT_VFIO_MIGRATION, "qom-path", &path, error) ||
+        !event_get_string(data, XE_QMP_EVENT_VFIO_MIGRATION, "device-state", &text, error))
         return FALSE;
     *device_id = id;
     *qom_path = path;

@@ -94,7 +94,8 @@ void xe_qmp_query_migrate_async(XeQmpClient *self, GCancellable *cancellable,
                                 GAsyncReadyCallback callback, gpointer user_data);
 XeQmpMigrationInfo *xe_qmp_query_migrate_finish(XeQmpClient *self, GAsyncResult *result,
                                                 GError **error);
-/* Parses a query-migrate "return" value (exposed for tests and fuzzing). */
+/* Parses a query-migrate "return" value (exposed for tests and fuzzing);
+ * NULL with @error set (XE_QMP_ERROR_BAD_REPLY) on a bad shape. */
 XeQmpMigrationInfo *xe_qmp_migration_info_parse(JsonNode *ret, GError **error);
 void xe_qmp_migration_info_free(XeQmpMigrationInfo *info);
 
@@ -170,9 +171,13 @@ void xe_qmp_migrate_continue_async(XeQmpClient *self, XeQmpMigrationStatus state
                                    gpointer user_data);
 gboolean xe_qmp_migrate_continue_finish(XeQmpClient *self, GAsyncResult *result, GError **error);
 
-/* Event decoders; FALSE when the data has the wrong shape. */
-gboolean xe_qmp_event_migration_parse(JsonObject *data, XeQmpMigrationStatus *status);
-gboolean xe_qmp_event_migration_pass_parse(JsonObject *data, guint64 *pass);
+/* Event decoders: FALSE with XE_QMP_ERROR_BAD_REPLY naming the member when
+ * @data (the event's "data", never NULL) has the wrong shape; the outputs are
+ * set only on success. An unknown status or state value is not an error: it
+ * decodes as XE_QMP_..._UNKNOWN. */
+gboolean xe_qmp_event_migration_decode(JsonObject *data, XeQmpMigrationStatus *status,
+                                       GError **error);
+gboolean xe_qmp_event_migration_pass_decode(JsonObject *data, guint64 *pass, GError **error);
 
 /* VFIOMigrationState, as VFIO_MIGRATION reports it. */
 typedef enum {
@@ -187,8 +192,10 @@ typedef enum {
 } XeQmpVfioState;
 
 const char *xe_qmp_vfio_state_to_string(XeQmpVfioState state);
-gboolean xe_qmp_event_vfio_migration_parse(JsonObject *data, const char **device_id,
-                                           const char **qom_path, XeQmpVfioState *state);
+/* @device_id and @qom_path point into @data. */
+gboolean xe_qmp_event_vfio_migration_decode(JsonObject *data, const char **device_id,
+                                            const char **qom_path, XeQmpVfioState *state,
+                                            GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(XeQmpMigrationInfo, xe_qmp_migration_info_free)
 

@@ -9,6 +9,7 @@
 #define G_LOG_DOMAIN "xe-qmp"
 
 #include "xe-qmp-schema.h"
+#include "xe-qmp-private.h"
 
 typedef struct {
     GHashTable *by_name; /* name -> JsonObject (SchemaInfo), borrowed from the reply */
@@ -143,7 +144,8 @@ xe_qmp_schema_parse(JsonNode *ret, GError **error)
 
     if (!JSON_NODE_HOLDS_ARRAY(ret)) {
         g_set_error(error, XE_QMP_ERROR, XE_QMP_ERROR_BAD_REPLY,
-                    "query-qmp-schema: reply is not an array");
+                    "query-qmp-schema: reply member 'return' is %s, expected an array",
+                    xe_qmp_node_kind(ret));
         return NULL;
     }
     arr = json_node_get_array(ret);
@@ -154,7 +156,8 @@ xe_qmp_schema_parse(JsonNode *ret, GError **error)
 
         if (!JSON_NODE_HOLDS_OBJECT(node)) {
             g_set_error(error, XE_QMP_ERROR, XE_QMP_ERROR_BAD_REPLY,
-                        "query-qmp-schema: element %u is not an object", i);
+                        "query-qmp-schema: reply element %u is %s, expected an object", i,
+                        xe_qmp_node_kind(node));
             return NULL;
         }
         info = json_node_get_object(node);

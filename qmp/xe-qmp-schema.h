@@ -31,7 +31,8 @@ typedef struct {
     GStrv events;                 /* every event name */
 } XeQmpSchema;
 
-/* Interprets a query-qmp-schema "return" value. */
+/* Interprets a query-qmp-schema "return" value; NULL with @error set
+ * (XE_QMP_ERROR_BAD_REPLY) on a bad shape. */
 XeQmpSchema *xe_qmp_schema_parse(JsonNode *ret, GError **error);
 void xe_qmp_schema_free(XeQmpSchema *schema);
 

@@ -32,6 +32,7 @@ struct _XeQmpStream {
     GByteArray *buf; /* bytes of the incomplete message */
     gsize peak;      /* most bytes ever held in buf */
     guint64 offset;  /* bytes consumed since the start of the stream */
+    guint64 start;   /* offset of the first byte ('{') of the current message */
     guint64 n_messages;
     JsonParser *parser;
     GError *poison; /* the first violation, returned by every later feed */
@@ -80,8 +81,22 @@ xe_qmp_stream_get_n_messages(const XeQmpStream *stream)
     return stream->n_messages;
 }
 
-static gboolean G_GNUC_PRINTF(3, 4)
-    stream_fail(XeQmpStream *stream, XeQmpErrorCode code, const char *fmt, ...)
+guint64
+xe_qmp_stream_get_offset(const XeQmpStream *stream)
+{
+    return stream->offset;
+}
+
+guint64
+xe_qmp_stream_get_message_offset(const XeQmpStream *stream)
+{
+    return stream->start;
+}
+
+/* Poisons the stream with "QMP stream: message N at byte OFFSET: what", where
+ * OFFSET is the byte at fault (or the first byte of a message refused whole). */
+static gboolean G_GNUC_PRINTF(4, 5)
+    stream_fail(XeQmpStream *stream, guint64 offset, XeQmpErrorCode code, const char *fmt, ...)
 {
     va_list ap;
     g_autofree char *what = NULL;
@@ -92,7 +107,7 @@ static gboolean G_GNUC_PRINTF(3, 4)
     stream->poison =
         g_error_new(XE_QMP_ERROR, code,
                     "QMP stream: message %" G_GUINT64_FORMAT " at byte %" G_GUINT64_FORMAT ": %s",
-                    stream->n_messages + 1, stream->offset, what);
+                    stream->n_messages + 1, offset, what);
     return FALSE;
 }
 
@@ -123,16 +138,21 @@ stream_deliver(XeQmpStream *stream, XeQmpStreamMessageFunc func, gpointer user_d
     g_autoptr(GError) parse_error = NULL;
     const char *bytes = (const char *)stream->buf->data;
     gsize len = stream->buf->len;
+    const char *bad;
     JsonNode *root;
 
-    if (!g_utf8_validate_len(bytes, len, NULL))
-        return stream_fail(stream, XE_QMP_ERROR_PROTOCOL, "invalid UTF-8");
+    if (!g_utf8_validate_len(bytes, len, &bad))
+        return stream_fail(stream, stream->start + (guint64)(bad - bytes), XE_QMP_ERROR_PROTOCOL,
+                           "invalid UTF-8 (byte 0x%02x)", (guint8)*bad);
+    /* json-glib says where within the message: "<data>:LINE:COLUMN: ...". */
     if (!json_parser_load_from_data(stream->parser, bytes, (gssize)len, &parse_error))
-        return stream_fail(stream, XE_QMP_ERROR_PROTOCOL, "malformed JSON: %s",
+        return stream_fail(stream, stream->start, XE_QMP_ERROR_PROTOCOL,
+                           "malformed JSON in this %" G_GSIZE_FORMAT "-byte message: %s", len,
                            parse_error->message);
     root = json_parser_get_root(stream->parser);
     if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root))
-        return stream_fail(stream, XE_QMP_ERROR_PROTOCOL, "top-level value is not an object");
+        return stream_fail(stream, stream->start, XE_QMP_ERROR_PROTOCOL,
+                           "top-level value is not an object");
 
     stream->n_messages++;
     stream_reset_buffer(stream);
@@ -163,14 +183,16 @@ xe_qmp_stream_feed(XeQmpStream *stream, const guint8 *data, gsize len, XeQmpStre
         guint8 c = data[i];
 
         if (c == '\0') {
-            stream_fail(stream, XE_QMP_ERROR_PROTOCOL, "NUL byte");
+            stream_fail(stream, stream->offset, XE_QMP_ERROR_PROTOCOL, "NUL byte");
             goto poisoned;
         }
         /* Every byte of a message counts against the bound, its last one too. */
         if (stream->state != STATE_BETWEEN &&
             stream->buf->len + (i + 1 - start) > stream->max_message_size) {
-            stream_fail(stream, XE_QMP_ERROR_TOO_LARGE,
-                        "message larger than %" G_GSIZE_FORMAT " bytes", stream->max_message_size);
+            stream_fail(stream, stream->offset, XE_QMP_ERROR_TOO_LARGE,
+                        "message larger than %" G_GSIZE_FORMAT
+                        " bytes (it starts at byte %" G_GUINT64_FORMAT ")",
+                        stream->max_message_size, stream->start);
             goto poisoned;
         }
 
@@ -179,11 +201,12 @@ xe_qmp_stream_feed(XeQmpStream *stream, const guint8 *data, gsize len, XeQmpStre
             if (is_json_space(c))
                 continue;
             if (c != '{') {
-                stream_fail(stream, XE_QMP_ERROR_PROTOCOL,
+                stream_fail(stream, stream->offset, XE_QMP_ERROR_PROTOCOL,
                             "unexpected byte 0x%02x where a message should start", c);
                 goto poisoned;
             }
             start = i;
+            stream->start = stream->offset;
             stream->depth = 1;
             stream->state = STATE_VALUE;
             break;
@@ -193,8 +216,8 @@ xe_qmp_stream_feed(XeQmpStream *stream, const guint8 *data, gsize len, XeQmpStre
                 stream->state = STATE_STRING;
             } else if (c == '{' || c == '[') {
                 if (++stream->depth > stream->max_depth) {
-                    stream_fail(stream, XE_QMP_ERROR_TOO_LARGE, "nesting deeper than %u levels",
-                                stream->max_depth);
+                    stream_fail(stream, stream->offset, XE_QMP_ERROR_TOO_LARGE,
+                                "nesting deeper than %u levels", stream->max_depth);
                     goto poisoned;
                 }
             } else if (c == '}' || c == ']') {
@@ -210,7 +233,8 @@ xe_qmp_stream_feed(XeQmpStream *stream, const guint8 *data, gsize len, XeQmpStre
                     continue;
                 }
             } else if (c < 0x20 && !is_json_space(c)) {
-                stream_fail(stream, XE_QMP_ERROR_PROTOCOL, "control character 0x%02x", c);
+                stream_fail(stream, stream->offset, XE_QMP_ERROR_PROTOCOL,
+                            "control character 0x%02x", c);
                 goto poisoned;
             }
             break;
@@ -221,7 +245,7 @@ xe_qmp_stream_feed(XeQmpStream *stream, const guint8 *data, gsize len, XeQmpStre
             else if (c == '\\')
                 stream->state = STATE_ESCAPE;
             else if (c < 0x20) {
-                stream_fail(stream, XE_QMP_ERROR_PROTOCOL,
+                stream_fail(stream, stream->offset, XE_QMP_ERROR_PROTOCOL,
                             "control character 0x%02x inside a string", c);
                 goto poisoned;
             }
@@ -229,7 +253,7 @@ xe_qmp_stream_feed(XeQmpStream *stream, const guint8 *data, gsize len, XeQmpStre
 
         case STATE_ESCAPE:
             if (c < 0x20) {
-                stream_fail(stream, XE_QMP_ERROR_PROTOCOL,
+                stream_fail(stream, stream->offset, XE_QMP_ERROR_PROTOCOL,
                             "control character 0x%02x inside a string", c);
                 goto poisoned;
             }

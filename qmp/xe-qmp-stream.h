@@ -29,8 +29,10 @@ XeQmpStream *xe_qmp_stream_new(gsize max_message_size, guint max_depth);
 void xe_qmp_stream_free(XeQmpStream *stream);
 
 /* Feeds @len bytes. Returns FALSE with XE_QMP_ERROR_PROTOCOL or
- * XE_QMP_ERROR_TOO_LARGE on a violation (the error names the message number
- * and byte offset in the stream), TRUE otherwise. */
+ * XE_QMP_ERROR_TOO_LARGE on a violation, TRUE otherwise. The error says
+ * "QMP stream: message N at byte OFFSET: what": the message's number (from
+ * 1), the offset in the stream of the byte at fault (of the message's first
+ * byte when the message is refused whole: malformed JSON), and what is wrong. */
 gboolean xe_qmp_stream_feed(XeQmpStream *stream, const guint8 *data, gsize len,
                             XeQmpStreamMessageFunc func, gpointer user_data, GError **error);
 
@@ -38,8 +40,14 @@ gboolean xe_qmp_stream_feed(XeQmpStream *stream, const guint8 *data, gsize len,
 gsize xe_qmp_stream_get_buffered(const XeQmpStream *stream);
 gsize xe_qmp_stream_get_peak_buffered(const XeQmpStream *stream);
 
-/* Number of messages delivered so far. */
+/* Number of messages delivered so far (during the callback: the number of
+ * the message being delivered). */
 guint64 xe_qmp_stream_get_n_messages(const XeQmpStream *stream);
+/* Bytes consumed since the start of the stream. */
+guint64 xe_qmp_stream_get_offset(const XeQmpStream *stream);
+/* Offset of the first byte of the message being delivered (during the
+ * callback) or of the incomplete one, for messages about it. */
+guint64 xe_qmp_stream_get_message_offset(const XeQmpStream *stream);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(XeQmpStream, xe_qmp_stream_free)
 

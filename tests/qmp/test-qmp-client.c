@@ -1,14 +1,20 @@
 /* test-qmp-client.c: suite "qmp", the QMP client against a scripted fake
- * peer: negotiation, id matching, timeouts, cancellation, events, every
- * protocol edge case and every class of bad input from QEMU.
+ * peer: negotiation, close at each stage of connecting, id matching,
+ * timeouts, cancellation and the bound on abandoned commands, events, every
+ * protocol edge case and every class of bad input from QEMU, each reported
+ * with where and why; and the typed reply parsers and event decoders, which
+ * fail only with a reason.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <stdio.h>
 #include <string.h>
 
+#include <gio/gunixsocketaddress.h>
+
 #include "xe-fake-qmp.h"
 #include "xe-qmp.h"
+#include "xe-qmp-private.h"
 #include "xe-test-util.h"
 
 #define WAIT_MS 10000
@@ -57,8 +63,10 @@ ctx_new(gboolean tcp)
 static void
 ctx_free(Ctx *ctx)
 {
-    xe_qmp_client_close(ctx->client);
-    g_object_unref(ctx->client);
+    if (ctx->client != NULL) {
+        xe_qmp_client_close(ctx->client);
+        g_object_unref(ctx->client);
+    }
     xe_fake_qmp_free(ctx->fake);
     g_ptr_array_unref(ctx->events);
     g_clear_error(&ctx->reason);
@@ -107,6 +115,28 @@ run(Ctx *ctx, const char *command, const char *args_json, GError **error)
         xe_qmp_client_execute_finish(ctx->client, xe_test_result_wait(&r, WAIT_MS, command), error);
     xe_test_result_clear(&r);
     return ret;
+}
+
+static gboolean
+set_expired(gpointer user_data)
+{
+    *(gboolean *)user_data = TRUE;
+    return G_SOURCE_REMOVE;
+}
+
+/* Iterates the main loop until @client has @n commands pending; fails the
+ * test with @what after WAIT_MS. */
+static void
+wait_n_pending(XeQmpClient *client, guint n, const char *what)
+{
+    gboolean expired = FALSE;
+    guint id = g_timeout_add(WAIT_MS, set_expired, &expired);
+
+    while (xe_qmp_client_get_n_pending(client) != n && !expired)
+        g_main_context_iteration(NULL, TRUE);
+    if (!expired)
+        g_source_remove(id);
+    ck_assert_msg(!expired, "timed out after %u ms waiting for %s", WAIT_MS, what);
 }
 
 static void
@@ -217,15 +247,55 @@ START_TEST(test_no_greeting_times_out)
 }
 END_TEST
 
+START_TEST(test_partial_greeting_times_out)
+{
+    g_autoptr(Ctx) ctx = ctx_new(FALSE);
+    g_autoptr(GError) error = NULL;
+
+    g_object_set(ctx->client, "greeting-timeout", 200, NULL);
+    xe_fake_qmp_send(ctx->fake, "{\"QMP\": {\"version\": ");
+    xe_fake_qmp_wait_eof(ctx->fake);
+    error = ctx_connect(ctx);
+    assert_error_contains(error, XE_QMP_ERROR, XE_QMP_ERROR_TIMEOUT,
+                          "no QMP greeting within 200 ms (20 bytes of one received)");
+    xe_fake_qmp_assert_done(ctx->fake);
+}
+END_TEST
+
+/* Each bad greeting is refused with what is wrong in it. */
+static const struct {
+    const char *greeting;
+    const char *reason_part;
+} bad_greetings[] = {
+    { "{\"QMP\": {\"version\": {\"qemu\": {\"major\": \"ten\"}}}}\n",
+      "'QMP.version.qemu.major' is a string, expected an integer" },
+    { "{\"qmp\": {}}\n", "'QMP' is missing" },
+    { "{\"QMP\": []}\n", "'QMP' is an array, expected an object" },
+    { "{\"QMP\": {\"version\": {\"qemu\": {\"major\": 10, \"minor\": 0}}}}\n",
+      "'QMP.version.qemu.micro' is missing" },
+    { "{\"QMP\": {\"version\": {\"qemu\": {\"major\": -1, \"minor\": 0, \"micro\": 0}}}}\n",
+      "'QMP.version.qemu.major' is -1, out of range" },
+    /* A package that is not a string once crashed the client after negotiation. */
+    { "{\"QMP\": {\"version\": {\"qemu\": {\"major\": 10, \"minor\": 0, \"micro\": 2}, "
+      "\"package\": 5}, \"capabilities\": []}}\n",
+      "'QMP.version.package' is an integer, expected a string" },
+    { "{\"QMP\": {\"version\": {\"qemu\": {\"major\": 10, \"minor\": 0, \"micro\": 2}}, "
+      "\"capabilities\": \"oob\"}}\n",
+      "'QMP.capabilities' is a string, expected an array" },
+};
+
 START_TEST(test_bad_greeting)
 {
     g_autoptr(Ctx) ctx = ctx_new(FALSE);
     g_autoptr(GError) error = NULL;
 
-    xe_fake_qmp_send(ctx->fake, "{\"QMP\": {\"version\": {\"qemu\": {\"major\": \"ten\"}}}}\n");
+    xe_fake_qmp_send(ctx->fake, bad_greetings[_i].greeting);
     xe_fake_qmp_wait_eof(ctx->fake);
     error = ctx_connect(ctx);
-    assert_error_contains(error, XE_QMP_ERROR, XE_QMP_ERROR_PROTOCOL, "not a QMP greeting");
+    assert_error_contains(error, XE_QMP_ERROR, XE_QMP_ERROR_PROTOCOL,
+                          "QMP message 1 at byte 0: the first message is not a QMP greeting");
+    assert_error_contains(error, XE_QMP_ERROR, XE_QMP_ERROR_PROTOCOL,
+                          bad_greetings[_i].reason_part);
     xe_fake_qmp_assert_done(ctx->fake);
 }
 END_TEST
@@ -273,6 +343,112 @@ START_TEST(test_connect_cancelled)
     xe_qmp_client_connect_finish(ctx->client, xe_test_result_wait(&r, WAIT_MS, "connect"), &error);
     xe_test_result_clear(&r);
     ck_assert(g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED));
+}
+END_TEST
+
+/* close while connecting: the connect fails, and the client stays closed
+ * whatever the peer or the socket does next */
+
+static void
+set_flag(gpointer data, GObject *where_the_object_was)
+{
+    *(gboolean *)data = TRUE;
+}
+
+static void
+count_notify(GObject *object, GParamSpec *pspec, gpointer user_data)
+{
+    (*(guint *)user_data)++;
+}
+
+/* Waits for the connect behind @r to fail as closed (or cancelled), checks
+ * that @client never came up, then drops it and waits for it to be finalized:
+ * nothing it started still runs, and nothing keeps it (or a revived
+ * connection) alive. */
+static void
+assert_closed_while_connecting(XeQmpClient *client, XeTestResult *r, const guint *n_notify)
+{
+    g_autoptr(GError) error = NULL;
+    gboolean finalized = FALSE;
+
+    ck_assert(
+        !xe_qmp_client_connect_finish(client, xe_test_result_wait(r, WAIT_MS, "connect"), &error));
+    ck_assert_msg(g_error_matches(error, XE_QMP_ERROR, XE_QMP_ERROR_DISCONNECTED) ||
+                      g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED),
+                  "connect failed otherwise: %s", error->message);
+    xe_test_result_clear(r);
+    ck_assert(!xe_qmp_client_is_connected(client));
+    g_object_weak_ref(G_OBJECT(client), set_flag, &finalized);
+    g_object_unref(client);
+    xe_test_wait_flag(&finalized, WAIT_MS, "the closed client to be finalized");
+    ck_assert_uint_eq(*n_notify, 0);
+}
+
+START_TEST(test_close_during_socket_connect)
+{
+    g_autoptr(XeFakeQmp) fake = xe_fake_qmp_new(FALSE);
+    XeQmpClient *client = xe_qmp_client_new();
+    XeTestResult r = { 0 };
+    guint n_notify = 0;
+
+    /* A peer that would negotiate at once: a revived client would come up. */
+    xe_fake_qmp_negotiate(fake);
+    xe_fake_qmp_start(fake);
+    g_signal_connect(client, "notify::connected", G_CALLBACK(count_notify), &n_notify);
+    xe_qmp_client_connect_async(client, xe_fake_qmp_get_address(fake), NULL, xe_test_result_cb, &r);
+    /* No main-loop iteration yet: the socket connect is still in flight. */
+    xe_qmp_client_close(client);
+    assert_closed_while_connecting(client, &r, &n_notify);
+    /* Whether the socket connect got as far as the peer is the kernel's
+     * business: the peer's script is not checked. */
+}
+END_TEST
+
+START_TEST(test_close_before_greeting)
+{
+    g_autoptr(XeFakeQmp) fake = xe_fake_qmp_new(FALSE);
+    g_autoptr(GSocketClient) socket_client = g_socket_client_new();
+    g_autoptr(GSocketAddress) address = NULL;
+    g_autoptr(GSocketConnection) conn = NULL;
+    g_autoptr(GError) error = NULL;
+    XeQmpClient *client = xe_qmp_client_new();
+    XeTestResult r = { 0 };
+    guint n_notify = 0;
+
+    xe_fake_qmp_wait_eof(fake); /* connected, never greets: it sees the close */
+    xe_fake_qmp_start(fake);
+    address = g_unix_socket_address_new(xe_fake_qmp_get_address(fake) + strlen("unix:"));
+    conn = g_socket_client_connect(socket_client, G_SOCKET_CONNECTABLE(address), NULL, &error);
+    ck_assert_msg(conn != NULL, "%s", error ? error->message : "");
+    g_signal_connect(client, "notify::connected", G_CALLBACK(count_notify), &n_notify);
+    /* Over a connected stream the client waits for the greeting at once. */
+    xe_qmp_client_connect_stream_async(client, G_IO_STREAM(conn), NULL, xe_test_result_cb, &r);
+    xe_qmp_client_close(client);
+    assert_closed_while_connecting(client, &r, &n_notify);
+    xe_fake_qmp_assert_done(fake);
+}
+END_TEST
+
+START_TEST(test_close_before_capabilities_reply)
+{
+    g_autoptr(XeFakeQmp) fake = xe_fake_qmp_new(FALSE);
+    XeQmpClient *client = xe_qmp_client_new();
+    XeTestResult r = { 0 };
+    guint n_notify = 0;
+
+    xe_fake_qmp_greeting(fake);
+    xe_fake_qmp_expect_deferred(fake, "qmp_capabilities", "{}"); /* answered never */
+    xe_fake_qmp_wait_eof(fake);
+    xe_fake_qmp_start(fake);
+    g_signal_connect(client, "notify::connected", G_CALLBACK(count_notify), &n_notify);
+    xe_qmp_client_connect_async(client, xe_fake_qmp_get_address(fake), NULL, xe_test_result_cb, &r);
+    /* The greeting is in once qmp_capabilities is pending. */
+    wait_n_pending(client, 1, "qmp_capabilities to be sent");
+    ck_assert_ptr_null(r.result);
+    xe_qmp_client_close(client);
+    ck_assert_uint_eq(xe_qmp_client_get_n_pending(client), 0);
+    assert_closed_while_connecting(client, &r, &n_notify);
+    xe_fake_qmp_assert_done(fake);
 }
 END_TEST
 
@@ -409,6 +585,73 @@ START_TEST(test_cancel_command)
 }
 END_TEST
 
+/* A QEMU that never answers, and a caller that keeps timing out: the ids
+ * kept for late replies stay bounded, and every late reply, to an id still
+ * kept or to one forgotten, is dropped without harm. */
+
+typedef struct {
+    guint n_done;
+    guint n_timed_out;
+} TimeoutCount;
+
+static void
+count_timeout(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    TimeoutCount *count = user_data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) ret = xe_qmp_client_execute_finish(XE_QMP_CLIENT(source), result, &error);
+
+    count->n_done++;
+    if (g_error_matches(error, XE_QMP_ERROR, XE_QMP_ERROR_TIMEOUT))
+        count->n_timed_out++;
+}
+
+START_TEST(test_abandoned_ids_are_bounded)
+{
+    const guint n = XE_QMP_MAX_ABANDONED + 100;
+    g_autoptr(Ctx) ctx = ctx_new(FALSE);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) gate = NULL, last = NULL;
+    TimeoutCount count = { 0 };
+    gboolean expired = FALSE;
+    guint deadline;
+
+    xe_fake_qmp_negotiate(ctx->fake);
+    for (guint i = 0; i < n; i++)
+        xe_fake_qmp_expect_deferred(ctx->fake, "query-migrate", "{}");
+    /* Sent once every command above has timed out: then the late replies. */
+    xe_fake_qmp_expect(ctx->fake, "query-status", "{}", "{'running': true, 'status': 'running'}");
+    for (guint i = 0; i < n; i++)
+        xe_fake_qmp_reply_deferred(ctx->fake, i,
+                                   "{\"return\": {\"status\": \"active\"}, \"id\": %ID%}\n");
+    xe_fake_qmp_expect(ctx->fake, "query-status", "{}", "{'running': true, 'status': 'running'}");
+    ctx_connect_ok(ctx);
+
+    for (guint i = 0; i < n; i++)
+        xe_qmp_client_execute_async(ctx->client, "query-migrate", NULL, 1, NULL, count_timeout,
+                                    &count);
+    deadline = g_timeout_add(WAIT_MS, set_expired, &expired);
+    while (count.n_done < n && !expired)
+        g_main_context_iteration(NULL, TRUE);
+    if (!expired)
+        g_source_remove(deadline);
+    ck_assert_msg(count.n_done == n, "only %u of %u commands done", count.n_done, n);
+    ck_assert_uint_eq(count.n_timed_out, n);
+    ck_assert_uint_eq(xe_qmp_client_get_n_pending(ctx->client), 0);
+    ck_assert_uint_eq(xe_qmp_client_get_n_abandoned(ctx->client), XE_QMP_MAX_ABANDONED);
+
+    gate = run(ctx, "query-status", NULL, &error);
+    ck_assert_msg(gate != NULL, "%s", error ? error->message : "");
+    /* Its reply comes after all the late ones: the connection outlived them. */
+    last = run(ctx, "query-status", NULL, &error);
+    ck_assert_msg(last != NULL, "%s", error ? error->message : "");
+    ck_assert_uint_eq(xe_qmp_client_get_n_abandoned(ctx->client), 0);
+    ck_assert(xe_qmp_client_is_connected(ctx->client));
+    ck_assert_uint_eq(ctx->n_disconnected, 0);
+    xe_fake_qmp_assert_done(ctx->fake);
+}
+END_TEST
+
 START_TEST(test_execute_when_not_connected)
 {
     g_autoptr(XeQmpClient) client = xe_qmp_client_new();
@@ -459,7 +702,7 @@ START_TEST(test_events_in_order_with_detail)
 
     {
         g_autoptr(JsonNode) n = json_from_string("{\"status\": \"pre-switchover\"}", NULL);
-        ck_assert(xe_qmp_event_migration_parse(json_node_get_object(n), &status));
+        ck_assert(xe_qmp_event_migration_decode(json_node_get_object(n), &status, NULL));
         ck_assert_int_eq(status, XE_QMP_MIGRATION_STATUS_PRE_SWITCHOVER);
     }
     xe_fake_qmp_assert_done(ctx->fake);
@@ -545,43 +788,69 @@ typedef struct {
     const char *raw; /* sent after negotiation, while query-status is pending */
     XeQmpErrorCode code;
     const char *reason_part;
-    gsize len; /* 0: strlen(raw) */
+    gsize len;        /* 0: strlen(raw) */
+    gboolean hang_up; /* the peer closes after raw (else it waits for the client to) */
 } Violation;
 
 #define NUL_IN_REPLY "{\"return\": \0{}, \"id\": \"xe-2\"}\n"
 
+/* Every reply or event arrives as message 3 (after the greeting and the
+ * qmp_capabilities reply), at byte 161: the reason says so. */
+#define AT3 "QMP message 3 at byte 161: "
+
 static const Violation violations[] = {
-    { "malformed json", "{\"return\": {,}}\n", XE_QMP_ERROR_PROTOCOL, "malformed JSON" },
-    { "garbage", "Hello, world\n", XE_QMP_ERROR_PROTOCOL, "unexpected byte 0x48" },
-    { "nul byte", NUL_IN_REPLY, XE_QMP_ERROR_PROTOCOL, "NUL byte", sizeof(NUL_IN_REPLY) - 1 },
-    { "invalid utf-8", "{\"event\": \"STOP\xff\"}\n", XE_QMP_ERROR_PROTOCOL, "invalid UTF-8" },
+    { "malformed json", "{\"return\": {,}}\n", XE_QMP_ERROR_PROTOCOL,
+      "QMP stream: message 3 at byte 161: malformed JSON in this 15-byte message: <data>:1:" },
+    { "garbage", "Hello, world\n", XE_QMP_ERROR_PROTOCOL,
+      "QMP stream: message 3 at byte 161: unexpected byte 0x48" },
+    { "nul byte", NUL_IN_REPLY, XE_QMP_ERROR_PROTOCOL, "message 3 at byte 172: NUL byte",
+      sizeof(NUL_IN_REPLY) - 1 },
+    { "invalid utf-8", "{\"event\": \"STOP\xff\"}\n", XE_QMP_ERROR_PROTOCOL,
+      "message 3 at byte 176: invalid UTF-8 (byte 0xff)" },
     { "reply without id",
       "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error\"}}\n",
       XE_QMP_ERROR_PROTOCOL,
-      "without an id (QEMU sends those only for input it could not parse): JSON parse error" },
-    { "numeric id", "{\"return\": {}, \"id\": 2}\n", XE_QMP_ERROR_PROTOCOL, "id is not a string" },
+      AT3 "reply without an id (QEMU sends those only for input it could not parse): JSON parse "
+          "error" },
+    { "numeric id", "{\"return\": {}, \"id\": 2}\n", XE_QMP_ERROR_PROTOCOL,
+      AT3 "reply id is an integer, not a string" },
     { "unknown id", "{\"return\": {}, \"id\": \"xe-99\"}\n", XE_QMP_ERROR_PROTOCOL,
-      "'xe-99', a command that was never sent" },
+      AT3 "reply to 'xe-99', a command that was never sent" },
     { "foreign id", "{\"return\": {}, \"id\": \"libvirt-7\"}\n", XE_QMP_ERROR_PROTOCOL,
       "never sent" },
     { "duplicate id", "{\"return\": {}, \"id\": \"xe-1\"}\n", XE_QMP_ERROR_PROTOCOL,
-      "duplicate QMP reply: command 'xe-1' was already answered" },
+      AT3 "duplicate reply: command 'xe-1' was already answered" },
     { "error without desc", "{\"error\": {\"class\": \"GenericError\"}, \"id\": \"xe-2\"}\n",
-      XE_QMP_ERROR_PROTOCOL, "malformed" },
+      XE_QMP_ERROR_PROTOCOL,
+      AT3 "reply to 'xe-2' (query-status) is malformed: 'error' lacks 'desc'" },
+    { "error class not a string",
+      "{\"error\": {\"class\": 1, \"desc\": \"x\"}, \"id\": \"xe-2\"}\n", XE_QMP_ERROR_PROTOCOL,
+      "is malformed: 'error.class' is an integer, expected a string" },
+    { "error not an object", "{\"error\": \"boom\", \"id\": \"xe-2\"}\n", XE_QMP_ERROR_PROTOCOL,
+      "is malformed: 'error' is a string, expected an object" },
     { "return and error",
       "{\"return\": {}, \"error\": {\"class\": \"A\", \"desc\": \"B\"}, \"id\": \"xe-2\"}\n",
-      XE_QMP_ERROR_PROTOCOL, "malformed" },
-    { "event name not a string", "{\"event\": 5}\n", XE_QMP_ERROR_PROTOCOL, "malformed QMP event" },
+      XE_QMP_ERROR_PROTOCOL, "is malformed: it has both 'return' and 'error'" },
+    { "event name not a string", "{\"event\": 5}\n", XE_QMP_ERROR_PROTOCOL,
+      AT3 "malformed event: 'event' is an integer, expected a string" },
     { "event data not an object", "{\"event\": \"STOP\", \"data\": [1]}\n", XE_QMP_ERROR_PROTOCOL,
-      "malformed QMP event" },
-    { "second greeting", XE_FAKE_QMP_GREETING, XE_QMP_ERROR_PROTOCOL, "a second QMP greeting" },
+      AT3 "malformed event 'STOP': 'data' is an array, expected an object" },
+    { "event timestamp not an object", "{\"event\": \"STOP\", \"timestamp\": 7}\n",
+      XE_QMP_ERROR_PROTOCOL,
+      "malformed event 'STOP': 'timestamp' is an integer, expected an object" },
+    { "second greeting", XE_FAKE_QMP_GREETING, XE_QMP_ERROR_PROTOCOL, AT3 "a second QMP greeting" },
     { "neither reply nor event", "{\"hello\": 1}\n", XE_QMP_ERROR_PROTOCOL,
-      "neither a reply nor an event" },
+      AT3 "neither a reply ('return' or 'error') nor an event ('event')" },
     { "too deep",
       "{\"return\": "
       "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]"
       "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}\n",
-      XE_QMP_ERROR_TOO_LARGE, "nesting deeper than 64 levels" },
+      XE_QMP_ERROR_TOO_LARGE, "message 3 at byte 235: nesting deeper than 64 levels" },
+    /* The connection ends in the middle of a message: how much of which. */
+    { "eof mid-message", "{\"return\": {\"running\": tr", XE_QMP_ERROR_DISCONNECTED,
+      "QEMU closed the monitor connection in the middle of QMP message 3 at byte 161 (25 bytes "
+      "of it received)",
+      0, TRUE },
 };
 
 START_TEST(test_protocol_violation)
@@ -594,7 +863,10 @@ START_TEST(test_protocol_violation)
     xe_fake_qmp_negotiate(ctx->fake);
     xe_fake_qmp_expect_deferred(ctx->fake, "query-status", "{}");
     xe_fake_qmp_send_bytes(ctx->fake, v->raw, v->len ? v->len : strlen(v->raw));
-    xe_fake_qmp_wait_eof(ctx->fake);
+    if (v->hang_up)
+        xe_fake_qmp_close(ctx->fake);
+    else
+        xe_fake_qmp_wait_eof(ctx->fake);
     ctx_connect_ok(ctx);
     xe_qmp_client_execute_async(ctx->client, "query-status", NULL, 0, NULL, xe_test_result_cb, &r);
     ck_assert_ptr_null(xe_qmp_client_execute_finish(
@@ -796,13 +1068,22 @@ static const BadShape bad_shapes[] = {
     { "{\"status\": \"active\", \"total-time\": \"12\"}",
       "'total-time' is a string, expected an integer" },
     { "{\"status\": \"active\", \"total-time\": -5}", "'total-time' is -5, expected >= 0" },
-    { "{\"status\": \"active\", \"ram\": 5}", "'ram' is not an object" },
+    { "{\"status\": \"active\", \"ram\": 5}", "'ram' is an integer, expected an object" },
     { "{\"status\": \"active\", \"ram\": {\"mbps\": \"fast\"}}",
       "'mbps' is a string, expected a number" },
     { "{\"status\": \"active\", \"vfio\": {}}", "'transferred' is missing" },
     { "{\"status\": \"failed\", \"error-desc\": false}", "'error-desc' is a boolean" },
     { "{\"status\": \"active\", \"blocked-reasons\": [1]}",
-      "'blocked-reasons[0]' is not a string" },
+      "'blocked-reasons[0]' is an integer, expected a string" },
+    { "{\"status\": \"active\", \"blocked-reasons\": \"x\"}",
+      "'blocked-reasons' is a string, expected an array" },
+    /* Once returned NULL without a GError: the worker awaiting it hung. */
+    { "{\"status\": \"setup\", \"socket-address\": [1]}",
+      "'socket-address[0]' is an integer, expected an object" },
+    { "{\"status\": \"setup\", \"socket-address\": {\"port\": \"1\"}}",
+      "'socket-address' is an object, expected an array" },
+    { "{\"status\": \"setup\", \"socket-address\": [{\"port\": 4444}]}",
+      "'port' is an integer, expected a string" },
 };
 
 START_TEST(test_query_migrate_bad_shapes)
@@ -839,6 +1120,106 @@ START_TEST(test_bad_reply_keeps_connection)
         xe_qmp_query_status_finish(ctx->client, xe_test_result_wait(&r, WAIT_MS, "s2"), &error);
     xe_test_result_clear(&r);
     ck_assert(status != NULL && status->running);
+    xe_fake_qmp_assert_done(ctx->fake);
+}
+END_TEST
+
+/* Every other reply parser: each failure names the command, the member and
+ * what is wrong with it, in XE_QMP_ERROR_BAD_REPLY. */
+static const struct {
+    XeQmpReplyParser parse;
+    const char *command;
+    const char *reply;
+    const char *message_part;
+} parser_bad_shapes[] = {
+    { xe_qmp_parse_version, "query-version", "[]",
+      "query-version: reply member 'return' is an array, expected an object" },
+    { xe_qmp_parse_version, "query-version", "{}",
+      "query-version: reply member 'qemu' is missing" },
+    { xe_qmp_parse_version, "query-version", "{\"qemu\": 1}",
+      "'qemu' is an integer, expected an object" },
+    { xe_qmp_parse_version, "query-version", "{\"qemu\": {\"major\": 10, \"minor\": 0}}",
+      "'micro' is missing" },
+    { xe_qmp_parse_version, "query-version",
+      "{\"qemu\": {\"major\": 4294967296, \"minor\": 0, \"micro\": 0}}",
+      "'major' is 4294967296, out of range" },
+    { xe_qmp_parse_version, "query-version",
+      "{\"qemu\": {\"major\": 10, \"minor\": 0, \"micro\": 0}, \"package\": 1}",
+      "'package' is an integer, expected a string" },
+    { xe_qmp_parse_status, "query-status", "null",
+      "query-status: reply member 'return' is null, expected an object" },
+    { xe_qmp_parse_status, "query-status", "{\"running\": true}", "'status' is missing" },
+    { xe_qmp_parse_status, "query-status", "{\"running\": 1, \"status\": \"running\"}",
+      "'running' is an integer, expected a boolean" },
+    { xe_qmp_parse_migrate_capabilities, "query-migrate-capabilities", "{}",
+      "query-migrate-capabilities: reply member 'return' is an object, expected an array" },
+    { xe_qmp_parse_migrate_capabilities, "query-migrate-capabilities", "[1.5]",
+      "reply element 0 is a number with a fraction, expected an object" },
+    { xe_qmp_parse_migrate_capabilities, "query-migrate-capabilities",
+      "[{\"capability\": \"events\"}]", "'state' is missing" },
+    { xe_qmp_parse_migrate_parameters, "query-migrate-parameters", "\"x\"",
+      "query-migrate-parameters: reply member 'return' is a string, expected an object" },
+    { xe_qmp_parse_migrate_parameters, "query-migrate-parameters", "{\"downtime-limit\": -1}",
+      "'downtime-limit' is -1, expected >= 0" },
+};
+
+START_TEST(test_reply_parsers_bad_shapes)
+{
+    g_autoptr(JsonNode) node = json_from_string(parser_bad_shapes[_i].reply, NULL);
+    g_autoptr(GError) error = NULL;
+    gpointer value = parser_bad_shapes[_i].parse(node, parser_bad_shapes[_i].command, &error);
+
+    ck_assert_ptr_null(value);
+    assert_error_contains(error, XE_QMP_ERROR, XE_QMP_ERROR_BAD_REPLY,
+                          parser_bad_shapes[_i].message_part);
+}
+END_TEST
+
+static const struct {
+    const char *reply;
+    const char *message_part;
+} schema_bad_shapes[] = {
+    { "{}", "query-qmp-schema: reply member 'return' is an object, expected an array" },
+    { "[true]", "query-qmp-schema: reply element 0 is a boolean, expected an object" },
+    { "[{\"name\": \"x\"}]", "element 0 lacks a string 'name' or 'meta-type'" },
+};
+
+START_TEST(test_schema_bad_shapes)
+{
+    g_autoptr(JsonNode) node = json_from_string(schema_bad_shapes[_i].reply, NULL);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(XeQmpSchema) schema = xe_qmp_schema_parse(node, &error);
+
+    ck_assert_ptr_null(schema);
+    assert_error_contains(error, XE_QMP_ERROR, XE_QMP_ERROR_BAD_REPLY,
+                          schema_bad_shapes[_i].message_part);
+}
+END_TEST
+
+/* A caller's own parser that fails without a reason: the call still ends. */
+static gpointer
+parse_without_reason(JsonNode *ret, const char *command, GError **error)
+{
+    return NULL;
+}
+
+START_TEST(test_parser_without_reason_still_fails)
+{
+    g_autoptr(Ctx) ctx = ctx_new(FALSE);
+    g_autoptr(GError) error = NULL;
+    XeTestResult r = { 0 };
+
+    xe_fake_qmp_negotiate(ctx->fake);
+    xe_fake_qmp_expect(ctx->fake, "query-status", "{}", "{'running': true, 'status': 'running'}");
+    ctx_connect_ok(ctx);
+    xe_qmp_client_call_async(ctx->client, "query-status", NULL, parse_without_reason, NULL, 0, NULL,
+                             xe_test_result_cb, &r);
+    ck_assert_ptr_null(xe_qmp_client_call_finish(
+        ctx->client, xe_test_result_wait(&r, WAIT_MS, "query-status"), &error));
+    xe_test_result_clear(&r);
+    assert_error_contains(error, XE_QMP_ERROR, XE_QMP_ERROR_BAD_REPLY,
+                          "query-status: reply refused by its parser, which gave no reason");
+    ck_assert(xe_qmp_client_is_connected(ctx->client));
     xe_fake_qmp_assert_done(ctx->fake);
 }
 END_TEST
@@ -887,11 +1268,69 @@ START_TEST(test_vfio_event_parse)
     const char *id, *path;
     XeQmpVfioState state;
 
-    ck_assert(xe_qmp_event_vfio_migration_parse(json_node_get_object(n), &id, &path, &state));
+    ck_assert(xe_qmp_event_vfio_migration_decode(json_node_get_object(n), &id, &path, &state, NULL));
     ck_assert_str_eq(id, "hostdev0");
     ck_assert_int_eq(state, XE_QMP_VFIO_STATE_STOP_COPY);
     ck_assert_str_eq(xe_qmp_vfio_state_to_string(state), "stop-copy");
-    ck_assert(!xe_qmp_event_vfio_migration_parse(json_node_get_object(bad), &id, &path, &state));
+    ck_assert(!xe_qmp_event_vfio_migration_decode(json_node_get_object(bad), &id, &path, &state, NULL));
+}
+END_TEST
+
+/* The event decoders fail with the event, the member and what is wrong. */
+typedef enum { EV_MIGRATION, EV_MIGRATION_PASS, EV_VFIO_MIGRATION } EventKind;
+
+static const struct {
+    EventKind kind;
+    const char *data;
+    const char *message_part; /* NULL: decodes */
+} event_shapes[] = {
+    { EV_MIGRATION, "{}", "MIGRATION event: data member 'status' is missing" },
+    { EV_MIGRATION, "{\"status\": 1}", "'status' is an integer, expected a string" },
+    { EV_MIGRATION, "{\"status\": \"from-the-future\"}", NULL },
+    { EV_MIGRATION_PASS, "{\"pass\": \"1\"}",
+      "MIGRATION_PASS event: data member 'pass' is a string, expected an integer" },
+    { EV_MIGRATION_PASS, "{\"pass\": -2}", "'pass' is -2, expected >= 0" },
+    { EV_MIGRATION_PASS, "{\"pass\": 2}", NULL },
+    { EV_VFIO_MIGRATION, "{\"device-id\": \"x\"}",
+      "VFIO_MIGRATION event: data member 'qom-path' is missing" },
+    { EV_VFIO_MIGRATION, "{\"device-id\": \"x\", \"qom-path\": \"/p\", \"device-state\": true}",
+      "'device-state' is a boolean, expected a string" },
+    { EV_VFIO_MIGRATION, "{\"device-id\": \"x\", \"qom-path\": \"/p\", \"device-state\": \"new\"}",
+      NULL },
+};
+
+START_TEST(test_event_decoders)
+{
+    g_autoptr(JsonNode) node = json_from_string(event_shapes[_i].data, NULL);
+    JsonObject *data = json_node_get_object(node);
+    g_autoptr(GError) error = NULL;
+    XeQmpMigrationStatus status = XE_QMP_MIGRATION_STATUS_NONE;
+    XeQmpVfioState state = XE_QMP_VFIO_STATE_STOP;
+    const char *id = NULL, *path = NULL;
+    guint64 pass = 0;
+    gboolean ok = FALSE;
+
+    switch (event_shapes[_i].kind) {
+    case EV_MIGRATION:
+        ok = xe_qmp_event_migration_decode(data, &status, &error);
+        break;
+    case EV_MIGRATION_PASS:
+        ok = xe_qmp_event_migration_pass_decode(data, &pass, &error);
+        break;
+    case EV_VFIO_MIGRATION:
+        ok = xe_qmp_event_vfio_migration_decode(data, &id, &path, &state, &error);
+        break;
+    }
+    if (event_shapes[_i].message_part == NULL) {
+        ck_assert_msg(ok && error == NULL, "%s: %s", event_shapes[_i].data,
+                      error ? error->message : "failed");
+        ck_assert(status == XE_QMP_MIGRATION_STATUS_UNKNOWN || pass == 2 ||
+                  state == XE_QMP_VFIO_STATE_UNKNOWN);
+        return;
+    }
+    ck_assert(!ok);
+    assert_error_contains(error, XE_QMP_ERROR, XE_QMP_ERROR_BAD_REPLY,
+                          event_shapes[_i].message_part);
 }
 END_TEST
 
@@ -942,10 +1381,14 @@ client_suite(void)
     tcase_add_test(tc, test_bad_address);
     tcase_add_test(tc, test_connect_refused);
     tcase_add_test(tc, test_no_greeting_times_out);
-    tcase_add_test(tc, test_bad_greeting);
+    tcase_add_test(tc, test_partial_greeting_times_out);
+    tcase_add_loop_test(tc, test_bad_greeting, 0, G_N_ELEMENTS(bad_greetings));
     tcase_add_test(tc, test_negotiation_refused);
     tcase_add_test(tc, test_eof_before_greeting);
     tcase_add_test(tc, test_connect_cancelled);
+    tcase_add_test(tc, test_close_during_socket_connect);
+    tcase_add_test(tc, test_close_before_greeting);
+    tcase_add_test(tc, test_close_before_capabilities_reply);
     suite_add_tcase(suite, tc);
 
     tc = tcase_create("commands");
@@ -953,6 +1396,7 @@ client_suite(void)
     tcase_add_test(tc, test_out_of_order_replies);
     tcase_add_test(tc, test_timeout_then_late_reply_is_ignored);
     tcase_add_test(tc, test_cancel_command);
+    tcase_add_test(tc, test_abandoned_ids_are_bounded);
     tcase_add_test(tc, test_execute_when_not_connected);
     tcase_add_test(tc, test_bad_reply_keeps_connection);
     suite_add_tcase(suite, tc);
@@ -976,6 +1420,10 @@ client_suite(void)
     tcase_add_loop_test(tc, test_query_migrate_bad_shapes, 0, G_N_ELEMENTS(bad_shapes));
     tcase_add_test(tc, test_channels_from_uri);
     tcase_add_test(tc, test_vfio_event_parse);
+    tcase_add_loop_test(tc, test_event_decoders, 0, G_N_ELEMENTS(event_shapes));
+    tcase_add_loop_test(tc, test_reply_parsers_bad_shapes, 0, G_N_ELEMENTS(parser_bad_shapes));
+    tcase_add_loop_test(tc, test_schema_bad_shapes, 0, G_N_ELEMENTS(schema_bad_shapes));
+    tcase_add_test(tc, test_parser_without_reason_still_fails);
     tcase_add_test(tc, test_schema_features);
     suite_add_tcase(suite, tc);
     return suite;

@@ -202,7 +202,7 @@ log_event(XeQmpClient *client, const char *name, JsonObject *data, gint64 ts, gp
 
     ck_assert_int_gt(ts, 0);
     if (g_str_equal(name, XE_QMP_EVENT_MIGRATION)) {
-        ck_assert(xe_qmp_event_migration_parse(data, &status));
+        ck_assert(xe_qmp_event_migration_decode(data, &status, NULL));
         g_ptr_array_add(log->migration, g_strdup(xe_qmp_migration_status_to_string(status)));
         log->completed |= status == XE_QMP_MIGRATION_STATUS_COMPLETED;
         log->final |= xe_qmp_migration_status_is_final(status);

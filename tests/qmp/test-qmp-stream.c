@@ -114,21 +114,38 @@ typedef struct {
     const char *message_part;
 } BadCase;
 
+/* Each error says which message, at which byte (the one at fault, or the
+ * first byte of a message refused whole), and what is wrong. */
 static const BadCase bad_cases[] = {
-    { "garbage", "hello", 0, XE_QMP_ERROR_PROTOCOL, "unexpected byte 0x68" },
-    { "array", "[1, 2]", 0, XE_QMP_ERROR_PROTOCOL, "unexpected byte 0x5b" },
-    { "scalar", "42", 0, XE_QMP_ERROR_PROTOCOL, "where a message should start" },
-    { "nul between", " \0{}", 4, XE_QMP_ERROR_PROTOCOL, "NUL byte" },
-    { "nul in string", "{\"a\": \"x\0y\"}", 12, XE_QMP_ERROR_PROTOCOL, "NUL byte" },
+    { "garbage", "hello", 0, XE_QMP_ERROR_PROTOCOL,
+      "QMP stream: message 1 at byte 0: unexpected byte 0x68" },
+    { "array", "[1, 2]", 0, XE_QMP_ERROR_PROTOCOL, "message 1 at byte 0: unexpected byte 0x5b" },
+    { "scalar", "42", 0, XE_QMP_ERROR_PROTOCOL,
+      "message 1 at byte 0: unexpected byte 0x34 where a message should start" },
+    { "nul between", " \0{}", 4, XE_QMP_ERROR_PROTOCOL, "message 1 at byte 1: NUL byte" },
+    { "nul in string", "{\"a\": \"x\0y\"}", 12, XE_QMP_ERROR_PROTOCOL,
+      "message 1 at byte 8: NUL byte" },
     { "raw newline in string", "{\"a\": \"x\ny\"}", 0, XE_QMP_ERROR_PROTOCOL,
-      "control character 0x0a inside a string" },
+      "message 1 at byte 8: control character 0x0a inside a string" },
     { "control outside string", "{\"a\": \x01}", 0, XE_QMP_ERROR_PROTOCOL,
-      "control character 0x01" },
-    { "invalid utf-8", "{\"a\": \"\xc3\x28\"}", 0, XE_QMP_ERROR_PROTOCOL, "invalid UTF-8" },
-    { "overlong utf-8", "{\"a\": \"\xc0\xaf\"}", 0, XE_QMP_ERROR_PROTOCOL, "invalid UTF-8" },
-    { "malformed json", "{\"a\" 1}", 0, XE_QMP_ERROR_PROTOCOL, "malformed JSON" },
+      "message 1 at byte 6: control character 0x01" },
+    { "control after escape", "{\"a\": \"\\\x02\"}", 0, XE_QMP_ERROR_PROTOCOL,
+      "message 1 at byte 8: control character 0x02 inside a string" },
+    { "invalid utf-8", "{\"a\": \"\xc3\x28\"}", 0, XE_QMP_ERROR_PROTOCOL,
+      "message 1 at byte 7: invalid UTF-8 (byte 0xc3)" },
+    { "overlong utf-8", "{\"a\": \"\xc0\xaf\"}", 0, XE_QMP_ERROR_PROTOCOL,
+      "message 1 at byte 7: invalid UTF-8 (byte 0xc0)" },
+    { "malformed json", "{\"a\" 1}", 0, XE_QMP_ERROR_PROTOCOL,
+      "message 1 at byte 0: malformed JSON in this 7-byte message: <data>:1:" },
     { "trailing comma", "{\"a\": 1,}", 0, XE_QMP_ERROR_PROTOCOL, "malformed JSON" },
     { "mismatched bracket", "{\"a\": [1}]", 0, XE_QMP_ERROR_PROTOCOL, "malformed JSON" },
+    /* After good messages: the count and the offset run on. */
+    { "control in message 3", "{} {\"b\": 2}\r\n{\"a\": \x01}", 0, XE_QMP_ERROR_PROTOCOL,
+      "message 3 at byte 19: control character 0x01" },
+    { "malformed message 2", "{}\n {\"a\" 1}", 0, XE_QMP_ERROR_PROTOCOL,
+      "message 2 at byte 4: malformed JSON in this 7-byte message" },
+    { "invalid utf-8 in message 2", "{}{\"\xff\": 1}", 0, XE_QMP_ERROR_PROTOCOL,
+      "message 2 at byte 4: invalid UTF-8 (byte 0xff)" },
 };
 
 START_TEST(test_bad_input)
@@ -149,7 +166,6 @@ START_TEST(test_bad_input)
     again = feed_all(s, "{}", 2, c);
     ck_assert_ptr_nonnull(again);
     ck_assert_str_eq(again->message, error->message);
-    ck_assert_uint_eq(c->messages->len, 0);
 }
 END_TEST
 
@@ -180,7 +196,9 @@ START_TEST(test_depth_bound_is_exact)
     ck_assert_uint_eq(c->messages->len, 1);
     error = feed_all(s2, deep, strlen(deep), c);
     ck_assert(g_error_matches(error, XE_QMP_ERROR, XE_QMP_ERROR_TOO_LARGE));
-    ck_assert_ptr_nonnull(strstr(error->message, "nesting deeper than 16 levels"));
+    /* {"a": then 16 brackets: the 16th, at byte 21, is the 17th level. */
+    ck_assert_str_eq(error->message,
+                     "QMP stream: message 1 at byte 21: nesting deeper than 16 levels");
 }
 END_TEST
 
@@ -199,9 +217,14 @@ START_TEST(test_size_bound_is_exact)
     ck_assert_ptr_null(feed_all(s1, exact, strlen(exact), c));
     ck_assert_uint_eq(c->messages->len, 1);
     /* Fed in two halves: the bound counts what is buffered plus the new part. */
+    ck_assert_ptr_null(feed_all(s2, "{}\n", 3, c));
     ck_assert_ptr_null(feed_all(s2, over, 600, c));
+    ck_assert_uint_eq(xe_qmp_stream_get_offset(s2), 603);
+    ck_assert_uint_eq(xe_qmp_stream_get_message_offset(s2), 3);
     error = feed_all(s2, over + 600, strlen(over) - 600, c);
     ck_assert(g_error_matches(error, XE_QMP_ERROR, XE_QMP_ERROR_TOO_LARGE));
+    ck_assert_str_eq(error->message, "QMP stream: message 2 at byte 1027: message larger than "
+                                     "1024 bytes (it starts at byte 3)");
     ck_assert_uint_le(xe_qmp_stream_get_peak_buffered(s2), 1024);
     ck_assert_uint_eq(xe_qmp_stream_get_buffered(s2), 0);
 }

@@ -1,0 +1,533 @@
+/* xe-incoming.c: the destination side of a migration attempt.
+ *
+ * Prepare: reserve a VF for the source VF's exact profile (warm pool first),
+ * check it would accept the state (the kernel refuses a restore into a VF
+ * provisioned differently), start QEMU paused with -incoming defer, turn on
+ * events and return-path (and switchover-ack, multifd when both sides do),
+ * and listen. Finish: once the stream completed, run the VM (cont) and keep
+ * it as a VM of this host. Abort, or the source's connection going away
+ * before Finish: kill the QEMU, reset the VF and release it.
+ *
+ * The destination QEMU stays paused (-S) after the load until Finish, which
+ * the source sends only after its own QEMU reported completed: the VM never
+ * runs on both hosts, and while it has not run here the source can resume.
+ *
+ * Each incoming has its worker; prepare, finish and abort run on it in turn.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#define G_LOG_DOMAIN "xe-incoming"
+
+#include <errno.h>
+#include <string.h>
+
+#include "xe-engine-private.h"
+#include "xe-error.h"
+#include "xe-log.h"
+#include "xe-qmp-migration.h"
+
+/* What only the worker touches. */
+typedef struct {
+    XeQemuProcess *process;
+    XeQmpClient *client;
+    char *log_path;
+    char *reservation;
+    char *vf;
+    XeQmpMigrationStatus status;
+    char *error;
+    gboolean done; /* finished or aborted */
+    XeEngineSettings *settings;
+} Run;
+
+static void
+run_free(Run *r)
+{
+    if (r->client != NULL) {
+        g_signal_handlers_disconnect_matched(r->client, G_SIGNAL_MATCH_DATA, 0, 0, NULL, NULL, r);
+        xe_qmp_client_close(r->client);
+    }
+    g_clear_object(&r->client);
+    g_clear_object(&r->process);
+    g_free(r->log_path);
+    g_free(r->reservation);
+    g_free(r->vf);
+    g_free(r->error);
+    engine_settings_free(r->settings);
+    g_free(r);
+}
+
+static Run *
+run_of(XeIncoming *incoming)
+{
+    Run *r = g_object_get_data(G_OBJECT(incoming), "xe-run");
+
+    if (r == NULL) {
+        r = g_new0(Run, 1);
+        g_object_set_data_full(G_OBJECT(incoming), "xe-run", r, (GDestroyNotify)run_free);
+    }
+    return r;
+}
+
+static char *
+worker_id(XeIncoming *incoming)
+{
+    return g_strdup_printf("incoming:%s", xe_incoming_get_id(incoming));
+}
+
+/* The last lines QEMU wrote: why a destination refused or died. */
+static char *
+log_tail(const char *path)
+{
+    g_autofree char *text = NULL;
+    gsize len = 0;
+    g_auto(GStrv) lines = NULL;
+    g_autoptr(GString) out = g_string_new(NULL);
+    guint n;
+
+    if (path == NULL || !g_file_get_contents(path, &text, &len, NULL) || len == 0)
+        return NULL;
+    lines = g_strsplit(text + (len > 4096 ? len - 4096 : 0), "\n", -1);
+    n = g_strv_length(lines);
+    for (guint i = n > 4 ? n - 4 : 0; i < n; i++) {
+        g_strstrip(lines[i]);
+        if (*lines[i] == '\0')
+            continue;
+        if (out->len > 0)
+            g_string_append(out, " | ");
+        g_string_append(out, lines[i]);
+    }
+    return out->len > 0 ? g_string_free(g_steal_pointer(&out), FALSE) : NULL;
+}
+
+static void
+on_event(XeQmpClient *client, const char *name, JsonObject *data, gint64 timestamp,
+         gpointer user_data)
+{
+    XeIncoming *incoming = user_data;
+    Run *r = run_of(incoming);
+
+    if (g_str_equal(name, XE_QMP_EVENT_MIGRATION)) {
+        XeQmpMigrationStatus status;
+
+        if (!xe_qmp_event_migration_parse(data, &status))
+            return;
+        r->status = status;
+        if (status == XE_QMP_MIGRATION_STATUS_ACTIVE)
+            xe_record_post(incoming, "state", "active", NULL);
+        else if (status == XE_QMP_MIGRATION_STATUS_COMPLETED)
+            xe_record_post(incoming, "state", "completed", NULL);
+        else if (status == XE_QMP_MIGRATION_STATUS_FAILED)
+            xe_record_post(incoming, "state", "failed", NULL);
+    }
+}
+
+static void
+on_disconnected(XeQmpClient *client, GError *reason, gpointer user_data)
+{
+    XeIncoming *incoming = user_data;
+    Run *r = run_of(incoming);
+
+    if (r->done)
+        return;
+    /* The monitor went away: QEMU is exiting (a destination load failure exits). */
+    g_free(r->error);
+    r->error = log_tail(r->log_path);
+    if (r->error == NULL)
+        r->error = g_strdup_printf("its monitor closed (%s) and it said nothing",
+                                   reason != NULL ? reason->message : "no reason");
+    xe_record_post(incoming, "state", "failed", "exited", TRUE, "error", r->error, NULL);
+}
+
+typedef struct {
+    XeEngine *engine;
+    XeIncoming *incoming;
+    char *profile;
+    GVariant *options;
+    char *host;
+    guint timeout_ms;
+    char *why;
+    GTask *task;
+} Step;
+
+static void
+step_free(Step *s)
+{
+    g_object_unref(s->engine);
+    g_object_unref(s->incoming);
+    g_free(s->profile);
+    g_clear_pointer(&s->options, g_variant_unref);
+    g_free(s->host);
+    g_free(s->why);
+    g_clear_object(&s->task);
+    g_free(s);
+}
+
+static Step *
+step_new(XeEngine *self, XeIncoming *incoming, GTask *task)
+{
+    Step *s = g_new0(Step, 1);
+
+    s->engine = g_object_ref(self);
+    s->incoming = g_object_ref(incoming);
+    s->task = task;
+    return s;
+}
+
+/* Undo whatever prepare got to: kill QEMU, reset and release the VF. */
+static void
+teardown(XeEngine *self, XeIncoming *incoming, const char *why)
+{
+    Run *r = run_of(incoming);
+    g_autoptr(GError) error = NULL;
+
+    r->done = TRUE;
+    if (r->client != NULL)
+        xe_qmp_client_close(r->client);
+    if (r->process != NULL)
+        engine_end_qemu(self, r->process, 0);
+    if (!engine_release(self, r->reservation, TRUE, "xe-migrated (incoming)", &error))
+        g_warning("incoming %s: %s", xe_incoming_get_id(incoming), error->message);
+    xe_log_event(G_LOG_LEVEL_MESSAGE, XE_MESSAGE_INCOMING, NULL, r->vf, NULL,
+                 "incoming %s of VM %s aborted (%s); %s reset and released",
+                 xe_incoming_get_id(incoming), xe_incoming_get_spec(incoming)->name, why,
+                 r->vf != NULL ? r->vf : "no VF");
+}
+
+static gboolean
+main_remove(gpointer data)
+{
+    Step *s = data;
+
+    engine_incoming_remove(s->engine, s->incoming);
+    return G_SOURCE_REMOVE;
+}
+
+static void
+end_incoming(Step *s)
+{
+    g_autofree char *id = worker_id(s->incoming);
+
+    xe_call_main(s->engine->main, main_remove, s);
+    engine_worker_done(s->engine, id);
+}
+
+static gboolean
+prepare_thread(gpointer data)
+{
+    Step *s = data;
+    XeEngine *self = s->engine;
+    XeIncoming *incoming = s->incoming;
+    const XeVmSpec *spec = xe_incoming_get_spec(incoming);
+    XeEngineSettings *settings = g_task_get_task_data(s->task);
+    Run *r = run_of(incoming);
+    g_auto(XeAwait) w = XE_AWAIT_INIT;
+    g_autofree char *owner =
+        g_strdup_printf("incoming:%s:%s", xe_incoming_get_id(incoming), spec->name);
+    g_autofree char *reason = NULL;
+    g_autofree char *qmp = NULL;
+    g_autofree char *listen = NULL;
+    g_autofree char *uri = NULL;
+    g_auto(GStrv) argv = NULL;
+    g_autoptr(GHashTable) caps = NULL;
+    g_autoptr(XeQmpMigrationInfo) info = NULL;
+    gboolean want_ack = FALSE, want_multifd = FALSE, ack = FALSE, multifd = FALSE;
+    guint32 channels = 0;
+    GVariantBuilder out;
+    GError *error = NULL;
+
+    r->settings = engine_settings_copy(settings);
+    g_variant_lookup(s->options, "switchover-ack", "b", &want_ack);
+    g_variant_lookup(s->options, "multifd", "b", &want_multifd);
+    g_variant_lookup(s->options, "multifd-channels", "u", &channels);
+
+    /* 1. a VF with the source's provisioning, from the warm pool if one is there */
+    if (!engine_reserve(self, s->profile, NULL, owner, &r->vf, &r->reservation, &error))
+        goto fail;
+    xe_record_post(incoming, "vf", r->vf, "reservation", r->reservation, NULL);
+    /* 2. would the kernel take the source's state into it? */
+    if (!engine_agent_run(self, XE_AGENT_OP_CHECK, r->vf, s->profile, "xe-migrated (incoming)",
+                          &reason, &error))
+        goto fail;
+    if (*reason != '\0') {
+        g_set_error(&error, XE_ERROR, XE_ERROR_INCOMPATIBLE,
+                    "destination VF %s cannot take the source's state: %s", r->vf, reason);
+        goto fail;
+    }
+    /* 3. QEMU, paused, waiting for the stream */
+    if (g_mkdir_with_parents(settings->run_dir, 0750) < 0) {
+        int e = errno;
+
+        g_set_error(&error, XE_ERROR, XE_ERROR_FAILED, "cannot create run-dir %s: %s",
+                    settings->run_dir, g_strerror(e));
+        goto fail;
+    }
+    qmp = g_strdup_printf("%s/incoming-%s.qmp", settings->run_dir, xe_incoming_get_id(incoming));
+    r->log_path =
+        g_strdup_printf("%s/incoming-%s.log", settings->run_dir, xe_incoming_get_id(incoming));
+    argv = xe_vm_spec_expand_argv(spec, r->vf);
+    r->process = engine_spawn(self, (const char *const *)argv, qmp, TRUE, r->log_path, &error);
+    if (r->process == NULL)
+        goto fail;
+    xe_record_post(incoming, "pid", (guint)xe_qemu_process_get_pid(r->process), NULL);
+    r->client = XE_AWAIT_CALL(&w, xe_qemu_process_connect_async(r->process, NULL, xe_await_cb, &w),
+                              xe_qemu_process_connect_finish(r->process, xe_await(&w), &error));
+    if (r->client == NULL) {
+        g_autofree char *tail = log_tail(r->log_path);
+
+        g_prefix_error(&error, "destination QEMU%s%s: ", tail != NULL ? " said: " : "",
+                       tail != NULL ? tail : "");
+        goto fail;
+    }
+    g_signal_connect(r->client, "event", G_CALLBACK(on_event), incoming);
+    g_signal_connect(r->client, "disconnected", G_CALLBACK(on_disconnected), incoming);
+    /* 4. capabilities: events and return-path always; the rest where asked and known */
+    caps =
+        XE_AWAIT_CALL(&w, xe_qmp_query_migrate_capabilities_async(r->client, NULL, xe_await_cb, &w),
+                      xe_qmp_query_migrate_capabilities_finish(r->client, xe_await(&w), &error));
+    if (caps == NULL)
+        goto fail;
+    ack = want_ack && g_hash_table_contains(caps, "switchover-ack");
+    multifd = want_multifd && g_hash_table_contains(caps, "multifd");
+    {
+        XeQmpCapability set[] = {
+            { "events", TRUE },
+            { "return-path", TRUE },
+            { "switchover-ack", TRUE },
+            { "multifd", TRUE },
+        };
+        gsize n = 2;
+
+        if (ack)
+            set[n++] = set[2];
+        if (multifd)
+            set[n++] = set[3];
+        if (!XE_AWAIT_CALL(
+                &w, xe_qmp_migrate_set_capabilities_async(r->client, set, n, NULL, xe_await_cb, &w),
+                xe_qmp_migrate_set_capabilities_finish(r->client, xe_await(&w), &error)))
+            goto fail;
+    }
+    if (multifd && channels > 0) {
+        XeQmpMigrationParameters params = { .has_multifd_channels = TRUE,
+                                            .multifd_channels = channels };
+
+        if (!XE_AWAIT_CALL(
+                &w, xe_qmp_migrate_set_parameters_async(r->client, &params, NULL, xe_await_cb, &w),
+                xe_qmp_migrate_set_parameters_finish(r->client, xe_await(&w), &error)))
+            goto fail;
+    }
+    /* 5. listen on a port QEMU picks, and tell where */
+    listen = g_strdup_printf(
+        "tcp:%s:0", *settings->migration_address != '\0' ? settings->migration_address : "0.0.0.0");
+    if (!XE_AWAIT_CALL(&w,
+                       xe_qmp_migrate_incoming_async(r->client, listen, FALSE,
+                                                     XE_QMP_EXIT_ON_ERROR_DEFAULT, NULL,
+                                                     xe_await_cb, &w),
+                       xe_qmp_migrate_incoming_finish(r->client, xe_await(&w), &error)))
+        goto fail;
+    info = XE_AWAIT_CALL(&w, xe_qmp_query_migrate_async(r->client, NULL, xe_await_cb, &w),
+                         xe_qmp_query_migrate_finish(r->client, xe_await(&w), &error));
+    if (info == NULL)
+        goto fail;
+    if (info->socket_port == NULL) {
+        g_set_error(&error, XE_ERROR, XE_ERROR_FAILED,
+                    "the destination QEMU listens, but query-migrate shows no port");
+        goto fail;
+    }
+    uri = g_strdup_printf(
+        "tcp:%s:%s", *settings->migration_address != '\0' ? settings->migration_address : s->host,
+        info->socket_port);
+    xe_record_post(incoming, "uri", uri, "state", "listening", NULL);
+    xe_log_event(G_LOG_LEVEL_MESSAGE, XE_MESSAGE_INCOMING, NULL, r->vf, NULL,
+                 "incoming %s of VM %s: %s provisioned, QEMU %u listening on %s",
+                 xe_incoming_get_id(incoming), spec->name, r->vf,
+                 (guint)xe_qemu_process_get_pid(r->process), uri);
+    g_variant_builder_init(&out, G_VARIANT_TYPE_VARDICT);
+    g_variant_builder_add(&out, "{sv}", "id", g_variant_new_string(xe_incoming_get_id(incoming)));
+    g_variant_builder_add(&out, "{sv}", "uri", g_variant_new_string(uri));
+    g_variant_builder_add(&out, "{sv}", "vf", g_variant_new_string(r->vf));
+    g_variant_builder_add(&out, "{sv}", "switchover-ack", g_variant_new_boolean(ack));
+    g_variant_builder_add(&out, "{sv}", "multifd", g_variant_new_boolean(multifd));
+    g_task_return_pointer(s->task, g_variant_ref_sink(g_variant_builder_end(&out)),
+                          (GDestroyNotify)g_variant_unref);
+    step_free(s);
+    return G_SOURCE_REMOVE;
+
+fail:
+    xe_record_post(incoming, "state", "failed", "error", error->message, NULL);
+    teardown(self, incoming, error->message);
+    g_task_return_error(s->task, error);
+    end_incoming(s);
+    step_free(s);
+    return G_SOURCE_REMOVE;
+}
+
+void
+incoming_prepare(XeEngine *self, XeIncoming *incoming, const char *profile, GVariant *options,
+                 const char *host, GTask *task)
+{
+    Step *s = step_new(self, incoming, task);
+    g_autofree char *id = worker_id(incoming);
+
+    s->profile = g_strdup(profile);
+    s->options = g_variant_ref(options);
+    s->host = g_strdup(host);
+    xe_worker_invoke(engine_worker(self, id), prepare_thread, s, NULL);
+}
+
+/* Finish: the source completed; run the VM here and keep it. */
+
+typedef struct {
+    XeEngine *engine;
+    XeVm *vm;
+    XeQemuProcess *process;
+} Adopt;
+
+static gboolean
+main_adopt(gpointer data)
+{
+    Adopt *a = data;
+
+    xe_vm_set_process(a->vm, G_OBJECT(a->process));
+    engine_vm_watch(a->engine, a->vm);
+    engine_vm_add(a->engine, a->vm);
+    return G_SOURCE_REMOVE;
+}
+
+static gboolean
+deadline_passed(gpointer data)
+{
+    *(gboolean *)data = TRUE;
+    return G_SOURCE_REMOVE;
+}
+
+static gboolean
+finish_thread(gpointer data)
+{
+    Step *s = data;
+    XeIncoming *incoming = s->incoming;
+    Run *r = run_of(incoming);
+    const XeVmSpec *spec = xe_incoming_get_spec(incoming);
+    g_auto(XeAwait) w = XE_AWAIT_INIT;
+    g_autoptr(XeQmpStatus) status = NULL;
+    g_autoptr(XeVm) vm = NULL;
+    g_autoptr(GMainContext) context = g_main_context_ref_thread_default();
+    g_autofree char *qmp = NULL;
+    GSource *timer = g_timeout_source_new(s->timeout_ms);
+    gboolean expired = FALSE;
+    GError *error = NULL;
+
+    if (r->done || r->client == NULL) {
+        g_set_error(&error, XE_ERROR, XE_ERROR_FAILED, "incoming %s was aborted",
+                    xe_incoming_get_id(incoming));
+        goto out;
+    }
+    /* The source saw completed; the destination's own event may trail it. */
+    g_source_set_callback(timer, deadline_passed, &expired, NULL);
+    g_source_attach(timer, context);
+    while (r->status != XE_QMP_MIGRATION_STATUS_COMPLETED &&
+           r->status != XE_QMP_MIGRATION_STATUS_FAILED && xe_qmp_client_is_connected(r->client) &&
+           !expired)
+        g_main_context_iteration(context, TRUE);
+    g_source_destroy(timer);
+    if (r->status != XE_QMP_MIGRATION_STATUS_COMPLETED) {
+        g_autofree char *tail = log_tail(r->log_path);
+
+        g_set_error(&error, XE_ERROR, XE_ERROR_FAILED,
+                    "the destination did not complete the load (%s)%s%s",
+                    expired ? "timed out" : xe_qmp_migration_status_to_string(r->status),
+                    tail != NULL ? ": " : "", tail != NULL ? tail : "");
+        goto out;
+    }
+    if (!XE_AWAIT_CALL(&w, xe_qmp_cont_async(r->client, NULL, xe_await_cb, &w),
+                       xe_qmp_cont_finish(r->client, xe_await(&w), &error)))
+        goto out;
+    status = XE_AWAIT_CALL(&w, xe_qmp_query_status_async(r->client, NULL, xe_await_cb, &w),
+                           xe_qmp_query_status_finish(r->client, xe_await(&w), &error));
+    if (status == NULL)
+        goto out;
+    if (!status->running) {
+        g_set_error(&error, XE_ERROR, XE_ERROR_FAILED,
+                    "the destination QEMU is '%s' after cont, not running", status->status);
+        goto out;
+    }
+    /* The VM is this host's now. */
+    r->done = TRUE;
+    xe_qmp_client_close(r->client);
+    qmp = g_strdup_printf("%s", xe_qemu_process_get_qmp_address(r->process) + strlen("unix:"));
+    vm = xe_vm_new(spec);
+    xe_record_post(vm, "vf", r->vf, "reservation", r->reservation, "qmp-socket", qmp, "pid",
+                   (guint)xe_qemu_process_get_pid(r->process), "state", "running", NULL);
+    xe_record_post(incoming, "state", "running", NULL);
+    {
+        Adopt a = { s->engine, vm, r->process };
+
+        xe_call_main(s->engine->main, main_adopt, &a);
+    }
+    xe_log_event(G_LOG_LEVEL_MESSAGE, XE_MESSAGE_INCOMING, NULL, r->vf, NULL,
+                 "VM %s arrived and runs on %s", spec->name, r->vf);
+    g_task_return_boolean(s->task, TRUE);
+    /* recorded after the answer: the source's wait (the guest's downtime) has no fsync in it */
+    if (!engine_vm_store(r->settings, vm, &error)) {
+        g_warning("%s; it will not be re-adopted after a restart", error->message);
+        g_clear_error(&error);
+    }
+    g_source_unref(timer);
+    end_incoming(s);
+    step_free(s);
+    return G_SOURCE_REMOVE;
+
+out:
+    g_source_unref(timer);
+    g_task_return_error(s->task, error);
+    step_free(s);
+    return G_SOURCE_REMOVE;
+}
+
+void
+incoming_finish(XeEngine *self, XeIncoming *incoming, guint timeout_ms, GTask *task)
+{
+    Step *s = step_new(self, incoming, task);
+    g_autofree char *id = worker_id(incoming);
+    XeWorker *worker = g_hash_table_lookup(self->workers, id);
+
+    s->timeout_ms = CLAMP(timeout_ms, 1000, 600000);
+    if (worker == NULL) {
+        g_task_return_new_error(task, XE_ERROR, XE_ERROR_NOT_FOUND, "incoming %s is over",
+                                xe_incoming_get_id(incoming));
+        step_free(s);
+        return;
+    }
+    xe_worker_invoke(worker, finish_thread, s, NULL);
+}
+
+static gboolean
+abort_thread(gpointer data)
+{
+    Step *s = data;
+    Run *r = run_of(s->incoming);
+
+    if (!r->done) {
+        xe_record_post(s->incoming, "state", "aborted", NULL);
+        teardown(s->engine, s->incoming, s->why);
+        end_incoming(s);
+    }
+    g_task_return_boolean(s->task, TRUE);
+    step_free(s);
+    return G_SOURCE_REMOVE;
+}
+
+void
+incoming_abort(XeEngine *self, XeIncoming *incoming, const char *why, GTask *task)
+{
+    Step *s = step_new(self, incoming, task);
+    g_autofree char *id = worker_id(incoming);
+    XeWorker *worker = g_hash_table_lookup(self->workers, id);
+
+    s->why = g_strdup(why != NULL ? why : "aborted by the source");
+    if (worker == NULL) {
+        g_task_return_boolean(task, TRUE); /* over already */
+        step_free(s);
+        return;
+    }
+    xe_worker_invoke(worker, abort_thread, s, NULL);
+}

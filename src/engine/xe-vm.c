@@ -1,0 +1,93 @@
+/* xe-vm.c: XeVm, a VM of this host (see xe-vm.h).
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "xe-vm.h"
+
+#define S(n)    g_param_spec_string(n, NULL, NULL, "", 0)
+#define U(n)    g_param_spec_uint(n, NULL, NULL, 0, G_MAXUINT, 0, 0)
+#define T(n)    g_param_spec_uint64(n, NULL, NULL, 0, G_MAXUINT64, 0, 0)
+#define X(n)    g_param_spec_int64(n, NULL, NULL, 0, G_MAXINT64, 0, 0)
+#define B(n)    g_param_spec_boolean(n, NULL, NULL, FALSE, 0)
+#define V(n, t) g_param_spec_variant(n, NULL, NULL, G_VARIANT_TYPE(t), NULL, 0)
+
+struct _XeVm {
+    XeRecord parent_instance;
+    XeVmSpec *spec;
+    GObject *process;
+};
+
+G_DEFINE_TYPE(XeVm, xe_vm, XE_TYPE_RECORD)
+
+static void
+xe_vm_finalize(GObject *object)
+{
+    XeVm *self = XE_VM(object);
+
+    xe_vm_spec_free(self->spec);
+    g_clear_object(&self->process);
+    G_OBJECT_CLASS(xe_vm_parent_class)->finalize(object);
+}
+
+static void
+xe_vm_init(XeVm *self)
+{
+}
+
+static void
+xe_vm_class_init(XeVmClass *klass)
+{
+    GParamSpec *p[] = {
+        NULL,
+        S("name"),
+        S("state"),
+        S("vf"),
+        S("reservation"),
+        S("qmp-socket"),
+        U("pid"),
+        S("profile"),
+        S("policy"),
+        T("downtime-budget"),
+        B("adopted"),
+        S("job"),
+    };
+
+    G_OBJECT_CLASS(klass)->finalize = xe_vm_finalize;
+    xe_record_class_install(XE_RECORD_CLASS(klass), p, G_N_ELEMENTS(p));
+}
+
+XeVm *
+xe_vm_new(const XeVmSpec *spec)
+{
+    XeVm *vm = g_object_new(XE_TYPE_VM, "name", spec->name, "profile", spec->profile, "policy",
+                            spec->policy, "downtime-budget", spec->downtime_budget_ms, "adopted",
+                            spec->qmp != NULL, "state", "starting", NULL);
+
+    vm->spec = xe_vm_spec_copy(spec);
+    return vm;
+}
+
+const XeVmSpec *
+xe_vm_get_spec(XeVm *vm)
+{
+    return vm->spec;
+}
+
+const char *
+xe_vm_get_name(XeVm *vm)
+{
+    return vm->spec->name;
+}
+
+GObject *
+xe_vm_get_process(XeVm *vm)
+{
+    return vm->process;
+}
+
+void
+xe_vm_set_process(XeVm *vm, GObject *process)
+{
+    g_set_object(&vm->process, process);
+}
+
