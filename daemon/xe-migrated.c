@@ -35,6 +35,8 @@ typedef struct {
     char *hooks_dir;
     gboolean config_required; /* --config given: it must exist */
     char *last_status;        /* STATUS goes out only when it changes */
+    guint64 reloads;          /* reloads asked for so far */
+    guint64 reload_applied;   /* the newest of them handed to the agent */
     int exit_code;
 } Daemon;
 
@@ -60,29 +62,30 @@ daemon_status(Daemon *d)
     d->last_status = g_steal_pointer(&status);
 }
 
+/* Reads the configuration, applies the command line, and checks what it names on this host
+ * (xe_config_check()). Blocking: at start, or in a thread. */
 static XeConfig *
-daemon_load_config(Daemon *d, GError **error)
+daemon_load_config(const char *path, gboolean required, const char *state_dir,
+                   const char *hooks_dir, GError **error)
 {
     g_autoptr(GError) local = NULL;
-    XeConfig *config = xe_config_load(d->config_path, &local);
+    g_autoptr(XeConfig) config = xe_config_load(path, &local);
 
     if (config == NULL) {
-        if (d->config_required || !g_error_matches(local, XE_ERROR, XE_ERROR_NOT_FOUND)) {
+        if (required || !g_error_matches(local, XE_ERROR, XE_ERROR_NOT_FOUND)) {
             g_propagate_error(error, g_steal_pointer(&local));
             return NULL;
         }
-        g_message("no %s: built-in defaults", d->config_path);
+        g_message("no %s: built-in defaults", path);
         config = xe_config_new_default();
     }
-    if (d->state_dir != NULL) {
-        g_free(config->state_dir);
-        config->state_dir = g_strdup(d->state_dir);
-    }
-    if (d->hooks_dir != NULL) {
-        g_free(config->hooks_dir);
-        config->hooks_dir = g_strdup(d->hooks_dir);
-    }
-    return config;
+    if (state_dir != NULL)
+        xe_config_override_dir(config, "state-dir", state_dir);
+    if (hooks_dir != NULL)
+        xe_config_override_dir(config, "hooks-dir", hooks_dir);
+    if (!xe_config_check(config, error))
+        return NULL;
+    return g_steal_pointer(&config);
 }
 
 static void name_lost(GDBusConnection *connection, const char *name, gpointer user_data);
@@ -99,22 +102,95 @@ sighup_reload_done(GObject *source, GAsyncResult *result, gpointer user_data)
     daemon_status(d);
 }
 
-/* Re-reads the configuration; a bad one is refused and the one in force kept. */
+/* A reload: read and checked in a thread, then converged by the agent. */
+typedef struct {
+    Daemon *daemon;
+    guint64 seq; /* reloads read in threads may finish out of order: the newest wins */
+    char *path;
+    gboolean required;
+    char *state_dir;
+    char *hooks_dir;
+} Load;
+
+static void
+load_free(Load *l)
+{
+    g_free(l->path);
+    g_free(l->state_dir);
+    g_free(l->hooks_dir);
+    g_free(l);
+}
+
+static void
+load_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+    Load *l = data;
+    GError *error = NULL;
+    XeConfig *config = daemon_load_config(l->path, l->required, l->state_dir, l->hooks_dir, &error);
+
+    if (config == NULL)
+        g_task_return_error(task, error);
+    else
+        g_task_return_pointer(task, config, (GDestroyNotify)xe_config_free);
+}
+
+static void
+reload_converged(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(GTask) outer = user_data;
+    GError *error = NULL;
+
+    if (!xe_agent_reload_finish(XE_AGENT(source), result, &error))
+        g_task_return_error(outer, error);
+    else
+        g_task_return_boolean(outer, TRUE);
+}
+
+static void
+reload_loaded(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    GTask *outer = user_data;
+    Load *l = g_task_get_task_data(G_TASK(result));
+    GError *error = NULL;
+    XeConfig *config = g_task_propagate_pointer(G_TASK(result), &error);
+
+    if (config != NULL && l->seq < l->daemon->reload_applied) {
+        /* a later reload read the file after this one, and is in force already */
+        xe_config_free(config);
+        g_task_return_boolean(outer, TRUE);
+        g_object_unref(outer);
+        return;
+    }
+    if (config == NULL) {
+        g_warning("reload refused, keeping the configuration in force: %s", error->message);
+        g_prefix_error(&error, "reload refused, the configuration in force is kept: ");
+        g_task_return_error(outer, error);
+        g_object_unref(outer);
+        return;
+    }
+    l->daemon->reload_applied = l->seq;
+    (void)sd_notify(0, "RELOADING=1");
+    xe_agent_reload_async(l->daemon->agent, config, NULL, reload_converged, outer);
+}
+
+/* Re-reads the configuration; a bad one is refused and the one in force kept. Completes
+ * (for xe_agent_reload_finish()) once the new layout is converged. */
 static void
 daemon_reload(gpointer data, GAsyncReadyCallback callback, gpointer user_data)
 {
     Daemon *d = data;
-    GError *error = NULL;
-    XeConfig *config = daemon_load_config(d, &error);
+    GTask *outer = g_task_new(d->agent, NULL, callback, user_data);
+    g_autoptr(GTask) task = g_task_new(d->agent, NULL, reload_loaded, outer);
+    Load *l = g_new0(Load, 1);
 
-    if (config == NULL) {
-        g_warning("reload refused, keeping the configuration in force: %s", error->message);
-        g_prefix_error(&error, "reload refused, the configuration in force is kept: ");
-        g_task_report_error(d->agent, callback, user_data, NULL, error);
-        return;
-    }
-    (void)sd_notify(0, "RELOADING=1");
-    xe_agent_reload_async(d->agent, config, NULL, callback, user_data);
+    l->daemon = d;
+    l->seq = ++d->reloads;
+    l->path = g_strdup(d->config_path);
+    l->required = d->config_required;
+    l->state_dir = g_strdup(d->state_dir);
+    l->hooks_dir = g_strdup(d->hooks_dir);
+    g_task_set_task_data(task, l, (GDestroyNotify)load_free);
+    g_task_run_in_thread(task, load_thread);
 }
 
 static gboolean
@@ -230,9 +306,9 @@ main(int argc, char **argv)
     if (d.config_path == NULL)
         d.config_path = g_strdup(DEFAULT_CONFIG);
 
-    config = daemon_load_config(&d, &error);
+    config = daemon_load_config(d.config_path, d.config_required, d.state_dir, d.hooks_dir, &error);
     if (config == NULL) {
-        g_printerr("xe-migrated: %s\n", error->message);
+        g_printerr("xe-migrated: refusing to start: %s\n", error->message);
         return 1;
     }
     d.agent = xe_agent_new(sysfs_root != NULL ? sysfs_root : "/", config, &error);

@@ -1,7 +1,9 @@
-/* xe-service-engine.c: the migration engine on D-Bus: Manager.AddVM,
- * RemoveVM, Migrate and PrepareIncoming, and one object per VM, Job and
- * Incoming whose properties are bound to the engine's records, so every
- * change is a PropertiesChanged signal.
+/* xe-service-engine.c: the migration engine on D-Bus: the handlers of
+ * Manager.AddVM, RemoveVM, Migrate and PrepareIncoming, Job.Cancel and
+ * Incoming.Finish and Abort (dispatched and authorized through the method
+ * table of xe-service.c), and one object per VM, Job and Incoming whose
+ * properties are bound to the engine's records, so every change is a
+ * PropertiesChanged signal.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -65,44 +67,35 @@ add_vm_done(GObject *source, GAsyncResult *result, gpointer user_data)
     Call *c = user_data;
     GError *error = NULL;
     g_autoptr(XeVm) vm = xe_engine_add_vm_finish(XE_ENGINE(source), result, &error);
+    g_autofree char *path = NULL;
 
     if (vm == NULL) {
-        g_dbus_method_invocation_take_error(c->invocation, error);
-    } else {
-        g_autofree char *path = xe_bus_object_path("vm", xe_vm_get_name(vm));
-
-        xe_dbus_manager_complete_add_vm(c->service->manager_iface, c->invocation, path);
+        call_fail(c, error);
+        return;
     }
+    path = xe_bus_object_path("vm", xe_vm_get_name(vm));
+    xe_dbus_manager_complete_add_vm(c->service->manager_iface, c->invocation, path);
     call_free(c);
 }
 
-static void
-add_vm_authorized(Call *c)
+void
+service_engine_add_vm(Call *c)
 {
+    g_autoptr(GVariant) spec_variant = g_variant_get_child_value(c->params, 0);
     g_autoptr(XeVmSpec) spec = NULL;
-    GVariant *spec_variant = NULL;
     gboolean start = FALSE;
     GError *error = NULL;
 
-    g_variant_get_child(c->options, 0, "@a{sv}", &spec_variant);
-    g_variant_lookup(g_variant_get_child_value(c->options, 1), "start", "b", &start);
+    g_variant_lookup(c->options, "start", "b", &start);
     spec = xe_vm_spec_from_variant(spec_variant, &error);
-    g_variant_unref(spec_variant);
     if (spec == NULL) {
-        g_dbus_method_invocation_take_error(c->invocation, error);
-        call_free(c);
+        call_fail(c, error);
         return;
     }
+    c->context = start ? g_strdup_printf("AddVM: starting VM '%s'", spec->name)
+                       : g_strdup_printf("AddVM: adopting VM '%s' (QMP socket %s)", spec->name,
+                                         spec->qmp != NULL ? spec->qmp : "none");
     xe_engine_add_vm_async(c->service->engine, spec, start, c->caller, NULL, add_vm_done, c);
-}
-
-static gboolean
-handle_add_vm(XeDBusManager *iface, GDBusMethodInvocation *inv, GVariant *spec, GVariant *options,
-              XeService *service)
-{
-    g_autoptr(GVariant) both = g_variant_ref_sink(g_variant_new("(@a{sv}@a{sv})", spec, options));
-
-    return call_start_then(service, inv, iface, "AddVM", NULL, NULL, 0, both, add_vm_authorized);
 }
 
 static void
@@ -111,52 +104,43 @@ remove_vm_done(GObject *source, GAsyncResult *result, gpointer user_data)
     Call *c = user_data;
     GError *error = NULL;
 
-    if (!xe_engine_remove_vm_finish(XE_ENGINE(source), result, &error))
-        g_dbus_method_invocation_take_error(c->invocation, error);
-    else
-        xe_dbus_manager_complete_remove_vm(c->service->manager_iface, c->invocation);
+    if (!xe_engine_remove_vm_finish(XE_ENGINE(source), result, &error)) {
+        call_fail(c, error);
+        return;
+    }
+    xe_dbus_manager_complete_remove_vm(c->service->manager_iface, c->invocation);
     call_free(c);
 }
 
-static void
-remove_vm_authorized(Call *c)
+void
+service_engine_remove_vm(Call *c)
 {
-    xe_engine_remove_vm_async(c->service->engine, c->arg, c->caller, NULL, remove_vm_done, c);
-}
+    const char *name = NULL;
 
-static gboolean
-handle_remove_vm(XeDBusManager *iface, GDBusMethodInvocation *inv, const char *name,
-                 XeService *service)
-{
-    return call_start_then(service, inv, iface, "RemoveVM", NULL, name, 0, NULL,
-                           remove_vm_authorized);
+    g_variant_get_child(c->params, 0, "&s", &name);
+    c->context = g_strdup_printf("RemoveVM: VM '%s'", name);
+    xe_engine_remove_vm_async(c->service->engine, name, c->caller, NULL, remove_vm_done, c);
 }
 
 /* jobs */
 
-static void
-cancel_authorized(Call *c)
+void
+service_engine_cancel(Call *c)
 {
-    XeJob *job = xe_engine_lookup_job(c->service->engine, c->target);
+    const char *id = xe_dbus_job_get_id(XE_DBUS_JOB(c->iface));
+    XeJob *job = xe_engine_lookup_job(c->service->engine, id);
 
     if (job == NULL) {
-        g_dbus_method_invocation_return_error(c->invocation, XE_ERROR, XE_ERROR_NOT_FOUND,
-                                              "no job %s", c->target);
-    } else if (xe_job_is_finished(job)) {
-        g_dbus_method_invocation_return_error(c->invocation, XE_ERROR, XE_ERROR_BUSY,
-                                              "job %s is over already", c->target);
-    } else {
-        xe_job_cancel(job);
-        xe_dbus_job_complete_cancel(XE_DBUS_JOB(c->iface), c->invocation);
+        call_fail(c, g_error_new(XE_ERROR, XE_ERROR_NOT_FOUND, "no job %s", id));
+        return;
     }
+    if (xe_job_is_finished(job)) {
+        call_fail(c, g_error_new(XE_ERROR, XE_ERROR_BUSY, "job %s is over already", id));
+        return;
+    }
+    xe_job_cancel(job);
+    xe_dbus_job_complete_cancel(XE_DBUS_JOB(c->iface), c->invocation);
     call_free(c);
-}
-
-static gboolean
-handle_cancel(XeDBusJob *iface, GDBusMethodInvocation *inv, XeService *service)
-{
-    return call_start_then(service, inv, iface, "Cancel", xe_dbus_job_get_id(iface), NULL, 0, NULL,
-                           cancel_authorized);
 }
 
 static void
@@ -167,7 +151,7 @@ on_job_added(XeEngine *engine, XeJob *job, XeService *service)
     g_autoptr(XeDBusJob) iface = xe_dbus_job_skeleton_new();
 
     bind_record(job, iface);
-    g_signal_connect(iface, "handle-cancel", G_CALLBACK(handle_cancel), service);
+    xe_service_dispatch(service, iface);
     xe_dbus_object_skeleton_set_job(object, iface);
     export(service, path, object);
 }
@@ -180,31 +164,26 @@ on_job_removed(XeEngine *engine, XeJob *job, XeService *service)
     unexport(service, path);
 }
 
-static void
-migrate_authorized(Call *c)
+void
+service_engine_migrate(Call *c)
 {
-    const char *policy = NULL;
+    const char *vm = NULL, *host = NULL, *policy = NULL;
     GError *error = NULL;
     XeJob *job;
+    g_autofree char *path = NULL;
 
+    g_variant_get_child(c->params, 0, "&s", &vm);
+    g_variant_get_child(c->params, 1, "&s", &host);
     g_variant_lookup(c->options, "policy", "&s", &policy);
-    job = xe_engine_migrate(c->service->engine, c->target, c->arg, policy, c->caller, &error);
+    c->context = g_strdup_printf("Migrate: VM '%s' to %s", vm, host);
+    job = xe_engine_migrate(c->service->engine, vm, host, policy, c->caller, &error);
     if (job == NULL) {
-        g_dbus_method_invocation_take_error(c->invocation, error);
-    } else {
-        g_autofree char *path = xe_bus_object_path("job", xe_job_get_id(job));
-
-        xe_dbus_manager_complete_migrate(c->service->manager_iface, c->invocation, path);
+        call_fail(c, error);
+        return;
     }
+    path = xe_bus_object_path("job", xe_job_get_id(job));
+    xe_dbus_manager_complete_migrate(c->service->manager_iface, c->invocation, path);
     call_free(c);
-}
-
-static gboolean
-handle_migrate(XeDBusManager *iface, GDBusMethodInvocation *inv, const char *vm, const char *host,
-               GVariant *options, XeService *service)
-{
-    return call_start_then(service, inv, iface, "Migrate", vm, host, 0, options,
-                           migrate_authorized);
 }
 
 /* incoming migrations */
@@ -236,59 +215,47 @@ prepare_done(GObject *source, GAsyncResult *result, gpointer user_data)
     Call *c = user_data;
     GError *error = NULL;
     g_autoptr(GVariant) info = xe_engine_prepare_incoming_finish(XE_ENGINE(source), result, &error);
+    GVariantBuilder b;
+    GVariantIter iter;
+    const char *key;
+    GVariant *value;
 
     if (info == NULL) {
-        g_dbus_method_invocation_take_error(c->invocation, error);
-    } else {
-        GVariantBuilder b;
-        GVariantIter iter;
-        const char *key;
-        GVariant *value;
-
-        g_variant_builder_init(&b, G_VARIANT_TYPE_VARDICT);
-        g_variant_iter_init(&iter, info);
-        while (g_variant_iter_next(&iter, "{&sv}", &key, &value)) {
-            if (g_str_equal(key, "id")) {
-                g_autofree char *path =
-                    xe_bus_object_path("incoming", g_variant_get_string(value, NULL));
-
-                g_variant_builder_add(&b, "{sv}", "incoming", g_variant_new_object_path(path));
-            }
-            g_variant_builder_add(&b, "{sv}", key, value);
-            g_variant_unref(value);
-        }
-        xe_dbus_manager_complete_prepare_incoming(c->service->manager_iface, c->invocation,
-                                                  g_variant_builder_end(&b));
+        call_fail(c, error);
+        return;
     }
+    g_variant_builder_init(&b, G_VARIANT_TYPE_VARDICT);
+    g_variant_iter_init(&iter, info);
+    while (g_variant_iter_next(&iter, "{&sv}", &key, &value)) {
+        if (g_str_equal(key, "id")) {
+            g_autofree char *path =
+                xe_bus_object_path("incoming", g_variant_get_string(value, NULL));
+
+            g_variant_builder_add(&b, "{sv}", "incoming", g_variant_new_object_path(path));
+        }
+        g_variant_builder_add(&b, "{sv}", key, value);
+        g_variant_unref(value);
+    }
+    xe_dbus_manager_complete_prepare_incoming(c->service->manager_iface, c->invocation,
+                                              g_variant_builder_end(&b));
     call_free(c);
 }
 
-static void
-prepare_authorized(Call *c)
+void
+service_engine_prepare_incoming(Call *c)
 {
     const char *sender = g_dbus_method_invocation_get_sender(c->invocation);
-    GVariant *spec = g_variant_get_child_value(c->options, 0);
-    GVariant *options = g_variant_get_child_value(c->options, 1);
+    g_autoptr(GVariant) spec = g_variant_get_child_value(c->params, 0);
+    const char *profile = NULL;
     const char *host = NULL;
 
-    if (!g_variant_lookup(options, "host", "&s", &host))
+    g_variant_get_child(c->params, 1, "&s", &profile);
+    if (!g_variant_lookup(c->options, "host", "&s", &host))
         host = "localhost";
     /* Watch first: a source that vanishes mid-prepare still gets its incoming aborted. */
     watch_owner(c->service, sender);
-    xe_engine_prepare_incoming_async(c->service->engine, spec, c->arg, options, sender, host, NULL,
-                                     prepare_done, c);
-    g_variant_unref(spec);
-    g_variant_unref(options);
-}
-
-static gboolean
-handle_prepare_incoming(XeDBusManager *iface, GDBusMethodInvocation *inv, GVariant *spec,
-                        const char *profile, GVariant *options, XeService *service)
-{
-    g_autoptr(GVariant) both = g_variant_ref_sink(g_variant_new("(@a{sv}@a{sv})", spec, options));
-
-    return call_start_then(service, inv, iface, "PrepareIncoming", NULL, profile, 0, both,
-                           prepare_authorized);
+    xe_engine_prepare_incoming_async(c->service->engine, spec, profile, c->options, sender, host,
+                                     NULL, prepare_done, c);
 }
 
 static void
@@ -297,25 +264,23 @@ finish_done(GObject *source, GAsyncResult *result, gpointer user_data)
     Call *c = user_data;
     GError *error = NULL;
 
-    if (!xe_engine_incoming_finish_finish(XE_ENGINE(source), result, &error))
-        g_dbus_method_invocation_take_error(c->invocation, error);
-    else
-        xe_dbus_incoming_complete_finish(XE_DBUS_INCOMING(c->iface), c->invocation);
+    if (!xe_engine_incoming_finish_finish(XE_ENGINE(source), result, &error)) {
+        call_fail(c, error);
+        return;
+    }
+    xe_dbus_incoming_complete_finish(XE_DBUS_INCOMING(c->iface), c->invocation);
     call_free(c);
 }
 
-static void
-finish_authorized(Call *c)
+void
+service_engine_finish(Call *c)
 {
-    xe_engine_incoming_finish_async(c->service->engine, c->target, c->count, NULL, finish_done, c);
-}
+    const char *id = xe_dbus_incoming_get_id(XE_DBUS_INCOMING(c->iface));
+    guint32 timeout_ms = 0;
 
-static gboolean
-handle_finish(XeDBusIncoming *iface, GDBusMethodInvocation *inv, guint timeout_ms,
-              XeService *service)
-{
-    return call_start_then(service, inv, iface, "Finish", xe_dbus_incoming_get_id(iface), NULL,
-                           timeout_ms, NULL, finish_authorized);
+    g_variant_get_child(c->params, 0, "u", &timeout_ms);
+    c->context = g_strdup_printf("Finish: incoming %s", id);
+    xe_engine_incoming_finish_async(c->service->engine, id, timeout_ms, NULL, finish_done, c);
 }
 
 static void
@@ -324,25 +289,22 @@ abort_done(GObject *source, GAsyncResult *result, gpointer user_data)
     Call *c = user_data;
     GError *error = NULL;
 
-    if (!xe_engine_incoming_abort_finish(XE_ENGINE(source), result, &error))
-        g_dbus_method_invocation_take_error(c->invocation, error);
-    else
-        xe_dbus_incoming_complete_abort(XE_DBUS_INCOMING(c->iface), c->invocation);
+    if (!xe_engine_incoming_abort_finish(XE_ENGINE(source), result, &error)) {
+        call_fail(c, error);
+        return;
+    }
+    xe_dbus_incoming_complete_abort(XE_DBUS_INCOMING(c->iface), c->invocation);
     call_free(c);
 }
 
-static void
-abort_authorized(Call *c)
+void
+service_engine_abort(Call *c)
 {
-    xe_engine_incoming_abort_async(c->service->engine, c->target, "aborted by the source", NULL,
-                                   abort_done, c);
-}
+    const char *id = xe_dbus_incoming_get_id(XE_DBUS_INCOMING(c->iface));
 
-static gboolean
-handle_abort(XeDBusIncoming *iface, GDBusMethodInvocation *inv, XeService *service)
-{
-    return call_start_then(service, inv, iface, "Abort", xe_dbus_incoming_get_id(iface), NULL, 0,
-                           NULL, abort_authorized);
+    c->context = g_strdup_printf("Abort: incoming %s", id);
+    xe_engine_incoming_abort_async(c->service->engine, id, "aborted by the source", NULL,
+                                   abort_done, c);
 }
 
 static void
@@ -353,8 +315,7 @@ on_incoming_added(XeEngine *engine, XeIncoming *incoming, XeService *service)
     g_autoptr(XeDBusIncoming) iface = xe_dbus_incoming_skeleton_new();
 
     bind_record(incoming, iface);
-    g_signal_connect(iface, "handle-finish", G_CALLBACK(handle_finish), service);
-    g_signal_connect(iface, "handle-abort", G_CALLBACK(handle_abort), service);
+    xe_service_dispatch(service, iface);
     xe_dbus_object_skeleton_set_incoming(object, iface);
     export(service, path, object);
 }
@@ -381,12 +342,6 @@ service_engine_attach(XeService *service)
     service->engine_objects =
         g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_object_unref);
     service->watches = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, unwatch);
-    g_signal_connect(service->manager_iface, "handle-add-vm", G_CALLBACK(handle_add_vm), service);
-    g_signal_connect(service->manager_iface, "handle-remove-vm", G_CALLBACK(handle_remove_vm),
-                     service);
-    g_signal_connect(service->manager_iface, "handle-migrate", G_CALLBACK(handle_migrate), service);
-    g_signal_connect(service->manager_iface, "handle-prepare-incoming",
-                     G_CALLBACK(handle_prepare_incoming), service);
     service->engine_ids[0] = g_signal_connect(engine, "vm-added", G_CALLBACK(on_vm_added), service);
     service->engine_ids[1] =
         g_signal_connect(engine, "vm-removed", G_CALLBACK(on_vm_removed), service);

@@ -1,5 +1,6 @@
-/* xe-service-private.h: what xe-service.c (host objects) and
- * xe-service-engine.c (VM, Job and Incoming objects) share.
+/* xe-service-private.h: what xe-service.c (dispatch, authorization, host
+ * objects) and xe-service-engine.c (VM, Job and Incoming objects) share:
+ * the method table, a call on its way, options and error conversion.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -23,27 +24,71 @@ struct _XeService {
     gpointer reload_data;
 };
 
-/* A method call waiting for authorization, then for its work. */
 typedef struct _Call Call;
+
+/* Who may call a method. */
+typedef enum {
+    XE_SERVICE_ANYONE,     /* reads: no authorization */
+    XE_SERVICE_PRIVILEGED, /* changes: root, the daemon's own user, or a member of allowed-group */
+} XeServiceRule;
+
+/* A key that a method's "options" a{sv} may hold, and the type of its value. */
+typedef struct {
+    const char *name;
+    const GVariantType *type;
+} XeServiceOption;
+
+/* A D-Bus method: who may call it, what its options may hold, and its handler. */
+typedef struct {
+    const char *interface; /* the full interface name */
+    const char *method;
+    XeServiceRule rule;
+    const XeServiceOption *options; /* ends with a NULL name; NULL: no option at all */
+    void (*handler)(Call *c);
+} XeServiceMethod;
+
+/* A method call, from dispatch to its reply. The handler completes the invocation (through
+ * the generated xe_dbus_*_complete_*() or call_fail()) and frees the call. */
 struct _Call {
     XeService *service;
     GDBusMethodInvocation *invocation;
-    GObject *iface;
-    char *method;
-    char *target;
-    char *arg;
-    guint count;
-    GVariant *options;
-    char *caller; /* "uid N (:1.23)" once authorized */
-    void (*then)(Call *c);
+    GDBusInterfaceSkeleton *iface; /* the skeleton called */
+    const XeServiceMethod *method;
+    GVariant *params;  /* the in-arguments, a tuple */
+    GVariant *options; /* its "options" argument, checked; NULL when it has none */
+    char *caller;      /* "uid N (:1.23)" once authorized; the sender for reads */
+    char *context;     /* what it was doing, for errors from below XE_ERROR; NULL: the method */
 };
 
-void call_free(Call *c);
-/* Authorizes the caller (root or allowed-group), then runs @then(c); @then
- * completes the invocation and frees @c. */
-gboolean call_start_then(XeService *service, GDBusMethodInvocation *invocation, gpointer iface,
-                         const char *method, const char *target, const char *arg, guint count,
-                         GVariant *options, void (*then)(Call *c));
+/* Every method of org.xemigrated.XeMigrated1.xml, once. */
+const XeServiceMethod *xe_service_get_methods(gsize *n_methods);
+const XeServiceMethod *xe_service_lookup_method(const char *interface, const char *method);
+/* Connects every method of @skeleton (a generated interface skeleton) to the table. */
+void xe_service_dispatch(XeService *service, gpointer skeleton);
 
+/* Checks the a{sv} @options of @method against @known (NULL: none): an unknown key, or a
+ * value of another type, is XE_ERROR_INVALID_ARGUMENT naming the option, the type expected
+ * and the method. */
+gboolean xe_service_check_options(GVariant *options, const XeServiceOption *known,
+                                  const char *method, GError **error);
+
+/* The error for a D-Bus caller (@error is taken): an XE_ERROR as it is; any other (QMP's,
+ * GIO's, GDBus's from a peer, files') as the XE_ERROR code that says the same, its message
+ * kept behind "@context: ". Every error the service returns goes through here. */
+GError *xe_service_error_for_bus(GError *error, const char *context);
+
+/* Completes @c with @error (taken, converted by xe_service_error_for_bus() with the call's
+ * context) and frees it. */
+void call_fail(Call *c, GError *error);
+void call_free(Call *c);
+
+/* xe-service-engine.c: the engine's methods and objects */
+void service_engine_add_vm(Call *c);
+void service_engine_remove_vm(Call *c);
+void service_engine_migrate(Call *c);
+void service_engine_prepare_incoming(Call *c);
+void service_engine_cancel(Call *c);
+void service_engine_finish(Call *c);
+void service_engine_abort(Call *c);
 void service_engine_attach(XeService *service);
 void service_engine_detach(XeService *service);

@@ -1,9 +1,13 @@
-/* xe-service.c: the D-Bus face of XeAgent.
+/* xe-service.c: the D-Bus face of XeAgent, and the dispatch of every method.
  *
  * Objects come from gdbus-codegen (org.xemigrated.XeMigrated1.xml); this
- * file keeps them in step with the agent and answers their methods. Blocking
- * work (credentials from the bus, NSS group lookups) runs in GTask threads;
- * sysfs work runs in the agent's workers.
+ * file keeps them in step with the agent. Every method call goes through one
+ * table (as bolt's bouncer and libvirt-dbus's method tables do): the method
+ * names its rule (anyone may read; changes need root or allowed-group), the
+ * options it takes with their types, and its handler. Errors leave through
+ * one conversion, so each is a named org.xemigrated.XeMigrated1.Error.*.
+ * Blocking work (credentials from the bus, NSS group lookups) runs in GTask
+ * threads; sysfs work runs in the agent's workers.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -16,8 +20,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <json-glib/json-glib.h>
+
 #include "config.h"
 #include "xe-error.h"
+#include "xe-qmp-error.h"
 #include "xe-service-private.h"
 
 /* authorization: root, or a member of the configured group */
@@ -92,72 +99,167 @@ call_free(Call *c)
 {
     g_object_unref(c->invocation);
     g_clear_object(&c->iface);
-    g_free(c->method);
-    g_free(c->target);
-    g_free(c->arg);
-    g_free(c->caller);
     g_clear_pointer(&c->options, g_variant_unref);
+    g_free(c->caller);
+    g_free(c->context);
     g_free(c);
 }
 
-static void call_authorized(Call *c);
+/* errors: every one a caller gets is named org.xemigrated.XeMigrated1.Error.* */
 
-static void
-auth_done(GObject *source, GAsyncResult *result, gpointer user_data)
+static XeErrorCode
+code_for_bus(const GError *e)
 {
-    Call *c = user_data;
-    Auth *a = g_task_get_task_data(G_TASK(result));
-    GError *error = NULL;
-
-    if (!g_task_propagate_boolean(G_TASK(result), &error)) {
-        g_prefix_error(&error, "%s: ", c->method);
-        g_dbus_method_invocation_take_error(c->invocation, error);
-        call_free(c);
-        return;
+    if (e->domain == XE_QMP_ERROR) {
+        switch (e->code) {
+        case XE_QMP_ERROR_TIMEOUT:
+            return XE_ERROR_TIMED_OUT;
+        case XE_QMP_ERROR_PROTOCOL:
+        case XE_QMP_ERROR_TOO_LARGE:
+        case XE_QMP_ERROR_BAD_REPLY:
+            return XE_ERROR_BAD_DATA;
+        case XE_QMP_ERROR_INVALID_ARGUMENT:
+            return XE_ERROR_INVALID_ARGUMENT;
+        default:
+            return XE_ERROR_FAILED;
+        }
     }
-    c->caller = g_strdup(a->caller);
-    call_authorized(c);
+    if (e->domain == G_IO_ERROR) {
+        switch (e->code) {
+        case G_IO_ERROR_TIMED_OUT:
+            return XE_ERROR_TIMED_OUT;
+        case G_IO_ERROR_CANCELLED:
+            return XE_ERROR_CANCELLED;
+        case G_IO_ERROR_NOT_FOUND:
+            return XE_ERROR_NOT_FOUND;
+        case G_IO_ERROR_BUSY:
+        case G_IO_ERROR_PENDING:
+            return XE_ERROR_BUSY;
+        case G_IO_ERROR_INVALID_ARGUMENT:
+        case G_IO_ERROR_INVALID_FILENAME:
+            return XE_ERROR_INVALID_ARGUMENT;
+        case G_IO_ERROR_INVALID_DATA:
+        case G_IO_ERROR_PARTIAL_INPUT:
+            return XE_ERROR_BAD_DATA;
+        case G_IO_ERROR_NOT_SUPPORTED:
+            return XE_ERROR_NOT_SUPPORTED;
+        default:
+            return XE_ERROR_FAILED;
+        }
+    }
+    if (e->domain == G_DBUS_ERROR) {
+        /* a peer's daemon, or the bus, answered this daemon: never the caller's own bus error
+         * (a ServiceUnknown here would read as "xe-migrated is not running") */
+        switch (e->code) {
+        case G_DBUS_ERROR_TIMEOUT:
+        case G_DBUS_ERROR_TIMED_OUT:
+        case G_DBUS_ERROR_NO_REPLY:
+            return XE_ERROR_TIMED_OUT;
+        case G_DBUS_ERROR_INVALID_ARGS:
+            return XE_ERROR_INVALID_ARGUMENT;
+        case G_DBUS_ERROR_NOT_SUPPORTED:
+            return XE_ERROR_NOT_SUPPORTED;
+        default:
+            return XE_ERROR_FAILED;
+        }
+    }
+    if (g_error_matches(e, G_FILE_ERROR, G_FILE_ERROR_NOENT) ||
+        g_error_matches(e, G_SPAWN_ERROR, G_SPAWN_ERROR_NOENT))
+        return XE_ERROR_NOT_FOUND;
+    if (e->domain == G_KEY_FILE_ERROR || e->domain == JSON_PARSER_ERROR)
+        return XE_ERROR_BAD_DATA;
+    return XE_ERROR_FAILED;
 }
 
-/* Starts authorization of @invocation for @method; the call continues in call_authorized(). */
-static gboolean
-call_start(XeService *service, GDBusMethodInvocation *invocation, gpointer iface,
-           const char *method, const char *target, const char *arg, guint count)
+GError *
+xe_service_error_for_bus(GError *error, const char *context)
 {
-    return call_start_then(service, invocation, iface, method, target, arg, count, NULL, NULL);
+    GError *mapped;
+
+    if (error->domain == XE_ERROR)
+        return error;
+    mapped = g_error_new(XE_ERROR, code_for_bus(error), "%s%s%s", context != NULL ? context : "",
+                         context != NULL ? ": " : "", error->message);
+    g_error_free(error);
+    return mapped;
+}
+
+void
+call_fail(Call *c, GError *error)
+{
+    g_dbus_method_invocation_take_error(
+        c->invocation,
+        xe_service_error_for_bus(error, c->context != NULL ? c->context : c->method->method));
+    call_free(c);
+}
+
+/* options */
+
+static const char *
+type_phrase(const GVariantType *type)
+{
+    static const struct {
+        const char *type, *phrase;
+    } phrases[] = {
+        { "s", "a string" },
+        { "b", "a boolean" },
+        { "u", "an unsigned 32-bit integer" },
+        { "t", "an unsigned 64-bit integer" },
+        { "i", "a 32-bit integer" },
+        { "x", "a 64-bit integer" },
+        { "o", "an object path" },
+        { "as", "a list of strings" },
+        { "a{sv}", "a dictionary" },
+    };
+    const char *t = g_variant_type_peek_string(type);
+    gsize n = g_variant_type_get_string_length(type);
+
+    for (gsize i = 0; i < G_N_ELEMENTS(phrases); i++)
+        if (strlen(phrases[i].type) == n && strncmp(phrases[i].type, t, n) == 0)
+            return phrases[i].phrase;
+    return "a value";
 }
 
 gboolean
-call_start_then(XeService *service, GDBusMethodInvocation *invocation, gpointer iface,
-                const char *method, const char *target, const char *arg, guint count,
-                GVariant *options, void (*then)(Call *c))
+xe_service_check_options(GVariant *options, const XeServiceOption *known, const char *method,
+                         GError **error)
 {
-    Call *c = g_new0(Call, 1);
-    g_autoptr(GTask) task = g_task_new(service->connection, NULL, auth_done, c);
-    Auth *a = g_new0(Auth, 1);
+    GVariantIter iter;
+    const char *key;
+    GVariant *value;
 
-    c->service = service;
-    c->invocation = g_object_ref(invocation);
-    c->iface = iface != NULL ? g_object_ref(iface) : NULL;
-    c->method = g_strdup(method);
-    c->target = g_strdup(target);
-    c->arg = g_strdup(arg);
-    c->count = count;
-    c->options = options != NULL ? g_variant_ref(options) : NULL;
-    c->then = then;
-    a->sender = g_strdup(g_dbus_method_invocation_get_sender(invocation));
-    a->group = g_strdup(xe_agent_get_config(service->agent)->allowed_group);
-    g_task_set_task_data(task, a, (GDestroyNotify)auth_free);
-    g_task_run_in_thread(task, auth_thread);
-    return TRUE; /* handled */
+    g_variant_iter_init(&iter, options);
+    while (g_variant_iter_next(&iter, "{&sv}", &key, &value)) {
+        g_autoptr(GVariant) owned = value;
+        const XeServiceOption *o = NULL;
+
+        for (guint i = 0; known != NULL && known[i].name != NULL && o == NULL; i++)
+            if (g_str_equal(known[i].name, key))
+                o = &known[i];
+        if (o == NULL) {
+            g_autoptr(GString) names = g_string_new(NULL);
+
+            for (guint i = 0; known != NULL && known[i].name != NULL; i++)
+                g_string_append_printf(names, "%s%s", i > 0 ? ", " : "", known[i].name);
+            g_set_error(error, XE_ERROR, XE_ERROR_INVALID_ARGUMENT,
+                        "%s: unknown option '%s' (%s%s)", method, key,
+                        names->len > 0 ? "it takes " : "it takes no options",
+                        names->len > 0 ? names->str : "");
+            return FALSE;
+        }
+        if (!g_variant_is_of_type(value, o->type)) {
+            g_autofree char *want = g_variant_type_dup_string(o->type);
+
+            g_set_error(error, XE_ERROR, XE_ERROR_INVALID_ARGUMENT,
+                        "%s: option '%s' must be %s (type '%s'), not type '%s'", method, key,
+                        type_phrase(o->type), want, g_variant_get_type_string(value));
+            return FALSE;
+        }
+    }
+    return TRUE;
 }
 
-/* Each completion consumes the reference the handler was given; Call holds its own. */
-static void
-return_error(Call *c, GError *error)
-{
-    g_dbus_method_invocation_take_error(c->invocation, error);
-}
+/* completions */
 
 static void
 op_done(GObject *source, GAsyncResult *result, gpointer user_data)
@@ -167,15 +269,40 @@ op_done(GObject *source, GAsyncResult *result, gpointer user_data)
     g_autofree char *out = NULL;
 
     if (!xe_agent_run_finish(XE_AGENT(source), result, &out, &error)) {
-        return_error(c, error);
-    } else if (g_str_equal(c->method, "ReadProfile")) {
-        xe_dbus_vf_complete_read_profile(XE_DBUS_VF(c->iface), c->invocation, out);
-    } else if (g_str_equal(c->method, "CheckCompatibility")) {
-        xe_dbus_vf_complete_check_compatibility(XE_DBUS_VF(c->iface), c->invocation, *out == '\0',
-                                                out);
-    } else {
-        g_dbus_method_invocation_return_value(c->invocation, NULL);
+        call_fail(c, error);
+        return;
     }
+    g_dbus_method_invocation_return_value(c->invocation, NULL);
+    call_free(c);
+}
+
+static void
+read_profile_done(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    Call *c = user_data;
+    GError *error = NULL;
+    g_autofree char *out = NULL;
+
+    if (!xe_agent_run_finish(XE_AGENT(source), result, &out, &error)) {
+        call_fail(c, error);
+        return;
+    }
+    xe_dbus_vf_complete_read_profile(XE_DBUS_VF(c->iface), c->invocation, out);
+    call_free(c);
+}
+
+static void
+check_done(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    Call *c = user_data;
+    GError *error = NULL;
+    g_autofree char *out = NULL;
+
+    if (!xe_agent_run_finish(XE_AGENT(source), result, &out, &error)) {
+        call_fail(c, error);
+        return;
+    }
+    xe_dbus_vf_complete_check_compatibility(XE_DBUS_VF(c->iface), c->invocation, *out == '\0', out);
     call_free(c);
 }
 
@@ -187,11 +314,11 @@ reserve_done(GObject *source, GAsyncResult *result, gpointer user_data)
     g_autofree char *vf = NULL, *id = NULL, *path = NULL;
 
     if (!xe_agent_reserve_finish(XE_AGENT(source), result, &vf, &id, &error)) {
-        return_error(c, error);
-    } else {
-        path = xe_bus_object_path("vf", vf);
-        xe_dbus_manager_complete_reserve(c->service->manager_iface, c->invocation, path, id);
+        call_fail(c, error);
+        return;
     }
+    path = xe_bus_object_path("vf", vf);
+    xe_dbus_manager_complete_reserve(c->service->manager_iface, c->invocation, path, id);
     call_free(c);
 }
 
@@ -201,10 +328,11 @@ release_done(GObject *source, GAsyncResult *result, gpointer user_data)
     Call *c = user_data;
     GError *error = NULL;
 
-    if (!xe_agent_release_finish(XE_AGENT(source), result, &error))
-        return_error(c, error);
-    else
-        xe_dbus_manager_complete_release(c->service->manager_iface, c->invocation);
+    if (!xe_agent_release_finish(XE_AGENT(source), result, &error)) {
+        call_fail(c, error);
+        return;
+    }
+    xe_dbus_manager_complete_release(c->service->manager_iface, c->invocation);
     call_free(c);
 }
 
@@ -214,157 +342,303 @@ reload_done(GObject *source, GAsyncResult *result, gpointer user_data)
     Call *c = user_data;
     GError *error = NULL;
 
-    if (!xe_agent_reload_finish(XE_AGENT(source), result, &error))
-        return_error(c, error);
-    else
-        xe_dbus_manager_complete_reload(c->service->manager_iface, c->invocation);
+    if (!xe_agent_reload_finish(XE_AGENT(source), result, &error)) {
+        call_fail(c, error);
+        return;
+    }
+    xe_dbus_manager_complete_reload(c->service->manager_iface, c->invocation);
     call_free(c);
 }
 
-static const struct {
-    const char *method;
-    XeAgentOp op;
-} ops[] = {
-    { "EnableVFs", XE_AGENT_OP_ENABLE_VFS },
-    { "DisableVFs", XE_AGENT_OP_DISABLE_VFS },
-    { "Bind", XE_AGENT_OP_BIND },
-    { "Unbind", XE_AGENT_OP_UNBIND },
-    { "ApplyProfile", XE_AGENT_OP_APPLY_PROFILE },
-    { "ReadProfile", XE_AGENT_OP_READ_PROFILE },
-    { "Reset", XE_AGENT_OP_RESET },
-    { "CheckCompatibility", XE_AGENT_OP_CHECK },
-};
+/* handlers: Manager */
 
 static void
-call_authorized(Call *c)
+handle_reserve(Call *c)
 {
-    XeAgent *agent = c->service->agent;
+    const char *profile = NULL, *pf = NULL;
 
-    if (c->then != NULL) {
-        c->then(c);
-        return;
-    }
-    if (g_str_equal(c->method, "Reserve")) {
-        xe_agent_reserve_async(agent, c->arg, c->target, c->caller, NULL, reserve_done, c);
-        return;
-    }
-    if (g_str_equal(c->method, "Release")) {
-        xe_agent_release_async(agent, c->arg, FALSE, c->caller, NULL, release_done, c);
-        return;
-    }
-    if (g_str_equal(c->method, "Reload")) {
-        c->service->reload(c->service->reload_data, reload_done, c);
-        return;
-    }
-    for (gsize i = 0; i < G_N_ELEMENTS(ops); i++) {
-        if (g_str_equal(c->method, ops[i].method)) {
-            xe_agent_run_async(agent, ops[i].op, c->target, c->arg, c->count, c->caller, NULL,
-                               op_done, c);
-            return;
-        }
-    }
-    g_assert_not_reached();
+    g_variant_get_child(c->params, 0, "&s", &profile);
+    g_variant_lookup(c->options, "pf", "&s", &pf);
+    xe_agent_reserve_async(c->service->agent, profile, pf, XE_RESERVATION_OWNER_CALLER, c->caller,
+                           NULL, reserve_done, c);
 }
 
-/* Read-only methods skip authorization but go through the same path. */
 static void
-call_open(XeService *service, GDBusMethodInvocation *invocation, gpointer iface, const char *method,
-          const char *target, const char *arg)
+handle_release(Call *c)
 {
-    Call *c = g_new0(Call, 1);
+    const char *id = NULL;
 
+    g_variant_get_child(c->params, 0, "&s", &id);
+    xe_agent_release_async(c->service->agent, id, FALSE, XE_RESERVATION_OWNER_CALLER, c->caller,
+                           NULL, release_done, c);
+}
+
+static void
+handle_list_reservations(Call *c)
+{
+    xe_dbus_manager_complete_list_reservations(c->service->manager_iface, c->invocation,
+                                               xe_agent_list_reservations(c->service->agent));
+    call_free(c);
+}
+
+static void
+handle_reload(Call *c)
+{
+    c->service->reload(c->service->reload_data, reload_done, c);
+}
+
+/* handlers: PF and VF, each an agent operation on the object's address */
+
+static void
+run_op(Call *c, XeAgentOp op, const char *arg, guint count, GAsyncReadyCallback done)
+{
+    const char *target = XE_DBUS_IS_PF(c->iface) ? xe_dbus_pf_get_address(XE_DBUS_PF(c->iface))
+                                                 : xe_dbus_vf_get_address(XE_DBUS_VF(c->iface));
+
+    xe_agent_run_async(c->service->agent, op, target, arg, count, c->caller, NULL, done, c);
+}
+
+static const char *
+string_arg(Call *c)
+{
+    const char *s = NULL;
+
+    g_variant_get_child(c->params, 0, "&s", &s);
+    return s;
+}
+
+static void
+handle_enable_vfs(Call *c)
+{
+    guint32 count = 0;
+
+    g_variant_get_child(c->params, 0, "u", &count);
+    run_op(c, XE_AGENT_OP_ENABLE_VFS, NULL, count, op_done);
+}
+
+static void
+handle_disable_vfs(Call *c)
+{
+    run_op(c, XE_AGENT_OP_DISABLE_VFS, NULL, 0, op_done);
+}
+
+static void
+handle_bind(Call *c)
+{
+    run_op(c, XE_AGENT_OP_BIND, string_arg(c), 0, op_done);
+}
+
+static void
+handle_unbind(Call *c)
+{
+    run_op(c, XE_AGENT_OP_UNBIND, NULL, 0, op_done);
+}
+
+static void
+handle_apply_profile(Call *c)
+{
+    run_op(c, XE_AGENT_OP_APPLY_PROFILE, string_arg(c), 0, op_done);
+}
+
+static void
+handle_read_profile(Call *c)
+{
+    run_op(c, XE_AGENT_OP_READ_PROFILE, NULL, 0, read_profile_done);
+}
+
+static void
+handle_reset(Call *c)
+{
+    run_op(c, XE_AGENT_OP_RESET, NULL, 0, op_done);
+}
+
+static void
+handle_check_compatibility(Call *c)
+{
+    run_op(c, XE_AGENT_OP_CHECK, string_arg(c), 0, check_done);
+}
+
+/* the method table */
+
+#define MANAGER  XE_BUS_NAME ".Manager"
+#define PF       XE_BUS_NAME ".PF"
+#define VF       XE_BUS_NAME ".VF"
+#define JOB      XE_BUS_NAME ".Job"
+#define INCOMING XE_BUS_NAME ".Incoming"
+
+static const XeServiceOption reserve_options[] = {
+    { "pf", G_VARIANT_TYPE_STRING },
+    { NULL, NULL },
+};
+
+static const XeServiceOption add_vm_options[] = {
+    { "start", G_VARIANT_TYPE_BOOLEAN },
+    { NULL, NULL },
+};
+
+static const XeServiceOption migrate_options[] = {
+    { "policy", G_VARIANT_TYPE_STRING },
+    { NULL, NULL },
+};
+
+/* what the source's daemon sends (xe-migration.c) */
+static const XeServiceOption prepare_incoming_options[] = {
+    { "host", G_VARIANT_TYPE_STRING },
+    { "switchover-ack", G_VARIANT_TYPE_BOOLEAN },
+    { "multifd", G_VARIANT_TYPE_BOOLEAN },
+    { "multifd-channels", G_VARIANT_TYPE_UINT32 },
+    { NULL, NULL },
+};
+
+static const XeServiceMethod methods[] = {
+    { MANAGER, "Reserve", XE_SERVICE_PRIVILEGED, reserve_options, handle_reserve },
+    { MANAGER, "Release", XE_SERVICE_PRIVILEGED, NULL, handle_release },
+    { MANAGER, "ListReservations", XE_SERVICE_ANYONE, NULL, handle_list_reservations },
+    { MANAGER, "Reload", XE_SERVICE_PRIVILEGED, NULL, handle_reload },
+    { MANAGER, "AddVM", XE_SERVICE_PRIVILEGED, add_vm_options, service_engine_add_vm },
+    { MANAGER, "RemoveVM", XE_SERVICE_PRIVILEGED, NULL, service_engine_remove_vm },
+    { MANAGER, "Migrate", XE_SERVICE_PRIVILEGED, migrate_options, service_engine_migrate },
+    { MANAGER, "PrepareIncoming", XE_SERVICE_PRIVILEGED, prepare_incoming_options,
+      service_engine_prepare_incoming },
+    { PF, "EnableVFs", XE_SERVICE_PRIVILEGED, NULL, handle_enable_vfs },
+    { PF, "DisableVFs", XE_SERVICE_PRIVILEGED, NULL, handle_disable_vfs },
+    { VF, "Bind", XE_SERVICE_PRIVILEGED, NULL, handle_bind },
+    { VF, "Unbind", XE_SERVICE_PRIVILEGED, NULL, handle_unbind },
+    { VF, "ApplyProfile", XE_SERVICE_PRIVILEGED, NULL, handle_apply_profile },
+    { VF, "ReadProfile", XE_SERVICE_ANYONE, NULL, handle_read_profile },
+    { VF, "Reset", XE_SERVICE_PRIVILEGED, NULL, handle_reset },
+    { VF, "CheckCompatibility", XE_SERVICE_ANYONE, NULL, handle_check_compatibility },
+    { JOB, "Cancel", XE_SERVICE_PRIVILEGED, NULL, service_engine_cancel },
+    { INCOMING, "Finish", XE_SERVICE_PRIVILEGED, NULL, service_engine_finish },
+    { INCOMING, "Abort", XE_SERVICE_PRIVILEGED, NULL, service_engine_abort },
+};
+
+const XeServiceMethod *
+xe_service_get_methods(gsize *n_methods)
+{
+    *n_methods = G_N_ELEMENTS(methods);
+    return methods;
+}
+
+const XeServiceMethod *
+xe_service_lookup_method(const char *interface, const char *method)
+{
+    for (gsize i = 0; i < G_N_ELEMENTS(methods); i++)
+        if (g_str_equal(methods[i].interface, interface) && g_str_equal(methods[i].method, method))
+            return &methods[i];
+    return NULL;
+}
+
+/* dispatch: every call goes through the table, then authorization, then the options */
+
+static void
+call_run(Call *c)
+{
+    GError *error = NULL;
+
+    if (c->options != NULL &&
+        !xe_service_check_options(c->options, c->method->options, c->method->method, &error)) {
+        call_fail(c, error);
+        return;
+    }
+    c->method->handler(c);
+}
+
+static void
+auth_done(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    Call *c = user_data;
+    Auth *a = g_task_get_task_data(G_TASK(result));
+    GError *error = NULL;
+
+    if (!g_task_propagate_boolean(G_TASK(result), &error)) {
+        g_prefix_error(&error, "%s: ", c->method->method);
+        call_fail(c, error);
+        return;
+    }
+    c->caller = g_strdup(a->caller);
+    call_run(c);
+}
+
+/* The "options" in-argument of the method called, if it has one. */
+static GVariant *
+options_argument(GDBusMethodInvocation *invocation)
+{
+    const GDBusMethodInfo *info = g_dbus_method_invocation_get_method_info(invocation);
+    GVariant *params = g_dbus_method_invocation_get_parameters(invocation);
+
+    for (guint i = 0; info != NULL && info->in_args != NULL && info->in_args[i] != NULL; i++)
+        if (g_str_equal(info->in_args[i]->name, "options"))
+            return g_variant_get_child_value(params, i);
+    return NULL;
+}
+
+static gboolean
+dispatch(XeService *service, GDBusInterfaceSkeleton *iface, GDBusMethodInvocation *invocation)
+{
+    const XeServiceMethod *m =
+        xe_service_lookup_method(g_dbus_method_invocation_get_interface_name(invocation),
+                                 g_dbus_method_invocation_get_method_name(invocation));
+    const char *sender = g_dbus_method_invocation_get_sender(invocation);
+    Call *c;
+
+    if (m == NULL)
+        return FALSE; /* GDBus answers UnknownMethod */
+    c = g_new0(Call, 1);
     c->service = service;
     c->invocation = g_object_ref(invocation);
     c->iface = g_object_ref(iface);
-    c->method = g_strdup(method);
-    c->target = g_strdup(target);
-    c->arg = g_strdup(arg);
-    c->caller = g_strdup(g_dbus_method_invocation_get_sender(invocation));
-    call_authorized(c);
-}
+    c->method = m;
+    c->params = g_dbus_method_invocation_get_parameters(invocation);
+    c->options = options_argument(invocation);
+    if (m->rule == XE_SERVICE_ANYONE) {
+        c->caller = g_strdup(sender);
+        call_run(c);
+    } else {
+        g_autoptr(GTask) task = g_task_new(service->connection, NULL, auth_done, c);
+        Auth *a = g_new0(Auth, 1);
 
-/* handlers */
-
-static gboolean
-handle_reserve(XeDBusManager *iface, GDBusMethodInvocation *inv, const char *profile,
-               GVariant *options, XeService *service)
-{
-    const char *pf = NULL;
-
-    g_variant_lookup(options, "pf", "&s", &pf);
-    return call_start(service, inv, iface, "Reserve", pf, profile, 0);
-}
-
-static gboolean
-handle_release(XeDBusManager *iface, GDBusMethodInvocation *inv, const char *id, XeService *service)
-{
-    return call_start(service, inv, iface, "Release", NULL, id, 0);
-}
-
-static gboolean
-handle_reload(XeDBusManager *iface, GDBusMethodInvocation *inv, XeService *service)
-{
-    return call_start(service, inv, iface, "Reload", NULL, NULL, 0);
-}
-
-static gboolean
-handle_list_reservations(XeDBusManager *iface, GDBusMethodInvocation *inv, XeService *service)
-{
-    xe_dbus_manager_complete_list_reservations(iface, inv,
-                                               xe_agent_list_reservations(service->agent));
+        a->sender = g_strdup(sender);
+        a->group = g_strdup(xe_agent_get_config(service->agent)->allowed_group);
+        g_task_set_task_data(task, a, (GDestroyNotify)auth_free);
+        g_task_run_in_thread(task, auth_thread);
+    }
     return TRUE;
 }
 
-static gboolean
-handle_enable_vfs(XeDBusPF *iface, GDBusMethodInvocation *inv, guint count, XeService *service)
+/* One marshaller for every generated "handle-*" signal: it needs only the instance and the
+ * invocation, which come first whatever the method's arguments. */
+static void
+dispatch_marshal(GClosure *closure, GValue *return_value, guint n_params, const GValue *params,
+                 gpointer hint, gpointer marshal_data)
 {
-    return call_start(service, inv, iface, "EnableVFs", xe_dbus_pf_get_address(iface), NULL, count);
+    g_return_if_fail(n_params >= 2);
+    g_value_set_boolean(return_value, dispatch(closure->data, g_value_get_object(&params[0]),
+                                               g_value_get_object(&params[1])));
 }
 
-static gboolean
-handle_disable_vfs(XeDBusPF *iface, GDBusMethodInvocation *inv, XeService *service)
+void
+xe_service_dispatch(XeService *service, gpointer skeleton)
 {
-    return call_start(service, inv, iface, "DisableVFs", xe_dbus_pf_get_address(iface), NULL, 0);
-}
+    GType *ifaces = g_type_interfaces(G_OBJECT_TYPE(skeleton), NULL);
 
-static gboolean
-handle_bind(XeDBusVF *iface, GDBusMethodInvocation *inv, const char *driver, XeService *service)
-{
-    return call_start(service, inv, iface, "Bind", xe_dbus_vf_get_address(iface), driver, 0);
-}
+    for (guint t = 0; ifaces[t] != 0; t++) {
+        guint n = 0;
+        g_autofree guint *ids = g_signal_list_ids(ifaces[t], &n);
 
-static gboolean
-handle_unbind(XeDBusVF *iface, GDBusMethodInvocation *inv, XeService *service)
-{
-    return call_start(service, inv, iface, "Unbind", xe_dbus_vf_get_address(iface), NULL, 0);
-}
+        for (guint i = 0; i < n; i++) {
+            GSignalQuery q;
+            GClosure *closure;
 
-static gboolean
-handle_apply_profile(XeDBusVF *iface, GDBusMethodInvocation *inv, const char *profile,
-                     XeService *service)
-{
-    return call_start(service, inv, iface, "ApplyProfile", xe_dbus_vf_get_address(iface), profile,
-                      0);
-}
-
-static gboolean
-handle_reset(XeDBusVF *iface, GDBusMethodInvocation *inv, XeService *service)
-{
-    return call_start(service, inv, iface, "Reset", xe_dbus_vf_get_address(iface), NULL, 0);
-}
-
-static gboolean
-handle_read_profile(XeDBusVF *iface, GDBusMethodInvocation *inv, XeService *service)
-{
-    call_open(service, inv, iface, "ReadProfile", xe_dbus_vf_get_address(iface), NULL);
-    return TRUE;
-}
-
-static gboolean
-handle_check(XeDBusVF *iface, GDBusMethodInvocation *inv, const char *profile, XeService *service)
-{
-    call_open(service, inv, iface, "CheckCompatibility", xe_dbus_vf_get_address(iface), profile);
-    return TRUE;
+            g_signal_query(ids[i], &q);
+            if (!g_str_has_prefix(q.signal_name, "handle-"))
+                continue;
+            closure = g_closure_new_simple(sizeof(GClosure), service);
+            g_closure_set_marshal(closure, dispatch_marshal);
+            g_signal_connect_closure_by_id(skeleton, ids[i], 0, closure, FALSE);
+        }
+    }
+    g_free(ifaces);
 }
 
 /* keeping objects in step with the agent */
@@ -379,17 +653,13 @@ ensure_object(XeService *service, const char *path, gboolean is_pf)
     object = xe_dbus_object_skeleton_new(path);
     if (is_pf) {
         g_autoptr(XeDBusPF) pf = xe_dbus_pf_skeleton_new();
-        g_signal_connect(pf, "handle-enable-vfs", G_CALLBACK(handle_enable_vfs), service);
-        g_signal_connect(pf, "handle-disable-vfs", G_CALLBACK(handle_disable_vfs), service);
+
+        xe_service_dispatch(service, pf);
         xe_dbus_object_skeleton_set_pf(object, pf);
     } else {
         g_autoptr(XeDBusVF) vf = xe_dbus_vf_skeleton_new();
-        g_signal_connect(vf, "handle-bind", G_CALLBACK(handle_bind), service);
-        g_signal_connect(vf, "handle-unbind", G_CALLBACK(handle_unbind), service);
-        g_signal_connect(vf, "handle-apply-profile", G_CALLBACK(handle_apply_profile), service);
-        g_signal_connect(vf, "handle-read-profile", G_CALLBACK(handle_read_profile), service);
-        g_signal_connect(vf, "handle-reset", G_CALLBACK(handle_reset), service);
-        g_signal_connect(vf, "handle-check-compatibility", G_CALLBACK(handle_check), service);
+
+        xe_service_dispatch(service, vf);
         xe_dbus_object_skeleton_set_vf(object, vf);
     }
     g_hash_table_insert(service->objects, g_strdup(path), object);
@@ -475,11 +745,7 @@ xe_service_new(XeAgent *agent, XeEngine *engine, GDBusConnection *connection, GE
     xe_dbus_manager_set_version(service->manager_iface, PACKAGE_VERSION);
     xe_dbus_manager_set_sysfs_root(service->manager_iface,
                                    xe_sysfs_get_root(xe_host_get_sysfs(xe_agent_get_host(agent))));
-    g_signal_connect(service->manager_iface, "handle-reserve", G_CALLBACK(handle_reserve), service);
-    g_signal_connect(service->manager_iface, "handle-release", G_CALLBACK(handle_release), service);
-    g_signal_connect(service->manager_iface, "handle-reload", G_CALLBACK(handle_reload), service);
-    g_signal_connect(service->manager_iface, "handle-list-reservations",
-                     G_CALLBACK(handle_list_reservations), service);
+    xe_service_dispatch(service, service->manager_iface);
     /* The Manager sits at the object manager's own path, where the server exports nothing:
      * export it beside org.freedesktop.DBus.ObjectManager directly. */
     if (!g_dbus_interface_skeleton_export(G_DBUS_INTERFACE_SKELETON(service->manager_iface),

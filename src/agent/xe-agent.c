@@ -5,6 +5,13 @@
  * pool map and the claims; workers (GTask threads) run sysfs under host_lock,
  * one at a time. state_lock guards what the host guard reads from a worker.
  *
+ * The warm pool and convergence: a convergence (a worker holding host_lock
+ * throughout) provisions pool VFs that the main thread's pool map may still
+ * show as they were before a reload. So a warm pick claims its VF (from then
+ * on the convergence's guard leaves it alone) and reads it back under
+ * host_lock, after any convergence under way, before it is handed out; a VF
+ * that does not hold what was asked for is never handed out.
+ *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #define G_LOG_DOMAIN "xe-migrated"
@@ -30,16 +37,23 @@ struct _XeAgent {
     GHashTable *claimed;          /* VF -> TRUE: being prepared for a reservation */
     GHashTable *pool;             /* VF -> profile name: kept ready */
     GHashTable *busy;             /* VF -> count of operations under way */
+    GHashTable *releasing;        /* reservation ids being released */
     GMutex host_lock;
     GMutex state_lock;
     GMutex persist_lock;
     guint64 persist_seq;   /* main thread: last snapshot handed to a writer */
     guint64 persisted_seq; /* under persist_lock: last snapshot written */
+    GPtrArray *unwritten;  /* Released: releases whose write failed, done once one succeeds */
+    guint64 written_seq;   /* main thread: last snapshot known written */
+    guint retry_source;    /* writes the table again after a failed write */
+    guint retry_ms;
 
-    GPtrArray *pfs; /* XePfInfo */
-    GPtrArray *vfs; /* XeAgentVf */
-    GStrv drift;
+    GPtrArray *pfs;        /* XePfInfo */
+    GPtrArray *vfs;        /* XeAgentVf */
+    GStrv drift;           /* all of the below */
     GStrv reconcile_drift; /* found at start; kept until a reservation goes */
+    GStrv converge_drift;  /* what the last convergence could not fix */
+    GPtrArray *pool_drift; /* pool VFs found not holding their profile since */
     gboolean converging;
     gboolean converge_again;
     XeConfig *pending_config; /* a reload that arrived while converging */
@@ -50,6 +64,19 @@ enum { SIGNAL_CHANGED, SIGNAL_LAST };
 static guint signals[SIGNAL_LAST];
 
 G_DEFINE_TYPE(XeAgent, xe_agent, G_TYPE_OBJECT)
+
+/* A release whose write failed: done once a later write succeeds (the tables written since
+ * leave the reservation out). */
+typedef struct {
+    char *id;
+    char *vf;
+    char *pf;
+    char *profile;
+    char *caller;
+    guint64 seq; /* the write that failed */
+} Released;
+
+static void released_free(Released *x);
 
 /* The VF a worker job may touch although it is claimed (its own claim). */
 static __thread const char *worker_claim;
@@ -80,10 +107,15 @@ xe_agent_finalize(GObject *object)
     g_hash_table_unref(self->claimed);
     g_hash_table_unref(self->pool);
     g_hash_table_unref(self->busy);
+    g_hash_table_unref(self->releasing);
+    g_ptr_array_unref(self->unwritten);
+    g_clear_handle_id(&self->retry_source, g_source_remove);
     g_clear_pointer(&self->pfs, g_ptr_array_unref);
     g_clear_pointer(&self->vfs, g_ptr_array_unref);
     g_strfreev(self->drift);
     g_strfreev(self->reconcile_drift);
+    g_strfreev(self->converge_drift);
+    g_ptr_array_unref(self->pool_drift);
     xe_config_free(self->pending_config);
     g_clear_object(&self->pending_reload);
     g_mutex_clear(&self->host_lock);
@@ -101,6 +133,9 @@ xe_agent_init(XeAgent *self)
     self->claimed = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     self->pool = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     self->busy = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    self->releasing = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    self->unwritten = g_ptr_array_new_with_free_func((GDestroyNotify)released_free);
+    self->pool_drift = g_ptr_array_new_with_free_func(g_free);
     self->pfs = g_ptr_array_new_with_free_func((GDestroyNotify)xe_pf_info_free);
     self->vfs = g_ptr_array_new_with_free_func((GDestroyNotify)agent_vf_free);
     self->drift = g_new0(char *, 1);
@@ -129,8 +164,16 @@ agent_guard(XeHost *host, const char *vf_bdf, XeHostOp op, char **reason, gpoint
     g_mutex_lock(&self->state_lock);
     r = xe_reservations_lookup_vf(self->reservations, vf_bdf);
     if (r != NULL) {
-        *reason = g_strdup_printf("it is reserved (reservation %s, by %s); release it first", r->id,
-                                  r->owner);
+        static const char *const hints[] = {
+            [XE_RESERVATION_OWNER_CALLER] = "release it first",
+            [XE_RESERVATION_OWNER_VM] = "remove the VM first",
+            [XE_RESERVATION_OWNER_INCOMING] = "it is free once the migration finishes or is "
+                                              "aborted",
+        };
+        g_autofree char *owner = xe_reservation_owner_display(r);
+
+        *reason = g_strdup_printf("it is reserved (reservation %s, by %s); %s", r->id, owner,
+                                  hints[r->kind]);
         ok = FALSE;
     } else if (g_hash_table_contains(self->claimed, vf_bdf)) {
         *reason = g_strdup("it is being prepared for a reservation");
@@ -305,6 +348,8 @@ agent_derive(XeAgent *self)
     }
 }
 
+static void agent_check_pool(XeAgent *self);
+
 /* Installs @snap (taken) and derives the view. */
 static void
 agent_install(XeAgent *self, Snapshot *snap)
@@ -314,7 +359,26 @@ agent_install(XeAgent *self, Snapshot *snap)
     self->pfs = g_steal_pointer(&snap->pfs);
     self->vfs = g_steal_pointer(&snap->vfs);
     g_free(snap);
+    agent_check_pool(self);
     agent_derive(self);
+}
+
+/* Drift is what reconciliation found at start, what the last convergence could not fix,
+ * and the pool VFs found since not holding what they are kept for. */
+static void
+agent_update_drift(XeAgent *self)
+{
+    g_autoptr(GPtrArray) all = g_ptr_array_new();
+
+    for (guint i = 0; self->reconcile_drift != NULL && self->reconcile_drift[i] != NULL; i++)
+        g_ptr_array_add(all, self->reconcile_drift[i]);
+    for (guint i = 0; self->converge_drift != NULL && self->converge_drift[i] != NULL; i++)
+        g_ptr_array_add(all, self->converge_drift[i]);
+    for (guint i = 0; i < self->pool_drift->len; i++)
+        g_ptr_array_add(all, self->pool_drift->pdata[i]);
+    g_ptr_array_add(all, NULL);
+    g_strfreev(self->drift);
+    self->drift = g_strdupv((char **)all->pdata);
 }
 
 static void
@@ -348,6 +412,8 @@ typedef struct {
     char *state_dir;
     char *json;
     guint64 seq;
+    GAsyncReadyCallback callback; /* the writer's caller, after persist_done() */
+    gpointer user_data;
 } Persist;
 
 static void
@@ -380,16 +446,61 @@ persist_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancel
         g_task_return_error(task, error);
 }
 
-/* Writes the reservation table as it is now, off the main loop. */
+static void agent_persist_async(XeAgent *self, GAsyncReadyCallback callback, gpointer user_data);
+static void agent_released_on_disk(XeAgent *self, guint64 seq);
+
+static void
+retry_written(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autoptr(GError) error = NULL;
+
+    if (!g_task_propagate_boolean(G_TASK(result), &error))
+        g_debug("writing the reservation table again: %s", error->message);
+}
+
+static gboolean
+retry_write(gpointer user_data)
+{
+    XeAgent *self = user_data;
+
+    self->retry_source = 0;
+    agent_persist_async(self, retry_written, NULL);
+    return G_SOURCE_REMOVE;
+}
+
+/* Every write ends here first: after a failure, the table (memory is the truth) is written
+ * again, with backoff, until a write succeeds; releases that waited for one are done then. */
+static void
+persist_done(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    XeAgent *self = XE_AGENT(source);
+    Persist *p = g_task_get_task_data(G_TASK(result));
+
+    if (g_task_had_error(G_TASK(result))) {
+        if (self->retry_source == 0) {
+            self->retry_ms = CLAMP(self->retry_ms * 2, 250, 2000);
+            self->retry_source = g_timeout_add(self->retry_ms, retry_write, self);
+        }
+    } else {
+        self->retry_ms = 0;
+        agent_released_on_disk(self, p->seq);
+    }
+    p->callback(source, result, p->user_data);
+}
+
+/* Writes the reservation table as it is now, off the main loop; in order with every other
+ * write (a newer table is never replaced by an older one). */
 static void
 agent_persist_async(XeAgent *self, GAsyncReadyCallback callback, gpointer user_data)
 {
-    g_autoptr(GTask) task = g_task_new(self, NULL, callback, user_data);
+    g_autoptr(GTask) task = g_task_new(self, NULL, persist_done, NULL);
     Persist *p = g_new0(Persist, 1);
 
     p->state_dir = g_strdup(self->config->state_dir);
     p->json = xe_reservations_to_json(self->reservations);
     p->seq = ++self->persist_seq;
+    p->callback = callback;
+    p->user_data = user_data;
     g_task_set_task_data(task, p, (GDestroyNotify)persist_free);
     g_task_run_in_thread(task, persist_thread);
 }
@@ -613,6 +724,25 @@ run_done(GObject *source, GAsyncResult *result, gpointer user_data)
     g_task_return_pointer(outer, g_steal_pointer(&job->result), g_free);
 }
 
+/* A warm-pool VF is the layout's: provisioning it by hand is refused (the pool would hand
+ * it out with values other than its profile's). */
+static gboolean
+agent_may_provision(XeAgent *self, const char *vf_bdf, GError **error)
+{
+    const char *pool = g_hash_table_lookup(self->pool, vf_bdf);
+    XeAgentVf *vf = agent_find_vf(self, vf_bdf);
+    const char *pf = vf != NULL ? vf->info.pf_bdf : "its PF";
+
+    if (pool == NULL || xe_reservations_lookup_vf(self->reservations, vf_bdf) != NULL)
+        return TRUE;
+    g_set_error(error, XE_ERROR, XE_ERROR_BUSY,
+                "%s is in the warm pool of profile '%s' (the layout of %s keeps it ready): to "
+                "take it out, reserve it (Reserve '%s'), or lower pool=%s:N in [layout %s] and "
+                "reload",
+                vf_bdf, pool, pf, pool, pool, pf);
+    return FALSE;
+}
+
 void
 xe_agent_run_async(XeAgent *self, XeAgentOp op, const char *target, const char *arg, guint count,
                    const char *caller, GCancellable *cancellable, GAsyncReadyCallback callback,
@@ -629,6 +759,13 @@ xe_agent_run_async(XeAgent *self, XeAgentOp op, const char *target, const char *
     job->arg = g_strdup(arg);
     job->count = count;
     job->caller = g_strdup(caller);
+    if ((op == XE_AGENT_OP_APPLY_PROFILE || op == XE_AGENT_OP_PREPARE) &&
+        !agent_may_provision(self, target, &error)) {
+        g_task_return_error(outer, error);
+        g_object_unref(outer);
+        job_free(job);
+        return;
+    }
     if (op == XE_AGENT_OP_APPLY_PROFILE || op == XE_AGENT_OP_CHECK || op == XE_AGENT_OP_PREPARE) {
         job->profile = xe_agent_resolve_profile(self, arg, &job->profile_name, &error);
         if (job->profile == NULL) {
@@ -677,7 +814,7 @@ static void
 converge_free(Converge *c)
 {
     g_hash_table_unref(c->pool);
-    g_ptr_array_unref(c->drift);
+    g_clear_pointer(&c->drift, g_ptr_array_unref);
     snapshot_free(c->snap);
     g_free(c);
 }
@@ -768,7 +905,6 @@ converge_done(GObject *source, GAsyncResult *result, gpointer user_data)
     XeAgent *self = XE_AGENT(source);
     Converge *c = g_task_get_task_data(G_TASK(result));
     g_autoptr(GTask) outer = user_data;
-    g_autoptr(GPtrArray) all = g_ptr_array_new();
 
     /* Reserved meanwhile? Then it is not in the pool any more. */
     g_hash_table_remove_all(self->pool);
@@ -781,16 +917,15 @@ converge_done(GObject *source, GAsyncResult *result, gpointer user_data)
             if (xe_reservations_lookup_vf(self->reservations, vf) == NULL)
                 g_hash_table_insert(self->pool, g_strdup(vf), g_strdup(name));
     }
-    for (guint i = 0; self->reconcile_drift != NULL && self->reconcile_drift[i] != NULL; i++)
-        g_ptr_array_add(all, self->reconcile_drift[i]);
-    for (guint i = 0; i < c->drift->len; i++) {
-        g_ptr_array_add(all, c->drift->pdata[i]);
+    for (guint i = 0; i < c->drift->len; i++)
         xe_log_event(G_LOG_LEVEL_WARNING, XE_MESSAGE_DRIFT, NULL, NULL, NULL, "%s",
                      (char *)c->drift->pdata[i]);
-    }
-    g_ptr_array_add(all, NULL);
-    g_strfreev(self->drift);
-    self->drift = g_strdupv((char **)all->pdata);
+    g_ptr_array_add(c->drift, NULL);
+    g_strfreev(self->converge_drift);
+    self->converge_drift = (GStrv)g_ptr_array_free(g_steal_pointer(&c->drift), FALSE);
+    /* the pool was provisioned anew */
+    g_ptr_array_set_size(self->pool_drift, 0);
+    agent_update_drift(self);
     agent_install(self, g_steal_pointer(&c->snap));
     self->converging = FALSE;
     xe_log_event(G_LOG_LEVEL_INFO, XE_MESSAGE_LAYOUT_APPLIED, NULL, NULL, NULL,
@@ -897,6 +1032,7 @@ start_snapshot_done(GObject *source, GAsyncResult *result, gpointer user_data)
     g_ptr_array_add(found, NULL);
     g_strfreev(self->reconcile_drift);
     self->reconcile_drift = g_strdupv((char **)found->pdata);
+    agent_update_drift(self);
     agent_converge_full(self, outer);
 }
 
@@ -951,10 +1087,14 @@ typedef struct {
     char *id; /* once reserved */
     char *vf;
     char *pf;
+    char *on_pf; /* the PF asked for, or NULL */
     char *profile_text;
     char *profile_name; /* NULL unless a configured name */
-    char *owner;        /* who holds it */
-    char *caller;       /* who releases it */
+    XeProfile *want;    /* what the VF must hold */
+    XeReservationOwner kind;
+    char *owner;      /* who holds it */
+    char *caller;     /* who releases it */
+    GHashTable *seen; /* pool VFs checked and found wanting */
     gboolean cold;
 } Reserve;
 
@@ -964,11 +1104,40 @@ reserve_free(Reserve *r)
     g_free(r->id);
     g_free(r->vf);
     g_free(r->pf);
+    g_free(r->on_pf);
     g_free(r->profile_text);
     g_free(r->profile_name);
+    xe_profile_free(r->want);
     g_free(r->owner);
     g_free(r->caller);
+    g_clear_pointer(&r->seen, g_hash_table_unref);
     g_free(r);
+}
+
+static void
+claim(XeAgent *self, const char *vf)
+{
+    g_mutex_lock(&self->state_lock);
+    g_hash_table_add(self->claimed, g_strdup(vf));
+    g_mutex_unlock(&self->state_lock);
+}
+
+static void
+unclaim(XeAgent *self, const char *vf)
+{
+    g_mutex_lock(&self->state_lock);
+    g_hash_table_remove(self->claimed, vf);
+    g_mutex_unlock(&self->state_lock);
+}
+
+static void
+persisted_logged(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    g_autofree char *what = user_data;
+    g_autoptr(GError) error = NULL;
+
+    if (!g_task_propagate_boolean(G_TASK(result), &error))
+        g_warning("%s: %s; written again until it succeeds", what, error->message);
 }
 
 static void
@@ -987,11 +1156,18 @@ reserve_persisted(GObject *source, GAsyncResult *result, gpointer user_data)
         agent_rederive(self);
         g_prefix_error(&error, "reserving %s: ", r->vf);
         g_task_return_error(outer, error);
+        agent_converge(self); /* a pool VF it took goes back */
         return;
     }
-    xe_log_event(G_LOG_LEVEL_MESSAGE, XE_MESSAGE_VF_RESERVED, r->pf, r->vf, r->owner,
-                 "%s reserved (%s) for %s, %s", r->vf, r->id, r->owner,
-                 r->cold ? "prepared cold" : "from the warm pool");
+    {
+        const XeReservation *res = xe_reservations_lookup(self->reservations, r->id);
+        g_autofree char *holder = res != NULL ? xe_reservation_owner_display(res) : NULL;
+
+        xe_log_event(G_LOG_LEVEL_MESSAGE, XE_MESSAGE_VF_RESERVED, r->pf, r->vf, r->owner,
+                     "%s reserved (%s) for %s, %s", r->vf, r->id,
+                     holder != NULL ? holder : r->owner,
+                     r->cold ? "prepared cold" : "from the warm pool");
+    }
     agent_hook(self, "vf-reserved", r->pf, r->vf, r->id, r->profile_text, r->owner);
     g_task_return_boolean(outer, TRUE);
     agent_converge(self); /* refill the pool */
@@ -1008,10 +1184,11 @@ reserve_commit(XeAgent *self, GTask *outer)
     g_mutex_lock(&self->state_lock);
     g_hash_table_remove(self->claimed, r->vf);
     res = xe_reservations_add(self->reservations, r->vf, r->pf,
-                              r->profile_name != NULL ? r->profile_name : r->profile_text, r->owner,
-                              &error);
+                              r->profile_name != NULL ? r->profile_name : r->profile_text, r->kind,
+                              r->owner, &error);
     g_mutex_unlock(&self->state_lock);
     if (res == NULL) {
+        agent_rederive(self);
         g_task_return_error(outer, error);
         g_object_unref(outer);
         return;
@@ -1034,9 +1211,7 @@ reserve_cold_done(GObject *source, GAsyncResult *result, gpointer user_data)
     if (job->snap != NULL)
         agent_install(self, g_steal_pointer(&job->snap));
     if (!g_task_propagate_boolean(G_TASK(result), &error)) {
-        g_mutex_lock(&self->state_lock);
-        g_hash_table_remove(self->claimed, r->vf);
-        g_mutex_unlock(&self->state_lock);
+        unclaim(self, r->vf);
         agent_rederive(self);
         g_prefix_error(&error, "preparing %s for the reservation: ", r->vf);
         g_task_return_error(outer, error);
@@ -1055,83 +1230,268 @@ vf_free_for(XeAgent *self, XeAgentVf *vf, const char *pf_bdf)
            !g_hash_table_contains(self->busy, vf->info.bdf);
 }
 
-void
-xe_agent_reserve_async(XeAgent *self, const char *profile_text, const char *pf_bdf,
-                       const char *owner, GCancellable *cancellable, GAsyncReadyCallback callback,
-                       gpointer user_data)
-{
-    GTask *outer = g_task_new(self, cancellable, callback, user_data);
-    Reserve *r = g_new0(Reserve, 1);
-    g_autoptr(XeProfile) want = NULL;
-    GError *error = NULL;
-    XeAgentVf *pick = NULL;
+/* A pool VF read back before it is handed out. */
+typedef struct {
+    char *vf;
+    char *driver;  /* out: NULL when unbound */
+    char *profile; /* out */
+} PoolCheck;
 
-    g_task_set_source_tag(outer, TAG(xe_agent_reserve_async));
-    g_task_set_task_data(outer, r, (GDestroyNotify)reserve_free);
-    r->profile_text = g_strdup(profile_text);
-    r->owner = g_strdup(owner);
-    want = xe_agent_resolve_profile(self, profile_text, &r->profile_name, &error);
-    if (want == NULL) {
-        g_task_return_error(outer, error);
-        g_object_unref(outer);
+static void
+pool_check_free(PoolCheck *k)
+{
+    g_free(k->vf);
+    g_free(k->driver);
+    g_free(k->profile);
+    g_free(k);
+}
+
+static void
+pool_check_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+    XeAgent *self = source;
+    PoolCheck *k = data;
+    g_autoptr(XeVfInfo) info = NULL;
+    g_autoptr(XeProfile) profile = NULL;
+    GError *error = NULL;
+
+    /* Under the host lock: after any convergence under way, which may have rewritten it. */
+    g_mutex_lock(&self->host_lock);
+    info = xe_host_get_vf(self->host, k->vf, &error);
+    if (info != NULL)
+        profile = xe_host_read_profile(self->host, k->vf, &error);
+    g_mutex_unlock(&self->host_lock);
+    if (profile == NULL) {
+        g_task_return_error(task, error);
         return;
     }
-    /* Warm: a pool VF kept for this profile (or holding it), on the main thread: no I/O. */
+    k->driver = g_strdup(info->driver);
+    k->profile = xe_profile_to_string(profile);
+    g_task_return_boolean(task, TRUE);
+}
+
+/* Why the pool VF @vf does not hold what it is kept for (@driver, @profile as read), or NULL. */
+static char *
+pool_vf_wrong(const char *driver, const char *profile, const XeProfile *want)
+{
+    g_autofree char *wanted = want != NULL ? xe_profile_to_string(want) : NULL;
+
+    if (g_strcmp0(driver, XE_DRIVER_VFIO) != 0)
+        return g_strdup_printf("is bound to %s, not %s", driver != NULL ? driver : "no driver",
+                               XE_DRIVER_VFIO);
+    if (profile == NULL)
+        return g_strdup("has a profile that cannot be read");
+    if (want == NULL)
+        return g_strdup("is kept for a profile the configuration no longer has");
+    if (!profile_text_satisfies(profile, want))
+        return g_strdup_printf("holds %s, not the pool's %s (written behind the daemon's back?)",
+                               profile, wanted);
+    return NULL;
+}
+
+/* Takes @bdf out of the pool because @why; reported as drift until the layout converges
+ * again (which provisions the pool anew). */
+static void
+agent_pool_out(XeAgent *self, const char *bdf, const char *why)
+{
+    const char *name = g_hash_table_lookup(self->pool, bdf);
+    XeAgentVf *vf = agent_find_vf(self, bdf);
+    const char *pf = vf != NULL ? vf->info.pf_bdf : NULL;
+    char *item;
+
+    if (name == NULL)
+        return;
+    if (self->converging) {
+        /* the pool is being provisioned anew: what it was kept for may have changed */
+        g_hash_table_remove(self->pool, bdf);
+        return;
+    }
+    item = g_strdup_printf("pool %s on %s: %s %s; out of the warm pool until the layout converges "
+                           "again",
+                           name, pf != NULL ? pf : "?", bdf, why);
+    xe_log_event(G_LOG_LEVEL_WARNING, XE_MESSAGE_DRIFT, pf, bdf, NULL, "%s", item);
+    g_ptr_array_add(self->pool_drift, item);
+    g_hash_table_remove(self->pool, bdf);
+    agent_update_drift(self);
+}
+
+/* After a new snapshot: a pool VF that no longer holds its pool's profile (written behind
+ * the daemon's back, unbound, gone) leaves the pool, and that is drift. */
+static void
+agent_check_pool(XeAgent *self)
+{
+    g_autoptr(GPtrArray) vfs = g_ptr_array_new_with_free_func(g_free);
+    GHashTableIter iter;
+    gpointer bdf, name;
+
+    if (self->converging)
+        return; /* the convergence sets the pool when it is done */
+    g_hash_table_iter_init(&iter, self->pool);
+    while (g_hash_table_iter_next(&iter, &bdf, &name))
+        g_ptr_array_add(vfs, g_strdup(bdf));
+    for (guint i = 0; i < vfs->len; i++) {
+        const char *v = vfs->pdata[i];
+        XeAgentVf *vf = agent_find_vf(self, v);
+        const XeProfile *want =
+            xe_config_get_profile(self->config, g_hash_table_lookup(self->pool, v));
+        g_autofree char *why = NULL;
+
+        if (xe_reservations_lookup_vf(self->reservations, v) != NULL ||
+            g_hash_table_contains(self->claimed, v) || g_hash_table_contains(self->busy, v))
+            continue;
+        why = vf == NULL ? g_strdup("is not enabled any more")
+                         : pool_vf_wrong(vf->info.driver, vf->profile, want);
+        if (why != NULL)
+            agent_pool_out(self, v, why);
+    }
+}
+
+static void reserve_pick(XeAgent *self, GTask *outer);
+
+static void
+reserve_pool_checked(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    XeAgent *self = XE_AGENT(source);
+    GTask *outer = user_data;
+    Reserve *r = g_task_get_task_data(outer);
+    PoolCheck *k = g_task_get_task_data(G_TASK(result));
+    g_autoptr(GError) error = NULL;
+    XeAgentVf *vf = agent_find_vf(self, k->vf);
+    g_autofree char *why = NULL;
+
+    if (!g_task_propagate_boolean(G_TASK(result), &error)) {
+        why = g_strdup_printf("cannot be read back (%s)", error->message);
+    } else {
+        if (vf != NULL) {
+            /* what sysfs says now, also for the VF's D-Bus object */
+            g_free(vf->profile);
+            vf->profile = g_strdup(k->profile);
+            g_free(vf->info.driver);
+            vf->info.driver = g_strdup(k->driver);
+        }
+        why = pool_vf_wrong(k->driver, k->profile, r->want);
+    }
+    if (why == NULL) {
+        reserve_commit(self, outer);
+        return;
+    }
+    /* Never handed out with values other than those asked for: the next one, or a cold one. */
+    unclaim(self, k->vf);
+    g_hash_table_add(r->seen, g_strdup(k->vf));
+    if (g_hash_table_contains(self->pool, k->vf)) {
+        const XeProfile *kept =
+            xe_config_get_profile(self->config, g_hash_table_lookup(self->pool, k->vf));
+        g_autofree char *pool_why =
+            error != NULL ? g_steal_pointer(&why) : pool_vf_wrong(k->driver, k->profile, kept);
+
+        if (pool_why != NULL)
+            agent_pool_out(self, k->vf, pool_why);
+    }
+    agent_rederive(self);
+    reserve_pick(self, outer);
+}
+
+/* Picks a VF for the reservation in @outer: from the warm pool (read back first), else a
+ * cold one (bound and provisioned first). Main thread: decisions are never made twice. */
+static void
+reserve_pick(XeAgent *self, GTask *outer)
+{
+    Reserve *r = g_task_get_task_data(outer);
+    XeAgentVf *pick = NULL;
+
+    /* Warm: a pool VF kept for this profile (or holding it), per the snapshot. It is claimed
+     * (convergence leaves it alone from now on) and read back under the host lock, so a
+     * convergence under way (a reload's) cannot have changed it unseen. */
     for (guint i = 0; i < self->vfs->len && pick == NULL; i++) {
         XeAgentVf *vf = self->vfs->pdata[i];
         const char *pool = g_hash_table_lookup(self->pool, vf->info.bdf);
 
-        if (pool == NULL || !vf_free_for(self, vf, pf_bdf) ||
-            g_strcmp0(vf->info.driver, XE_DRIVER_VFIO) != 0)
+        if (pool == NULL || g_hash_table_contains(r->seen, vf->info.bdf) ||
+            !vf_free_for(self, vf, r->on_pf) || g_strcmp0(vf->info.driver, XE_DRIVER_VFIO) != 0)
             continue;
         if (r->profile_name != NULL ? g_str_equal(pool, r->profile_name)
-                                    : profile_text_satisfies(vf->profile, want))
+                                    : profile_text_satisfies(vf->profile, r->want))
             pick = vf;
     }
     if (pick != NULL) {
+        g_autoptr(GTask) task = g_task_new(self, NULL, reserve_pool_checked, outer);
+        PoolCheck *k = g_new0(PoolCheck, 1);
+
+        g_free(r->vf);
+        g_free(r->pf);
         r->vf = g_strdup(pick->info.bdf);
         r->pf = g_strdup(pick->info.pf_bdf);
-        reserve_commit(self, outer);
+        r->cold = FALSE;
+        claim(self, r->vf);
+        agent_rederive(self);
+        k->vf = g_strdup(r->vf);
+        g_task_set_task_data(task, k, (GDestroyNotify)pool_check_free);
+        g_task_run_in_thread(task, pool_check_thread);
         return;
     }
     /* Cold: an enabled VF outside the pool, bound and provisioned first. */
     for (guint i = 0; i < self->vfs->len && pick == NULL; i++) {
         XeAgentVf *vf = self->vfs->pdata[i];
 
-        if (!g_hash_table_contains(self->pool, vf->info.bdf) && vf_free_for(self, vf, pf_bdf))
+        if (!g_hash_table_contains(self->pool, vf->info.bdf) && vf_free_for(self, vf, r->on_pf))
             pick = vf;
     }
     if (pick == NULL) {
         g_task_return_new_error(outer, XE_ERROR, XE_ERROR_BUSY,
                                 "no free VF%s%s for profile '%s': every enabled VF is reserved, "
                                 "busy or kept in the pool for another profile",
-                                pf_bdf != NULL ? " on " : "", pf_bdf != NULL ? pf_bdf : "",
-                                profile_text);
+                                r->on_pf != NULL ? " on " : "", r->on_pf != NULL ? r->on_pf : "",
+                                r->profile_text);
         g_object_unref(outer);
         return;
     }
+    g_free(r->vf);
+    g_free(r->pf);
     r->vf = g_strdup(pick->info.bdf);
     r->pf = g_strdup(pick->info.pf_bdf);
     r->cold = TRUE;
-    g_mutex_lock(&self->state_lock);
-    g_hash_table_add(self->claimed, g_strdup(r->vf));
-    g_mutex_unlock(&self->state_lock);
+    claim(self, r->vf);
     {
-        g_autoptr(GTask) task = g_task_new(self, cancellable, reserve_cold_done, outer);
+        g_autoptr(GTask) task = g_task_new(self, NULL, reserve_cold_done, outer);
         Job *job = g_new0(Job, 1);
 
         job->op = XE_AGENT_OP_PREPARE;
         job->target = g_strdup(r->vf);
         job->claim = g_strdup(r->vf);
-        job->profile = g_steal_pointer(&want);
+        job->profile = g_memdup2(r->want, sizeof(*r->want));
         g_task_set_task_data(task, job, (GDestroyNotify)job_free);
         g_task_run_in_thread(task, job_thread);
     }
 }
 
 void
-xe_agent_reserve_vf_async(XeAgent *self, const char *vf_bdf, const char *profile_text,
-                          const char *owner, GCancellable *cancellable,
+xe_agent_reserve_async(XeAgent *self, const char *profile, const char *pf_bdf,
+                       XeReservationOwner kind, const char *owner, GCancellable *cancellable,
+                       GAsyncReadyCallback callback, gpointer user_data)
+{
+    GTask *outer = g_task_new(self, cancellable, callback, user_data);
+    Reserve *r = g_new0(Reserve, 1);
+    GError *error = NULL;
+
+    g_task_set_source_tag(outer, TAG(xe_agent_reserve_async));
+    g_task_set_task_data(outer, r, (GDestroyNotify)reserve_free);
+    r->profile_text = g_strdup(profile);
+    r->on_pf = g_strdup(pf_bdf);
+    r->kind = kind;
+    r->owner = g_strdup(owner);
+    r->seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    r->want = xe_agent_resolve_profile(self, profile, &r->profile_name, &error);
+    if (r->want == NULL) {
+        g_task_return_error(outer, error);
+        g_object_unref(outer);
+        return;
+    }
+    reserve_pick(self, outer);
+}
+
+void
+xe_agent_reserve_vf_async(XeAgent *self, const char *vf_bdf, const char *profile,
+                          XeReservationOwner kind, const char *owner, GCancellable *cancellable,
                           GAsyncReadyCallback callback, gpointer user_data)
 {
     GTask *outer = g_task_new(self, cancellable, callback, user_data);
@@ -1140,7 +1500,8 @@ xe_agent_reserve_vf_async(XeAgent *self, const char *vf_bdf, const char *profile
 
     g_task_set_source_tag(outer, TAG(xe_agent_reserve_async));
     g_task_set_task_data(outer, r, (GDestroyNotify)reserve_free);
-    r->profile_text = g_strdup(profile_text);
+    r->profile_text = g_strdup(profile);
+    r->kind = kind;
     r->owner = g_strdup(owner);
     if (vf == NULL) {
         g_task_return_new_error(outer, XE_ERROR, XE_ERROR_NOT_FOUND, "no enabled VF %s", vf_bdf);
@@ -1171,44 +1532,103 @@ xe_agent_reserve_finish(XeAgent *self, GAsyncResult *result, char **vf_bdf, char
     return TRUE;
 }
 
+/* The write without @id is on disk: the release is done. */
+static void
+release_done(XeAgent *self, const char *id, const char *vf, const char *pf, const char *profile,
+             const char *caller)
+{
+    g_mutex_lock(&self->state_lock);
+    xe_reservations_remove(self->reservations, id, NULL);
+    g_mutex_unlock(&self->state_lock);
+    xe_log_event(G_LOG_LEVEL_MESSAGE, XE_MESSAGE_VF_RELEASED, pf, vf, caller,
+                 "%s released (%s) by %s", vf, id, caller);
+    agent_hook(self, "vf-released", pf, vf, id, profile, caller);
+    g_hash_table_remove(self->releasing, id);
+    /* A released VF may rejoin the pool; a reconciled mismatch may be gone. */
+    g_strfreev(self->reconcile_drift);
+    self->reconcile_drift = NULL;
+    agent_update_drift(self);
+    agent_rederive(self);
+}
+
+static void
+released_free(Released *x)
+{
+    g_free(x->id);
+    g_free(x->vf);
+    g_free(x->pf);
+    g_free(x->profile);
+    g_free(x->caller);
+    g_free(x);
+}
+
+static void
+agent_released_on_disk(XeAgent *self, guint64 seq)
+{
+    gboolean any = FALSE;
+
+    self->written_seq = MAX(self->written_seq, seq);
+    for (guint i = 0; i < self->unwritten->len;) {
+        Released *x = self->unwritten->pdata[i];
+
+        if (x->seq >= seq) {
+            i++;
+            continue;
+        }
+        release_done(self, x->id, x->vf, x->pf, x->profile, x->caller);
+        g_ptr_array_remove_index(self->unwritten, i);
+        any = TRUE;
+    }
+    if (any)
+        agent_converge(self);
+}
+
 static void
 release_persisted(GObject *source, GAsyncResult *result, gpointer user_data)
 {
     XeAgent *self = XE_AGENT(source);
     g_autoptr(GTask) outer = user_data;
     Reserve *r = g_task_get_task_data(outer);
+    Persist *p = g_task_get_task_data(G_TASK(result));
     GError *error = NULL;
 
-    if (!g_task_propagate_boolean(G_TASK(result), &error)) {
-        /* Still on disk: keep it reserved in memory too. */
-        g_mutex_lock(&self->state_lock);
-        (void)xe_reservations_add(self->reservations, r->vf, r->pf, r->profile_text, r->owner,
-                                  NULL);
-        g_mutex_unlock(&self->state_lock);
-        agent_rederive(self);
+    if (!g_task_propagate_boolean(G_TASK(result), &error) && p->seq >= self->written_seq) {
+        /* Not on disk: it stays reserved as it was (same id, owner and VF), left out of the
+         * table that is written again until a write succeeds; the release is done then. */
+        Released *x = g_new0(Released, 1);
+
+        x->id = g_strdup(r->id);
+        x->vf = g_strdup(r->vf);
+        x->pf = g_strdup(r->pf);
+        x->profile = g_strdup(r->profile_text);
+        x->caller = g_strdup(r->caller);
+        x->seq = p->seq;
+        g_ptr_array_add(self->unwritten, x);
         g_prefix_error(&error, "releasing %s: ", r->id);
-        g_task_return_error(outer, error);
+        g_task_return_new_error(outer, error->domain, error->code,
+                                "%s; it stays reserved, with its id, until the state file can be "
+                                "written: the release completes then",
+                                error->message);
+        g_error_free(error);
         return;
     }
-    xe_log_event(G_LOG_LEVEL_MESSAGE, XE_MESSAGE_VF_RELEASED, r->pf, r->vf, r->caller,
-                 "%s released (%s) by %s", r->vf, r->id, r->caller);
-    agent_hook(self, "vf-released", r->pf, r->vf, r->id, r->profile_text, r->caller);
+    /* (a failed write that a later, successful one superseded is no failure) */
+    g_clear_error(&error);
+    release_done(self, r->id, r->vf, r->pf, r->profile_text, r->caller);
     g_task_return_boolean(outer, TRUE);
-    /* A released VF may rejoin the pool; a reconciled mismatch may be gone. */
-    g_strfreev(self->reconcile_drift);
-    self->reconcile_drift = NULL;
     agent_converge(self);
 }
 
+/* The table without the reservation goes to disk first; until it is there, the VF stays
+ * reserved in memory (nobody else can take it, and a failed write changes nothing). */
 static void
 release_commit(XeAgent *self, GTask *outer)
 {
     Reserve *r = g_task_get_task_data(outer);
 
     g_mutex_lock(&self->state_lock);
-    xe_reservations_remove(self->reservations, r->id, NULL);
+    (void)xe_reservations_set_releasing(self->reservations, r->id, TRUE, NULL);
     g_mutex_unlock(&self->state_lock);
-    agent_rederive(self);
     agent_persist_async(self, release_persisted, outer);
 }
 
@@ -1226,6 +1646,7 @@ release_reset_done(GObject *source, GAsyncResult *result, gpointer user_data)
         agent_install(self, g_steal_pointer(&job->snap));
     if (!g_task_propagate_boolean(G_TASK(result), &error)) {
         /* A VF whose state may survive must not serve anyone else: keep it reserved. */
+        g_hash_table_remove(self->releasing, r->id);
         agent_changed(self);
         g_prefix_error(&error,
                        "releasing %s: the reset before release failed, so it stays "
@@ -1240,17 +1661,67 @@ release_reset_done(GObject *source, GAsyncResult *result, gpointer user_data)
     release_commit(self, outer);
 }
 
+/* "VM 'web'", "incoming migration '3:web'", "caller uid 0 (:1.42)" */
+static char *
+owner_phrase(XeReservationOwner kind, const char *owner)
+{
+    const char *prefix = xe_reservation_owner_to_string(kind);
+    gsize n = strlen(prefix);
+    const char *name = strncmp(owner, prefix, n) == 0 && owner[n] == ':' ? owner + n + 1 : owner;
+
+    switch (kind) {
+    case XE_RESERVATION_OWNER_VM:
+        return g_strdup_printf("VM '%s'", name);
+    case XE_RESERVATION_OWNER_INCOMING:
+        return g_strdup_printf("incoming migration '%s'", name);
+    case XE_RESERVATION_OWNER_CALLER:
+    default:
+        return g_strdup_printf("caller %s", name);
+    }
+}
+
+static const char *const release_hints[] = {
+    [XE_RESERVATION_OWNER_CALLER] = "release it through Manager.Release",
+    [XE_RESERVATION_OWNER_VM] = "remove the VM instead (Manager.RemoveVM, xe-migratectl vm-remove)",
+    [XE_RESERVATION_OWNER_INCOMING] = "it goes when the migration finishes or is aborted",
+};
+
+static const char *const kind_phrases[] = {
+    [XE_RESERVATION_OWNER_CALLER] = "a caller",
+    [XE_RESERVATION_OWNER_VM] = "a VM",
+    [XE_RESERVATION_OWNER_INCOMING] = "an incoming migration",
+};
+
 void
-xe_agent_release_async(XeAgent *self, const char *reservation, gboolean reset, const char *caller,
-                       GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+xe_agent_release_async(XeAgent *self, const char *reservation, gboolean reset,
+                       XeReservationOwner as, const char *caller, GCancellable *cancellable,
+                       GAsyncReadyCallback callback, gpointer user_data)
 {
     GTask *outer = g_task_new(self, cancellable, callback, user_data);
     const XeReservation *res = xe_reservations_lookup(self->reservations, reservation);
     Reserve *r;
 
+    g_task_set_source_tag(outer, TAG(xe_agent_release_async));
     if (res == NULL) {
         g_task_return_new_error(outer, XE_ERROR, XE_ERROR_NOT_FOUND, "no reservation '%s'",
                                 reservation);
+        g_object_unref(outer);
+        return;
+    }
+    if (res->kind != as) {
+        g_autofree char *holder = owner_phrase(res->kind, res->owner);
+
+        g_task_return_new_error(outer, XE_ERROR, XE_ERROR_BUSY,
+                                "reservation %s is held by %s, not by %s: %s", res->id, holder,
+                                kind_phrases[as], release_hints[res->kind]);
+        g_object_unref(outer);
+        return;
+    }
+    if (g_hash_table_contains(self->releasing, res->id)) {
+        g_task_return_new_error(outer, XE_ERROR, XE_ERROR_BUSY,
+                                "reservation %s is being released already (should the state "
+                                "file not be writable, once it is)",
+                                res->id);
         g_object_unref(outer);
         return;
     }
@@ -1259,9 +1730,11 @@ xe_agent_release_async(XeAgent *self, const char *reservation, gboolean reset, c
     r->vf = g_strdup(res->vf_bdf);
     r->pf = g_strdup(res->pf_bdf);
     r->profile_text = g_strdup(res->profile);
+    r->kind = res->kind;
     r->owner = g_strdup(res->owner);
     r->caller = g_strdup(caller);
     g_task_set_task_data(outer, r, (GDestroyNotify)reserve_free);
+    g_hash_table_add(self->releasing, g_strdup(r->id));
     if (reset) {
         /* The FLR runs while the VF is still reserved: nobody can take it half-clean. */
         g_autoptr(GTask) task = g_task_new(self, cancellable, release_reset_done, outer);
@@ -1277,6 +1750,52 @@ xe_agent_release_async(XeAgent *self, const char *reservation, gboolean reset, c
         return;
     }
     release_commit(self, outer);
+}
+
+gboolean
+xe_agent_release_finish(XeAgent *self, GAsyncResult *result, GError **error)
+{
+    return g_task_propagate_boolean(G_TASK(result), error);
+}
+
+gboolean
+xe_agent_transfer_reservation(XeAgent *self, const char *reservation, XeReservationOwner kind,
+                              const char *owner, GError **error)
+{
+    const XeReservation *res = xe_reservations_lookup(self->reservations, reservation);
+    g_autofree char *before = NULL;
+    g_autofree char *after = NULL;
+
+    g_return_val_if_fail((guint)kind <= XE_RESERVATION_OWNER_INCOMING, FALSE);
+    if (res == NULL) {
+        g_set_error(error, XE_ERROR, XE_ERROR_NOT_FOUND, "no reservation '%s'", reservation);
+        return FALSE;
+    }
+    if (g_hash_table_contains(self->releasing, res->id)) {
+        g_set_error(error, XE_ERROR, XE_ERROR_BUSY,
+                    "reservation %s is being released; it cannot change hands", res->id);
+        return FALSE;
+    }
+    before = xe_reservation_owner_display(res);
+    g_mutex_lock(&self->state_lock);
+    (void)xe_reservations_set_owner(self->reservations, res->id, kind, owner, NULL);
+    g_mutex_unlock(&self->state_lock);
+    after = xe_reservation_owner_display(res);
+    xe_log_event(G_LOG_LEVEL_MESSAGE, XE_MESSAGE_VF_RESERVED, res->pf_bdf, res->vf_bdf, owner,
+                 "%s: reservation %s passes from %s to %s", res->vf_bdf, res->id, before, after);
+    agent_changed(self);
+    /* Written like any change of the table, in order with the others. */
+    agent_persist_async(self, persisted_logged,
+                        g_strdup_printf("recording that %s holds reservation %s", after, res->id));
+    return TRUE;
+}
+
+XeReservationOwner
+xe_agent_reservation_owner_kind(XeAgent *self, const char *reservation)
+{
+    const XeReservation *r = xe_reservations_lookup(self->reservations, reservation);
+
+    return r != NULL ? r->kind : XE_RESERVATION_OWNER_CALLER;
 }
 
 /* hooks, for the engine */
@@ -1309,12 +1828,6 @@ xe_agent_run_hooks_finish(XeAgent *self, GAsyncResult *result, GError **error)
     return g_task_propagate_boolean(G_TASK(result), error);
 }
 
-gboolean
-xe_agent_release_finish(XeAgent *self, GAsyncResult *result, GError **error)
-{
-    return g_task_propagate_boolean(G_TASK(result), error);
-}
-
 GVariant *
 xe_agent_list_reservations(XeAgent *self)
 {
@@ -1324,7 +1837,9 @@ xe_agent_list_reservations(XeAgent *self)
     g_variant_builder_init(&b, G_VARIANT_TYPE("a(ssssx)"));
     for (guint i = 0; i < list->len; i++) {
         XeReservation *r = list->pdata[i];
-        g_variant_builder_add(&b, "(ssssx)", r->id, r->vf_bdf, r->profile, r->owner, r->created);
+        g_autofree char *owner = xe_reservation_owner_display(r);
+
+        g_variant_builder_add(&b, "(ssssx)", r->id, r->vf_bdf, r->profile, owner, r->created);
     }
     return g_variant_builder_end(&b);
 }

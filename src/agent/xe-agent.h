@@ -5,9 +5,14 @@
  * lock), and refreshes a snapshot that the main thread reads without I/O.
  * Reservations are decided on the main thread, so two callers never get the
  * same VF; one served from the warm pool (VFs kept bound to xe-vfio-pci and
- * provisioned per profile) writes nothing to sysfs. The layout declared in
- * the configuration is converged at start and on reload, never touching a
- * reserved VF, and what cannot be fixed is reported as drift.
+ * provisioned per profile) writes nothing to sysfs, but is read back first:
+ * a pool VF that does not hold its profile (a convergence under way, a write
+ * behind the daemon's back) is never handed out, and leaves the pool as
+ * drift. The layout declared in the configuration is converged at start and
+ * on reload, never touching a reserved VF, and what cannot be fixed is
+ * reported as drift. Pool VFs are the layout's: provisioning one by hand is
+ * refused. A reservation's owner has a kind (xe-reservations.h); only that
+ * kind may release it.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -19,6 +24,7 @@
 #include "xe-config.h"
 #include "xe-host.h"
 #include "xe-profile.h"
+#include "xe-reservations.h"
 
 G_BEGIN_DECLS
 
@@ -68,34 +74,53 @@ typedef enum {
 } XeAgentOp;
 
 /* Runs an operation on behalf of @caller (for the logs). The result is a
- * string (see above) or NULL for operations that return nothing. */
+ * string (see above) or NULL for operations that return nothing.
+ * APPLY_PROFILE and PREPARE of a warm-pool VF fail with XE_ERROR_BUSY. */
 void xe_agent_run_async(XeAgent *self, XeAgentOp op, const char *target, const char *arg,
                         guint count, const char *caller, GCancellable *cancellable,
                         GAsyncReadyCallback callback, gpointer user_data);
 gboolean xe_agent_run_finish(XeAgent *self, GAsyncResult *result, char **out, GError **error);
 
-/* Reserves a VF for @profile (name or key=value), on @pf_bdf if not NULL. */
+/* Reserves a VF for @profile (name or key=value), on @pf_bdf if not NULL, held by @owner of
+ * @kind ("uid 0 (:1.42)", "vm:web", "incoming:3:web"). */
 void xe_agent_reserve_async(XeAgent *self, const char *profile, const char *pf_bdf,
-                            const char *owner, GCancellable *cancellable,
+                            XeReservationOwner kind, const char *owner, GCancellable *cancellable,
                             GAsyncReadyCallback callback, gpointer user_data);
 gboolean xe_agent_reserve_finish(XeAgent *self, GAsyncResult *result, char **vf_bdf,
                                  char **reservation, GError **error);
 /* Reserves exactly @vf_bdf (a VF a running VM already holds) as it is: no sysfs write. */
 void xe_agent_reserve_vf_async(XeAgent *self, const char *vf_bdf, const char *profile,
-                               const char *owner, GCancellable *cancellable,
-                               GAsyncReadyCallback callback, gpointer user_data);
-/* With @reset, the VF gets an FLR first (a VF a VM used, before anyone else may have it);
- * should that fail, it stays reserved. */
+                               XeReservationOwner kind, const char *owner,
+                               GCancellable *cancellable, GAsyncReadyCallback callback,
+                               gpointer user_data);
+/* Releases @reservation on behalf of @caller (for the logs), an owner of kind @as: a
+ * reservation of another kind is refused with XE_ERROR_BUSY naming its owner ("held by VM
+ * 'web' ...: remove the VM instead"). With @reset, the VF gets an FLR first (a VF a VM
+ * used, before anyone else may have it); should that fail, it stays reserved. The VF stays
+ * reserved until the table without it is on disk. Should that write fail, this fails, the
+ * reservation stays as it was (id, owner, VF), the table is written again (with backoff)
+ * until a write succeeds, and the release is done then; meanwhile another release of it
+ * is XE_ERROR_BUSY. */
 void xe_agent_release_async(XeAgent *self, const char *reservation, gboolean reset,
-                            const char *caller, GCancellable *cancellable,
+                            XeReservationOwner as, const char *caller, GCancellable *cancellable,
                             GAsyncReadyCallback callback, gpointer user_data);
 gboolean xe_agent_release_finish(XeAgent *self, GAsyncResult *result, GError **error);
+/* Main thread: @reservation changes hands (an arrived VM takes over its incoming's
+ * reservation). Written to the state file in order with every other change of the table
+ * (asynchronously: a failed write is logged, and written again until it succeeds). FALSE with
+ * XE_ERROR_NOT_FOUND when there is no such reservation, XE_ERROR_BUSY while it is being
+ * released. */
+gboolean xe_agent_transfer_reservation(XeAgent *self, const char *reservation,
+                                       XeReservationOwner kind, const char *owner, GError **error);
+/* The kind of @reservation's owner (CALLER when there is no such reservation). */
+XeReservationOwner xe_agent_reservation_owner_kind(XeAgent *self, const char *reservation);
 /* Runs the phase hooks (xe-hooks.h) with @document; a pre- phase may veto. */
 void xe_agent_run_hooks_async(XeAgent *self, const char *phase, JsonNode *document,
                               GCancellable *cancellable, GAsyncReadyCallback callback,
                               gpointer user_data);
 gboolean xe_agent_run_hooks_finish(XeAgent *self, GAsyncResult *result, GError **error);
-/* (id, vf, profile, owner, created) */
+/* (id, vf, profile, owner, created); the owner as xe_reservation_owner_display() shows it,
+ * "KIND:OWNER" ("vm:web", "caller:uid 0 (:1.42)"). */
 GVariant *xe_agent_list_reservations(XeAgent *self);
 
 /* Resolves a profile argument: a configured name, or key=value pairs. */

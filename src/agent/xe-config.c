@@ -6,7 +6,13 @@
 
 #include "xe-config.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
 
 #include "xe-error.h"
 #include "xe-pci.h"
@@ -152,10 +158,14 @@ parse_daemon(GKeyFile *kf, const char *file, XeConfig *c, GError **error)
                             XE_CONFIG_VERSION);
     if (c->hook_timeout_ms == 0)
         return config_error(error, file, GROUP_DAEMON, "hook-timeout-ms must be above 0");
-    get_string(kf, GROUP_DAEMON, "allowed-group", &c->allowed_group);
-    get_string(kf, GROUP_DAEMON, "hooks-dir", &c->hooks_dir);
-    get_string(kf, GROUP_DAEMON, "state-dir", &c->state_dir);
-    get_string(kf, GROUP_DAEMON, "run-dir", &c->run_dir);
+    if (get_string(kf, GROUP_DAEMON, "allowed-group", &c->allowed_group))
+        c->allowed_group_from = XE_CONFIG_FROM_FILE;
+    if (get_string(kf, GROUP_DAEMON, "hooks-dir", &c->hooks_dir))
+        c->hooks_dir_from = XE_CONFIG_FROM_FILE;
+    if (get_string(kf, GROUP_DAEMON, "state-dir", &c->state_dir))
+        c->state_dir_from = XE_CONFIG_FROM_FILE;
+    if (get_string(kf, GROUP_DAEMON, "run-dir", &c->run_dir))
+        c->run_dir_from = XE_CONFIG_FROM_FILE;
     get_string(kf, GROUP_DAEMON, "policy-dir", &c->policy_dir);
     get_string(kf, GROUP_DAEMON, "migration-address", &c->migration_address);
     {
@@ -334,6 +344,121 @@ xe_config_load(const char *path, GError **error)
         return NULL;
     }
     return xe_config_load_from_data(data, path, error);
+}
+
+void
+xe_config_override_dir(XeConfig *config, const char *key, const char *value)
+{
+    char **slot = g_str_equal(key, "state-dir") ? &config->state_dir : &config->hooks_dir;
+
+    g_return_if_fail(g_str_equal(key, "state-dir") || g_str_equal(key, "hooks-dir"));
+    g_free(*slot);
+    *slot = g_strdup(value);
+    if (g_str_equal(key, "state-dir"))
+        config->state_dir_from = XE_CONFIG_FROM_COMMAND_LINE;
+    else
+        config->hooks_dir_from = XE_CONFIG_FROM_COMMAND_LINE;
+}
+
+/* checking the [daemon] group against the host */
+
+/* "FILE: [daemon] KEY=VALUE", saying where the value came from. */
+static char *
+where(const XeConfig *c, XeConfigSource from, const char *key, const char *value)
+{
+    const char *file = c->path != NULL ? c->path : "built-in defaults";
+
+    switch (from) {
+    case XE_CONFIG_FROM_FILE:
+        return g_strdup_printf("%s: [%s] %s=%s", file, GROUP_DAEMON, key, value);
+    case XE_CONFIG_FROM_COMMAND_LINE:
+        return g_strdup_printf("--%s=%s (in place of %s: [%s] %s)", key, value, file, GROUP_DAEMON,
+                               key);
+    case XE_CONFIG_FROM_DEFAULT:
+    default:
+        return g_strdup_printf("%s: [%s] %s=%s (the default)", file, GROUP_DAEMON, key, value);
+    }
+}
+
+/* "AT: WHY: STRERROR (ENAME); HINT", the errno kept */
+static gboolean
+check_error(GError **error, int errnum, const XeConfig *c, XeConfigSource from, const char *key,
+            const char *value, const char *why, const char *hint)
+{
+    g_autofree char *at = where(c, from, key, value);
+    GError *e = errnum != 0
+                    ? xe_error_new_errno(XE_ERROR_INVALID_ARGUMENT, errnum, "%s: %s", at, why)
+                    : g_error_new(XE_ERROR, XE_ERROR_INVALID_ARGUMENT, "%s: %s", at, why);
+
+    if (hint != NULL) {
+        char *message = g_strdup_printf("%s; %s", e->message, hint);
+
+        g_free(e->message);
+        e->message = message;
+    }
+    g_propagate_error(error, e);
+    return FALSE;
+}
+
+/* A directory the daemon writes: there (or created with @mode) and writable, which is tried. */
+static gboolean
+check_writable_dir(const XeConfig *c, XeConfigSource from, const char *key, const char *dir,
+                   int mode, GError **error)
+{
+    g_autofree char *probe = g_build_filename(dir, ".xe-migrated-XXXXXX", NULL);
+    GStatBuf st;
+    int fd;
+
+    if (g_mkdir_with_parents(dir, mode) < 0)
+        return check_error(error, errno, c, from, key, dir, "cannot create the directory", NULL);
+    if (g_stat(dir, &st) < 0)
+        return check_error(error, errno, c, from, key, dir, "cannot read the directory", NULL);
+    if (!S_ISDIR(st.st_mode))
+        return check_error(error, ENOTDIR, c, from, key, dir, "not a directory", NULL);
+    fd = g_mkstemp_full(probe, O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return check_error(error, errno, c, from, key, dir,
+                           "the daemon cannot write there (tried creating a file)", NULL);
+    close(fd);
+    (void)g_unlink(probe);
+    return TRUE;
+}
+
+gboolean
+xe_config_check(const XeConfig *c, GError **error)
+{
+    if (!check_writable_dir(c, c->state_dir_from, "state-dir", c->state_dir, 0700, error) ||
+        !check_writable_dir(c, c->run_dir_from, "run-dir", c->run_dir, 0750, error))
+        return FALSE;
+    if (c->hooks_dir_from != XE_CONFIG_FROM_DEFAULT) {
+        GStatBuf st;
+
+        if (g_stat(c->hooks_dir, &st) < 0)
+            return check_error(error, errno, c, c->hooks_dir_from, "hooks-dir", c->hooks_dir,
+                               "the hooks directory is not there",
+                               "a wrong path would silently turn off every hook, pre-migrate "
+                               "vetoes included: create it or fix the path");
+        if (!S_ISDIR(st.st_mode))
+            return check_error(error, ENOTDIR, c, c->hooks_dir_from, "hooks-dir", c->hooks_dir,
+                               "not a directory", NULL);
+    }
+    {
+        struct group gr, *found = NULL;
+        char buf[16384];
+        int e = getgrnam_r(c->allowed_group, &gr, buf, sizeof(buf), &found);
+
+        if (found == NULL && c->allowed_group_from != XE_CONFIG_FROM_DEFAULT)
+            return check_error(error, e, c, c->allowed_group_from, "allowed-group",
+                               c->allowed_group,
+                               e != 0 ? "cannot look the group up" : "no such group",
+                               "nobody but root could change anything: create the group or "
+                               "fix the name");
+        if (found == NULL)
+            g_warning("the default allowed-group '%s' does not exist: only root may change "
+                      "anything (set allowed-group in %s)",
+                      c->allowed_group, c->path != NULL ? c->path : "the configuration");
+    }
+    return TRUE;
 }
 
 const XeLayout *

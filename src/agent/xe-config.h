@@ -9,6 +9,8 @@
  *
  * Anything unknown or malformed is an error that names the file, the group,
  * the key and what was expected: a daemon must not guess at its host layout.
+ * xe_config_check() then tries what the [daemon] group names on this host
+ * (directories usable, the group there), at start and before a reload.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -33,6 +35,13 @@ typedef struct {
     GArray *pool; /* XePoolEntry: VFs to keep ready per profile */
 } XeLayout;
 
+/* Where a [daemon] value came from, for the errors that name it. */
+typedef enum {
+    XE_CONFIG_FROM_DEFAULT,      /* built in */
+    XE_CONFIG_FROM_FILE,         /* the key in the file */
+    XE_CONFIG_FROM_COMMAND_LINE, /* an option of the daemon (--state-dir, --hooks-dir) */
+} XeConfigSource;
+
 typedef struct {
     char *path;          /* where it was read from, NULL for built-in defaults */
     char *allowed_group; /* callers in this group may change things (root always may) */
@@ -46,6 +55,7 @@ typedef struct {
     GStrv emulators;         /* a spec's argv[0] must be one of these, exactly */
     GHashTable *profiles;    /* name -> XeProfile */
     GPtrArray *layouts;      /* XeLayout, in file order */
+    XeConfigSource allowed_group_from, hooks_dir_from, state_dir_from, run_dir_from;
 } XeConfig;
 
 /* The built-in defaults (what policy/xe-migrated.conf says, with no layout). */
@@ -53,6 +63,18 @@ XeConfig *xe_config_new_default(void);
 XeConfig *xe_config_load(const char *path, GError **error);
 XeConfig *xe_config_load_from_data(const char *data, const char *name, GError **error);
 void xe_config_free(XeConfig *config);
+
+/* Sets the [daemon] directory @key ("state-dir" or "hooks-dir") from the daemon's
+ * command-line option of the same name. */
+void xe_config_override_dir(XeConfig *config, const char *key, const char *value);
+/* Checks, on this host, what the [daemon] group names: the state and run
+ * directories exist (created if missing) and are writable (tried: a file is
+ * created and removed), the hooks directory exists when one is configured (a
+ * typo must not silently turn off pre-migrate vetoes; the built-in default may
+ * be missing: no hooks), and a configured allowed-group exists. Each refusal
+ * (XE_ERROR_INVALID_ARGUMENT) names the file, the group, the key and why, and
+ * keeps the errno. Blocking: call it off the main loop. */
+gboolean xe_config_check(const XeConfig *config, GError **error);
 
 const XeLayout *xe_config_get_layout(const XeConfig *config, const char *pf_bdf);
 const XeProfile *xe_config_get_profile(const XeConfig *config, const char *name);

@@ -23,6 +23,42 @@ struct _XeReservations {
     GPtrArray *items; /* XeReservation, oldest first */
 };
 
+static const char *const owner_names[] = {
+    [XE_RESERVATION_OWNER_CALLER] = "caller",
+    [XE_RESERVATION_OWNER_VM] = "vm",
+    [XE_RESERVATION_OWNER_INCOMING] = "incoming",
+};
+
+const char *
+xe_reservation_owner_to_string(XeReservationOwner kind)
+{
+    g_return_val_if_fail((guint)kind < G_N_ELEMENTS(owner_names), "caller");
+    return owner_names[kind];
+}
+
+gboolean
+xe_reservation_owner_from_string(const char *text, XeReservationOwner *kind)
+{
+    for (guint i = 0; text != NULL && i < G_N_ELEMENTS(owner_names); i++) {
+        if (g_str_equal(text, owner_names[i])) {
+            *kind = (XeReservationOwner)i;
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
+char *
+xe_reservation_owner_display(const XeReservation *r)
+{
+    const char *kind = xe_reservation_owner_to_string(r->kind);
+    gsize n = strlen(kind);
+
+    if (strncmp(r->owner, kind, n) == 0 && r->owner[n] == ':')
+        return g_strdup(r->owner);
+    return g_strdup_printf("%s:%s", kind, r->owner);
+}
+
 static void
 reservation_free(XeReservation *r)
 {
@@ -83,8 +119,20 @@ xe_reservations_lookup_vf(XeReservations *self, const char *vf_bdf)
 }
 
 static XeReservation *
+reservation_find(XeReservations *self, const char *id, GError **error)
+{
+    for (guint i = 0; i < self->items->len; i++) {
+        XeReservation *r = self->items->pdata[i];
+        if (g_str_equal(r->id, id))
+            return r;
+    }
+    g_set_error(error, XE_ERROR, XE_ERROR_NOT_FOUND, "no reservation '%s'", id);
+    return NULL;
+}
+
+static XeReservation *
 reservation_new(const char *id, const char *vf, const char *pf, const char *profile,
-                const char *owner, gint64 created)
+                XeReservationOwner kind, const char *owner, gint64 created)
 {
     XeReservation *r = g_new0(XeReservation, 1);
 
@@ -92,6 +140,7 @@ reservation_new(const char *id, const char *vf, const char *pf, const char *prof
     r->vf_bdf = g_strdup(vf);
     r->pf_bdf = g_strdup(pf);
     r->profile = g_strdup(profile != NULL ? profile : "");
+    r->kind = kind;
     r->owner = g_strdup(owner != NULL ? owner : "");
     r->created = created;
     return r;
@@ -99,7 +148,7 @@ reservation_new(const char *id, const char *vf, const char *pf, const char *prof
 
 const XeReservation *
 xe_reservations_add(XeReservations *self, const char *vf_bdf, const char *pf_bdf,
-                    const char *profile, const char *owner, GError **error)
+                    const char *profile, XeReservationOwner kind, const char *owner, GError **error)
 {
     const XeReservation *held = xe_reservations_lookup_vf(self, vf_bdf);
     g_autofree char *id = NULL;
@@ -111,9 +160,35 @@ xe_reservations_add(XeReservations *self, const char *vf_bdf, const char *pf_bdf
         return NULL;
     }
     id = g_uuid_string_random();
-    r = reservation_new(id, vf_bdf, pf_bdf, profile, owner, g_get_real_time());
+    r = reservation_new(id, vf_bdf, pf_bdf, profile, kind, owner, g_get_real_time());
     g_ptr_array_add(self->items, r);
     return r;
+}
+
+gboolean
+xe_reservations_set_owner(XeReservations *self, const char *id, XeReservationOwner kind,
+                          const char *owner, GError **error)
+{
+    XeReservation *r = reservation_find(self, id, error);
+
+    if (r == NULL)
+        return FALSE;
+    r->kind = kind;
+    g_free(r->owner);
+    r->owner = g_strdup(owner != NULL ? owner : "");
+    return TRUE;
+}
+
+gboolean
+xe_reservations_set_releasing(XeReservations *self, const char *id, gboolean releasing,
+                              GError **error)
+{
+    XeReservation *r = reservation_find(self, id, error);
+
+    if (r == NULL)
+        return FALSE;
+    r->releasing = releasing;
+    return TRUE;
 }
 
 gboolean
@@ -143,6 +218,8 @@ xe_reservations_to_json(XeReservations *self)
     for (guint i = 0; i < self->items->len; i++) {
         XeReservation *r = self->items->pdata[i];
 
+        if (r->releasing)
+            continue;
         json_builder_begin_object(b);
         json_builder_set_member_name(b, "id");
         json_builder_add_string_value(b, r->id);
@@ -152,6 +229,8 @@ xe_reservations_to_json(XeReservations *self)
         json_builder_add_string_value(b, r->pf_bdf);
         json_builder_set_member_name(b, "profile");
         json_builder_add_string_value(b, r->profile);
+        json_builder_set_member_name(b, "kind");
+        json_builder_add_string_value(b, xe_reservation_owner_to_string(r->kind));
         json_builder_set_member_name(b, "owner");
         json_builder_add_string_value(b, r->owner);
         json_builder_set_member_name(b, "created");
@@ -268,6 +347,7 @@ xe_reservations_load(XeReservations *self, GError **error)
         JsonObject *o;
         const char *id, *vf, *pf;
         XePciAddress a;
+        XeReservationOwner kind = XE_RESERVATION_OWNER_CALLER; /* files from before kinds */
 
         if (!JSON_NODE_HOLDS_OBJECT(n))
             return state_error(error, path, "reservation %u is not an object", i + 1);
@@ -281,12 +361,17 @@ xe_reservations_load(XeReservations *self, GError **error)
             return state_error(error, path, "reservation %u: 'vf' is not a PCI address", i + 1);
         if (pf == NULL || !xe_pci_address_parse(pf, &a, NULL))
             return state_error(error, path, "reservation %u: 'pf' is not a PCI address", i + 1);
+        if (json_object_has_member(o, "kind") &&
+            !xe_reservation_owner_from_string(member_string(o, "kind"), &kind))
+            return state_error(error, path,
+                               "reservation %u: 'kind' is not \"caller\", \"vm\" or \"incoming\"",
+                               i + 1);
         for (guint j = 0; j < items->len; j++)
             if (g_str_equal(((XeReservation *)items->pdata[j])->vf_bdf, vf))
                 return state_error(error, path, "reservation %u: VF %s is reserved twice", i + 1,
                                    vf);
         g_ptr_array_add(items,
-                        reservation_new(id, vf, pf, member_string(o, "profile"),
+                        reservation_new(id, vf, pf, member_string(o, "profile"), kind,
                                         member_string(o, "owner"),
                                         json_object_get_int_member_with_default(o, "created", 0)));
     }

@@ -110,6 +110,22 @@ xe_error_new_kernel(int errnum, const char *path, const char *value, const char 
     return error;
 }
 
+GError *
+xe_error_new_errno(XeErrorCode code, int errnum, const char *format, ...)
+{
+    g_autofree char *what = NULL;
+    va_list ap;
+    GError *error;
+
+    va_start(ap, format);
+    what = g_strdup_vprintf(format, ap);
+    va_end(ap);
+    error =
+        g_error_new(XE_ERROR, code, "%s: %s (%s)", what, g_strerror(errnum), xe_errno_name(errnum));
+    xe_error_get_private(error)->errnum = errnum;
+    return error;
+}
+
 static XeErrorPrivate *
 kernel_private(const GError *error)
 {
@@ -121,9 +137,9 @@ kernel_private(const GError *error)
 int
 xe_error_get_errno(const GError *error)
 {
-    XeErrorPrivate *priv = kernel_private(error);
-
-    return priv != NULL ? priv->errnum : 0;
+    if (error == NULL || error->domain != XE_ERROR)
+        return 0;
+    return xe_error_get_private(error)->errnum;
 }
 
 const char *
@@ -154,8 +170,11 @@ static const GDBusErrorEntry dbus_errors[] = {
     { XE_ERROR_BAD_DATA, "org.xemigrated.XeMigrated1.Error.BadData" },
     { XE_ERROR_VETOED, "org.xemigrated.XeMigrated1.Error.Vetoed" },
     { XE_ERROR_ACCESS_DENIED, "org.xemigrated.XeMigrated1.Error.AccessDenied" },
+    { XE_ERROR_TIMED_OUT, "org.xemigrated.XeMigrated1.Error.TimedOut" },
+    { XE_ERROR_CANCELLED, "org.xemigrated.XeMigrated1.Error.Cancelled" },
+    { XE_ERROR_COMMITTED, "org.xemigrated.XeMigrated1.Error.Committed" },
 };
-G_STATIC_ASSERT(G_N_ELEMENTS(dbus_errors) == XE_ERROR_ACCESS_DENIED + 1);
+G_STATIC_ASSERT(G_N_ELEMENTS(dbus_errors) == XE_ERROR_COMMITTED + 1);
 
 void
 xe_error_register_dbus(void)

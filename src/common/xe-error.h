@@ -27,6 +27,9 @@ typedef enum {
     XE_ERROR_BAD_DATA,         /* sysfs or a state file holds something we cannot parse */
     XE_ERROR_VETOED,           /* a pre- phase hook said no */
     XE_ERROR_ACCESS_DENIED,    /* the caller may not do this */
+    XE_ERROR_TIMED_OUT,        /* a peer (QEMU, a hook, another daemon) did not answer in time */
+    XE_ERROR_CANCELLED,        /* the operation was cancelled */
+    XE_ERROR_COMMITTED,        /* the VM runs (or may have run) here: an incoming past `cont` */
 } XeErrorCode;
 
 GQuark xe_error_quark(void);
@@ -41,7 +44,13 @@ void xe_error_register_dbus(void);
  * "<verb> '<value>' to <path>: <strerror> (<ERRNAME>); <hint>". */
 GError *xe_error_new_kernel(int errnum, const char *path, const char *value, const char *hint);
 
-/* What a kernel error carries; 0 / NULL for other errors. */
+/* Any code with an errno: "<message>: <strerror> (<ERRNAME>)", the errno kept
+ * for xe_error_get_errno(). */
+GError *xe_error_new_errno(XeErrorCode code, int errnum, const char *format, ...)
+    G_GNUC_PRINTF(3, 4);
+
+/* What a kernel error carries (the errno also for xe_error_new_errno()); 0 / NULL
+ * for other errors. */
 int xe_error_get_errno(const GError *error);
 const char *xe_error_get_path(const GError *error);
 const char *xe_error_get_value(const GError *error);

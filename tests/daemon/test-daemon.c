@@ -1,9 +1,13 @@
 /* test-daemon.c: suite "daemon", the real xe-migrated process on a private
  * dbus-daemon over a live xe-sim mount: its objects and properties, every
  * kind of error as a named D-Bus error, reservations (concurrent, refused
- * rebinds, persistence across a restart, reconciliation), the declared layout
- * and warm pool, authorization of an unprivileged caller, hooks, sd_notify,
- * and xe-migratectl's table, JSON and exit codes.
+ * rebinds, persistence across a restart, reconciliation, a failed write of the
+ * state file, a VM's reservation refused to callers), the declared layout and
+ * warm pool (pool VFs not provisionable by hand, written behind the daemon's
+ * back: drift), authorization of an unprivileged caller, options of the wrong
+ * type, errors of other domains as named errors, a configuration refused at
+ * start and on reload, hooks, sd_notify, and xe-migratectl's table, JSON and
+ * exit codes.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -16,6 +20,7 @@
 
 #include <json-glib/json-glib.h>
 
+#include "xe-fake-qmp.h"
 #include "xe-test-bus.h"
 #include "xe-test-sim.h"
 #include "xe-test-util.h"
@@ -67,6 +72,10 @@ setup_with(const char *config)
     g_autoptr(GError) error = NULL;
 
     dir = xe_test_mkdtemp("xe-daemon");
+    {
+        g_autofree char *hooks = g_build_filename(dir, "hooks", NULL);
+        ck_assert_int_eq(g_mkdir_with_parents(hooks, 0755), 0);
+    }
     write_config(config);
     sim = xe_test_sim_start(NULL);
     bus = xe_test_bus_start();
@@ -587,12 +596,238 @@ START_TEST(test_cli_table_json_and_exit_codes)
 }
 END_TEST
 
+/* the configuration checked against the host, at start and on reload */
+
+START_TEST(test_start_refused_with_clear_message)
+{
+    g_autofree char *d = xe_test_mkdtemp("xe-daemon-conf");
+    g_autofree char *conf = g_build_filename(d, "xe.conf", NULL);
+    g_autofree char *text = g_strdup_printf("[daemon]\nhooks-dir=%s/hoks.d\nstate-dir=%s/state\n"
+                                            "run-dir=%s/run\n",
+                                            d, d, d);
+    g_autofree char *out = NULL, *err = NULL, *want = NULL;
+    const char *argv[] = {
+        g_getenv("XE_MIGRATED"),      "--config", conf, "--sysfs-root", "/nonexistent", "--bus",
+        "unix:path=/nonexistent/bus", NULL
+    };
+    g_autoptr(GError) error = NULL;
+    int status = 0;
+
+    ck_assert(g_file_set_contents(conf, text, -1, NULL));
+    ck_assert_msg(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err,
+                               &status, &error),
+                  "%s", error ? error->message : "");
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 1);
+    want = g_strdup_printf("xe-migrated: refusing to start: %s: [daemon] hooks-dir=%s/hoks.d: the "
+                           "hooks directory is not there: No such file or directory (ENOENT); a "
+                           "wrong path would silently turn off every hook, pre-migrate vetoes "
+                           "included",
+                           conf, d);
+    ck_assert_msg(strstr(err, want) != NULL, "stderr:\n%s\nwanted:\n%s", err, want);
+    xe_test_rmtree(d);
+}
+END_TEST
+
+START_TEST(test_reload_refused_keeps_configuration)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *conf = g_build_filename(dir, "xe.conf", NULL);
+    g_autofree char *want = NULL;
+
+    write_config("[daemon]\nallowed-group=xe-no-such-group\n");
+    ck_assert_ptr_null(call(ROOT, "Manager", "Reload", NULL, &error));
+    want = g_strdup_printf("reload refused, the configuration in force is kept: %s: [daemon] "
+                           "allowed-group=xe-no-such-group: no such group",
+                           conf);
+    assert_dbus_error(error, ERR "InvalidArgument", want);
+    /* the daemon runs on as it was */
+    call_ok(PF_PATH, "PF", "EnableVFs", g_variant_new("(u)", 1));
+}
+END_TEST
+
+/* options are checked: type and name */
+
+static const struct {
+    const char *method;
+    const char *args;
+    const char *error;
+} bad_options[] = {
+    { "Reserve", "('small', {'pf': <int32 3>})",
+      "Reserve: option 'pf' must be a string (type 's'), not type 'i'" },
+    { "Reserve", "('small', {'colour': <'red'>})",
+      "Reserve: unknown option 'colour' (it takes pf)" },
+    { "AddVM", "(@a{sv} {}, {'start': <'yes'>})",
+      "AddVM: option 'start' must be a boolean (type 'b'), not type 's'" },
+    { "Migrate", "('web', 'b', {'policy': <uint32 1>})",
+      "Migrate: option 'policy' must be a string (type 's'), not type 'u'" },
+};
+
+START_TEST(test_options_of_wrong_type_refused)
+{
+    g_autoptr(GError) error = NULL;
+    GVariant *args = g_variant_parse(NULL, bad_options[_i].args, NULL, NULL, &error);
+
+    ck_assert_msg(args != NULL, "%s", error ? error->message : "");
+    ck_assert_ptr_null(call(ROOT, "Manager", bad_options[_i].method, args, &error));
+    assert_dbus_error(error, ERR "InvalidArgument", bad_options[_i].error);
+}
+END_TEST
+
+/* errors of other domains (GIO, QMP) reach callers as named errors */
+
+static GVariant *
+adopt_args(const char *qmp)
+{
+    GVariantBuilder spec;
+    const char *argv[] = { "qemu-system-x86_64", NULL };
+
+    g_variant_builder_init(&spec, G_VARIANT_TYPE_VARDICT);
+    g_variant_builder_add(&spec, "{sv}", "name", g_variant_new_string("web"));
+    g_variant_builder_add(&spec, "{sv}", "argv", g_variant_new_strv(argv, -1));
+    g_variant_builder_add(&spec, "{sv}", "profile", g_variant_new_string("vram_quota=512M"));
+    g_variant_builder_add(&spec, "{sv}", "qmp", g_variant_new_string(qmp));
+    g_variant_builder_add(&spec, "{sv}", "vf", g_variant_new_string("0000:03:00.1"));
+    return g_variant_new("(@a{sv}@a{sv})", g_variant_builder_end(&spec),
+                         g_variant_new_array(G_VARIANT_TYPE("{sv}"), NULL, 0));
+}
+
+START_TEST(test_foreign_error_is_named)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GVariant) list = NULL;
+
+    call_ok(PF_PATH, "PF", "EnableVFs", g_variant_new("(u)", 1));
+    wait_prop_string(VF(1), "VF", "Address", "0000:03:00.1");
+    /* Nobody at the QMP socket: GIO's "not found" (or whatever the engine makes of it), which
+     * used to cross the bus as an unmapped GError quark, arrives as a named error with its
+     * words kept. (Which name, and the daemon's context before GIO's words: test-dispatch.) */
+    ck_assert_ptr_null(call(ROOT, "Manager", "AddVM", adopt_args("/nonexistent/web.qmp"), &error));
+    {
+        g_autofree char *remote = g_dbus_error_get_remote_error(error);
+
+        ck_assert_msg(remote != NULL && g_str_has_prefix(remote, ERR), "got %s: %s", remote,
+                      error->message);
+        ck_assert_msg(strstr(error->message, "VM 'web'") != NULL, "%s", error->message);
+    }
+    /* the VF it held for the VM meanwhile is free again */
+    list = call(ROOT, "Manager", "ListReservations", NULL, NULL);
+    {
+        g_autofree char *text = g_variant_print(list, FALSE);
+        ck_assert_str_eq(text, "([],)");
+    }
+}
+END_TEST
+
+/* reservations: owners and a failed write */
+
+START_TEST(test_vm_reservation_refused_to_callers)
+{
+    g_autoptr(XeFakeQmp) fake = xe_fake_qmp_new(FALSE);
+    const char *address = xe_fake_qmp_get_address(fake);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GVariant) vm = NULL;
+    g_autofree char *id = NULL, *out = NULL, *err = NULL;
+
+    call_ok(PF_PATH, "PF", "EnableVFs", g_variant_new("(u)", 1));
+    wait_prop_string(VF(1), "VF", "Address", "0000:03:00.1");
+    xe_fake_qmp_negotiate(fake);
+    xe_fake_qmp_expect(fake, "query-status", NULL, "{'running': true, 'status': 'running'}");
+    xe_fake_qmp_wait_eof(fake);
+    xe_fake_qmp_start(fake);
+    ck_assert(g_str_has_prefix(address, "unix:"));
+    vm = call(ROOT, "Manager", "AddVM", adopt_args(address + strlen("unix:")), &error);
+    ck_assert_msg(vm != NULL, "%s", error ? error->message : "");
+    xe_fake_qmp_assert_done(fake);
+    id = prop_string(VF(1), "VF", "Reservation");
+    ck_assert_str_ne(id, "");
+    ck_assert_ptr_null(call(ROOT, "Manager", "Release", g_variant_new("(s)", id), &error));
+    assert_dbus_error(error, ERR "Busy",
+                      "is held by VM 'web', not by a caller: remove the VM instead");
+    ck_assert_int_eq(CLI(&out, &err, "reservations"), 0);
+    ck_assert_msg(strstr(out, id) != NULL && strstr(out, "vm:web") != NULL, "%s", out);
+    g_free(id);
+    id = prop_string(VF(1), "VF", "Reservation");
+    ck_assert_str_ne(id, "");
+}
+END_TEST
+
+START_TEST(test_failed_state_write_keeps_reservation_id)
+{
+    g_autoptr(GVariant) r = NULL, list = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *vf_path = NULL, *id = NULL, *after = NULL;
+    g_autofree char *file = g_build_filename(dir, "state", "reservations.json", NULL);
+    g_autofree char *inside = g_build_filename(file, "x", NULL);
+
+    call_ok(PF_PATH, "PF", "EnableVFs", g_variant_new("(u)", 1));
+    wait_prop_string(VF(1), "VF", "Address", "0000:03:00.1");
+    r = call(ROOT, "Manager", "Reserve",
+             g_variant_new("(s@a{sv})", "vram_quota=512M",
+                           g_variant_new_array(G_VARIANT_TYPE("{sv}"), NULL, 0)),
+             &error);
+    ck_assert_msg(r != NULL, "%s", error ? error->message : "");
+    g_variant_get(r, "(os)", &vf_path, &id);
+    /* the state file cannot be replaced any more: a non-empty directory stands there */
+    ck_assert_int_eq(unlink(file), 0);
+    ck_assert_int_eq(g_mkdir_with_parents(file, 0700), 0);
+    ck_assert(g_file_set_contents(inside, "", 0, NULL));
+    ck_assert_ptr_null(call(ROOT, "Manager", "Release", g_variant_new("(s)", id), &error));
+    assert_dbus_error(error, ERR "Failed", "it stays reserved, with its id, until the state file");
+    after = prop_string(vf_path, "VF", "Reservation");
+    ck_assert_str_eq(after, id);
+    list = call(ROOT, "Manager", "ListReservations", NULL, NULL);
+    {
+        g_autofree char *text = g_variant_print(list, FALSE);
+        ck_assert_msg(strstr(text, id) != NULL, "%s", text);
+    }
+    /* writable again: the release completes by itself */
+    ck_assert_int_eq(unlink(inside), 0);
+    ck_assert_int_eq(rmdir(file), 0);
+    wait_prop_string(vf_path, "VF", "Reservation", "");
+}
+END_TEST
+
+/* the warm pool is the layout's */
+
+START_TEST(test_pool_vf_refuses_provisioning_and_reports_drift)
+{
+    g_autofree char *out = NULL, *err = NULL, *dout = NULL, *derr = NULL;
+    g_autoptr(GError) error = NULL;
+
+    ck_assert_ptr_null(
+        call(VF(1), "VF", "ApplyProfile", g_variant_new("(s)", "exec_quantum_ms=5"), &error));
+    assert_dbus_error(error, ERR "Busy",
+                      "0000:03:00.1 is in the warm pool of profile 'small' (the layout of "
+                      "0000:03:00.0 keeps it ready): to take it out, reserve it");
+    ck_assert_int_eq(CLI(&out, &err, "provision", "0000:03:00.2", "exec_quantum_ms=5"), 5);
+    ck_assert_msg(strstr(err, "in the warm pool of profile 'small'") != NULL, "%s", err);
+
+    /* behind the daemon's back; the next snapshot (after any change) sees it */
+    ck_assert_int_eq(xe_test_sim_write(sim,
+                                       "sys/bus/pci/devices/0000:03:00.0/sriov_admin/vf2/profile/"
+                                       "exec_quantum_ms",
+                                       "77"),
+                     0);
+    call_ok(VF(4), "VF", "Reset", NULL);
+    {
+        g_autoptr(GVariant) in_pool = prop(VF(2), "VF", "InPool");
+        ck_assert(!g_variant_get_boolean(in_pool));
+    }
+    ck_assert_int_eq(CLI(&dout, &derr, "drift"), 0);
+    ck_assert_msg(
+        strstr(dout, "pool small on 0000:03:00.0: 0000:03:00.2 holds exec_quantum_ms=77,") != NULL,
+        "%s", dout);
+}
+END_TEST
+
 static Suite *
 daemon_suite(void)
 {
     Suite *s = suite_create("daemon");
     TCase *tc = tcase_create("api");
     TCase *tl = tcase_create("layout");
+    TCase *tn = tcase_create("config");
 
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 120);
@@ -602,6 +837,11 @@ daemon_suite(void)
     tcase_add_test(tc, test_unbind_reset_read_disable);
     tcase_add_test(tc, test_concurrent_reservations);
     tcase_add_test(tc, test_hooks_see_reservations);
+    tcase_add_test(tc, test_reload_refused_keeps_configuration);
+    tcase_add_loop_test(tc, test_options_of_wrong_type_refused, 0, G_N_ELEMENTS(bad_options));
+    tcase_add_test(tc, test_foreign_error_is_named);
+    tcase_add_test(tc, test_vm_reservation_refused_to_callers);
+    tcase_add_test(tc, test_failed_state_write_keeps_reservation_id);
     if (geteuid() == 0)
         tcase_add_test(tc, test_unprivileged_caller_refused);
     else if (xe_test_in_ci())
@@ -616,7 +856,11 @@ daemon_suite(void)
     tcase_add_test(tl, test_layout_drift_is_reported);
     tcase_add_test(tl, test_restart_keeps_reservations_and_reports_mismatch);
     tcase_add_test(tl, test_cli_table_json_and_exit_codes);
+    tcase_add_test(tl, test_pool_vf_refuses_provisioning_and_reports_drift);
     suite_add_tcase(s, tl);
+
+    tcase_add_test(tn, test_start_refused_with_clear_message);
+    suite_add_tcase(s, tn);
     return s;
 }
 

@@ -1,10 +1,12 @@
 /* test-state.c: suite "daemon", the daemon's building blocks in src/:
- * the configuration (xe-config), the reservation table and its atomic state
- * file (xe-reservations), and phase hooks (xe-hooks).
+ * the configuration (xe-config) and its check against the host, the
+ * reservation table with its owner kinds and atomic state file
+ * (xe-reservations), and phase hooks (xe-hooks).
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <errno.h>
+#include <grp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -107,6 +109,131 @@ START_TEST(test_config_missing_file)
 }
 END_TEST
 
+/* the configuration against the host: directories, hooks, group */
+
+typedef struct {
+    char *dir;  /* scratch */
+    char *file; /* a regular file in it */
+} Scratch;
+
+static Scratch *
+scratch_new(void)
+{
+    Scratch *s = g_new0(Scratch, 1);
+
+    s->dir = xe_test_mkdtemp("xe-check");
+    s->file = g_build_filename(s->dir, "a-file", NULL);
+    ck_assert(g_file_set_contents(s->file, "", 0, NULL));
+    return s;
+}
+
+static void
+scratch_free(Scratch *s)
+{
+    xe_test_rmtree(s->dir);
+    g_free(s->dir);
+    g_free(s->file);
+    g_free(s);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Scratch, scratch_free)
+
+/* A [daemon] group with every directory in @s, then @extra. */
+static XeConfig *
+check_config(Scratch *s, const char *extra)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *text = g_strdup_printf("[daemon]\nstate-dir=%s/state\nrun-dir=%s/run\n"
+                                            "hooks-dir=%s\nallowed-group=root\n%s",
+                                            s->dir, s->dir, s->dir, extra);
+    XeConfig *c = xe_config_load_from_data(text, "t.conf", &error);
+
+    ck_assert_msg(c != NULL, "%s", error ? error->message : "");
+    return c;
+}
+
+START_TEST(test_config_check_creates_state_and_run_dirs)
+{
+    g_autoptr(Scratch) s = scratch_new();
+    g_autoptr(XeConfig) c = check_config(s, "");
+    g_autoptr(XeConfig) defaults = xe_config_new_default();
+    g_autoptr(GError) error = NULL;
+    g_autofree char *state = g_build_filename(s->dir, "state", NULL);
+    g_autofree char *run = g_build_filename(s->dir, "run", NULL);
+    g_autoptr(GDir) left = NULL;
+
+    ck_assert_msg(xe_config_check(c, &error), "%s", error ? error->message : "");
+    ck_assert(g_file_test(state, G_FILE_TEST_IS_DIR));
+    ck_assert(g_file_test(run, G_FILE_TEST_IS_DIR));
+    left = g_dir_open(state, 0, NULL);
+    ck_assert_ptr_null(g_dir_read_name(left)); /* the write it tried is gone */
+    /* The built-in hooks-dir may be missing (no hooks); only a configured one must exist. */
+    g_free(defaults->state_dir);
+    defaults->state_dir = g_strdup(state);
+    g_free(defaults->run_dir);
+    defaults->run_dir = g_strdup(run);
+    g_free(defaults->hooks_dir);
+    defaults->hooks_dir = g_strdup("/nonexistent/hooks.d");
+    ck_assert_msg(xe_config_check(defaults, &error), "%s", error ? error->message : "");
+}
+END_TEST
+
+/* @text with @DIR@ standing for the scratch directory */
+static char *
+in_scratch(Scratch *s, const char *text)
+{
+    GString *out = g_string_new(text);
+
+    g_string_replace(out, "@DIR@", s->dir, 0);
+    return g_string_free(out, FALSE);
+}
+
+static const struct {
+    const char *extra;    /* more [daemon] keys; @DIR@ is the scratch directory */
+    const char *override; /* hooks-dir from the command line, or NULL */
+    const char *error;    /* @DIR@ is the scratch directory */
+    int errnum;
+} bad_checks[] = {
+    { "hooks-dir=@DIR@/hoks.d\n", NULL,
+      "t.conf: [daemon] hooks-dir=@DIR@/hoks.d: the hooks directory is not there: No such file "
+      "or directory (ENOENT); a wrong path would silently turn off every hook, pre-migrate vetoes "
+      "included",
+      ENOENT },
+    { "hooks-dir=@DIR@/a-file\n", NULL, "t.conf: [daemon] hooks-dir=@DIR@/a-file: not a directory",
+      ENOTDIR },
+    { "state-dir=@DIR@/a-file/state\n", NULL,
+      "t.conf: [daemon] state-dir=@DIR@/a-file/state: cannot create the directory: Not a directory "
+      "(ENOTDIR)",
+      ENOTDIR },
+    { "run-dir=@DIR@/a-file\n", NULL, "t.conf: [daemon] run-dir=@DIR@/a-file: ", 0 },
+    { "state-dir=/sys\n", NULL,
+      "t.conf: [daemon] state-dir=/sys: the daemon cannot write there (tried creating a file)", 0 },
+    { "allowed-group=xe-no-such-group\n", NULL,
+      "t.conf: [daemon] allowed-group=xe-no-such-group: no such group; nobody but root", 0 },
+    { "", "@DIR@/typo",
+      "--hooks-dir=@DIR@/typo (in place of t.conf: [daemon] hooks-dir): the hooks directory is "
+      "not there",
+      ENOENT },
+};
+
+START_TEST(test_config_check_refusals_say_where_and_why)
+{
+    g_autoptr(Scratch) s = scratch_new();
+    g_autofree char *extra = in_scratch(s, bad_checks[_i].extra);
+    g_autofree char *want = in_scratch(s, bad_checks[_i].error);
+    g_autoptr(XeConfig) c = check_config(s, extra);
+    g_autoptr(GError) error = NULL;
+
+    if (bad_checks[_i].override != NULL) {
+        g_autofree char *dir = in_scratch(s, bad_checks[_i].override);
+        xe_config_override_dir(c, "hooks-dir", dir);
+    }
+    ck_assert(!xe_config_check(c, &error));
+    assert_error(error, XE_ERROR_INVALID_ARGUMENT, want);
+    if (bad_checks[_i].errnum != 0)
+        ck_assert_int_eq(xe_error_get_errno(error), bad_checks[_i].errnum);
+}
+END_TEST
+
 /* reservations */
 
 START_TEST(test_reservations_round_trip)
@@ -116,16 +243,20 @@ START_TEST(test_reservations_round_trip)
     XeReservations *r = xe_reservations_new(dir);
     XeReservations *again = xe_reservations_new(dir);
     const XeReservation *a, *b, *c;
-    g_autofree char *id_a = NULL;
+    g_autofree char *id_a = NULL, *id_b = NULL, *shown_a = NULL, *shown_b = NULL;
     g_autofree char *path = g_build_filename(dir, XE_RESERVATIONS_FILE, NULL);
     struct stat st;
 
     ck_assert(xe_reservations_load(r, &error)); /* no file: empty */
-    a = xe_reservations_add(r, "0000:03:00.1", "0000:03:00.0", "small", "uid 0", &error);
+    a = xe_reservations_add(r, "0000:03:00.1", "0000:03:00.0", "small", XE_RESERVATION_OWNER_CALLER,
+                            "uid 0", &error);
     id_a = g_strdup(a->id);
-    b = xe_reservations_add(r, "0000:03:00.2", "0000:03:00.0", "", "job 7", &error);
+    b = xe_reservations_add(r, "0000:03:00.2", "0000:03:00.0", "", XE_RESERVATION_OWNER_VM,
+                            "vm:web", &error);
     ck_assert_ptr_nonnull(b);
-    ck_assert_ptr_null(xe_reservations_add(r, "0000:03:00.1", "0000:03:00.0", "", "x", &error));
+    id_b = g_strdup(b->id);
+    ck_assert_ptr_null(xe_reservations_add(r, "0000:03:00.1", "0000:03:00.0", "",
+                                           XE_RESERVATION_OWNER_CALLER, "x", &error));
     assert_error(error, XE_ERROR_BUSY, "VF 0000:03:00.1 is already reserved");
     g_clear_error(&error);
     ck_assert(xe_reservations_save(r, &error));
@@ -138,6 +269,12 @@ START_TEST(test_reservations_round_trip)
     ck_assert_str_eq(c->vf_bdf, "0000:03:00.1");
     ck_assert_str_eq(c->profile, "small");
     ck_assert_str_eq(c->owner, "uid 0");
+    ck_assert_int_eq(c->kind, XE_RESERVATION_OWNER_CALLER);
+    shown_a = xe_reservation_owner_display(c);
+    ck_assert_str_eq(shown_a, "caller:uid 0");
+    ck_assert_int_eq(xe_reservations_lookup(again, id_b)->kind, XE_RESERVATION_OWNER_VM);
+    shown_b = xe_reservation_owner_display(xe_reservations_lookup(again, id_b));
+    ck_assert_str_eq(shown_b, "vm:web"); /* not "vm:vm:web" */
     ck_assert(xe_reservations_remove(again, id_a, &error));
     ck_assert(!xe_reservations_remove(again, id_a, &error));
     assert_error(error, XE_ERROR_NOT_FOUND, "no reservation");
@@ -162,6 +299,12 @@ static const struct {
     { "{\"version\": 1, \"reservations\": [{\"id\": \"0b7ad6a4-4b8e-4d3f-9a0e-4a4b2e6f3c11\", "
       "\"vf\": \"03:00.1\", \"pf\": \"0000:03:00.0\"}]}",
       "reservation 1: 'vf' is not a PCI address" },
+    { "{\"version\": 1, \"reservations\": [{\"id\": \"0b7ad6a4-4b8e-4d3f-9a0e-4a4b2e6f3c11\", "
+      "\"vf\": \"0000:03:00.1\", \"pf\": \"0000:03:00.0\", \"kind\": \"admin\"}]}",
+      "reservation 1: 'kind' is not \"caller\", \"vm\" or \"incoming\"" },
+    { "{\"version\": 1, \"reservations\": [{\"id\": \"0b7ad6a4-4b8e-4d3f-9a0e-4a4b2e6f3c11\", "
+      "\"vf\": \"0000:03:00.1\", \"pf\": \"0000:03:00.0\", \"kind\": 1}]}",
+      "reservation 1: 'kind' is not" },
     { "{\"version\": 1, \"reservations\": ["
       "{\"id\": \"0b7ad6a4-4b8e-4d3f-9a0e-4a4b2e6f3c11\", \"vf\": \"0000:03:00.1\", \"pf\": "
       "\"0000:03:00.0\"},"
@@ -182,6 +325,77 @@ START_TEST(test_reservations_bad_state_file)
     assert_error(error, XE_ERROR_BAD_DATA, bad_states[_i].error);
     ck_assert_ptr_nonnull(strstr(error->message, "fix or remove it"));
     xe_reservations_free(r);
+    xe_test_rmtree(dir);
+}
+END_TEST
+
+START_TEST(test_reservations_file_without_kinds_is_callers)
+{
+    g_autofree char *dir = xe_test_mkdtemp("xe-state");
+    g_autofree char *path = g_build_filename(dir, XE_RESERVATIONS_FILE, NULL);
+    g_autoptr(GError) error = NULL;
+    XeReservations *r = xe_reservations_new(dir);
+    const XeReservation *res;
+
+    /* as a daemon from before owner kinds wrote it */
+    ck_assert(g_file_set_contents(path,
+                                  "{\"version\": 1, \"reservations\": [{\"id\": "
+                                  "\"0b7ad6a4-4b8e-4d3f-9a0e-4a4b2e6f3c11\", \"vf\": "
+                                  "\"0000:03:00.1\", \"pf\": \"0000:03:00.0\", \"profile\": "
+                                  "\"small\", \"owner\": \"vm:web\", \"created\": 5}]}",
+                                  -1, NULL));
+    ck_assert_msg(xe_reservations_load(r, &error), "%s", error ? error->message : "");
+    res = xe_reservations_lookup(r, "0b7ad6a4-4b8e-4d3f-9a0e-4a4b2e6f3c11");
+    ck_assert_ptr_nonnull(res);
+    ck_assert_int_eq(res->kind, XE_RESERVATION_OWNER_CALLER);
+    ck_assert_str_eq(res->owner, "vm:web");
+    xe_reservations_free(r);
+    xe_test_rmtree(dir);
+}
+END_TEST
+
+START_TEST(test_reservations_owner_kinds_and_releasing)
+{
+    g_autofree char *dir = xe_test_mkdtemp("xe-state");
+    g_autoptr(GError) error = NULL;
+    XeReservations *r = xe_reservations_new(dir);
+    XeReservations *again = xe_reservations_new(dir);
+    XeReservationOwner kind = XE_RESERVATION_OWNER_CALLER;
+    const XeReservation *a, *b;
+    g_autofree char *id_a = NULL, *id_b = NULL, *json = NULL, *shown = NULL;
+
+    for (guint k = XE_RESERVATION_OWNER_CALLER; k <= XE_RESERVATION_OWNER_INCOMING; k++) {
+        ck_assert(xe_reservation_owner_from_string(xe_reservation_owner_to_string(k), &kind));
+        ck_assert_int_eq(kind, k);
+    }
+    ck_assert(!xe_reservation_owner_from_string("admin", &kind));
+    ck_assert(!xe_reservation_owner_from_string(NULL, &kind));
+
+    a = xe_reservations_add(r, "0000:03:00.1", "0000:03:00.0", "small",
+                            XE_RESERVATION_OWNER_INCOMING, "incoming:1:web", &error);
+    id_a = g_strdup(a->id);
+    b = xe_reservations_add(r, "0000:03:00.2", "0000:03:00.0", "small", XE_RESERVATION_OWNER_CALLER,
+                            "uid 0", &error);
+    id_b = g_strdup(b->id);
+    /* an arrived VM takes over its incoming's reservation: same id, new owner */
+    ck_assert(xe_reservations_set_owner(r, id_a, XE_RESERVATION_OWNER_VM, "vm:web", &error));
+    ck_assert(!xe_reservations_set_owner(r, "nope", XE_RESERVATION_OWNER_VM, "x", &error));
+    assert_error(error, XE_ERROR_NOT_FOUND, "no reservation 'nope'");
+    g_clear_error(&error);
+    /* one being released stays in the table (its VF held) but not in the file */
+    ck_assert(xe_reservations_set_releasing(r, id_b, TRUE, &error));
+    ck_assert_ptr_nonnull(xe_reservations_lookup_vf(r, "0000:03:00.2"));
+    json = xe_reservations_to_json(r);
+    ck_assert_ptr_null(strstr(json, id_b));
+    ck_assert_ptr_nonnull(strstr(json, "\"kind\" : \"vm\""));
+    ck_assert(xe_reservations_save(r, &error));
+    ck_assert(xe_reservations_load(again, &error));
+    ck_assert_uint_eq(xe_reservations_list(again)->len, 1);
+    ck_assert_int_eq(xe_reservations_lookup(again, id_a)->kind, XE_RESERVATION_OWNER_VM);
+    shown = xe_reservation_owner_display(xe_reservations_lookup(again, id_a));
+    ck_assert_str_eq(shown, "vm:web");
+    xe_reservations_free(r);
+    xe_reservations_free(again);
     xe_test_rmtree(dir);
 }
 END_TEST
@@ -348,11 +562,16 @@ state_suite(void)
     tcase_add_test(tc, test_config_layout_and_profiles);
     tcase_add_loop_test(tc, test_config_errors_say_where, 0, G_N_ELEMENTS(bad_configs));
     tcase_add_test(tc, test_config_missing_file);
+    tcase_add_test(tc, test_config_check_creates_state_and_run_dirs);
+    tcase_add_loop_test(tc, test_config_check_refusals_say_where_and_why, 0,
+                        G_N_ELEMENTS(bad_checks));
     suite_add_tcase(s, tc);
 
     tc = tcase_create("reservations");
     tcase_add_test(tc, test_reservations_round_trip);
     tcase_add_loop_test(tc, test_reservations_bad_state_file, 0, G_N_ELEMENTS(bad_states));
+    tcase_add_test(tc, test_reservations_file_without_kinds_is_callers);
+    tcase_add_test(tc, test_reservations_owner_kinds_and_releasing);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("hooks");
