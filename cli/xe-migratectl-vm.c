@@ -4,6 +4,8 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#define G_LOG_DOMAIN "xe-migratectl"
+
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -185,8 +187,9 @@ job_exit_code(XeDBusJob *job)
     if (g_str_equal(state, "completed"))
         return EXIT_OK;
     if (g_str_equal(state, "cancelled"))
-        return strstr(xe_dbus_job_get_failure_reason(job), "vetoed") != NULL ? EXIT_BUSY
-                                                                             : EXIT_CANCELLED;
+        return EXIT_CANCELLED;
+    if (g_str_equal(klass, "vetoed"))
+        return EXIT_BUSY;
     return g_str_equal(klass, "incompatible") ? EXIT_INCOMPATIBLE : EXIT_FAILED;
 }
 

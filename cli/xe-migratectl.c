@@ -7,6 +7,8 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#define G_LOG_DOMAIN "xe-migratectl"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* xe-incoming.c: the destination side of a migration attempt.
+/* xe-destination.c: the destination side of a migration attempt.
  *
  * Prepare: reserve a VF for the source VF's exact profile (warm pool first),
  * check it would accept the state (the kernel refuses a restore into a VF
@@ -11,15 +11,20 @@
  * The destination QEMU stays paused (-S) after the load until Finish, which
  * the source sends only after its own QEMU reported completed: the VM never
  * runs on both hosts, and while it has not run here the source can resume.
+ * Finish records the incoming COMMITTED (xe-journal.h) before it sends `cont`:
+ * from then on this host never says the VM does not run here, Abort answers
+ * Committed, and a restart makes it a VM of this host. An incoming over stays
+ * as a tombstone that answers Finish and Abort by how it ended.
  *
  * Each incoming has its worker; prepare, finish and abort run on it in turn.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
-#define G_LOG_DOMAIN "xe-incoming"
+#define G_LOG_DOMAIN "xe-destination"
 
 #include <errno.h>
 #include <string.h>
+#include <glib/gstdio.h>
 
 #include "xe-engine-private.h"
 #include "xe-error.h"
@@ -35,15 +40,19 @@ typedef struct {
     char *vf;
     XeQmpMigrationStatus status;
     char *error;
-    gboolean done; /* finished or aborted */
+    gboolean done;      /* finished or aborted */
+    gboolean committed; /* recorded as this host's VM, `cont` sent or about to be */
     XeEngineSettings *settings;
+    XeIncomingEntry *entry; /* what the journal has of it */
+    XeIncoming *incoming;   /* (unowned) the record this is the run of */
 } Run;
 
 static void
 run_free(Run *r)
 {
     if (r->client != NULL) {
-        g_signal_handlers_disconnect_matched(r->client, G_SIGNAL_MATCH_DATA, 0, 0, NULL, NULL, r);
+        g_signal_handlers_disconnect_matched(r->client, G_SIGNAL_MATCH_DATA, 0, 0, NULL, NULL,
+                                             r->incoming);
         xe_qmp_client_close(r->client);
     }
     g_clear_object(&r->client);
@@ -53,7 +62,27 @@ run_free(Run *r)
     g_free(r->vf);
     g_free(r->error);
     engine_settings_free(r->settings);
+    xe_incoming_entry_free(r->entry);
     g_free(r);
+}
+
+/* Records the incoming as @state, durably, and shows it. */
+static gboolean
+journal(XeIncoming *incoming, Run *r, XeIncomingState state, GError **error)
+{
+    r->entry->state = state;
+    g_free(r->entry->vf);
+    r->entry->vf = g_strdup(r->vf);
+    g_free(r->entry->reservation);
+    r->entry->reservation = g_strdup(r->reservation);
+    g_free(r->entry->error);
+    r->entry->error = g_strdup(r->error);
+    if (r->process != NULL) {
+        r->entry->pid = (guint)xe_qemu_process_get_pid(r->process);
+        r->entry->start_time = xe_qemu_process_get_start_time(r->process);
+    }
+    xe_record_post(incoming, "state", xe_incoming_state_to_string(state), NULL);
+    return xe_journal_put_incoming(r->settings->state_dir, r->entry, error);
 }
 
 static Run *
@@ -63,6 +92,7 @@ run_of(XeIncoming *incoming)
 
     if (r == NULL) {
         r = g_new0(Run, 1);
+        r->incoming = incoming;
         g_object_set_data_full(G_OBJECT(incoming), "xe-run", r, (GDestroyNotify)run_free);
     }
     return r;
@@ -109,15 +139,18 @@ on_event(XeQmpClient *client, const char *name, JsonObject *data, gint64 timesta
     if (g_str_equal(name, XE_QMP_EVENT_MIGRATION)) {
         XeQmpMigrationStatus status;
 
-        if (!xe_qmp_event_migration_parse(data, &status))
+        g_autoptr(GError) error = NULL;
+
+        if (!xe_qmp_event_migration_decode(data, &status, &error)) {
+            g_warning("incoming %s: %s", xe_incoming_get_id(incoming), error->message);
             return;
+        }
         r->status = status;
-        if (status == XE_QMP_MIGRATION_STATUS_ACTIVE)
+        /* (a failed load shows in "error" and "exited": the incoming ends at Abort) */
+        if (status == XE_QMP_MIGRATION_STATUS_ACTIVE && !r->committed)
             xe_record_post(incoming, "state", "active", NULL);
-        else if (status == XE_QMP_MIGRATION_STATUS_COMPLETED)
+        else if (status == XE_QMP_MIGRATION_STATUS_COMPLETED && !r->committed)
             xe_record_post(incoming, "state", "completed", NULL);
-        else if (status == XE_QMP_MIGRATION_STATUS_FAILED)
-            xe_record_post(incoming, "state", "failed", NULL);
     }
 }
 
@@ -127,7 +160,7 @@ on_disconnected(XeQmpClient *client, GError *reason, gpointer user_data)
     XeIncoming *incoming = user_data;
     Run *r = run_of(incoming);
 
-    if (r->done)
+    if (r->done || r->committed)
         return;
     /* The monitor went away: QEMU is exiting (a destination load failure exits). */
     g_free(r->error);
@@ -135,7 +168,7 @@ on_disconnected(XeQmpClient *client, GError *reason, gpointer user_data)
     if (r->error == NULL)
         r->error = g_strdup_printf("its monitor closed (%s) and it said nothing",
                                    reason != NULL ? reason->message : "no reason");
-    xe_record_post(incoming, "state", "failed", "exited", TRUE, "error", r->error, NULL);
+    xe_record_post(incoming, "exited", TRUE, "error", r->error, NULL);
 }
 
 typedef struct {
@@ -173,19 +206,28 @@ step_new(XeEngine *self, XeIncoming *incoming, GTask *task)
     return s;
 }
 
-/* Undo whatever prepare got to: kill QEMU, reset and release the VF. */
+/* Undo whatever prepare got to: kill QEMU, reset and release the VF; the incoming ends
+ * as @end (aborted or failed: it never ran here). */
 static void
-teardown(XeEngine *self, XeIncoming *incoming, const char *why)
+teardown(XeEngine *self, XeIncoming *incoming, XeIncomingState end, const char *why)
 {
     Run *r = run_of(incoming);
     g_autoptr(GError) error = NULL;
 
+    g_assert(!r->committed);
     r->done = TRUE;
     if (r->client != NULL)
         xe_qmp_client_close(r->client);
     if (r->process != NULL)
         engine_end_qemu(self, r->process, 0);
-    if (!engine_release(self, r->reservation, TRUE, "xe-migrated (incoming)", &error))
+    if (!engine_release(self, r->reservation, TRUE, "xe-migrated (incoming)", &error)) {
+        g_warning("incoming %s: %s", xe_incoming_get_id(incoming), error->message);
+        g_clear_error(&error);
+    }
+    if (r->error == NULL)
+        r->error = g_strdup(why);
+    xe_record_post(incoming, "exited", TRUE, "error", r->error, NULL);
+    if (!journal(incoming, r, end, &error))
         g_warning("incoming %s: %s", xe_incoming_get_id(incoming), error->message);
     xe_log_event(G_LOG_LEVEL_MESSAGE, XE_MESSAGE_INCOMING, NULL, r->vf, NULL,
                  "incoming %s of VM %s aborted (%s); %s reset and released",
@@ -194,20 +236,23 @@ teardown(XeEngine *self, XeIncoming *incoming, const char *why)
 }
 
 static gboolean
-main_remove(gpointer data)
+main_ended(gpointer data)
 {
     Step *s = data;
 
-    engine_incoming_remove(s->engine, s->incoming);
+    engine_incoming_ended(s->engine, s->incoming);
     return G_SOURCE_REMOVE;
 }
 
+/* The incoming is over: its tombstone stays, its worker goes. */
 static void
 end_incoming(Step *s)
 {
     g_autofree char *id = worker_id(s->incoming);
+    Run *r = run_of(s->incoming);
 
-    xe_call_main(s->engine->main, main_remove, s);
+    xe_journal_prune_incomings(r->settings->state_dir, XE_ENGINE_KEEP_FINISHED);
+    xe_call_main(s->engine->main, main_ended, s);
     engine_worker_done(s->engine, id);
 }
 
@@ -236,14 +281,24 @@ prepare_thread(gpointer data)
     GError *error = NULL;
 
     r->settings = engine_settings_copy(settings);
+    r->entry = g_new0(XeIncomingEntry, 1);
+    r->entry->id = g_strdup(xe_incoming_get_id(incoming));
+    r->entry->vm = g_strdup(spec->name);
+    r->entry->spec = xe_vm_spec_to_data(spec);
+    g_object_get(incoming, "owner", &r->entry->owner, NULL);
     g_variant_lookup(s->options, "switchover-ack", "b", &want_ack);
     g_variant_lookup(s->options, "multifd", "b", &want_multifd);
     g_variant_lookup(s->options, "multifd-channels", "u", &channels);
 
+    /* 0. on record before anything is held: a restart finds and undoes what follows */
+    if (!journal(incoming, r, XE_INCOMING_PREPARING, &error))
+        goto fail;
     /* 1. a VF with the source's provisioning, from the warm pool if one is there */
     if (!engine_reserve(self, s->profile, NULL, owner, &r->vf, &r->reservation, &error))
         goto fail;
     xe_record_post(incoming, "vf", r->vf, "reservation", r->reservation, NULL);
+    if (!journal(incoming, r, XE_INCOMING_PREPARING, &error))
+        goto fail;
     /* 2. would the kernel take the source's state into it? */
     if (!engine_agent_run(self, XE_AGENT_OP_CHECK, r->vf, s->profile, "xe-migrated (incoming)",
                           &reason, &error))
@@ -261,14 +316,21 @@ prepare_thread(gpointer data)
                     settings->run_dir, g_strerror(e));
         goto fail;
     }
-    qmp = g_strdup_printf("%s/incoming-%s.qmp", settings->run_dir, xe_incoming_get_id(incoming));
+    qmp = g_strdup_printf("%s/incoming-%s-%s.qmp", settings->run_dir, xe_incoming_get_id(incoming),
+                          spec->name);
     r->log_path =
         g_strdup_printf("%s/incoming-%s.log", settings->run_dir, xe_incoming_get_id(incoming));
     argv = xe_vm_spec_expand_argv(spec, r->vf);
+    /* its socket on record before it exists: a restart finds the QEMU by it */
+    r->entry->qmp = g_strdup(qmp);
+    if (!journal(incoming, r, XE_INCOMING_PREPARING, &error))
+        goto fail;
     r->process = engine_spawn(self, (const char *const *)argv, qmp, TRUE, r->log_path, &error);
     if (r->process == NULL)
         goto fail;
     xe_record_post(incoming, "pid", (guint)xe_qemu_process_get_pid(r->process), NULL);
+    if (!journal(incoming, r, XE_INCOMING_PREPARING, &error))
+        goto fail;
     r->client = XE_AWAIT_CALL(&w, xe_qemu_process_connect_async(r->process, NULL, xe_await_cb, &w),
                               xe_qemu_process_connect_finish(r->process, xe_await(&w), &error));
     if (r->client == NULL) {
@@ -353,8 +415,9 @@ prepare_thread(gpointer data)
     return G_SOURCE_REMOVE;
 
 fail:
-    xe_record_post(incoming, "state", "failed", "error", error->message, NULL);
-    teardown(self, incoming, error->message);
+    if (r->entry->spec == NULL) /* not even on record: nothing held */
+        r->entry->spec = g_strdup("");
+    teardown(self, incoming, XE_INCOMING_FAILED, error->message);
     g_task_return_error(s->task, error);
     end_incoming(s);
     step_free(s);
@@ -378,8 +441,11 @@ incoming_prepare(XeEngine *self, XeIncoming *incoming, const char *profile, GVar
 
 typedef struct {
     XeEngine *engine;
+    const XeVmSpec *spec;
+    Run *run;
+    const char *qmp;
+    const char *state;
     XeVm *vm;
-    XeQemuProcess *process;
 } Adopt;
 
 static gboolean
@@ -387,9 +453,13 @@ main_adopt(gpointer data)
 {
     Adopt *a = data;
 
-    xe_vm_set_process(a->vm, G_OBJECT(a->process));
-    engine_vm_watch(a->engine, a->vm);
+    a->vm = xe_vm_new(a->spec, a->engine->main);
+    g_object_set(a->vm, "vf", a->run->vf, "reservation", a->run->reservation, "qmp-socket", a->qmp,
+                 "pid", (guint)xe_qemu_process_get_pid(a->run->process), "state", a->state, NULL);
+    xe_vm_set_process(a->vm, G_OBJECT(a->run->process));
+    engine_reservation_to_vm(a->engine, a->run->reservation, a->spec->name);
     engine_vm_add(a->engine, a->vm);
+    engine_vm_watch(a->engine, a->vm);
     return G_SOURCE_REMOVE;
 }
 
@@ -400,6 +470,43 @@ deadline_passed(gpointer data)
     return G_SOURCE_REMOVE;
 }
 
+/* After the commit: `cont` until QEMU says running. A reply lost on the way is asked
+ * again (over a fresh monitor connection if need be); the VM is never given up on while
+ * its QEMU lives. FALSE once the QEMU has exited. */
+static gboolean
+run_vm(Run *r, gboolean *running)
+{
+    g_auto(XeAwait) w = XE_AWAIT_INIT;
+
+    *running = FALSE;
+    for (guint round = 0; round < 5 && !xe_qemu_process_has_exited(r->process); round++) {
+        g_autoptr(XeQmpStatus) status = NULL;
+        g_autoptr(GError) error = NULL;
+
+        if (r->client == NULL || !xe_qmp_client_is_connected(r->client)) {
+            g_clear_object(&r->client);
+            r->client = XE_AWAIT_CALL(
+                &w, xe_qemu_process_connect_async(r->process, NULL, xe_await_cb, &w),
+                xe_qemu_process_connect_finish(r->process, xe_await(&w), &error));
+            if (r->client == NULL) {
+                g_warning("destination QEMU %d: %s", (int)xe_qemu_process_get_pid(r->process),
+                          error->message);
+                (void)xe_sleep(200, NULL);
+                continue;
+            }
+        }
+        (void)XE_AWAIT_CALL(&w, xe_qmp_cont_async(r->client, NULL, xe_await_cb, &w),
+                            xe_qmp_cont_finish(r->client, xe_await(&w), NULL));
+        status = XE_AWAIT_CALL(&w, xe_qmp_query_status_async(r->client, NULL, xe_await_cb, &w),
+                               xe_qmp_query_status_finish(r->client, xe_await(&w), &error));
+        if (status != NULL && status->running) {
+            *running = TRUE;
+            return TRUE;
+        }
+    }
+    return !xe_qemu_process_has_exited(r->process);
+}
+
 static gboolean
 finish_thread(gpointer data)
 {
@@ -407,15 +514,19 @@ finish_thread(gpointer data)
     XeIncoming *incoming = s->incoming;
     Run *r = run_of(incoming);
     const XeVmSpec *spec = xe_incoming_get_spec(incoming);
-    g_auto(XeAwait) w = XE_AWAIT_INIT;
-    g_autoptr(XeQmpStatus) status = NULL;
-    g_autoptr(XeVm) vm = NULL;
     g_autoptr(GMainContext) context = g_main_context_ref_thread_default();
     g_autofree char *qmp = NULL;
     GSource *timer = g_timeout_source_new(s->timeout_ms);
-    gboolean expired = FALSE;
+    gboolean expired = FALSE, running = FALSE;
     GError *error = NULL;
 
+    if (r->committed) {
+        /* a second Finish (the first one's answer was lost): it is here */
+        g_source_unref(timer);
+        g_task_return_boolean(s->task, TRUE);
+        step_free(s);
+        return G_SOURCE_REMOVE;
+    }
     if (r->done || r->client == NULL) {
         g_set_error(&error, XE_ERROR, XE_ERROR_FAILED, "incoming %s was aborted",
                     xe_incoming_get_id(incoming));
@@ -438,37 +549,71 @@ finish_thread(gpointer data)
                     tail != NULL ? ": " : "", tail != NULL ? tail : "");
         goto out;
     }
-    if (!XE_AWAIT_CALL(&w, xe_qmp_cont_async(r->client, NULL, xe_await_cb, &w),
-                       xe_qmp_cont_finish(r->client, xe_await(&w), &error)))
-        goto out;
-    status = XE_AWAIT_CALL(&w, xe_qmp_query_status_async(r->client, NULL, xe_await_cb, &w),
-                           xe_qmp_query_status_finish(r->client, xe_await(&w), &error));
-    if (status == NULL)
-        goto out;
-    if (!status->running) {
-        g_set_error(&error, XE_ERROR, XE_ERROR_FAILED,
-                    "the destination QEMU is '%s' after cont, not running", status->status);
+    /* The commit: on record before `cont`. Should it fail, nothing ran here, and the
+     * source may still resume. */
+    if (!journal(incoming, r, XE_INCOMING_COMMITTED, &error)) {
+        g_prefix_error(&error, "the VM was not run here: ");
+        xe_record_post(incoming, "state", "completed", NULL);
         goto out;
     }
-    /* The VM is this host's now. */
+    r->committed = TRUE;
+    if (!run_vm(r, &running)) {
+        g_autoptr(GError) local = NULL;
+
+        /* its QEMU died after the commit: the VM may have run here; it is gone */
+        r->done = TRUE;
+        g_free(r->error);
+        r->error = log_tail(r->log_path);
+        if (!engine_release(s->engine, r->reservation, TRUE, "xe-migrated (incoming)", &local))
+            g_warning("incoming %s: %s", xe_incoming_get_id(incoming), local->message);
+        g_clear_error(&local);
+        xe_record_post(incoming, "exited", TRUE, "error", r->error != NULL ? r->error : "", NULL);
+        if (!journal(incoming, r, XE_INCOMING_LOST, &local))
+            g_warning("incoming %s: %s", xe_incoming_get_id(incoming), local->message);
+        xe_log_event(G_LOG_LEVEL_WARNING, XE_MESSAGE_INCOMING, NULL, r->vf, NULL,
+                     "VM %s: its QEMU died as it was started here (%s)", spec->name,
+                     r->error != NULL ? r->error : "no last words");
+        g_set_error(&error, XE_ERROR, XE_ERROR_COMMITTED,
+                    "VM %s was committed here, and its QEMU then died: the VM is gone",
+                    spec->name);
+        g_source_unref(timer);
+        g_task_return_error(s->task, error);
+        end_incoming(s);
+        step_free(s);
+        return G_SOURCE_REMOVE;
+    }
+    /* The VM is this host's now (running, or paused where `cont` would not take). */
     r->done = TRUE;
-    xe_qmp_client_close(r->client);
-    qmp = g_strdup_printf("%s", xe_qemu_process_get_qmp_address(r->process) + strlen("unix:"));
-    vm = xe_vm_new(spec);
-    xe_record_post(vm, "vf", r->vf, "reservation", r->reservation, "qmp-socket", qmp, "pid",
-                   (guint)xe_qemu_process_get_pid(r->process), "state", "running", NULL);
-    xe_record_post(incoming, "state", "running", NULL);
+    if (r->client != NULL) {
+        g_signal_handlers_disconnect_matched(r->client, G_SIGNAL_MATCH_DATA, 0, 0, NULL, NULL,
+                                             incoming);
+        xe_qmp_client_close(r->client);
+        g_clear_object(&r->client);
+    }
+    qmp = g_strdup(xe_qemu_process_get_qmp_address(r->process) + strlen("unix:"));
     {
-        Adopt a = { s->engine, vm, r->process };
+        Adopt a = { s->engine, spec, r, qmp, running ? "running" : "paused", NULL };
 
         xe_call_main(s->engine->main, main_adopt, &a);
+        g_clear_object(&a.vm);
     }
     xe_log_event(G_LOG_LEVEL_MESSAGE, XE_MESSAGE_INCOMING, NULL, r->vf, NULL,
-                 "VM %s arrived and runs on %s", spec->name, r->vf);
-    g_task_return_boolean(s->task, TRUE);
-    /* recorded after the answer: the source's wait (the guest's downtime) has no fsync in it */
-    if (!engine_vm_store(r->settings, vm, &error)) {
-        g_warning("%s; it will not be re-adopted after a restart", error->message);
+                 "VM %s arrived and %s on %s", spec->name, running ? "runs" : "stays paused",
+                 r->vf);
+    if (running)
+        g_task_return_boolean(s->task, TRUE);
+    else
+        g_task_return_new_error(s->task, XE_ERROR, XE_ERROR_COMMITTED,
+                                "VM %s is this host's, but its QEMU stays paused after cont",
+                                spec->name);
+    /* Recorded after the answer: the source's wait (the guest's downtime) holds one fsync,
+     * the commit's. Until these land, the committed incoming is what a restart goes by. */
+    if (!engine_vm_store(r->settings, spec, qmp, r->vf, r->process, &error)) {
+        g_warning("%s", error->message);
+        g_clear_error(&error);
+    }
+    if (!journal(incoming, r, XE_INCOMING_RUNNING, &error)) {
+        g_warning("incoming %s: %s", xe_incoming_get_id(incoming), error->message);
         g_clear_error(&error);
     }
     g_source_unref(timer);
@@ -483,21 +628,69 @@ out:
     return G_SOURCE_REMOVE;
 }
 
+/* An incoming that is over answers by how it ended; NULL when it is not over. */
+static GError *
+over_answer(XeIncoming *incoming, gboolean finishing)
+{
+    g_autofree char *state = NULL;
+    g_autofree char *why = NULL;
+    XeIncomingState st;
+
+    g_object_get(incoming, "state", &state, "error", &why, NULL);
+    if (!xe_incoming_state_from_string(state, &st))
+        return NULL;
+    switch (st) {
+    case XE_INCOMING_RUNNING:
+        return finishing ? g_error_new_literal(XE_ERROR, XE_ERROR_FAILED, "") /* success */
+                         : g_error_new(XE_ERROR, XE_ERROR_COMMITTED,
+                                       "incoming %s: VM %s runs here; it cannot be aborted",
+                                       xe_incoming_get_id(incoming),
+                                       xe_incoming_get_spec(incoming)->name);
+    case XE_INCOMING_COMMITTED:
+        return finishing ? NULL /* on its worker */
+                         : g_error_new(XE_ERROR, XE_ERROR_COMMITTED,
+                                       "incoming %s: VM %s is being started here; it cannot be "
+                                       "aborted",
+                                       xe_incoming_get_id(incoming),
+                                       xe_incoming_get_spec(incoming)->name);
+    case XE_INCOMING_LOST:
+        return g_error_new(XE_ERROR, XE_ERROR_COMMITTED,
+                           "incoming %s: VM %s was committed here, and its QEMU then died (%s)",
+                           xe_incoming_get_id(incoming), xe_incoming_get_spec(incoming)->name,
+                           why);
+    case XE_INCOMING_ABORTED:
+    case XE_INCOMING_FAILED:
+        return finishing ? g_error_new(XE_ERROR, XE_ERROR_FAILED,
+                                       "incoming %s %s before it ran: %s",
+                                       xe_incoming_get_id(incoming), state, why)
+                         : g_error_new_literal(XE_ERROR, XE_ERROR_FAILED, ""); /* success */
+    default:
+        return NULL;
+    }
+}
+
 void
 incoming_finish(XeEngine *self, XeIncoming *incoming, guint timeout_ms, GTask *task)
 {
     Step *s = step_new(self, incoming, task);
     g_autofree char *id = worker_id(incoming);
     XeWorker *worker = g_hash_table_lookup(self->workers, id);
+    GError *over = over_answer(incoming, TRUE);
 
     s->timeout_ms = CLAMP(timeout_ms, 1000, 600000);
-    if (worker == NULL) {
-        g_task_return_new_error(task, XE_ERROR, XE_ERROR_NOT_FOUND, "incoming %s is over",
+    if (over != NULL && *over->message == '\0') {
+        g_error_free(over);
+        g_task_return_boolean(task, TRUE); /* it runs here already */
+    } else if (over != NULL) {
+        g_task_return_error(task, over);
+    } else if (worker == NULL) {
+        g_task_return_new_error(task, XE_ERROR, XE_ERROR_FAILED, "incoming %s is over",
                                 xe_incoming_get_id(incoming));
-        step_free(s);
+    } else {
+        xe_worker_invoke(worker, finish_thread, s, NULL);
         return;
     }
-    xe_worker_invoke(worker, finish_thread, s, NULL);
+    step_free(s);
 }
 
 static gboolean
@@ -506,12 +699,18 @@ abort_thread(gpointer data)
     Step *s = data;
     Run *r = run_of(s->incoming);
 
-    if (!r->done) {
-        xe_record_post(s->incoming, "state", "aborted", NULL);
-        teardown(s->engine, s->incoming, s->why);
-        end_incoming(s);
+    if (r->committed) {
+        g_task_return_new_error(s->task, XE_ERROR, XE_ERROR_COMMITTED,
+                                "incoming %s: VM %s was started here; it cannot be aborted",
+                                xe_incoming_get_id(s->incoming),
+                                xe_incoming_get_spec(s->incoming)->name);
+    } else {
+        if (!r->done) {
+            teardown(s->engine, s->incoming, XE_INCOMING_ABORTED, s->why);
+            end_incoming(s);
+        }
+        g_task_return_boolean(s->task, TRUE);
     }
-    g_task_return_boolean(s->task, TRUE);
     step_free(s);
     return G_SOURCE_REMOVE;
 }
@@ -522,12 +721,88 @@ incoming_abort(XeEngine *self, XeIncoming *incoming, const char *why, GTask *tas
     Step *s = step_new(self, incoming, task);
     g_autofree char *id = worker_id(incoming);
     XeWorker *worker = g_hash_table_lookup(self->workers, id);
+    GError *over = over_answer(incoming, FALSE);
 
     s->why = g_strdup(why != NULL ? why : "aborted by the source");
-    if (worker == NULL) {
-        g_task_return_boolean(task, TRUE); /* over already */
-        step_free(s);
+    if (over != NULL && *over->message == '\0') {
+        g_error_free(over);
+        g_task_return_boolean(task, TRUE); /* ended before it ran: nothing to undo */
+    } else if (over != NULL) {
+        g_task_return_error(task, over);
+    } else if (worker == NULL) {
+        g_task_return_boolean(task, TRUE);
+    } else {
+        xe_worker_invoke(worker, abort_thread, s, NULL);
         return;
     }
-    xe_worker_invoke(worker, abort_thread, s, NULL);
+    step_free(s);
+}
+
+/* restart */
+
+void
+incoming_reconcile(XeEngine *self, const XeEngineSettings *s, XeIncomingEntry *e)
+{
+    g_autoptr(GError) error = NULL;
+    gboolean alive;
+
+    /* died before the pid was on record: the QEMU is whoever holds its socket */
+    if (e->pid == 0 && e->qmp != NULL && *e->qmp != '\0') {
+        e->pid = xe_qmp_socket_server_pid(e->qmp);
+        e->start_time = xe_process_start_time(e->pid);
+    }
+    alive = e->pid != 0 && xe_process_is_alive(e->pid, e->start_time);
+
+    if (e->state == XE_INCOMING_COMMITTED && alive) {
+        g_autoptr(XeVmSpec) spec = xe_vm_spec_load_from_data(e->spec, e->id, &error);
+        g_autofree char *address = g_strdup_printf("unix:%s", e->qmp);
+        g_auto(XeAwait) w = XE_AWAIT_INIT;
+        g_autoptr(XeQmpClient) client = NULL;
+
+        if (spec == NULL) {
+            g_warning("incoming %s: %s", e->id, error->message);
+            return;
+        }
+        /* it was to run here: make sure it does (cont may never have been sent) */
+        client = engine_qmp_connect(address, NULL, NULL);
+        if (client != NULL) {
+            (void)XE_AWAIT_CALL(&w, xe_qmp_cont_async(client, NULL, xe_await_cb, &w),
+                                xe_qmp_cont_finish(client, xe_await(&w), NULL));
+            xe_qmp_client_close(client);
+        }
+        g_free(spec->qmp);
+        g_free(spec->vf);
+        spec->qmp = g_strdup(e->qmp);
+        spec->vf = g_strdup(e->vf);
+        if (!xe_journal_put_vm(s->state_dir, spec, e->pid, e->start_time, &error)) {
+            g_warning("incoming %s: %s", e->id, error->message);
+            return; /* stays committed: the next start tries again */
+        }
+        e->state = XE_INCOMING_RUNNING;
+        xe_log_event(G_LOG_LEVEL_MESSAGE, XE_MESSAGE_INCOMING, NULL, e->vf, NULL,
+                     "incoming %s: VM %s was committed here before the restart; it is this "
+                     "host's",
+                     e->id, e->vm);
+    } else {
+        /* never committed: it never ran here; or committed and its QEMU is gone */
+        if (alive && !xe_process_kill_wait(e->pid, e->start_time, 10000))
+            g_warning("incoming %s: QEMU %u did not die", e->id, e->pid);
+        if (e->reservation != NULL && *e->reservation != '\0' &&
+            !engine_release(self, e->reservation, TRUE, "xe-migrated (restart)", &error)) {
+            g_warning("incoming %s: %s", e->id, error->message);
+            g_clear_error(&error);
+        }
+        if (e->qmp != NULL && *e->qmp != '\0')
+            (void)g_unlink(e->qmp);
+        g_free(e->error);
+        e->error = g_strdup(e->state == XE_INCOMING_COMMITTED
+                                ? "its QEMU ended while xe-migrated was down"
+                                : "xe-migrated restarted before it was committed");
+        e->state = e->state == XE_INCOMING_COMMITTED ? XE_INCOMING_LOST : XE_INCOMING_ABORTED;
+        xe_log_event(G_LOG_LEVEL_MESSAGE, XE_MESSAGE_INCOMING, NULL, e->vf, NULL,
+                     "incoming %s of VM %s %s after the restart; %s reset and released", e->id,
+                     e->vm, xe_incoming_state_to_string(e->state), e->vf != NULL ? e->vf : "no VF");
+    }
+    if (!xe_journal_put_incoming(s->state_dir, e, &error))
+        g_warning("incoming %s: %s", e->id, error->message);
 }

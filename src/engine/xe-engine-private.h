@@ -1,14 +1,19 @@
 /* xe-engine-private.h: what xe-engine.c shares with the two halves of a
- * migration, xe-migration.c (source) and xe-incoming.c (destination).
+ * migration, xe-source.c and xe-destination.c.
  *
- * The engine_*() calls below are made from worker threads: each runs its
- * work on the daemon's main context and waits for it.
+ * The threading rule: records (XeVm, XeJob, XeIncoming) and the registry
+ * live on the engine's main context. A worker gets, when it starts, a copy of
+ * what it needs (a snapshot taken on main), changes records only with
+ * xe_record_post(), and reaches main only through the engine_*() calls below,
+ * which run their work there and wait for it. Nothing on main ever waits for
+ * a worker: workers are stopped, never joined.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #pragma once
 
 #include "xe-engine.h"
+#include "xe-journal.h"
 #include "xe-policy.h"
 #include "xe-qemu.h"
 #include "xe-worker.h"
@@ -21,12 +26,18 @@ struct _XeEngine {
     GMainContext *main;
     GHashTable *vms;       /* name -> XeVm */
     GHashTable *jobs;      /* id -> XeJob */
-    GHashTable *incomings; /* id -> XeIncoming */
-    GHashTable *workers;   /* job or incoming id -> XeWorker */
+    GHashTable *incomings; /* id -> XeIncoming, the finished ones kept as tombstones */
+    GHashTable *workers;   /* job or incoming id -> XeWorker, while its work runs */
+    guint live_workers;    /* threads not yet exited (stopped ones included) */
     guint next_job;
     guint next_incoming;
     gboolean shutting_down;
+    GCancellable *stopping; /* cancelled by xe_engine_shutdown(): waits that outlast a
+                             * stop give up, leaving their journal for the next start */
 };
+
+/* Finished jobs and incomings kept (the incomings also on disk, as tombstones). */
+#define XE_ENGINE_KEEP_FINISHED 64
 
 /* What a worker needs from the configuration, copied on the main thread. */
 typedef struct {
@@ -69,23 +80,42 @@ gboolean engine_vf_facts(XeEngine *self, const char *vf, char **driver, char **m
 XeWorker *engine_worker(XeEngine *self, const char *id);
 void engine_worker_done(XeEngine *self, const char *id);
 
-/* Records @vm (as the spec that adopts it: its QMP socket and VF) in
+/* Records a VM of this host (as the spec that adopts it: @qmp and @vf) and its QEMU in
  * STATE_DIR/vms, durably; from a worker. */
-gboolean engine_vm_store(const XeEngineSettings *s, XeVm *vm, GError **error);
+gboolean engine_vm_store(const XeEngineSettings *s, const XeVmSpec *spec, const char *qmp,
+                         const char *vf, XeQemuProcess *process, GError **error);
 
-/* Registry changes, on the main context (called through xe_call_main by workers). */
+/* Registry changes, on the main context (workers call them through xe_call_main). */
 void engine_vm_add(XeEngine *self, XeVm *vm);
+/* Forgets @vm: its record in STATE_DIR/vms goes too. */
 void engine_vm_remove(XeEngine *self, XeVm *vm);
-/* Releases its VF and forgets it when the QEMU the daemon started for it ends. */
+/* When @vm's QEMU (xe_vm_get_process) ends outside a migration: its VF is reset
+ * and released, and the VM forgotten. */
 void engine_vm_watch(XeEngine *self, XeVm *vm);
-void engine_incoming_remove(XeEngine *self, XeIncoming *incoming);
+/* An incoming is over: it stays as a tombstone (the newest XE_ENGINE_KEEP_FINISHED). */
+void engine_incoming_ended(XeEngine *self, XeIncoming *incoming);
+/* A VM (or an incoming in progress) named @name exists on this host. */
+gboolean engine_name_taken(XeEngine *self, const char *name, GError **error);
+/* Gives the reservation @id to VM @name (from the incoming that brought it). */
+void engine_reservation_to_vm(XeEngine *self, const char *id, const char *name);
 
-/* xe-migration.c: runs @job for @vm on a new worker. */
+/* xe-source.c: runs @job for @vm on a new worker. */
 void migration_start(XeEngine *self, XeJob *job, XeVm *vm, const char *host);
-/* xe-incoming.c */
+/* After a restart: finishes the job of @entry, whose daemon died under it: where the
+ * VM is (the source QEMU's state, the destination's incoming) decides. @vm is NULL when
+ * its QEMU ended meanwhile. Runs on a worker; @done (may be NULL) returns once the
+ * first attempt to decide is over, whether or not the job could be finished then. */
+void migration_resume(XeEngine *self, XeJob *job, XeVm *vm, const XeJobEntry *entry,
+                      GTask *done);
+
+/* xe-destination.c */
 void incoming_prepare(XeEngine *self, XeIncoming *incoming, const char *profile, GVariant *options,
                       const char *host, GTask *task);
 void incoming_finish(XeEngine *self, XeIncoming *incoming, guint timeout_ms, GTask *task);
 void incoming_abort(XeEngine *self, XeIncoming *incoming, const char *why, GTask *task);
+/* After a restart, from a worker: an incoming the journal has, not over. A committed one
+ * is this host's VM (recorded in STATE_DIR/vms, to be re-adopted); any other is
+ * aborted (its QEMU killed, its VF reset and released). Updates @entry. */
+void incoming_reconcile(XeEngine *self, const XeEngineSettings *s, XeIncomingEntry *entry);
 
 G_END_DECLS

@@ -38,6 +38,7 @@ xe_engine_finalize(GObject *object)
     g_hash_table_unref(self->jobs);
     g_hash_table_unref(self->incomings);
     g_clear_object(&self->agent);
+    g_clear_object(&self->stopping);
     g_main_context_unref(self->main);
     G_OBJECT_CLASS(xe_engine_parent_class)->finalize(object);
 }
@@ -48,8 +49,8 @@ xe_engine_init(XeEngine *self)
     self->vms = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_object_unref);
     self->jobs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_object_unref);
     self->incomings = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_object_unref);
-    self->workers =
-        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)xe_worker_free);
+    self->workers = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    self->stopping = g_cancellable_new();
 }
 
 static void
@@ -213,16 +214,36 @@ engine_agent_run(XeEngine *self, XeAgentOp op, const char *target, const char *a
                                error);
 }
 
+/* The engine's owners: "vm:NAME", "incoming:ID:NAME". */
+static XeReservationOwner
+owner_kind(const char *owner)
+{
+    return g_str_has_prefix(owner, "vm:")         ? XE_RESERVATION_OWNER_VM
+           : g_str_has_prefix(owner, "incoming:") ? XE_RESERVATION_OWNER_INCOMING
+                                                  : XE_RESERVATION_OWNER_CALLER;
+}
+
 static void
 start_reserve(gpointer data, GAsyncReadyCallback cb, gpointer user_data)
 {
     Call *c = data;
 
     if (c->target != NULL)
-        xe_agent_reserve_vf_async(c->engine->agent, c->target, c->profile, c->owner, NULL, cb,
-                                  user_data);
+        xe_agent_reserve_vf_async(c->engine->agent, c->target, c->profile, owner_kind(c->owner),
+                                  c->owner, NULL, cb, user_data);
     else
-        xe_agent_reserve_async(c->engine->agent, c->profile, NULL, c->owner, NULL, cb, user_data);
+        xe_agent_reserve_async(c->engine->agent, c->profile, NULL, owner_kind(c->owner), c->owner,
+                               NULL, cb, user_data);
+}
+
+/* Releases a reservation of the engine's (a VM's or an incoming's). */
+static void
+release_async(XeEngine *self, const char *reservation, gboolean reset, const char *caller,
+              GAsyncReadyCallback cb, gpointer user_data)
+{
+    xe_agent_release_async(self->agent, reservation, reset,
+                           xe_agent_reservation_owner_kind(self->agent, reservation), caller, NULL,
+                           cb, user_data);
 }
 
 gboolean
@@ -241,8 +262,7 @@ start_release(gpointer data, GAsyncReadyCallback cb, gpointer user_data)
 {
     Call *c = data;
 
-    xe_agent_release_async(c->engine->agent, c->reservation, c->reset, c->caller, NULL, cb,
-                           user_data);
+    release_async(c->engine, c->reservation, c->reset, c->caller, cb, user_data);
 }
 
 gboolean
@@ -440,8 +460,20 @@ engine_worker(XeEngine *self, const char *id)
     g_autofree char *name = g_strdup_printf("xe-%s", id);
     XeWorker *w = xe_worker_new(name);
 
-    g_hash_table_replace(self->workers, g_strdup(id), w);
+    g_assert(!g_hash_table_contains(self->workers, id));
+    g_hash_table_insert(self->workers, g_strdup(id), w);
+    self->live_workers++;
     return w;
+}
+
+static gboolean
+worker_exited(gpointer data)
+{
+    XeEngine *self = data;
+
+    self->live_workers--;
+    g_object_unref(self);
+    return G_SOURCE_REMOVE;
 }
 
 typedef struct {
@@ -453,8 +485,13 @@ static gboolean
 worker_done_main(gpointer data)
 {
     WorkerDone *d = data;
+    XeWorker *w = g_hash_table_lookup(d->engine->workers, d->id);
 
-    g_hash_table_remove(d->engine->workers, d->id); /* joins the thread */
+    if (w != NULL) {
+        g_hash_table_remove(d->engine->workers, d->id);
+        /* never joined: the thread tells worker_exited() when it is gone */
+        xe_worker_stop(w, d->engine->main, worker_exited, g_object_ref(d->engine));
+    }
     g_object_unref(d->engine);
     g_free(d->id);
     g_free(d);
@@ -468,44 +505,24 @@ engine_worker_done(XeEngine *self, const char *id)
 
     d->engine = g_object_ref(self);
     d->id = g_strdup(id);
-    /* Never from the worker itself: joining it there would deadlock. */
-    g_idle_add_full(G_PRIORITY_DEFAULT_IDLE, worker_done_main, d, NULL);
-    g_main_context_wakeup(self->main);
+    g_main_context_invoke(self->main, worker_done_main, d);
 }
 
 /* the VMs on disk */
 
-static char *
-vm_file(const char *state_dir, const char *name)
-{
-    g_autofree char *file = g_strconcat(name, ".vm", NULL);
-
-    return g_build_filename(state_dir, "vms", file, NULL);
-}
-
 gboolean
-engine_vm_store(const XeEngineSettings *s, XeVm *vm, GError **error)
+engine_vm_store(const XeEngineSettings *s, const XeVmSpec *spec, const char *qmp, const char *vf,
+                XeQemuProcess *process, GError **error)
 {
-    g_autoptr(XeVmSpec) spec = xe_vm_spec_copy(xe_vm_get_spec(vm));
-    g_autofree char *dir = g_build_filename(s->state_dir, "vms", NULL);
-    g_autofree char *path = vm_file(s->state_dir, spec->name);
-    g_autofree char *data = NULL;
-    GError *local = NULL;
+    g_autoptr(XeVmSpec) copy = xe_vm_spec_copy(spec);
 
-    g_free(spec->qmp);
-    g_free(spec->vf);
-    g_object_get(vm, "qmp-socket", &spec->qmp, "vf", &spec->vf, NULL);
-    data = xe_vm_spec_to_data(spec);
-    if (g_mkdir_with_parents(dir, 0700) < 0 ||
-        !g_file_set_contents_full(path, data, -1,
-                                  G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE,
-                                  0600, &local)) {
-        g_set_error(error, XE_ERROR, XE_ERROR_FAILED, "recording VM %s in %s: %s", spec->name, path,
-                    local != NULL ? local->message : g_strerror(errno));
-        g_clear_error(&local);
-        return FALSE;
-    }
-    return TRUE;
+    g_free(copy->qmp);
+    g_free(copy->vf);
+    copy->qmp = g_strdup(qmp);
+    copy->vf = g_strdup(vf);
+    return xe_journal_put_vm(s->state_dir, copy,
+                             process != NULL ? (guint)xe_qemu_process_get_pid(process) : 0,
+                             process != NULL ? xe_qemu_process_get_start_time(process) : 0, error);
 }
 
 /* registry */
@@ -522,28 +539,79 @@ void
 engine_vm_remove(XeEngine *self, XeVm *vm)
 {
     g_autoptr(XeVm) keep = g_object_ref(vm);
+    g_autoptr(GError) error = NULL;
 
     if (g_hash_table_lookup(self->vms, xe_vm_get_name(vm)) != vm)
         return;
     g_hash_table_remove(self->vms, xe_vm_get_name(vm));
-    {
-        g_autofree char *path =
-            vm_file(xe_agent_get_config(self->agent)->state_dir, xe_vm_get_name(vm));
-
-        if (unlink(path) < 0 && errno != ENOENT)
-            g_warning("forgetting VM %s: %s: %s", xe_vm_get_name(vm), path, g_strerror(errno));
-    }
+    /* (a short unlink and directory fsync on main: the VM is gone for good) */
+    if (!xe_journal_drop_vm(xe_agent_get_config(self->agent)->state_dir, xe_vm_get_name(vm),
+                            &error))
+        g_warning("forgetting VM %s: %s", xe_vm_get_name(vm), error->message);
     g_signal_emit(self, signals[SIGNAL_VM_REMOVED], 0, vm);
 }
 
-void
-engine_incoming_remove(XeEngine *self, XeIncoming *incoming)
+static gboolean
+incoming_is_over(XeIncoming *incoming)
 {
-    g_autoptr(XeIncoming) keep = g_object_ref(incoming);
+    g_autofree char *state = NULL;
+    XeIncomingState s;
 
-    if (!g_hash_table_remove(self->incomings, xe_incoming_get_id(incoming)))
-        return;
-    g_signal_emit(self, signals[SIGNAL_INCOMING_REMOVED], 0, incoming);
+    g_object_get(incoming, "state", &state, NULL);
+    return xe_incoming_state_from_string(state, &s) && xe_incoming_state_is_final(s);
+}
+
+void
+engine_incoming_ended(XeEngine *self, XeIncoming *incoming)
+{
+    g_autoptr(GList) ids = g_hash_table_get_keys(self->incomings);
+    guint over = 0;
+
+    ids = g_list_sort(ids, (GCompareFunc)xe_compare_job_ids);
+    for (GList *l = ids; l != NULL; l = l->next)
+        over += incoming_is_over(g_hash_table_lookup(self->incomings, l->data));
+    for (GList *l = ids; l != NULL && over > XE_ENGINE_KEEP_FINISHED; l = l->next) {
+        g_autoptr(XeIncoming) old = g_object_ref(g_hash_table_lookup(self->incomings, l->data));
+
+        if (!incoming_is_over(old))
+            continue;
+        g_hash_table_remove(self->incomings, l->data);
+        g_signal_emit(self, signals[SIGNAL_INCOMING_REMOVED], 0, old);
+        over--;
+    }
+}
+
+gboolean
+engine_name_taken(XeEngine *self, const char *name, GError **error)
+{
+    GHashTableIter iter;
+    gpointer value;
+
+    if (g_hash_table_contains(self->vms, name)) {
+        g_set_error(error, XE_ERROR, XE_ERROR_BUSY, "a VM named '%s' exists already on this host",
+                    name);
+        return TRUE;
+    }
+    g_hash_table_iter_init(&iter, self->incomings);
+    while (g_hash_table_iter_next(&iter, NULL, &value))
+        if (!incoming_is_over(value) &&
+            g_str_equal(xe_incoming_get_spec(value)->name, name)) {
+            g_set_error(error, XE_ERROR, XE_ERROR_BUSY,
+                        "VM '%s' is arriving on this host (incoming %s)", name,
+                        xe_incoming_get_id(value));
+            return TRUE;
+        }
+    return FALSE;
+}
+
+void
+engine_reservation_to_vm(XeEngine *self, const char *id, const char *name)
+{
+    g_autofree char *owner = g_strdup_printf("vm:%s", name);
+    g_autoptr(GError) error = NULL;
+
+    if (!xe_agent_transfer_reservation(self->agent, id, XE_RESERVATION_OWNER_VM, owner, &error))
+        g_warning("reservation %s stays with its incoming: %s", id, error->message);
 }
 
 /* VMs: start or adopt */
@@ -554,8 +622,11 @@ typedef struct {
     XeEngine *engine;
     XeVm *vm;
     gboolean start;
+    gboolean restoring; /* re-adopting after a restart: whatever the QEMU's state */
     char *caller;
-    char *existing; /* adopt: the VM's own reservation of its VF, kept from before a restart */
+    char *existing;     /* the VM's own reservation of its VF, kept from before a restart */
+    guint pid;          /* restoring: the QEMU recorded, and its start time */
+    guint64 start_time;
     XeEngineSettings *settings;
 } AddVm;
 
@@ -570,8 +641,9 @@ add_vm_free(AddVm *a)
     g_free(a);
 }
 
+/* The QEMU at @address answers; unless @any_state, it is running or paused. */
 static gboolean
-check_qmp(const char *address, GError **error)
+check_qmp(const char *address, gboolean any_state, GError **error)
 {
     g_auto(XeAwait) w = XE_AWAIT_INIT;
     g_autoptr(XeQmpClient) client = engine_qmp_connect(address, NULL, error);
@@ -584,7 +656,8 @@ check_qmp(const char *address, GError **error)
     xe_qmp_client_close(client);
     if (status == NULL)
         return FALSE;
-    if (!g_str_equal(status->status, "running") && !g_str_equal(status->status, "paused")) {
+    if (!any_state && !g_str_equal(status->status, "running") &&
+        !g_str_equal(status->status, "paused")) {
         g_set_error(error, XE_ERROR, XE_ERROR_INVALID_ARGUMENT,
                     "the QEMU at %s is '%s', not running or paused", address, status->status);
         return FALSE;
@@ -604,15 +677,37 @@ engine_vm_watch(XeEngine *self, XeVm *vm)
 static gboolean
 main_vm_add(gpointer data)
 {
-    GTask *task = data;
-    AddVm *a = g_task_get_task_data(task);
+    AddVm *a = data;
 
-    engine_vm_watch(a->engine, a->vm);
     engine_vm_add(a->engine, a->vm);
+    engine_vm_watch(a->engine, a->vm);
+    /* it may have ended before the watch: its exit is not to be missed */
+    if (xe_vm_get_process(a->vm) != NULL &&
+        xe_qemu_process_has_exited(XE_QEMU_PROCESS(xe_vm_get_process(a->vm))))
+        vm_process_exited(XE_QEMU_PROCESS(xe_vm_get_process(a->vm)), -1, a->vm);
     return G_SOURCE_REMOVE;
 }
 
-/* On the worker: reserve (or claim the adopted VF), start QEMU, check its monitor. */
+typedef struct {
+    guint pid;
+    guint64 start_time;
+    const char *qmp;
+    gboolean owns_socket;
+    XeQemuProcess *process;
+    GError **error;
+} Attach;
+
+static gboolean
+main_attach(gpointer data)
+{
+    Attach *t = data;
+
+    t->process = xe_qemu_process_attach(t->pid, t->start_time, t->qmp, t->owns_socket, t->error);
+    return G_SOURCE_REMOVE;
+}
+
+/* On the worker: reserve (or claim the adopted VF), start QEMU or attach to it, check
+ * its monitor. */
 static gboolean
 add_vm_thread(gpointer data)
 {
@@ -637,6 +732,7 @@ add_vm_thread(gpointer data)
     }
     if (a->start) {
         g_autofree char *log = NULL;
+        g_autofree char *token = g_uuid_string_random();
         g_auto(GStrv) argv = xe_vm_spec_expand_argv(spec, vf);
 
         if (g_mkdir_with_parents(a->settings->run_dir, 0750) < 0) {
@@ -646,36 +742,56 @@ add_vm_thread(gpointer data)
                         a->settings->run_dir, g_strerror(e));
             goto fail_release;
         }
-        qmp = g_strdup_printf("%s/vm-%s.qmp", a->settings->run_dir, spec->name);
+        /* never the name of a socket whose QEMU may live on */
+        token[8] = '\0';
+        qmp = g_strdup_printf("%s/vm-%s-%s.qmp", a->settings->run_dir, spec->name, token);
         log = g_strdup_printf("%s/vm-%s.log", a->settings->run_dir, spec->name);
+        /* on record before its QEMU starts: a restart finds the QEMU by its socket */
+        if (!engine_vm_store(a->settings, spec, qmp, vf, NULL, &error))
+            goto fail_release;
         process = engine_spawn(self, (const char *const *)argv, qmp, FALSE, log, &error);
         if (process == NULL)
             goto fail_release;
         address = g_strdup(xe_qemu_process_get_qmp_address(process));
-        xe_vm_set_process(a->vm, G_OBJECT(process));
     } else {
+        Attach t = { a->pid, a->start_time, spec->qmp, a->restoring, NULL, &error };
+
         qmp = g_strdup(spec->qmp);
         address = g_strdup_printf("unix:%s", qmp);
+        if (t.pid == 0)
+            t.pid = xe_qmp_socket_server_pid(qmp);
+        xe_call_main(self->main, main_attach, &t);
+        process = t.process;
+        if (process == NULL) {
+            /* its QEMU is gone (a restart found it ended), or cannot be watched */
+            if (a->restoring)
+                g_clear_error(&error), g_set_error(&error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                                                   "QEMU %u of VM '%s' has exited", a->pid,
+                                                   spec->name);
+            else
+                g_prefix_error(&error, "VM '%s': ", spec->name);
+            goto fail_release;
+        }
     }
-    if (!check_qmp(address, &error)) {
+    if (!check_qmp(address, a->restoring, &error)) {
         g_prefix_error(&error, "VM '%s': ", spec->name);
-        if (process != NULL)
+        if (a->start)
             xe_qemu_process_kill(process);
         goto fail_release;
     }
+    xe_vm_set_process(a->vm, G_OBJECT(process));
     xe_record_post(a->vm, "vf", vf, "reservation", reservation, "qmp-socket", qmp, "pid",
-                   process != NULL ? (guint)xe_qemu_process_get_pid(process) : 0u, "state",
-                   "running", NULL);
-    xe_call_main(self->main, main_vm_add, task);
-    if (!engine_vm_store(a->settings, a->vm, &error)) {
+                   (guint)xe_qemu_process_get_pid(process), "state", "running", NULL);
+    if (!engine_vm_store(a->settings, spec, qmp, vf, process, &error)) {
         g_warning("%s; it will not be re-adopted after a restart", error->message);
         g_clear_error(&error);
     }
+    xe_call_main(self->main, main_vm_add, a);
     xe_log_event(G_LOG_LEVEL_MESSAGE, XE_MESSAGE_VM, NULL, vf, a->caller, "VM %s %s on %s",
                  spec->name,
-                 a->start              ? "started"
-                 : a->existing != NULL ? "re-adopted"
-                                       : "adopted",
+                 a->start       ? "started"
+                 : a->restoring ? "re-adopted"
+                                : "adopted",
                  vf);
     g_task_return_pointer(task, g_object_ref(a->vm), g_object_unref);
     engine_worker_done(self, owner);
@@ -686,33 +802,74 @@ fail_release:
      * from before a restart stays reserved (the caller decides). */
     if (a->existing == NULL)
         (void)engine_release(self, reservation, a->start && process != NULL, a->caller, NULL);
+    if (a->start) {
+        g_autoptr(GError) local = NULL;
+
+        if (!xe_journal_drop_vm(a->settings->state_dir, spec->name, &local))
+            g_warning("%s", local->message);
+    }
 fail:
     g_task_return_error(task, error);
     engine_worker_done(self, owner);
     return G_SOURCE_REMOVE;
 }
 
-void
-xe_engine_add_vm_async(XeEngine *self, const XeVmSpec *spec, gboolean start, const char *caller,
-                       GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+/* The socket's path as the kernel resolves it, to tell two spellings of one socket. */
+static char *
+canonical_socket(const char *path)
 {
-    g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
+    g_autofree char *dir = g_path_get_dirname(path);
+    g_autofree char *base = g_path_get_basename(path);
+    g_autofree char *real = realpath(dir, NULL);
+
+    return g_build_filename(real != NULL ? real : dir, base, NULL);
+}
+
+static gboolean
+socket_adopted(XeEngine *self, const char *qmp, GError **error)
+{
+    g_autofree char *want = canonical_socket(qmp);
+    GHashTableIter iter;
+    gpointer value;
+
+    g_hash_table_iter_init(&iter, self->vms);
+    while (g_hash_table_iter_next(&iter, NULL, &value)) {
+        g_autofree char *theirs = NULL;
+        g_autofree char *canonical = NULL;
+
+        g_object_get(value, "qmp-socket", &theirs, NULL);
+        if (theirs == NULL || *theirs == '\0')
+            continue;
+        canonical = canonical_socket(theirs);
+        if (g_str_equal(canonical, want)) {
+            g_set_error(error, XE_ERROR, XE_ERROR_BUSY,
+                        "the QEMU at %s is VM '%s' already: one QEMU is adopted once", qmp,
+                        xe_vm_get_name(value));
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
+static void
+add_vm(XeEngine *self, const XeVmSpec *spec, gboolean start, gboolean restoring, guint pid,
+       guint64 start_time, const char *caller, GTask *task)
+{
     g_autofree char *owner = g_strdup_printf("vm:%s", spec->name);
+    GError *error = NULL;
     AddVm *a;
 
-    if (g_hash_table_contains(self->vms, spec->name) ||
+    if (engine_name_taken(self, spec->name, &error) ||
         g_hash_table_contains(self->workers, owner)) {
-        g_task_return_new_error(task, XE_ERROR, XE_ERROR_BUSY, "a VM named '%s' exists already",
-                                spec->name);
+        if (error == NULL)
+            g_set_error(&error, XE_ERROR, XE_ERROR_BUSY, "VM '%s' is being added or removed",
+                        spec->name);
+        g_task_return_error(task, error);
         return;
     }
-    {
-        GError *error = NULL;
-
-        if (start && !engine_check_emulator(self, spec, &error)) {
-            g_task_return_error(task, error);
-            return;
-        }
+    if (start && !engine_check_emulator(self, spec, &error)) {
+        g_task_return_error(task, error);
+        return;
     }
     if (!start && spec->qmp == NULL) {
         g_task_return_new_error(task, XE_ERROR, XE_ERROR_INVALID_ARGUMENT,
@@ -720,26 +877,51 @@ xe_engine_add_vm_async(XeEngine *self, const XeVmSpec *spec, gboolean start, con
                                 spec->name);
         return;
     }
+    if (!start && socket_adopted(self, spec->qmp, &error)) {
+        g_task_return_error(task, error);
+        return;
+    }
     a = g_new0(AddVm, 1);
     a->engine = g_object_ref(self);
-    a->vm = xe_vm_new(spec);
+    a->vm = xe_vm_new(spec, self->main);
     a->start = start;
+    a->restoring = restoring;
+    a->pid = pid;
+    a->start_time = start_time;
     if (!start) {
-        /* after a restart the VM's reservation is still on disk: it is the VM's */
+        /* After a restart the VM's reservation is still on disk: it is the VM's, or the
+         * incoming's that brought it here (which then hands it over). */
         g_autoptr(GVariant) list = g_variant_ref_sink(xe_agent_list_reservations(self->agent));
+        g_autofree char *arrived = g_strdup_printf(":%s", spec->name);
+        g_autofree char *before_kinds = g_strdup_printf("caller:%s", owner); /* an upgrade */
         GVariantIter iter;
         const char *id, *vf, *profile, *res_owner;
         gint64 created;
 
         g_variant_iter_init(&iter, list);
         while (g_variant_iter_next(&iter, "(&s&s&s&sx)", &id, &vf, &profile, &res_owner, &created))
-            if (g_str_equal(vf, spec->vf) && g_str_equal(res_owner, owner) && a->existing == NULL)
+            if (g_str_equal(vf, spec->vf) && a->existing == NULL &&
+                (g_str_equal(res_owner, owner) ||
+                 (restoring && g_str_equal(res_owner, before_kinds)) ||
+                 (restoring && g_str_has_prefix(res_owner, "incoming:") &&
+                  g_str_has_suffix(res_owner, arrived)))) {
                 a->existing = g_strdup(id);
+                if (!g_str_equal(res_owner, owner))
+                    engine_reservation_to_vm(self, id, spec->name);
+            }
     }
     a->caller = g_strdup(caller);
     a->settings = engine_settings(self);
     g_task_set_task_data(task, a, (GDestroyNotify)add_vm_free);
-    xe_worker_invoke(engine_worker(self, owner), add_vm_thread, g_steal_pointer(&task), NULL);
+    xe_worker_invoke(engine_worker(self, owner), add_vm_thread, task, NULL);
+}
+
+void
+xe_engine_add_vm_async(XeEngine *self, const XeVmSpec *spec, gboolean start, const char *caller,
+                       GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+    add_vm(self, spec, start, FALSE, 0, 0, caller,
+           g_task_new(self, cancellable, callback, user_data));
 }
 
 XeVm *
@@ -748,9 +930,8 @@ xe_engine_add_vm_finish(XeEngine *self, GAsyncResult *result, GError **error)
     return g_task_propagate_pointer(G_TASK(result), error);
 }
 
-/* A QEMU the daemon started ended on its own (a guest shutdown, a crash):
- * its VF is reset and released, and the VM is forgotten. One that migrated
- * away was quit by the job, which does that itself. */
+/* A VM's QEMU ended on its own (a guest shutdown, a crash, a kill): its VF is reset and
+ * released, and the VM forgotten. One in a migration is its job's to account for. */
 static void
 vm_released(GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -775,13 +956,13 @@ vm_process_exited(XeQemuProcess *process, int status, gpointer user_data)
         g_strcmp0(state, "stopping") == 0)
         return; /* whoever is moving or stopping it accounts for it */
     self = g_object_get_data(G_OBJECT(vm), "xe-engine");
-    if (self == NULL)
+    if (self == NULL || g_hash_table_lookup(self->vms, xe_vm_get_name(vm)) != vm)
         return;
     xe_log_event(G_LOG_LEVEL_MESSAGE, XE_MESSAGE_VM, NULL, vf, NULL,
-                 "VM %s: its QEMU exited (%d); releasing %s", xe_vm_get_name(vm), status, vf);
-    xe_record_post(vm, "state", "stopped", NULL);
-    xe_agent_release_async(self->agent, reservation, TRUE, "xe-migrated", NULL, vm_released,
-                           g_strdup(vf));
+                 "VM %s: its QEMU exited (%d); resetting and releasing %s", xe_vm_get_name(vm),
+                 status, vf);
+    g_object_set(vm, "state", "stopped", NULL);
+    release_async(self, reservation, TRUE, "xe-migrated", vm_released, g_strdup(vf));
     engine_vm_remove(self, vm);
 }
 
@@ -791,6 +972,9 @@ typedef struct {
     XeEngine *engine;
     XeVm *vm;
     char *caller;
+    char *reservation;
+    char *qmp;
+    gboolean adopted;
 } RemoveVm;
 
 static void
@@ -799,14 +983,9 @@ remove_vm_free(RemoveVm *r)
     g_object_unref(r->engine);
     g_object_unref(r->vm);
     g_free(r->caller);
+    g_free(r->reservation);
+    g_free(r->qmp);
     g_free(r);
-}
-
-static gboolean
-main_vm_stopping(gpointer data)
-{
-    g_object_set(data, "state", "stopping", NULL);
-    return G_SOURCE_REMOVE;
 }
 
 static gboolean
@@ -814,7 +993,7 @@ main_vm_remove(gpointer data)
 {
     RemoveVm *r = data;
 
-    xe_record_post(r->vm, "state", "stopped", NULL);
+    g_object_set(r->vm, "state", "stopped", NULL);
     engine_vm_remove(r->engine, r->vm);
     return G_SOURCE_REMOVE;
 }
@@ -825,16 +1004,13 @@ remove_vm_thread(gpointer data)
     g_autoptr(GTask) task = data;
     RemoveVm *r = g_task_get_task_data(task);
     XeQemuProcess *process = (XeQemuProcess *)xe_vm_get_process(r->vm);
-    g_autofree char *reservation = NULL;
-    g_autofree char *qmp = NULL;
     g_autofree char *id = g_strdup_printf("vm:%s", xe_vm_get_name(r->vm));
+    gboolean alive = process != NULL && !xe_qemu_process_has_exited(process);
+    gboolean reset;
     GError *error = NULL;
 
-    g_object_get(r->vm, "reservation", &reservation, "qmp-socket", &qmp, NULL);
-    /* Applied before QEMU is told to quit, so that its exit is not taken for a crash. */
-    xe_call_main(r->engine->main, main_vm_stopping, r->vm);
-    if (process != NULL && !xe_qemu_process_has_exited(process)) {
-        g_autofree char *address = g_strdup_printf("unix:%s", qmp);
+    if (alive && !r->adopted) {
+        g_autofree char *address = g_strdup_printf("unix:%s", r->qmp);
         g_auto(XeAwait) w = XE_AWAIT_INIT;
         g_autoptr(XeQmpClient) client = engine_qmp_connect(address, NULL, NULL);
 
@@ -843,9 +1019,11 @@ remove_vm_thread(gpointer data)
             (void)XE_AWAIT_CALL(&w, xe_qmp_quit_async(client, NULL, xe_await_cb, &w),
                                 xe_qmp_quit_finish(client, xe_await(&w), NULL));
         engine_end_qemu(r->engine, process, 5000);
+        alive = FALSE;
     }
-    /* An adopted QEMU runs on with its VF: no reset under it. */
-    if (!engine_release(r->engine, reservation, process != NULL, r->caller, &error)) {
+    /* An adopted QEMU that runs on keeps its VF as it is: no reset under it. */
+    reset = !alive;
+    if (!engine_release(r->engine, r->reservation, reset, r->caller, &error)) {
         g_task_return_error(task, error);
     } else {
         xe_call_main(r->engine->main, main_vm_remove, r);
@@ -864,6 +1042,8 @@ xe_engine_remove_vm_async(XeEngine *self, const char *name, const char *caller,
     XeVm *vm = g_hash_table_lookup(self->vms, name);
     g_autofree char *id = g_strdup_printf("vm:%s", name);
     g_autofree char *state = NULL;
+    g_autofree char *job = NULL;
+    gboolean adopted = FALSE;
     RemoveVm *r;
 
     if (vm == NULL) {
@@ -871,16 +1051,25 @@ xe_engine_remove_vm_async(XeEngine *self, const char *name, const char *caller,
                                 name);
         return;
     }
-    g_object_get(vm, "state", &state, NULL);
-    if (!g_str_equal(state, "running") || g_hash_table_contains(self->workers, id)) {
+    g_object_get(vm, "state", &state, "job", &job, "adopted", &adopted, NULL);
+    if (g_str_equal(state, "migrating")) {
         g_task_return_new_error(task, XE_ERROR, XE_ERROR_BUSY,
-                                "VM '%s' is %s; it can be removed once running", name, state);
+                                "VM '%s' is migrating (job %s): cancel the job first", name, job);
+        return;
+    }
+    if (g_hash_table_contains(self->workers, id)) {
+        g_task_return_new_error(task, XE_ERROR, XE_ERROR_BUSY,
+                                "VM '%s' is being added or removed already", name);
         return;
     }
     r = g_new0(RemoveVm, 1);
     r->engine = g_object_ref(self);
     r->vm = g_object_ref(vm);
     r->caller = g_strdup(caller);
+    r->adopted = adopted;
+    g_object_get(vm, "reservation", &r->reservation, "qmp-socket", &r->qmp, NULL);
+    /* Before QEMU is told to quit, so that its exit is not taken for a crash. */
+    g_object_set(vm, "state", "stopping", NULL);
     g_task_set_task_data(task, r, (GDestroyNotify)remove_vm_free);
     xe_worker_invoke(engine_worker(self, id), remove_vm_thread, g_steal_pointer(&task), NULL);
 }
@@ -893,9 +1082,7 @@ xe_engine_remove_vm_finish(XeEngine *self, GAsyncResult *result, GError **error)
 
 /* migration jobs */
 
-/* Finished jobs stay for their clients to read, the newest XE_ENGINE_KEEP_JOBS of them. */
-#define XE_ENGINE_KEEP_JOBS 64
-
+/* Finished jobs stay for their clients to read, the newest XE_ENGINE_KEEP_FINISHED. */
 static void
 prune_jobs(XeEngine *self)
 {
@@ -905,7 +1092,7 @@ prune_jobs(XeEngine *self)
     ids = g_list_sort(ids, (GCompareFunc)xe_compare_job_ids);
     for (GList *l = ids; l != NULL; l = l->next)
         finished += xe_job_is_finished(g_hash_table_lookup(self->jobs, l->data));
-    for (GList *l = ids; l != NULL && finished > XE_ENGINE_KEEP_JOBS; l = l->next) {
+    for (GList *l = ids; l != NULL && finished > XE_ENGINE_KEEP_FINISHED; l = l->next) {
         g_autoptr(XeJob) job = g_object_ref(g_hash_table_lookup(self->jobs, l->data));
 
         if (!xe_job_is_finished(job))
@@ -952,8 +1139,8 @@ xe_engine_migrate(XeEngine *self, const char *name, const char *host, const char
     }
     prune_jobs(self);
     id = g_strdup_printf("%u", ++self->next_job);
-    job =
-        xe_job_new(id, name, host, policy != NULL && *policy != '\0' ? policy : vm_policy, caller);
+    job = xe_job_new(self->main, id, name, host,
+                     policy != NULL && *policy != '\0' ? policy : vm_policy, caller);
     g_hash_table_replace(self->jobs, g_strdup(id), job);
     g_object_set(vm, "state", "migrating", "job", id, NULL);
     g_signal_emit(self, signals[SIGNAL_JOB_ADDED], 0, job);
@@ -972,8 +1159,8 @@ xe_engine_prepare_incoming_async(XeEngine *self, GVariant *spec_variant, const c
     g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
     g_autoptr(XeVmSpec) spec = NULL;
     g_autofree char *id = NULL;
+    g_autofree char *vm_worker = NULL;
     XeIncoming *incoming;
-    XeVm *existing;
     GError *error = NULL;
 
     spec = xe_vm_spec_from_variant(spec_variant, &error);
@@ -981,6 +1168,7 @@ xe_engine_prepare_incoming_async(XeEngine *self, GVariant *spec_variant, const c
         g_task_return_error(task, error);
         return;
     }
+    vm_worker = g_strdup_printf("vm:%s", spec->name);
     /* The destination gets its own VF: an adopted source's socket and VF mean nothing here. */
     g_clear_pointer(&spec->qmp, g_free);
     g_clear_pointer(&spec->vf, g_free);
@@ -988,10 +1176,12 @@ xe_engine_prepare_incoming_async(XeEngine *self, GVariant *spec_variant, const c
         g_task_return_error(task, error);
         return;
     }
-    existing = g_hash_table_lookup(self->vms, spec->name);
-    if (existing != NULL) {
-        g_task_return_new_error(task, XE_ERROR, XE_ERROR_BUSY,
-                                "a VM named '%s' already runs on this host", spec->name);
+    if (engine_name_taken(self, spec->name, &error) ||
+        g_hash_table_contains(self->workers, vm_worker)) {
+        if (error == NULL)
+            g_set_error(&error, XE_ERROR, XE_ERROR_BUSY, "VM '%s' is being added on this host",
+                        spec->name);
+        g_task_return_error(task, error);
         return;
     }
     if (self->shutting_down) {
@@ -999,7 +1189,7 @@ xe_engine_prepare_incoming_async(XeEngine *self, GVariant *spec_variant, const c
         return;
     }
     id = g_strdup_printf("%u", ++self->next_incoming);
-    incoming = xe_incoming_new(id, spec, owner);
+    incoming = xe_incoming_new(self->main, id, spec, owner);
     g_hash_table_replace(self->incomings, g_strdup(id), incoming);
     g_signal_emit(self, signals[SIGNAL_INCOMING_ADDED], 0, incoming);
     g_task_set_task_data(task, engine_settings(self), (GDestroyNotify)engine_settings_free);
@@ -1071,7 +1261,7 @@ xe_engine_owner_vanished(XeEngine *self, const char *owner)
         g_autofree char *o = NULL;
 
         g_object_get(value, "owner", &o, NULL);
-        if (g_strcmp0(o, owner) == 0)
+        if (g_strcmp0(o, owner) == 0 && !incoming_is_over(value))
             g_ptr_array_add(gone, g_object_ref(value));
     }
     for (guint i = 0; i < gone->len; i++) {
@@ -1088,68 +1278,258 @@ xe_engine_shutdown(XeEngine *self)
     gpointer value;
 
     self->shutting_down = TRUE;
+    g_cancellable_cancel(self->stopping);
     g_hash_table_iter_init(&iter, self->jobs);
     while (g_hash_table_iter_next(&iter, NULL, &value))
         xe_job_cancel(value);
-    /* Incoming QEMUs are paused until Finish: none runs a VM yet, so none is lost. */
+    /* Incoming QEMUs are paused until Finish: none runs a VM yet, so none is lost; a
+     * committed one refuses, and becomes a VM of this host on its own. */
     {
         g_autoptr(GList) incomings = g_hash_table_get_values(self->incomings);
 
         for (GList *l = incomings; l != NULL; l = l->next)
-            incoming_abort(self, l->data, "xe-migrated is stopping",
-                           g_task_new(self, NULL, NULL, NULL));
+            if (!incoming_is_over(l->data))
+                incoming_abort(self, l->data, "xe-migrated is stopping",
+                               g_task_new(self, NULL, NULL, NULL));
     }
-    /* Wait for every worker: jobs put their source VM back in running order. */
-    while (g_hash_table_size(self->workers) > 0)
+    /* Until every worker thread has exited: jobs put their source VM back in running
+     * order. (This iterates the main context; no thread is joined.) */
+    while (self->live_workers > 0)
         g_main_context_iteration(self->main, TRUE);
 }
 
-/* restart: re-adopting the VMs recorded in STATE_DIR/vms */
+/* restart: reconciling with what the journal recorded
+ *
+ * In this order, before the daemon takes its bus name: the incomings (a committed one is
+ * a VM of this host, any other is aborted), then the VMs (re-adopted by their QMP
+ * sockets, or released when their QEMU ended), then the source jobs (each decided from its
+ * VM's QEMU and the destination's incoming; one the peer cannot answer for goes on
+ * trying on its worker). */
 
 typedef struct {
     XeEngine *engine;
     XeVmSpec *spec;
-} Drop;
+    guint pid;
+    guint64 start_time;
+    GHashTable *handled; /* names of the VMs on record, re-adopted or not */
+    XeIncomingEntry *entry;
+    XeJobEntry *job_entry;
+    XeJob *job;
+    guint max_incoming, max_job;
+} Restore;
 
 static void
 drop_released(GObject *source, GAsyncResult *result, gpointer user_data)
 {
-    g_autofree char *name = user_data;
+    g_autofree char *what = user_data;
     g_autoptr(GError) error = NULL;
 
     if (!xe_agent_release_finish(XE_AGENT(source), result, &error))
-        g_warning("VM %s is gone; releasing its VF: %s", name, error->message);
+        g_warning("%s: releasing its VF: %s", what, error->message);
+}
+
+/* Releases (with a reset) the reservations of @vf owned as @prefix... (or any owner
+ * ending in @suffix); both NULL-able. */
+static void
+release_owned(XeEngine *self, const char *vf, const char *prefix, const char *suffix,
+              const char *what)
+{
+    g_autoptr(GVariant) list = g_variant_ref_sink(xe_agent_list_reservations(self->agent));
+    GVariantIter iter;
+    const char *id, *res_vf, *profile, *owner;
+    gint64 created;
+
+    g_variant_iter_init(&iter, list);
+    while (g_variant_iter_next(&iter, "(&s&s&s&sx)", &id, &res_vf, &profile, &owner, &created))
+        if ((vf == NULL || g_strcmp0(vf, res_vf) == 0) &&
+            (prefix == NULL || g_str_has_prefix(owner, prefix)) &&
+            (suffix == NULL || g_str_has_suffix(owner, suffix)))
+            release_async(self, id, TRUE, "xe-migrated (restart)", drop_released,
+                          g_strdup(what));
 }
 
 /* The VM's QEMU is gone: reset and release its VF, forget it. */
 static gboolean
 main_restore_drop(gpointer data)
 {
-    Drop *d = data;
-    g_autoptr(GVariant) list = g_variant_ref_sink(xe_agent_list_reservations(d->engine->agent));
-    g_autofree char *owner = g_strdup_printf("vm:%s", d->spec->name);
-    g_autofree char *path =
-        vm_file(xe_agent_get_config(d->engine->agent)->state_dir, d->spec->name);
-    GVariantIter iter;
-    const char *id, *vf, *profile, *res_owner;
-    gint64 created;
+    Restore *r = data;
+    g_autofree char *owner = g_strdup_printf("vm:%s", r->spec->name);
+    g_autofree char *arrived = g_strdup_printf(":%s", r->spec->name);
+    g_autofree char *what = g_strdup_printf("VM %s, gone", r->spec->name);
+    g_autoptr(GError) error = NULL;
 
-    g_variant_iter_init(&iter, list);
-    while (g_variant_iter_next(&iter, "(&s&s&s&sx)", &id, &vf, &profile, &res_owner, &created))
-        if (g_str_equal(res_owner, owner) && g_strcmp0(vf, d->spec->vf) == 0)
-            xe_agent_release_async(d->engine->agent, id, TRUE, "xe-migrated (restart)", NULL,
-                                   drop_released, g_strdup(d->spec->name));
-    if (unlink(path) < 0 && errno != ENOENT)
-        g_warning("forgetting VM %s: %s: %s", d->spec->name, path, g_strerror(errno));
+    release_owned(r->engine, r->spec->vf, owner, NULL, what);
+    release_owned(r->engine, r->spec->vf, "incoming:", arrived, what);
+    if (!xe_journal_drop_vm(xe_agent_get_config(r->engine->agent)->state_dir, r->spec->name,
+                            &error))
+        g_warning("forgetting VM %s: %s", r->spec->name, error->message);
     return G_SOURCE_REMOVE;
 }
 
 static void
 start_readopt(gpointer data, GAsyncReadyCallback cb, gpointer user_data)
 {
-    Drop *d = data;
+    Restore *r = data;
 
-    xe_engine_add_vm_async(d->engine, d->spec, FALSE, "xe-migrated (restart)", NULL, cb, user_data);
+    add_vm(r->engine, r->spec, FALSE, TRUE, r->pid, r->start_time, "xe-migrated (restart)",
+           g_task_new(r->engine, NULL, cb, user_data));
+}
+
+/* An incoming over, as a tombstone a source can ask about. */
+static gboolean
+main_tombstone(gpointer data)
+{
+    Restore *r = data;
+    g_autoptr(XeVmSpec) spec = xe_vm_spec_load_from_data(r->entry->spec, r->entry->id, NULL);
+    XeVmSpec fallback = { .name = r->entry->vm };
+    XeIncoming *incoming;
+
+    incoming = xe_incoming_new(r->engine->main, r->entry->id, spec != NULL ? spec : &fallback,
+                               r->entry->owner != NULL ? r->entry->owner : "");
+    g_object_set(incoming, "state", xe_incoming_state_to_string(r->entry->state), "vf",
+                 r->entry->vf != NULL ? r->entry->vf : "", "reservation",
+                 r->entry->reservation != NULL ? r->entry->reservation : "", "error",
+                 r->entry->error != NULL ? r->entry->error : "", "exited", TRUE, NULL);
+    g_hash_table_replace(r->engine->incomings, g_strdup(r->entry->id), incoming);
+    g_signal_emit(r->engine, signals[SIGNAL_INCOMING_ADDED], 0, incoming);
+    return G_SOURCE_REMOVE;
+}
+
+static gboolean
+main_release_stray_incomings(gpointer data)
+{
+    Restore *r = data;
+    g_autoptr(GVariant) list = g_variant_ref_sink(xe_agent_list_reservations(r->engine->agent));
+    GVariantIter iter;
+    const char *id, *vf, *profile, *owner;
+    gint64 created;
+
+    /* An incoming's reservation outlives it only while it is committed (its VM then takes
+     * the reservation over as it is re-adopted). */
+    g_variant_iter_init(&iter, list);
+    while (g_variant_iter_next(&iter, "(&s&s&s&sx)", &id, &vf, &profile, &owner, &created)) {
+        g_auto(GStrv) parts = g_strsplit(owner, ":", 3);
+        XeIncoming *incoming;
+        g_autofree char *state = NULL;
+
+        if (!g_str_has_prefix(owner, "incoming:") || g_strv_length(parts) < 2)
+            continue;
+        incoming = g_hash_table_lookup(r->engine->incomings, parts[1]);
+        if (incoming != NULL)
+            g_object_get(incoming, "state", &state, NULL);
+        if (g_strcmp0(state, "running") != 0)
+            release_async(r->engine, id, TRUE, "xe-migrated (restart)", drop_released,
+                          g_strdup_printf("incoming %s", parts[1]));
+    }
+    return G_SOURCE_REMOVE;
+}
+
+/* A VM's reservation without its VM: the daemon died between the two (a VM being
+ * started, its record not yet written); nothing runs on it. */
+static gboolean
+main_release_stray_vms(gpointer data)
+{
+    Restore *r = data;
+    g_autoptr(GVariant) list = g_variant_ref_sink(xe_agent_list_reservations(r->engine->agent));
+    GVariantIter iter;
+    const char *id, *vf, *profile, *owner;
+    gint64 created;
+
+    g_variant_iter_init(&iter, list);
+    while (g_variant_iter_next(&iter, "(&s&s&s&sx)", &id, &vf, &profile, &owner, &created))
+        if (g_str_has_prefix(owner, "vm:") &&
+            !g_hash_table_contains(r->handled, owner + strlen("vm:")))
+            release_async(r->engine, id, TRUE, "xe-migrated (restart)", drop_released,
+                          g_strdup_printf("reservation %s of %s", id, owner));
+    return G_SOURCE_REMOVE;
+}
+
+static gboolean
+main_ids(gpointer data)
+{
+    Restore *r = data;
+
+    r->engine->next_incoming = MAX(r->engine->next_incoming, r->max_incoming);
+    r->engine->next_job = MAX(r->engine->next_job, r->max_job);
+    return G_SOURCE_REMOVE;
+}
+
+static gboolean
+main_restore_job(gpointer data)
+{
+    Restore *r = data;
+    XeJobEntry *e = r->job_entry;
+    XeVm *vm = g_hash_table_lookup(r->engine->vms, e->vm);
+
+    r->job = xe_job_new(r->engine->main, e->id, e->vm, e->host,
+                        e->policy != NULL ? e->policy : "default",
+                        e->caller != NULL ? e->caller : "");
+    g_object_set(r->job, "state", "running", "phase", "verifying", "attempt", MAX(e->attempt, 1u),
+                 "started", e->started, NULL);
+    g_hash_table_replace(r->engine->jobs, g_strdup(e->id), g_object_ref(r->job));
+    if (vm != NULL)
+        g_object_set(vm, "state", "migrating", "job", e->id, NULL);
+    g_signal_emit(r->engine, signals[SIGNAL_JOB_ADDED], 0, r->job);
+    return G_SOURCE_REMOVE;
+}
+
+static void
+start_resume(gpointer data, GAsyncReadyCallback cb, gpointer user_data)
+{
+    Restore *r = data;
+    XeVm *vm = g_hash_table_lookup(r->engine->vms, r->job_entry->vm);
+
+    migration_resume(r->engine, r->job, vm, r->job_entry,
+                     g_task_new(r->engine, NULL, cb, user_data));
+}
+
+static void
+restore_vms(XeEngine *self, const XeEngineSettings *s, GHashTable *handled, guint *adopted,
+            guint *gone, guint *kept)
+{
+    g_autofree char *dir = g_build_filename(s->state_dir, "vms", NULL);
+    g_autoptr(GDir) listing = g_dir_open(dir, 0, NULL);
+    const char *name;
+
+    while (listing != NULL && (name = g_dir_read_name(listing)) != NULL) {
+        g_autofree char *path = g_build_filename(dir, name, NULL);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(XeVmSpec) spec = NULL;
+        g_autoptr(XeVm) vm = NULL;
+        g_auto(XeAwait) w = XE_AWAIT_INIT;
+        Restore r = { self };
+
+        if (!g_str_has_suffix(name, ".vm"))
+            continue;
+        /* on record, even unreadable: its VF's reservation is not a stray */
+        g_hash_table_add(handled, g_strndup(name, strlen(name) - strlen(".vm")));
+        spec = xe_journal_load_vm(path, &r.pid, &r.start_time, &error);
+        if (spec == NULL || spec->qmp == NULL) {
+            g_warning("not re-adopting %s: %s", path,
+                      error != NULL ? error->message : "it names no QMP socket");
+            (*kept)++;
+            continue;
+        }
+        r.spec = spec;
+        vm = xe_engine_add_vm_finish(self, xe_await_main(&w, self->main, start_readopt, &r),
+                                     &error);
+        if (vm != NULL) {
+            (*adopted)++;
+        } else if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND) ||
+                   g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED)) {
+            /* its QEMU ended while we were away */
+            xe_log_event(G_LOG_LEVEL_MESSAGE, XE_MESSAGE_VM, NULL, spec->vf, NULL,
+                         "VM %s ended while xe-migrated was down (%s); releasing %s", spec->name,
+                         error->message, spec->vf);
+            xe_call_main(self->main, main_restore_drop, &r);
+            (*gone)++;
+        } else {
+            /* alive but not answering as expected: leave it, and its VF, as they are */
+            g_warning("not re-adopting VM %s: %s; its record stays in %s", spec->name,
+                      error->message, path);
+            (*kept)++;
+        }
+    }
 }
 
 static gboolean
@@ -1158,52 +1538,58 @@ restore_thread(gpointer data)
     g_autoptr(GTask) task = data;
     XeEngine *self = g_task_get_source_object(task);
     XeEngineSettings *s = g_task_get_task_data(task);
-    g_autofree char *dir = g_build_filename(s->state_dir, "vms", NULL);
-    g_autoptr(GDir) listing = g_dir_open(dir, 0, NULL);
-    const char *name;
-    guint adopted = 0, gone = 0, kept = 0;
+    g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) incomings = xe_journal_load_incomings(s->state_dir, warnings);
+    g_autoptr(GPtrArray) jobs = NULL;
+    guint adopted = 0, gone = 0, kept = 0, aborted = 0, arrived = 0, resolved = 0;
+    Restore ids = { self };
 
-    while (listing != NULL && (name = g_dir_read_name(listing)) != NULL) {
-        g_autofree char *path = g_build_filename(dir, name, NULL);
-        g_autoptr(GError) error = NULL;
-        g_autoptr(XeVmSpec) spec = NULL;
-        g_autoptr(XeVm) vm = NULL;
-        g_auto(XeAwait) w = XE_AWAIT_INIT;
-        Drop d = { self, NULL };
+    /* 1. incomings: each ends now (committed ones as VMs); all stay as tombstones */
+    for (guint i = 0; i < incomings->len; i++) {
+        XeIncomingEntry *e = incomings->pdata[i];
+        Restore r = { self, .entry = e };
 
-        if (!g_str_has_suffix(name, ".vm"))
-            continue;
-        spec = xe_vm_spec_load(path, &error);
-        if (spec == NULL || spec->qmp == NULL) {
-            g_warning("not re-adopting %s: %s", path,
-                      error != NULL ? error->message : "it names no QMP socket");
-            kept++;
-            continue;
+        if (!xe_incoming_state_is_final(e->state)) {
+            incoming_reconcile(self, s, e);
+            if (e->state == XE_INCOMING_RUNNING)
+                arrived++;
+            else
+                aborted++;
         }
-        d.spec = spec;
-        vm =
-            xe_engine_add_vm_finish(self, xe_await_main(&w, self->main, start_readopt, &d), &error);
-        if (vm != NULL) {
-            adopted++;
-        } else if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND) ||
-                   g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED)) {
-            /* nobody listens on its monitor any more: its QEMU ended while we were away */
-            xe_log_event(G_LOG_LEVEL_MESSAGE, XE_MESSAGE_VM, NULL, spec->vf, NULL,
-                         "VM %s ended while xe-migrated was down (%s); releasing %s", spec->name,
-                         error->message, spec->vf);
-            xe_call_main(self->main, main_restore_drop, &d);
-            gone++;
-        } else {
-            /* alive but not answering as expected: leave it, and its VF, as they are */
-            g_warning("not re-adopting VM %s: %s; its record stays in %s", spec->name,
-                      error->message, path);
-            kept++;
-        }
+        xe_call_main(self->main, main_tombstone, &r);
     }
-    if (adopted + gone + kept > 0)
+    ids.max_incoming = xe_journal_max_id(incomings, TRUE);
+    xe_journal_prune_incomings(s->state_dir, XE_ENGINE_KEEP_FINISHED);
+    xe_call_main(self->main, main_release_stray_incomings, &ids);
+
+    /* 2. VMs */
+    ids.handled = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    restore_vms(self, s, ids.handled, &adopted, &gone, &kept);
+    xe_call_main(self->main, main_release_stray_vms, &ids);
+    g_clear_pointer(&ids.handled, g_hash_table_unref);
+
+    /* 3. source jobs a dead daemon left */
+    jobs = xe_journal_load_jobs(s->state_dir, warnings);
+    ids.max_job = xe_journal_max_id(jobs, FALSE);
+    xe_call_main(self->main, main_ids, &ids);
+    for (guint i = 0; i < jobs->len; i++) {
+        g_auto(XeAwait) w = XE_AWAIT_INIT;
+        g_autoptr(GError) error = NULL;
+        Restore r = { self, .job_entry = jobs->pdata[i] };
+
+        xe_call_main(self->main, main_restore_job, &r);
+        /* the first try to decide is waited for; a peer that cannot answer yet is asked
+         * again by the job's own worker */
+        resolved += g_task_propagate_boolean(
+            G_TASK(xe_await_main(&w, self->main, start_resume, &r)), &error);
+        g_clear_object(&r.job);
+    }
+    for (guint i = 0; i < warnings->len; i++)
+        g_warning("journal: %s", (char *)warnings->pdata[i]);
+    if (adopted + gone + kept + aborted + arrived + jobs->len > 0)
         g_message("after the restart: %u VM(s) re-adopted, %u gone (VFs released), %u left as "
-                  "they were",
-                  adopted, gone, kept);
+                  "they were; %u incoming(s) aborted, %u arrived; %u of %u job(s) decided",
+                  adopted, gone, kept, aborted, arrived, resolved, jobs->len);
     g_task_return_boolean(task, TRUE);
     engine_worker_done(self, "restore");
     return G_SOURCE_REMOVE;

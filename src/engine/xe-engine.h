@@ -23,7 +23,9 @@
 #include <gio/gio.h>
 
 #include "xe-agent.h"
+#include "xe-incoming.h"
 #include "xe-job.h"
+#include "xe-vm.h"
 #include "xe-vm-spec.h"
 
 G_BEGIN_DECLS

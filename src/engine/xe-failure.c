@@ -2,6 +2,8 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#define G_LOG_DOMAIN "xe-failure"
+
 #include "xe-failure.h"
 
 static const char *const names[] = {
@@ -12,6 +14,7 @@ static const char *const names[] = {
     [XE_FAILURE_INCOMPATIBLE] = "incompatible",
     [XE_FAILURE_TIMEOUT] = "timeout",
     [XE_FAILURE_CANCELLED] = "cancelled",
+    [XE_FAILURE_VETOED] = "vetoed",
     [XE_FAILURE_UNKNOWN] = "unknown",
 };
 G_STATIC_ASSERT(G_N_ELEMENTS(names) == XE_FAILURE_UNKNOWN + 1);

@@ -26,6 +26,7 @@ typedef enum {
     XE_FAILURE_INCOMPATIBLE,     /* the destination refused the state (device, provisioning) */
     XE_FAILURE_TIMEOUT,          /* completion timeout or stalled progress */
     XE_FAILURE_CANCELLED,        /* asked to stop */
+    XE_FAILURE_VETOED,           /* a pre-migrate hook said no */
     XE_FAILURE_UNKNOWN,
 } XeFailureClass;
 

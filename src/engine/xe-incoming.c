@@ -2,6 +2,8 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#define G_LOG_DOMAIN "xe-incoming"
+
 #include "xe-incoming.h"
 
 #define S(n)    g_param_spec_string(n, NULL, NULL, "", 0)
@@ -47,11 +49,12 @@ xe_incoming_class_init(XeIncomingClass *klass)
 }
 
 XeIncoming *
-xe_incoming_new(const char *id, const XeVmSpec *spec, const char *owner)
+xe_incoming_new(GMainContext *context, const char *id, const XeVmSpec *spec, const char *owner)
 {
     XeIncoming *incoming = g_object_new(XE_TYPE_INCOMING, "id", id, "vm", spec->name, "owner",
                                         owner, "state", "preparing", NULL);
 
+    xe_record_bind(incoming, context);
     incoming->id = g_strdup(id);
     incoming->spec = xe_vm_spec_copy(spec);
     return incoming;

@@ -14,9 +14,9 @@
 
 G_BEGIN_DECLS
 
-/* XeIncoming properties: id, vm, vf, reservation, uri, state (preparing, listening,
- * active, completed, running, failed, aborted), error (s), pid (u), exited (b), owner (s:
- * the bus name of the source daemon's connection) */
+/* XeIncoming properties: id, vm, vf, reservation, uri, state (XeIncomingState's names:
+ * preparing, listening, active, completed, committed, running, failed, aborted, lost),
+ * error (s), pid (u), exited (b), owner (s: the bus name of the source daemon's connection) */
 #define XE_TYPE_INCOMING (xe_incoming_get_type())
 G_DECLARE_FINAL_TYPE(XeIncoming, xe_incoming, XE, INCOMING, XeRecord)
 

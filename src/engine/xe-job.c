@@ -1,7 +1,9 @@
-/* xe-job.c: XeVm, XeJob and XeIncoming, the engine's observable records.
+/* xe-job.c: XeJob, a migration job (see xe-job.h).
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#define G_LOG_DOMAIN "xe-job"
+
 #include "xe-job.h"
 
 #define S(n)    g_param_spec_string(n, NULL, NULL, "", 0)
@@ -10,90 +12,6 @@
 #define X(n)    g_param_spec_int64(n, NULL, NULL, 0, G_MAXINT64, 0, 0)
 #define B(n)    g_param_spec_boolean(n, NULL, NULL, FALSE, 0)
 #define V(n, t) g_param_spec_variant(n, NULL, NULL, G_VARIANT_TYPE(t), NULL, 0)
-
-/* XeVm */
-
-struct _XeVm {
-    XeRecord parent_instance;
-    XeVmSpec *spec;
-    GObject *process;
-};
-
-G_DEFINE_TYPE(XeVm, xe_vm, XE_TYPE_RECORD)
-
-static void
-xe_vm_finalize(GObject *object)
-{
-    XeVm *self = XE_VM(object);
-
-    xe_vm_spec_free(self->spec);
-    g_clear_object(&self->process);
-    G_OBJECT_CLASS(xe_vm_parent_class)->finalize(object);
-}
-
-static void
-xe_vm_init(XeVm *self)
-{
-}
-
-static void
-xe_vm_class_init(XeVmClass *klass)
-{
-    GParamSpec *p[] = {
-        NULL,
-        S("name"),
-        S("state"),
-        S("vf"),
-        S("reservation"),
-        S("qmp-socket"),
-        U("pid"),
-        S("profile"),
-        S("policy"),
-        T("downtime-budget"),
-        B("adopted"),
-        S("job"),
-    };
-
-    G_OBJECT_CLASS(klass)->finalize = xe_vm_finalize;
-    xe_record_class_install(XE_RECORD_CLASS(klass), p, G_N_ELEMENTS(p));
-}
-
-XeVm *
-xe_vm_new(const XeVmSpec *spec)
-{
-    XeVm *vm = g_object_new(XE_TYPE_VM, "name", spec->name, "profile", spec->profile, "policy",
-                            spec->policy, "downtime-budget", spec->downtime_budget_ms, "adopted",
-                            spec->qmp != NULL, "state", "starting", NULL);
-
-    vm->spec = xe_vm_spec_copy(spec);
-    return vm;
-}
-
-const XeVmSpec *
-xe_vm_get_spec(XeVm *vm)
-{
-    return vm->spec;
-}
-
-const char *
-xe_vm_get_name(XeVm *vm)
-{
-    return vm->spec->name;
-}
-
-GObject *
-xe_vm_get_process(XeVm *vm)
-{
-    return vm->process;
-}
-
-void
-xe_vm_set_process(XeVm *vm, GObject *process)
-{
-    g_set_object(&vm->process, process);
-}
-
-/* XeJob */
 
 struct _XeJob {
     XeRecord parent_instance;
@@ -143,6 +61,7 @@ xe_job_class_init(XeJobClass *klass)
         T("downtime"),
         T("qemu-downtime"),
         T("total-time"),
+        T("time-to-running"),
         V("timings", "a{st}"),
         V("attempts", "a(ussst)"),
         S("failure-class"),
@@ -156,7 +75,7 @@ xe_job_class_init(XeJobClass *klass)
 }
 
 XeJob *
-xe_job_new(const char *id, const char *vm, const char *destination, const char *policy,
+xe_job_new(GMainContext *context, const char *id, const char *vm, const char *destination, const char *policy,
            const char *caller)
 {
     XeJob *job = g_object_new(XE_TYPE_JOB, "id", id, "vm", vm, "destination", destination, "policy",
@@ -165,6 +84,7 @@ xe_job_new(const char *id, const char *vm, const char *destination, const char *
                               g_variant_new_array(G_VARIANT_TYPE("{st}"), NULL, 0), "attempts",
                               g_variant_new_array(G_VARIANT_TYPE("(ussst)"), NULL, 0), NULL);
 
+    xe_record_bind(job, context);
     job->id = g_strdup(id);
     return job;
 }
@@ -242,62 +162,3 @@ xe_job_to_json(XeJob *job)
     return json_builder_get_root(b);
 }
 
-/* XeIncoming */
-
-struct _XeIncoming {
-    XeRecord parent_instance;
-    char *id;
-    XeVmSpec *spec;
-};
-
-G_DEFINE_TYPE(XeIncoming, xe_incoming, XE_TYPE_RECORD)
-
-static void
-xe_incoming_finalize(GObject *object)
-{
-    XeIncoming *self = XE_INCOMING(object);
-
-    g_free(self->id);
-    xe_vm_spec_free(self->spec);
-    G_OBJECT_CLASS(xe_incoming_parent_class)->finalize(object);
-}
-
-static void
-xe_incoming_init(XeIncoming *self)
-{
-}
-
-static void
-xe_incoming_class_init(XeIncomingClass *klass)
-{
-    GParamSpec *p[] = {
-        NULL,       S("id"),    S("vm"),  S("vf"),     S("reservation"), S("uri"),
-        S("state"), S("error"), U("pid"), B("exited"), S("owner"),
-    };
-
-    G_OBJECT_CLASS(klass)->finalize = xe_incoming_finalize;
-    xe_record_class_install(XE_RECORD_CLASS(klass), p, G_N_ELEMENTS(p));
-}
-
-XeIncoming *
-xe_incoming_new(const char *id, const XeVmSpec *spec, const char *owner)
-{
-    XeIncoming *incoming = g_object_new(XE_TYPE_INCOMING, "id", id, "vm", spec->name, "owner",
-                                        owner, "state", "preparing", NULL);
-
-    incoming->id = g_strdup(id);
-    incoming->spec = xe_vm_spec_copy(spec);
-    return incoming;
-}
-
-const char *
-xe_incoming_get_id(XeIncoming *incoming)
-{
-    return incoming->id;
-}
-
-const XeVmSpec *
-xe_incoming_get_spec(XeIncoming *incoming)
-{
-    return incoming->spec;
-}

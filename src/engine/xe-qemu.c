@@ -1,4 +1,5 @@
-/* xe-qemu.c: spawning QEMU with a pre-bound monitor socket, and watching it.
+/* xe-qemu.c: spawning QEMU with a pre-bound monitor socket, attaching to one
+ * started before (a pidfd), and watching either until it exits.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -7,12 +8,15 @@
 #include "xe-qemu.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <glib-unix.h>
 
 #include "xe-error.h"
 
@@ -20,8 +24,13 @@
 
 struct _XeQemuProcess {
     GObject parent_instance;
-    GSubprocess *process;
+    GSubprocess *process; /* a child of ours, or NULL when attached */
+    int pidfd;            /* attached: the process, watched for its exit */
+    GSource *pidfd_source;
+    GPid pid;
+    guint64 start_time;
     char *qmp_socket;
+    gboolean owns_socket; /* made by xe-migrated: removed once the process has exited */
     char *qmp_address;
     gboolean exited;
     int exit_status;
@@ -40,6 +49,10 @@ xe_qemu_process_dispose(GObject *object)
 
     if (self->wait_cancellable != NULL)
         g_cancellable_cancel(self->wait_cancellable);
+    if (self->pidfd_source != NULL) {
+        g_source_destroy(self->pidfd_source);
+        g_clear_pointer(&self->pidfd_source, g_source_unref);
+    }
     G_OBJECT_CLASS(xe_qemu_process_parent_class)->dispose(object);
 }
 
@@ -50,8 +63,10 @@ xe_qemu_process_finalize(GObject *object)
 
     g_clear_object(&self->process);
     g_clear_object(&self->wait_cancellable);
-    if (self->qmp_socket != NULL)
-        (void)unlink(self->qmp_socket);
+    if (self->pidfd >= 0)
+        close(self->pidfd);
+    /* The socket stays while its QEMU may live: a daemon restarting (or one whose
+     * object goes first) re-adopts the VM through it. */
     g_free(self->qmp_socket);
     g_free(self->qmp_address);
     G_OBJECT_CLASS(xe_qemu_process_parent_class)->finalize(object);
@@ -60,6 +75,7 @@ xe_qemu_process_finalize(GObject *object)
 static void
 xe_qemu_process_init(XeQemuProcess *self)
 {
+    self->pidfd = -1;
 }
 
 static void
@@ -84,6 +100,16 @@ listen_unix(const char *path, GError **error)
         return -1;
     }
     strcpy(sun.sun_path, path);
+    /* A socket left by a QEMU that ended may go; one somebody listens on may not. */
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
+        close(fd);
+        g_set_error(error, XE_ERROR, XE_ERROR_BUSY,
+                    "QMP socket %s is in use by a running process: not replacing it", path);
+        return -1;
+    }
+    if (fd >= 0)
+        close(fd);
     (void)unlink(path);
     /* Not CLOEXEC: QEMU inherits it (as fd 3). */
     fd = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -98,6 +124,17 @@ listen_unix(const char *path, GError **error)
 }
 
 static void
+exited(XeQemuProcess *self, int status)
+{
+    self->exited = TRUE;
+    self->exit_status = status;
+    g_debug("QEMU %d exited: %d", (int)self->pid, status);
+    if (self->owns_socket && self->qmp_socket != NULL)
+        (void)unlink(self->qmp_socket);
+    g_signal_emit(self, signals[SIGNAL_EXITED], 0, status);
+}
+
+static void
 process_waited(GObject *source, GAsyncResult *result, gpointer user_data)
 {
     g_autoptr(XeQemuProcess) self = user_data;
@@ -105,12 +142,51 @@ process_waited(GObject *source, GAsyncResult *result, gpointer user_data)
 
     if (!g_subprocess_wait_finish(G_SUBPROCESS(source), result, &error))
         return; /* cancelled: the object is going away */
-    self->exited = TRUE;
-    self->exit_status = g_subprocess_get_if_exited(self->process)
-                            ? g_subprocess_get_exit_status(self->process)
-                            : -g_subprocess_get_term_sig(self->process);
-    g_debug("QEMU %s exited: %d", g_subprocess_get_identifier(self->process), self->exit_status);
-    g_signal_emit(self, signals[SIGNAL_EXITED], 0, self->exit_status);
+    exited(self, g_subprocess_get_if_exited(self->process)
+                     ? g_subprocess_get_exit_status(self->process)
+                     : -g_subprocess_get_term_sig(self->process));
+}
+
+static gboolean
+pidfd_ready(int fd, GIOCondition condition, gpointer user_data)
+{
+    XeQemuProcess *self = user_data;
+
+    g_clear_pointer(&self->pidfd_source, g_source_unref);
+    /* not our child: its status went to its parent */
+    exited(self, -1);
+    return G_SOURCE_REMOVE;
+}
+
+XeQemuProcess *
+xe_qemu_process_attach(guint pid, guint64 start_time, const char *qmp_socket,
+                       gboolean owns_socket, GError **error)
+{
+    g_autoptr(XeQemuProcess) self = g_object_new(XE_TYPE_QEMU_PROCESS, NULL);
+
+    self->pid = (GPid)pid;
+    self->start_time = start_time;
+    self->qmp_socket = g_strdup(qmp_socket);
+    self->owns_socket = owns_socket;
+    self->qmp_address = g_strdup_printf("unix:%s", qmp_socket);
+    self->pidfd = pid != 0 ? pidfd_open((pid_t)pid, 0) : -1;
+    if (self->pidfd < 0) {
+        int e = pid != 0 ? errno : ESRCH;
+
+        g_set_error(error, XE_ERROR, XE_ERROR_FAILED, "watching QEMU process %u: %s", pid,
+                    g_strerror(e));
+        return NULL;
+    }
+    /* The pid may have been reused since it was recorded: the start time tells. */
+    if (!xe_process_is_alive(pid, start_time)) {
+        g_set_error(error, XE_ERROR, XE_ERROR_NOT_FOUND, "QEMU process %u has exited", pid);
+        return NULL;
+    }
+    self->pidfd_source = g_unix_fd_source_new(self->pidfd, G_IO_IN);
+    g_source_set_callback(self->pidfd_source, (GSourceFunc)(void (*)(void))pidfd_ready, self,
+                          NULL);
+    g_source_attach(self->pidfd_source, NULL);
+    return g_steal_pointer(&self);
 }
 
 XeQemuProcess *
@@ -132,6 +208,7 @@ xe_qemu_process_spawn(const char *const *argv, const char *qmp_socket, gboolean 
     if (fd < 0)
         return NULL;
     self->qmp_socket = g_strdup(qmp_socket);
+    self->owns_socket = TRUE;
     self->qmp_address = g_strdup_printf("unix:%s", qmp_socket);
 
     for (guint i = 0; argv[i] != NULL; i++)
@@ -160,8 +237,11 @@ xe_qemu_process_spawn(const char *const *argv, const char *qmp_socket, gboolean 
     self->process = g_subprocess_launcher_spawnv(launcher, (const char *const *)full->pdata, error);
     if (self->process == NULL) {
         g_prefix_error(error, "starting %s: ", argv[0]);
+        (void)unlink(qmp_socket);
         return NULL;
     }
+    self->pid = (GPid)atoi(g_subprocess_get_identifier(self->process));
+    self->start_time = xe_process_start_time((guint)self->pid);
     self->wait_cancellable = g_cancellable_new();
     g_subprocess_wait_async(self->process, self->wait_cancellable, process_waited,
                             g_object_ref(self));
@@ -177,9 +257,19 @@ xe_qemu_process_get_qmp_address(XeQemuProcess *self)
 GPid
 xe_qemu_process_get_pid(XeQemuProcess *self)
 {
-    const char *id = g_subprocess_get_identifier(self->process);
+    return self->pid;
+}
 
-    return id != NULL ? (GPid)atoi(id) : 0;
+guint64
+xe_qemu_process_get_start_time(XeQemuProcess *self)
+{
+    return self->start_time;
+}
+
+gboolean
+xe_qemu_process_is_child(XeQemuProcess *self)
+{
+    return self->process != NULL;
 }
 
 gboolean
@@ -225,6 +315,149 @@ xe_qemu_process_connect_finish(XeQemuProcess *self, GAsyncResult *result, GError
 void
 xe_qemu_process_kill(XeQemuProcess *self)
 {
-    if (!self->exited)
+    if (self->exited)
+        return;
+    if (self->process != NULL)
         g_subprocess_force_exit(self->process);
+    else if (pidfd_send_signal(self->pidfd, SIGKILL, NULL, 0) < 0 && errno != ESRCH)
+        g_warning("killing QEMU %d: %s", (int)self->pid, g_strerror(errno));
+}
+
+static guint peer_pid(const char *path);
+
+/* The inode of the socket listening at @path, from /proc/net/unix; 0 if none. */
+static guint64
+listening_inode(const char *path)
+{
+    g_autofree char *table = NULL;
+    g_auto(GStrv) lines = NULL;
+
+    if (!g_file_get_contents("/proc/net/unix", &table, NULL, NULL))
+        return 0;
+    lines = g_strsplit(table, "\n", -1);
+    for (guint i = 1; lines[i] != NULL; i++) {
+        /* Num RefCount Protocol Flags Type St Inode Path; Flags 00010000: __SO_ACCEPTCON */
+        g_auto(GStrv) f = g_strsplit_set(g_strstrip(lines[i]), " ", 0);
+        g_autoptr(GPtrArray) cols = g_ptr_array_new();
+
+        for (guint j = 0; f[j] != NULL; j++)
+            if (*f[j] != '\0')
+                g_ptr_array_add(cols, f[j]);
+        if (cols->len == 8 && g_str_equal(cols->pdata[7], path) &&
+            g_str_equal(cols->pdata[3], "00010000"))
+            return g_ascii_strtoull(cols->pdata[6], NULL, 10);
+    }
+    return 0;
+}
+
+/* A process (not us) with an fd on socket @inode. */
+static guint
+socket_holder(guint64 inode)
+{
+    g_autofree char *want = g_strdup_printf("socket:[%" G_GUINT64_FORMAT "]", inode);
+    g_autoptr(GDir) proc = g_dir_open("/proc", 0, NULL);
+    const char *name;
+
+    while (proc != NULL && (name = g_dir_read_name(proc)) != NULL) {
+        g_autofree char *fds = NULL;
+        g_autoptr(GDir) dir = NULL;
+        const char *fd;
+
+        if (!g_ascii_isdigit(name[0]) || (pid_t)atoi(name) == getpid())
+            continue;
+        fds = g_strdup_printf("/proc/%s/fd", name);
+        dir = g_dir_open(fds, 0, NULL);
+        while (dir != NULL && (fd = g_dir_read_name(dir)) != NULL) {
+            g_autofree char *link_path = g_build_filename(fds, fd, NULL);
+            g_autofree char *target = g_file_read_link(link_path, NULL);
+
+            if (g_strcmp0(target, want) == 0)
+                return (guint)atoi(name);
+        }
+    }
+    return 0;
+}
+
+guint
+xe_qmp_socket_server_pid(const char *path)
+{
+    guint64 inode = listening_inode(path);
+    guint holder = inode != 0 ? socket_holder(inode) : 0;
+
+    if (holder != 0)
+        return holder;
+    return peer_pid(path);
+}
+
+static guint
+peer_pid(const char *path)
+{
+    struct sockaddr_un sun = { .sun_family = AF_UNIX };
+    struct ucred cred = { 0 };
+    socklen_t len = sizeof(cred);
+    int fd;
+    guint pid = 0;
+
+    if (strlen(path) >= sizeof(sun.sun_path))
+        return 0;
+    strcpy(sun.sun_path, path);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0 &&
+        getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+        pid = (guint)cred.pid;
+    close(fd);
+    return pid;
+}
+
+guint64
+xe_process_start_time(guint pid)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%u/stat", pid);
+    g_autofree char *stat = NULL;
+    g_auto(GStrv) fields = NULL;
+    const char *close;
+
+    if (pid == 0 || !g_file_get_contents(path, &stat, NULL, NULL))
+        return 0;
+    /* "PID (COMM) STATE PPID ...": COMM may hold anything, so count from its last ')' */
+    close = strrchr(stat, ')');
+    if (close == NULL)
+        return 0;
+    fields = g_strsplit(close + 2, " ", 0);
+    if (g_strv_length(fields) < 20 || g_str_equal(fields[0], "Z"))
+        return 0; /* a zombie has exited */
+    return g_ascii_strtoull(fields[19], NULL, 10); /* field 22: starttime */
+}
+
+gboolean
+xe_process_is_alive(guint pid, guint64 start_time)
+{
+    guint64 now = xe_process_start_time(pid);
+
+    return now != 0 && (start_time == 0 || now == start_time);
+}
+
+
+gboolean
+xe_process_kill_wait(guint pid, guint64 start_time, guint timeout_ms)
+{
+    int fd = pid != 0 ? pidfd_open((pid_t)pid, 0) : -1;
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    int n;
+
+    if (fd < 0)
+        return TRUE; /* no such process */
+    /* the start time, read after the pidfd exists: the pid cannot be reused under us */
+    if (!xe_process_is_alive(pid, start_time)) {
+        close(fd);
+        return TRUE;
+    }
+    (void)pidfd_send_signal(fd, SIGKILL, NULL, 0);
+    do
+        n = poll(&p, 1, (int)timeout_ms);
+    while (n < 0 && errno == EINTR);
+    close(fd);
+    return n > 0;
 }

@@ -20,15 +20,24 @@ G_BEGIN_DECLS
 G_DECLARE_FINAL_TYPE(XeQemuProcess, xe_qemu_process, XE, QEMU_PROCESS, GObject)
 
 /* Starts @argv (QEMU and its arguments, without a monitor) with a monitor at
- * @qmp_socket (a path: bound here, removed when the process object goes), and
+ * @qmp_socket (a path: bound here, removed once the process has exited), and
  * "-S -incoming defer" when @incoming
  * (the destination stays paused after the load until told to run). stdout and stderr go to
  * @log_path (or are discarded when NULL). */
 XeQemuProcess *xe_qemu_process_spawn(const char *const *argv, const char *qmp_socket,
                                      gboolean incoming, const char *log_path, GError **error);
 
+/* A QEMU running already, not started by this process (adopted, or started before a
+ * restart): process @pid, if its start time is still @start_time (0: any), watched
+ * through a pidfd until it exits ("exited" with -1: its status went to its parent).
+ * With @owns_socket, @qmp_socket is removed once it has exited. */
+XeQemuProcess *xe_qemu_process_attach(guint pid, guint64 start_time, const char *qmp_socket,
+                                      gboolean owns_socket, GError **error);
+
 const char *xe_qemu_process_get_qmp_address(XeQemuProcess *self); /* "unix:PATH" */
 GPid xe_qemu_process_get_pid(XeQemuProcess *self);
+guint64 xe_qemu_process_get_start_time(XeQemuProcess *self);
+gboolean xe_qemu_process_is_child(XeQemuProcess *self);
 gboolean xe_qemu_process_has_exited(XeQemuProcess *self);
 /* The exit status (0..255), or -signal when killed. Valid once exited. */
 int xe_qemu_process_get_exit_status(XeQemuProcess *self);
@@ -41,5 +50,19 @@ XeQmpClient *xe_qemu_process_connect_finish(XeQemuProcess *self, GAsyncResult *r
 
 /* SIGKILL, for a process that must not live on (a destination that lost). */
 void xe_qemu_process_kill(XeQemuProcess *self);
+
+/* The process that holds the listening unix socket @path (a QEMU's monitor, whoever
+ * bound it), else the one that listened on it (SO_PEERCRED); 0 if none. */
+guint xe_qmp_socket_server_pid(const char *path);
+
+/* Process identity: the start time (clock ticks since boot, /proc/PID/stat field 22),
+ * 0 when there is no such process. A pid with the recorded start time is that process. */
+guint64 xe_process_start_time(guint pid);
+gboolean xe_process_is_alive(guint pid, guint64 start_time);
+
+
+/* Blocking: SIGKILL to process @pid if it is still the one started at @start_time, then
+ * waits up to @timeout_ms for it to end. TRUE once it is gone (or was already). */
+gboolean xe_process_kill_wait(guint pid, guint64 start_time, guint timeout_ms);
 
 G_END_DECLS

@@ -2,6 +2,8 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#define G_LOG_DOMAIN "xe-record"
+
 #include "xe-record.h"
 
 #include <gobject/gvaluecollector.h>
@@ -23,7 +25,7 @@ xe_record_finalize(GObject *object)
         if (G_IS_VALUE(&priv->values[i]))
             g_value_unset(&priv->values[i]);
     g_free(priv->values);
-    g_main_context_unref(priv->context);
+    g_clear_pointer(&priv->context, g_main_context_unref);
     G_OBJECT_CLASS(xe_record_parent_class)->finalize(object);
 }
 
@@ -74,9 +76,15 @@ xe_record_set_property(GObject *object, guint id, const GValue *value, GParamSpe
 static void
 xe_record_init(XeRecord *self)
 {
-    XeRecordPrivate *priv = xe_record_get_instance_private(self);
+}
 
-    priv->context = g_main_context_ref_thread_default();
+void
+xe_record_bind(gpointer record, GMainContext *context)
+{
+    XeRecordPrivate *priv = xe_record_get_instance_private(record);
+
+    g_assert(priv->context == NULL && context != NULL);
+    priv->context = g_main_context_ref(context);
 }
 
 static void
@@ -152,6 +160,7 @@ xe_record_post(gpointer record, const char *first_property, ...)
         p->n++;
     }
     va_end(ap);
+    g_assert(xe_record_get_context(record) != NULL);
     g_main_context_invoke_full(xe_record_get_context(record), G_PRIORITY_DEFAULT, post_apply, p,
                                post_free);
 }

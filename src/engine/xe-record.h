@@ -3,9 +3,10 @@
  *
  * Subclasses declare their properties once; values live in a table and every
  * change emits "notify", which the daemon binds straight to the D-Bus
- * skeleton's properties (and so to PropertiesChanged). A record belongs to
- * the context it was created on (the daemon's main context); a worker thread
- * changes it with xe_record_post(), which applies the change there.
+ * skeleton's properties (and so to PropertiesChanged). A record is bound, by
+ * its constructor, to the engine's main context and is read and changed only
+ * there; a worker thread changes it with xe_record_post(), which applies the
+ * change there, and never reads it (it works on what it was given).
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -31,5 +32,7 @@ void xe_record_class_install(XeRecordClass *klass, GParamSpec **pspecs, guint n_
 void xe_record_post(gpointer record, const char *first_property, ...) G_GNUC_NULL_TERMINATED;
 
 GMainContext *xe_record_get_context(gpointer record);
+/* For constructors: binds @record to @context, once. */
+void xe_record_bind(gpointer record, GMainContext *context);
 
 G_END_DECLS

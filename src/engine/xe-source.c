@@ -1,4 +1,4 @@
-/* xe-migration.c: the source side of a migration job, on its own worker.
+/* xe-source.c: the source side of a migration job, on its own worker.
  *
  *   pre-flight   VF on xe-vfio-pci with migration supported; its profile and
  *                migration_size; QEMU running and idle; what both QEMUs offer;
@@ -10,7 +10,14 @@
  *                the budget; stall and completion timeouts count device bytes
  *   completion   the destination runs the VM (Finish) only once the source
  *                reported completed; then the source QEMU quits, its VF gets an
- *                FLR and goes back to the pool. A completed source never gets cont.
+ *                FLR and goes back to the pool. A completed source gets `cont` only
+ *                when the destination's incoming proves it never ran there
+ *                (aborted or failed before its commit); when that cannot be
+ *                known, the source stays paused and the job asks again until
+ *                the destination's daemon answers
+ *   journal      STATE_DIR/jobs/ID.job holds the job while it runs (its VM, the
+ *                destination and the attempt's incoming): a daemon that died
+ *                under a job finishes it at its next start (migration_resume)
  *   failure      evidence (QMP error-desc, RESET and VFIO_MIGRATION events,
  *                whether the destination QEMU exited, the transport) gives a
  *                class; the destination is torn down; the source runs on;
@@ -18,7 +25,7 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
-#define G_LOG_DOMAIN "xe-migration"
+#define G_LOG_DOMAIN "xe-source"
 
 #include <string.h>
 
@@ -32,6 +39,8 @@
 #define PROGRESS_INTERVAL_MS 250
 #define PEER_TIMEOUT_MS      60000
 #define CONNECT_TIMEOUT_MS   20000
+#define ASK_TIMEOUT_MS       5000  /* one question about the destination's incoming */
+#define ASK_BACKOFF_MAX_MS   30000 /* between questions a peer could not answer */
 
 typedef struct {
     XeEngine *engine;
@@ -45,9 +54,11 @@ typedef struct {
     XePolicy *policy;
     guint64 budget_ms;
 
-    /* source facts */
+    /* source facts, from the snapshot migration_start() took on main */
     char *vf;
     char *reservation;
+    char *qmp_socket;
+    XeQemuProcess *process; /* the VM's QEMU */
     char *profile; /* key=value, what the destination must match */
     guint64 vf_bytes;
     guint64 estimate_ms;
@@ -73,14 +84,30 @@ typedef struct {
     gint64 phase_started;
     GHashTable *timings; /* phase -> ms */
     GPtrArray *attempts; /* GVariant (ussst): the failed attempts so far */
+    gint64 created;      /* monotonic: the job's request */
+
+    XeJobEntry *entry; /* STATE_DIR/jobs/ID.job */
+    GCancellable *stopping; /* the daemon stops: a wait for the destination gives up */
+    GTask *resume_task; /* migration_resume(): returned after the first try to decide */
 } Migration;
+
+/* The job lets go of the VM's monitor (which serves one client at a time). */
+static void
+close_source(Migration *m)
+{
+    if (m->qmp == NULL)
+        return;
+    g_signal_handlers_disconnect_matched(m->qmp, G_SIGNAL_MATCH_DATA, 0, 0, NULL, NULL, m);
+    xe_qmp_client_close(m->qmp);
+    g_clear_object(&m->qmp);
+}
 
 static void
 migration_free(Migration *m)
 {
     g_object_unref(m->engine);
     g_object_unref(m->job);
-    g_object_unref(m->vm);
+    g_clear_object(&m->vm); /* NULL for a job whose VM ended while the daemon was down */
     xe_vm_spec_free(m->spec);
     g_free(m->host);
     g_free(m->policy_name);
@@ -89,18 +116,35 @@ migration_free(Migration *m)
     xe_policy_free(m->policy);
     g_free(m->vf);
     g_free(m->reservation);
+    g_free(m->qmp_socket);
+    g_clear_object(&m->process);
     g_free(m->profile);
-    if (m->qmp != NULL) {
-        g_signal_handlers_disconnect_matched(m->qmp, G_SIGNAL_MATCH_DATA, 0, 0, NULL, NULL, m);
-        xe_qmp_client_close(m->qmp);
-        g_object_unref(m->qmp);
-    }
+    close_source(m);
     xe_peer_free(m->peer);
     g_free(m->incoming);
     g_free(m->dest_vf);
     g_hash_table_unref(m->timings);
     g_ptr_array_unref(m->attempts);
+    xe_job_entry_free(m->entry);
+    g_clear_object(&m->stopping);
+    g_clear_object(&m->resume_task);
     g_free(m);
+}
+
+/* The job on record, durably; FALSE when it cannot be (the job must not go on). */
+static gboolean
+journal(Migration *m, GError **error)
+{
+    m->entry->attempt = m->attempt;
+    g_free(m->entry->incoming);
+    m->entry->incoming = g_strdup(m->incoming != NULL ? m->incoming : "");
+    g_free(m->entry->dest_vf);
+    m->entry->dest_vf = g_strdup(m->dest_vf != NULL ? m->dest_vf : "");
+    if (!xe_journal_put_job(m->settings->state_dir, m->entry, error)) {
+        g_prefix_error(error, "the job cannot be recorded, so it would not survive a restart: ");
+        return FALSE;
+    }
+    return TRUE;
 }
 
 /* phases and their timings */
@@ -188,8 +232,12 @@ on_event(XeQmpClient *client, const char *name, JsonObject *data, gint64 timesta
     if (g_str_equal(name, XE_QMP_EVENT_MIGRATION)) {
         XeQmpMigrationStatus status;
 
-        if (xe_qmp_event_migration_parse(data, &status))
+        g_autoptr(GError) error = NULL;
+
+        if (xe_qmp_event_migration_decode(data, &status, &error))
             m->status = status;
+        else
+            g_warning("job %s: %s", xe_job_get_id(m->job), error->message);
     } else if (g_str_equal(name, XE_QMP_EVENT_RESET)) {
         m->saw_reset = TRUE;
     } else if (g_str_equal(name, XE_QMP_EVENT_RESUME)) {
@@ -203,7 +251,7 @@ on_event(XeQmpClient *client, const char *name, JsonObject *data, gint64 timesta
         /* Logged for the record only: QEMU announces the states it sets, and after a
          * failure it sets RUNNING itself, so the event cannot tell a reset from a
          * recovery. The reset shows as ENODEV in the error (kernel-interfaces 3.3). */
-        if (xe_qmp_event_vfio_migration_parse(data, &dev, &qom, &state))
+        if (xe_qmp_event_vfio_migration_decode(data, &dev, &qom, &state, NULL))
             g_debug("job %s: %s is %s", xe_job_get_id(m->job), dev,
                     xe_qmp_vfio_state_to_string(state));
     }
@@ -242,7 +290,7 @@ preflight(Migration *m, GError **error)
     xe_record_post(m->job, "max-attempts", m->policy->retries + 1, NULL);
 
     /* the VF */
-    g_object_get(m->vm, "vf", &m->vf, "reservation", &m->reservation, "qmp-socket", &qmp, NULL);
+    qmp = g_strdup(m->qmp_socket);
     if (!engine_vf_facts(m->engine, m->vf, &driver, &support)) {
         g_set_error(error, XE_ERROR, XE_ERROR_NOT_FOUND, "the VM's VF %s is not on this host",
                     m->vf);
@@ -582,7 +630,10 @@ follow(Migration *m, Evidence *e, XeQmpMigrationInfo **final)
     g_cancellable_disconnect(m->cancellable, cancel_id);
     g_source_destroy(timer);
     g_source_unref(timer);
-    return m->qmp_gone ? XE_QMP_MIGRATION_STATUS_UNKNOWN : m->status;
+    /* a source that completed and then went away has done its part */
+    return m->qmp_gone && m->status != XE_QMP_MIGRATION_STATUS_COMPLETED
+               ? XE_QMP_MIGRATION_STATUS_UNKNOWN
+               : m->status;
 }
 
 static gboolean
@@ -669,46 +720,78 @@ static void
 drop_destination(Migration *m)
 {
     if (m->peer != NULL && m->incoming != NULL &&
-        !xe_peer_incoming_abort(m->peer, m->incoming, PEER_TIMEOUT_MS, NULL))
+        !xe_peer_incoming_abort(m->peer, m->incoming, 2 * ASK_TIMEOUT_MS, NULL))
         xe_peer_close(m->peer);
     g_clear_pointer(&m->peer, xe_peer_free);
     g_clear_pointer(&m->incoming, g_free);
 }
 
 typedef enum {
-    DESTINATION_RUNS, /* the peer runs the VM: Finish's answer was lost, the migration is done */
-    DESTINATION_DEAD, /* its incoming is gone, never having run: the source is the only copy */
-    DESTINATION_UNKNOWN,
+    DESTINATION_RUNS,    /* committed there: the VM is the destination's (Finish's answer lost) */
+    DESTINATION_LOST,    /* committed there, and its QEMU then died: the VM is gone */
+    DESTINATION_DEAD,    /* ended there before its commit: it never ran, the source is the VM */
+    DESTINATION_UNKNOWN, /* nobody can say yet: the source stays as it is */
 } DestinationFate;
 
-/* After the source completed but Finish failed: where is the VM? Asked over the
- * peer connection, or a fresh one; the incoming is aborted on the way if it is
- * still there, so that "dead" is true once this returns. */
+/* Where is the VM, after the source completed but Finish did not say so? The
+ * destination's incoming tells: its daemon never reports a committed incoming as not
+ * run, and keeps the ones that are over as tombstones. One still in progress is aborted
+ * on the way (which fails once it is committed), so that "dead" holds once this returns.
+ * Never inferred from a timeout or a missing object: those are UNKNOWN. */
 static DestinationFate
-destination_fate(Migration *m)
+destination_fate(Migration *m, char **why)
 {
     g_autoptr(XePeer) fresh = NULL;
     g_autoptr(GError) error = NULL;
+    g_autoptr(GVariant) props = NULL;
+    const char *state = "";
+    XeIncomingState st;
     XePeer *peer = m->peer;
 
+    g_clear_pointer(why, g_free);
+    if (m->incoming == NULL || *m->incoming == '\0') {
+        *why = g_strdup("no destination was prepared");
+        return DESTINATION_DEAD;
+    }
     if (peer == NULL || !xe_peer_is_connected(peer)) {
         fresh = xe_peer_connect((const char *const *)m->settings->transport, m->host,
                                 CONNECT_TIMEOUT_MS, NULL, &error);
-        if (fresh == NULL)
+        if (fresh == NULL) {
+            *why = g_strdup_printf("%s cannot be reached: %s", m->host, error->message);
             return DESTINATION_UNKNOWN;
+        }
         peer = fresh;
     }
-    if (xe_peer_runs_vm(peer, m->spec->name, PEER_TIMEOUT_MS, &error))
-        return DESTINATION_RUNS;
-    if (error != NULL)
+    props = xe_peer_incoming_properties(peer, m->incoming, ASK_TIMEOUT_MS, &error);
+    if (props == NULL) {
+        *why = g_strdup_printf("%s's daemon cannot say how incoming %s ended: %s", m->host,
+                               m->incoming, error->message);
         return DESTINATION_UNKNOWN;
-    if (m->incoming == NULL || xe_peer_incoming_abort(peer, m->incoming, PEER_TIMEOUT_MS, &error))
+    }
+    g_variant_lookup(props, "State", "&s", &state);
+    if (!xe_incoming_state_from_string(state, &st)) {
+        *why = g_strdup_printf("%s's incoming %s is in state '%s'", m->host, m->incoming, state);
+        return DESTINATION_UNKNOWN;
+    }
+    if (st == XE_INCOMING_LOST) {
+        *why = g_strdup_printf("the VM was started on %s, whose QEMU then died", m->host);
+        return DESTINATION_LOST;
+    }
+    if (xe_incoming_state_is_committed(st))
+        return DESTINATION_RUNS;
+    if (st == XE_INCOMING_ABORTED || st == XE_INCOMING_FAILED) {
+        *why = g_strdup_printf("incoming %s on %s %s before it ran", m->incoming, m->host, state);
         return DESTINATION_DEAD;
-    return g_error_matches(error, XE_ERROR, XE_ERROR_NOT_FOUND) ||
-                   g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_OBJECT) ||
-                   g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD)
-               ? DESTINATION_DEAD
-               : DESTINATION_UNKNOWN;
+    }
+    /* still there, never committed: end it (it is not to run now) */
+    if (xe_peer_incoming_abort(peer, m->incoming, PEER_TIMEOUT_MS, &error)) {
+        *why = g_strdup_printf("incoming %s on %s aborted before it ran", m->incoming, m->host);
+        return DESTINATION_DEAD;
+    }
+    if (g_error_matches(error, XE_ERROR, XE_ERROR_COMMITTED))
+        return DESTINATION_RUNS; /* Finish got there first */
+    *why = g_strdup_printf("aborting incoming %s on %s: %s", m->incoming, m->host, error->message);
+    return DESTINATION_UNKNOWN;
 }
 
 static Outcome
@@ -773,6 +856,12 @@ attempt(Migration *m, Evidence *e, GError **error)
     m->incoming = g_strdup(incoming);
     g_free(m->dest_vf);
     m->dest_vf = g_strdup(vf);
+    /* the attempt's destination on record before any byte moves */
+    if (!journal(m, &local)) {
+        e->forced = XE_FAILURE_UNKNOWN;
+        e->forced_reason = g_strdup(local->message);
+        return OUTCOME_FAILED;
+    }
 
     /* the source */
     set_phase(m, "migrating");
@@ -817,7 +906,15 @@ attempt(Migration *m, Evidence *e, GError **error)
     set_phase(m, "verifying");
     if (!xe_peer_incoming_finish(m->peer, m->incoming, PEER_TIMEOUT_MS, NULL, &local)) {
         gather_destination(m, e);
-        e->forced = XE_FAILURE_UNKNOWN;
+        /* a destination daemon that is not there (killed, restarting) is the transport's
+         * failure: should the VM turn out never to have run there, another attempt may go */
+        e->forced = !xe_peer_is_connected(m->peer) ||
+                            g_error_matches(local, G_DBUS_ERROR, G_DBUS_ERROR_SERVICE_UNKNOWN) ||
+                            g_error_matches(local, G_DBUS_ERROR, G_DBUS_ERROR_NAME_HAS_NO_OWNER) ||
+                            g_error_matches(local, G_DBUS_ERROR, G_DBUS_ERROR_NO_REPLY) ||
+                            g_error_matches(local, G_DBUS_ERROR, G_DBUS_ERROR_DISCONNECTED)
+                        ? XE_FAILURE_TRANSPORT
+                        : XE_FAILURE_UNKNOWN;
         e->forced_reason = g_strdup_printf("the source completed but the destination did not "
                                            "run the VM: %s",
                                            local->message);
@@ -835,17 +932,14 @@ cleanup_source(Migration *m)
 {
     g_auto(XeAwait) w = XE_AWAIT_INIT;
     g_autoptr(GError) error = NULL;
-    XeQemuProcess *process = (XeQemuProcess *)xe_vm_get_process(m->vm);
 
     set_phase(m, "cleanup");
     xe_record_post(m->vm, "state", "migrated", NULL);
-    (void)XE_AWAIT_CALL(&w, xe_qmp_quit_async(m->qmp, NULL, xe_await_cb, &w),
-                        xe_qmp_quit_finish(m->qmp, xe_await(&w), NULL));
-    if (process != NULL)
-        engine_end_qemu(m->engine, process, 5000);
-    else
-        /* adopted: its monitor closing is all we see of its exit */
-        wait_flag(&m->qmp_gone, 5000);
+    if (m->qmp != NULL && !m->qmp_gone)
+        (void)XE_AWAIT_CALL(&w, xe_qmp_quit_async(m->qmp, NULL, xe_await_cb, &w),
+                            xe_qmp_quit_finish(m->qmp, xe_await(&w), NULL));
+    if (m->process != NULL)
+        engine_end_qemu(m->engine, m->process, 5000);
     if (!engine_release(m->engine, m->reservation, TRUE, "xe-migrated (job)", &error))
         g_warning("job %s: %s", xe_job_get_id(m->job), error->message);
 }
@@ -860,7 +954,8 @@ main_finish(gpointer data)
 {
     Finish *f = data;
 
-    if (f->vm_state != NULL && g_str_equal(f->vm_state, "migrated"))
+    if (f->vm_state != NULL && (g_str_equal(f->vm_state, "migrated") ||
+                                g_str_equal(f->vm_state, "gone")))
         engine_vm_remove(f->m->engine, f->m->vm);
     else if (f->vm_state != NULL)
         g_object_set(f->m->vm, "state", f->vm_state, "job", "", NULL);
@@ -884,7 +979,15 @@ static void
 finish_job(Migration *m, const char *state, XeFailureClass klass, const char *reason)
 {
     Finish f = { m, NULL };
+    g_autoptr(GError) error = NULL;
 
+    /* off the record first: once the job says it is over, a restart must not finish it
+     * again; and the monitor is free for whoever reads the job's end */
+    if (!xe_journal_drop_job(m->settings->state_dir, xe_job_get_id(m->job), &error)) {
+        g_warning("job %s: %s", xe_job_get_id(m->job), error->message);
+        g_clear_error(&error);
+    }
+    close_source(m);
     set_phase(m, "done");
     xe_record_post(m->job, "state", state, "failure-class",
                    klass == XE_FAILURE_NONE ? "" : xe_failure_to_string(klass), "failure-reason",
@@ -902,7 +1005,106 @@ finish_job(Migration *m, const char *state, XeFailureClass klass, const char *re
                      m->spec->name, m->host, xe_failure_to_string(klass), reason);
         inform(m, "failed");
     }
-    xe_call_main(m->engine->main, main_finish, &f);
+    if (m->vm != NULL)
+        xe_call_main(m->engine->main, main_finish, &f);
+}
+
+/* The VM left this host (it runs on the destination, or died there after its commit):
+ * the source QEMU quits, its VF is reset and released. */
+static void
+source_gone(Migration *m, DestinationFate fate, const char *why)
+{
+    g_clear_pointer(&m->peer, xe_peer_free);
+    cleanup_source(m);
+    if (fate == DESTINATION_RUNS) {
+        finish_job(m, "completed", XE_FAILURE_NONE, NULL);
+    } else {
+        m->vm_state_after_failure = "gone";
+        finish_job(m, "failed", XE_FAILURE_DESTINATION_DIED, why);
+    }
+}
+
+/* The daemon stops while the job waits for the destination's word: the job stays in
+ * the journal and the source as it is (paused); the next start takes it up. */
+static void
+suspend(Migration *m, const char *why)
+{
+    g_autofree char *reason = g_strdup_printf(
+        "xe-migrated stopped while waiting for %s (%s); its next start decides", m->host, why);
+
+    close_source(m);
+    xe_record_post(m->job, "failure-reason", reason, NULL);
+    xe_log_event(G_LOG_LEVEL_WARNING, XE_MESSAGE_MIGRATION_FAILED, NULL, m->vf, NULL, "job %s: %s",
+                 xe_job_get_id(m->job), reason);
+}
+
+/* Tells migration_resume()'s caller that the first try to decide is over. */
+static void
+first_try_over(Migration *m, gboolean decided)
+{
+    if (m->resume_task != NULL) {
+        g_task_return_boolean(m->resume_task, decided);
+        g_clear_object(&m->resume_task);
+    }
+}
+
+/* The source completed and the destination did not confirm it runs the VM: ask the
+ * destination until it can say. Meanwhile the source stays paused (postmigrate): it is
+ * resumed only on the destination's word that the VM never ran there. The job says
+ * what it waits for. UNKNOWN only when the daemon stops: the job stays in the journal,
+ * and the next start asks again. */
+static DestinationFate
+settle_fate(Migration *m, char **why)
+{
+    guint64 delay = 1000;
+
+    for (;;) {
+        DestinationFate fate = destination_fate(m, why);
+
+        if (fate != DESTINATION_UNKNOWN || g_cancellable_is_cancelled(m->stopping))
+            return fate;
+        first_try_over(m, FALSE);
+        g_clear_pointer(&m->peer, xe_peer_free); /* the next question on a fresh transport */
+        xe_record_post(m->job, "failure-reason",
+                       *why != NULL ? *why : "the destination cannot say where the VM runs", NULL);
+        xe_log_event(G_LOG_LEVEL_WARNING, XE_MESSAGE_MIGRATION_FAILED, NULL, m->vf, NULL,
+                     "job %s: VM %s stays paused here until %s says whether it runs there "
+                     "(%s); asking again in %" G_GUINT64_FORMAT " ms",
+                     xe_job_get_id(m->job), m->spec->name, m->host, *why, delay);
+        /* not cancellable by the job: a paused VM is not left to itself */
+        (void)xe_sleep(delay, m->stopping);
+        delay = MIN(delay * 2, ASK_BACKOFF_MAX_MS);
+    }
+}
+
+/* `cont` on a completed source whose destination is known never to have run the VM;
+ * TRUE when it runs again. */
+static gboolean
+resume_source(Migration *m)
+{
+    g_auto(XeAwait) w = XE_AWAIT_INIT;
+    g_autofree char *state = NULL;
+
+    if (m->qmp == NULL || m->qmp_gone)
+        return FALSE;
+    (void)XE_AWAIT_CALL(&w, xe_qmp_cont_async(m->qmp, NULL, xe_await_cb, &w),
+                        xe_qmp_cont_finish(m->qmp, xe_await(&w), NULL));
+    return source_runs(m, &state);
+}
+
+/* The source QEMU went away during the job: the VM went with it (unless the destination
+ * took it over); its VF is reset and released, and it is forgotten. */
+static void
+source_died(Migration *m, const char *reason)
+{
+    g_autoptr(GError) error = NULL;
+
+    if (m->process != NULL)
+        engine_end_qemu(m->engine, m->process, 0);
+    if (!engine_release(m->engine, m->reservation, TRUE, "xe-migrated (job)", &error))
+        g_warning("job %s: %s", xe_job_get_id(m->job), error->message);
+    m->vm_state_after_failure = "gone";
+    finish_job(m, "failed", XE_FAILURE_UNKNOWN, reason);
 }
 
 /* the job */
@@ -919,6 +1121,11 @@ job_thread(gpointer data)
     xe_record_post(m->job, "state", "running", NULL);
     m->vm_state_after_failure = "running";
     set_phase(m, "preflight");
+    if (!journal(m, &error)) {
+        klass = XE_FAILURE_UNKNOWN;
+        reason = g_strdup_printf("pre-flight: %s", error->message);
+        goto failed;
+    }
     if (!preflight(m, &error)) {
         klass = g_cancellable_is_cancelled(m->cancellable) ? XE_FAILURE_CANCELLED
                 : g_error_matches(error, XE_ERROR, XE_ERROR_NOT_SUPPORTED) ||
@@ -929,7 +1136,7 @@ job_thread(gpointer data)
         goto failed;
     }
     if (!run_hooks(m, "pre-migrate", &error)) {
-        klass = XE_FAILURE_CANCELLED;
+        klass = XE_FAILURE_VETOED;
         reason = g_strdup_printf("vetoed: %s", error->message);
         goto failed;
     }
@@ -945,22 +1152,21 @@ job_thread(gpointer data)
         xe_record_post(m->job, "attempt", m->attempt, NULL);
         outcome = attempt(m, &e, &fatal);
         if (outcome == OUTCOME_COMPLETED) {
-            g_clear_pointer(&m->peer, xe_peer_free);
-            cleanup_source(m);
+            xe_record_post(m->job, "time-to-running",
+                           (guint64)(g_get_monotonic_time() - m->created) / 1000, NULL);
+            source_gone(m, DESTINATION_RUNS, NULL);
             evidence_clear(&e);
-            finish_job(m, "completed", XE_FAILURE_NONE, NULL);
             goto out;
         }
         g_clear_pointer(&reason, g_free);
         if (fatal != NULL) {
-            /* the source QEMU is gone: no VM to keep running, nothing to retry */
-            klass = XE_FAILURE_UNKNOWN;
+            /* the source QEMU went away before it completed: nothing ran elsewhere */
             reason = g_strdup(fatal->message);
-            m->vm_state_after_failure = "stopped";
+            record_attempt(m, XE_FAILURE_UNKNOWN, reason, started);
             drop_destination(m);
             evidence_clear(&e);
-            record_attempt(m, klass, reason, started);
-            goto failed;
+            source_died(m, reason);
+            goto out;
         }
         if (e.forced != XE_FAILURE_NONE) {
             klass = e.forced;
@@ -978,44 +1184,46 @@ job_thread(gpointer data)
 
             klass = xe_failure_classify(&ev, &reason);
         }
-        /* The source must run again before anything else; a completed source
-         * (postmigrate) only once its destination is known dead. */
+        /* A completed source (postmigrate) runs again only once its destination is known
+         * never to have run the VM. */
         if (m->status == XE_QMP_MIGRATION_STATUS_COMPLETED) {
-            DestinationFate fate = destination_fate(m);
+            g_autofree char *why = NULL;
+            DestinationFate fate;
 
-            if (fate == DESTINATION_RUNS) {
-                /* Finish did its work; only its answer was lost. */
-                xe_log_event(G_LOG_LEVEL_MESSAGE, XE_MESSAGE_MIGRATION_COMPLETED, NULL, m->vf, NULL,
-                             "job %s: %s runs VM %s although Finish did not answer (%s)",
-                             xe_job_get_id(m->job), m->host, m->spec->name, reason);
-                g_clear_pointer(&m->peer, xe_peer_free);
+            set_phase(m, "verifying");
+            fate = settle_fate(m, &why);
+            if (fate == DESTINATION_UNKNOWN) {
                 evidence_clear(&e);
-                cleanup_source(m);
-                finish_job(m, "completed", XE_FAILURE_NONE, NULL);
+                suspend(m, why);
                 goto out;
             }
-            if (fate == DESTINATION_DEAD) {
-                g_auto(XeAwait) w = XE_AWAIT_INIT;
-
-                /* The destination never ran and is gone: the source is the VM. */
-                (void)XE_AWAIT_CALL(&w, xe_qmp_cont_async(m->qmp, NULL, xe_await_cb, &w),
-                                    xe_qmp_cont_finish(m->qmp, xe_await(&w), NULL));
-            } else {
-                g_autofree char *more = g_strdup_printf(
-                    "%s; the destination could not be confirmed dead, so the source stays "
-                    "paused (postmigrate): resume it only once the destination QEMU is gone",
-                    reason);
-
-                m->vm_state_after_failure = "postmigrate";
-                g_free(reason);
-                reason = g_steal_pointer(&more);
+            if (fate == DESTINATION_RUNS || fate == DESTINATION_LOST) {
+                /* Finish did its work; only its answer was lost (or the VM died there) */
+                xe_log_event(G_LOG_LEVEL_MESSAGE, XE_MESSAGE_MIGRATION_COMPLETED, NULL, m->vf, NULL,
+                             "job %s: %s has VM %s although Finish did not say so (%s)",
+                             xe_job_get_id(m->job), m->host, m->spec->name, reason);
+                evidence_clear(&e);
+                if (fate == DESTINATION_RUNS)
+                    xe_record_post(m->job, "time-to-running",
+                                   (guint64)(g_get_monotonic_time() - m->created) / 1000, NULL);
+                source_gone(m, fate, why);
+                goto out;
+            }
+            /* the destination never ran it and is gone: the source is the VM */
+            if (!resume_source(m) && m->qmp_gone) {
                 record_attempt(m, klass, reason, started);
                 evidence_clear(&e);
-                klass = XE_FAILURE_UNKNOWN;
-                goto failed;
+                source_died(m, "the source QEMU exited while its destination was undone");
+                goto out;
             }
         }
         drop_destination(m);
+        if (m->qmp_gone) {
+            record_attempt(m, klass, reason, started);
+            evidence_clear(&e);
+            source_died(m, "the source QEMU exited during the migration");
+            goto out;
+        }
         if (!source_runs(m, &state)) {
             g_autofree char *more =
                 g_strdup_printf("%s; the source QEMU is '%s' and did not resume", reason,
@@ -1053,22 +1261,175 @@ out:
     return G_SOURCE_REMOVE;
 }
 
-void
-migration_start(XeEngine *self, XeJob *job, XeVm *vm, const char *host)
+/* On main: what the worker needs of the VM, so that it never reads the record. */
+static Migration *
+migration_new(XeEngine *self, XeJob *job, XeVm *vm, const char *host)
 {
     Migration *m = g_new0(Migration, 1);
-    g_autofree char *policy = NULL;
-    g_autofree char *worker = g_strdup_printf("job:%s", xe_job_get_id(job));
 
     m->engine = g_object_ref(self);
     m->job = g_object_ref(job);
-    m->vm = g_object_ref(vm);
-    m->spec = xe_vm_spec_copy(xe_vm_get_spec(vm));
+    m->vm = vm != NULL ? g_object_ref(vm) : NULL;
     m->host = g_strdup(host);
     g_object_get(job, "policy", &m->policy_name, NULL);
+    if (vm != NULL) {
+        m->spec = xe_vm_spec_copy(xe_vm_get_spec(vm));
+        g_object_get(vm, "vf", &m->vf, "reservation", &m->reservation, "qmp-socket",
+                     &m->qmp_socket, NULL);
+        if (xe_vm_get_process(vm) != NULL)
+            m->process = g_object_ref(XE_QEMU_PROCESS(xe_vm_get_process(vm)));
+    }
     m->settings = engine_settings(self);
     m->cancellable = g_object_ref(xe_job_get_cancellable(job));
     m->timings = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
     m->attempts = g_ptr_array_new_with_free_func((GDestroyNotify)g_variant_unref);
+    m->created = g_get_monotonic_time();
+    m->stopping = g_object_ref(self->stopping);
+    m->entry = g_new0(XeJobEntry, 1);
+    m->entry->id = g_strdup(xe_job_get_id(job));
+    g_object_get(job, "vm", &m->entry->vm, "caller", &m->entry->caller, "started",
+                 &m->entry->started, NULL);
+    m->entry->host = g_strdup(host);
+    m->entry->policy = g_strdup(m->policy_name);
+    return m;
+}
+
+void
+migration_start(XeEngine *self, XeJob *job, XeVm *vm, const char *host)
+{
+    Migration *m = migration_new(self, job, vm, host);
+    g_autofree char *worker = g_strdup_printf("job:%s", xe_job_get_id(job));
+
     xe_worker_invoke(engine_worker(self, worker), job_thread, m, NULL);
+}
+
+/* restart: a job the daemon died under */
+
+static void
+connect_source(Migration *m)
+{
+    g_autofree char *address = NULL;
+    g_autoptr(GError) error = NULL;
+
+    if (m->qmp_socket == NULL)
+        return;
+    address = g_strdup_printf("unix:%s", m->qmp_socket);
+    m->qmp = engine_qmp_connect(address, NULL, &error);
+    if (m->qmp == NULL) {
+        g_warning("job %s: the VM's QEMU monitor: %s", xe_job_get_id(m->job), error->message);
+        m->qmp_gone = TRUE;
+        return;
+    }
+    g_signal_connect(m->qmp, "event", G_CALLBACK(on_event), m);
+    g_signal_connect(m->qmp, "disconnected", G_CALLBACK(on_disconnected), m);
+}
+
+/* Where the source's own migration stands: a QEMU that went on migrating without the
+ * daemon is cancelled (it may still complete first). */
+static XeQmpMigrationStatus
+source_status(Migration *m)
+{
+    g_auto(XeAwait) w = XE_AWAIT_INIT;
+
+    for (guint round = 0; round < 600 && !m->qmp_gone; round++) {
+        g_autoptr(XeQmpMigrationInfo) info =
+            XE_AWAIT_CALL(&w, xe_qmp_query_migrate_async(m->qmp, NULL, xe_await_cb, &w),
+                          xe_qmp_query_migrate_finish(m->qmp, xe_await(&w), NULL));
+
+        if (info == NULL)
+            break;
+        if (info->status == XE_QMP_MIGRATION_STATUS_NONE ||
+            xe_qmp_migration_status_is_final(info->status))
+            return info->status;
+        if (round == 0)
+            xe_qmp_migrate_cancel_async(m->qmp, NULL, NULL, NULL);
+        (void)xe_sleep(100, NULL);
+    }
+    return XE_QMP_MIGRATION_STATUS_UNKNOWN;
+}
+
+static gboolean
+resume_thread(gpointer data)
+{
+    Migration *m = data;
+    g_autofree char *worker = g_strdup_printf("job:%s", xe_job_get_id(m->job));
+    g_autofree char *why = NULL;
+    XeQmpMigrationStatus status = XE_QMP_MIGRATION_STATUS_UNKNOWN;
+    DestinationFate fate;
+
+    m->attempt = MAX(m->entry->attempt, 1u);
+    m->incoming = *m->entry->incoming != '\0' ? g_strdup(m->entry->incoming) : NULL;
+    m->dest_vf = g_strdup(m->entry->dest_vf);
+    m->vm_state_after_failure = "running";
+    set_phase(m, "verifying");
+    if (m->vm != NULL) {
+        connect_source(m);
+        if (!m->qmp_gone)
+            status = source_status(m);
+    }
+    if (m->vm == NULL || m->qmp_gone) {
+        /* its QEMU ended while the daemon was down: the VM is the destination's, or gone */
+        fate = settle_fate(m, &why);
+        first_try_over(m, fate != DESTINATION_UNKNOWN);
+        if (fate == DESTINATION_UNKNOWN) {
+            suspend(m, why);
+        } else if (m->vm != NULL && fate != DESTINATION_RUNS) {
+            source_died(m, "the source QEMU ended while xe-migrated was down");
+        } else if (m->vm != NULL) {
+            source_gone(m, fate, why);
+        } else {
+            m->vm_state_after_failure = NULL;
+            finish_job(m, fate == DESTINATION_RUNS ? "completed" : "failed",
+                       fate == DESTINATION_RUNS ? XE_FAILURE_NONE : XE_FAILURE_UNKNOWN,
+                       fate == DESTINATION_RUNS
+                           ? NULL
+                           : "the source QEMU ended while xe-migrated was down");
+        }
+    } else if (status == XE_QMP_MIGRATION_STATUS_COMPLETED ||
+               status == XE_QMP_MIGRATION_STATUS_UNKNOWN) {
+        /* completed while nobody watched (or it cannot be told): the destination's
+         * incoming decides */
+        m->status = status;
+        fate = settle_fate(m, &why);
+        first_try_over(m, fate != DESTINATION_UNKNOWN);
+        if (fate == DESTINATION_UNKNOWN)
+            suspend(m, why);
+        else if (fate == DESTINATION_RUNS || fate == DESTINATION_LOST)
+            source_gone(m, fate, why);
+        else if (resume_source(m))
+            finish_job(m, "failed", XE_FAILURE_UNKNOWN,
+                       "xe-migrated restarted during the migration; the VM runs here");
+        else
+            source_died(m, "the source QEMU did not resume after its destination was undone");
+    } else {
+        /* never completed: the VM did not leave; whatever the destination holds goes */
+        g_autofree char *state = NULL;
+
+        (void)destination_fate(m, &why); /* aborts an incoming still in progress */
+        first_try_over(m, TRUE);
+        if (!source_runs(m, &state))
+            m->vm_state_after_failure = "paused";
+        finish_job(m, "failed", XE_FAILURE_UNKNOWN,
+                   "xe-migrated restarted during the migration; the VM stayed here");
+    }
+    engine_worker_done(m->engine, worker);
+    migration_free(m);
+    return G_SOURCE_REMOVE;
+}
+
+void
+migration_resume(XeEngine *self, XeJob *job, XeVm *vm, const XeJobEntry *entry, GTask *done)
+{
+    Migration *m = migration_new(self, job, vm, entry->host);
+    g_autofree char *worker = g_strdup_printf("job:%s", xe_job_get_id(job));
+
+    if (m->spec == NULL) {
+        m->spec = g_new0(XeVmSpec, 1);
+        m->spec->name = g_strdup(entry->vm);
+    }
+    m->was_running = TRUE; /* it ran when the job started: a job needs a running VM */
+    xe_job_entry_free(m->entry);
+    m->entry = xe_job_entry_copy(entry);
+    m->resume_task = done;
+    xe_worker_invoke(engine_worker(self, worker), resume_thread, m, NULL);
 }

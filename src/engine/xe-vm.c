@@ -2,6 +2,8 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#define G_LOG_DOMAIN "xe-vm"
+
 #include "xe-vm.h"
 
 #define S(n)    g_param_spec_string(n, NULL, NULL, "", 0)
@@ -57,12 +59,13 @@ xe_vm_class_init(XeVmClass *klass)
 }
 
 XeVm *
-xe_vm_new(const XeVmSpec *spec)
+xe_vm_new(const XeVmSpec *spec, GMainContext *context)
 {
     XeVm *vm = g_object_new(XE_TYPE_VM, "name", spec->name, "profile", spec->profile, "policy",
                             spec->policy, "downtime-budget", spec->downtime_budget_ms, "adopted",
                             spec->qmp != NULL, "state", "starting", NULL);
 
+    xe_record_bind(vm, context);
     vm->spec = xe_vm_spec_copy(spec);
     return vm;
 }

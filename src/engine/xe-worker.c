@@ -2,12 +2,18 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#define G_LOG_DOMAIN "xe-worker"
+
 #include "xe-worker.h"
 
 struct _XeWorker {
     GThread *thread;
     GMainContext *context;
     GMainLoop *loop;
+    /* set by xe_worker_stop(): told once the thread is done */
+    GMainContext *notify;
+    GSourceFunc exited;
+    gpointer exited_data;
 };
 
 static gpointer
@@ -21,6 +27,13 @@ worker_thread(gpointer data)
     while (g_main_context_iteration(w->context, FALSE))
         ;
     g_main_context_pop_thread_default(w->context);
+    /* Nobody joins this thread: it frees its worker and says so. */
+    if (w->exited != NULL)
+        g_main_context_invoke(w->notify, w->exited, w->exited_data);
+    g_clear_pointer(&w->notify, g_main_context_unref);
+    g_main_loop_unref(w->loop);
+    g_main_context_unref(w->context);
+    g_free(w);
     return NULL;
 }
 
@@ -43,15 +56,15 @@ quit_loop(gpointer data)
 }
 
 void
-xe_worker_free(XeWorker *w)
+xe_worker_stop(XeWorker *w, GMainContext *notify, GSourceFunc exited, gpointer data)
 {
     if (w == NULL)
         return;
+    w->notify = notify != NULL ? g_main_context_ref(notify) : NULL;
+    w->exited = exited;
+    w->exited_data = data;
+    g_thread_unref(w->thread); /* detached: the thread frees @w */
     g_main_context_invoke(w->context, quit_loop, w->loop);
-    g_thread_join(w->thread);
-    g_main_loop_unref(w->loop);
-    g_main_context_unref(w->context);
-    g_free(w);
 }
 
 GMainContext *

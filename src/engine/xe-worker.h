@@ -19,8 +19,10 @@ G_BEGIN_DECLS
 typedef struct _XeWorker XeWorker;
 
 XeWorker *xe_worker_new(const char *name);
-/* Stops the thread once the work queued so far has run, and joins it. */
-void xe_worker_free(XeWorker *worker);
+/* Stops the thread once the work queued so far has run. Nobody ever joins a worker (a
+ * thread that waits on the main context must never be waited for by it): the thread frees
+ * @worker itself, then runs @exited(@data) on @notify. @worker is not to be used after. */
+void xe_worker_stop(XeWorker *worker, GMainContext *notify, GSourceFunc exited, gpointer data);
 GMainContext *xe_worker_get_context(XeWorker *worker);
 /* Runs @func(@data) on the worker's thread. */
 void xe_worker_invoke(XeWorker *worker, GSourceFunc func, gpointer data, GDestroyNotify destroy);

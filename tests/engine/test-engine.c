@@ -315,10 +315,19 @@ count_notify(GObject *object, GParamSpec *pspec, gpointer data)
     (*(guint *)data)++;
 }
 
+static gboolean
+flag_up(gpointer data)
+{
+    *(gboolean *)data = TRUE;
+    return G_SOURCE_REMOVE;
+}
+
 START_TEST(test_record_posts_apply_on_the_owner_context)
 {
-    g_autoptr(XeJob) job = xe_job_new("7", "vm", "b", "default", "test");
+    g_autoptr(XeJob) job =
+        xe_job_new(g_main_context_default(), "7", "vm", "b", "default", "test");
     XeWorker *worker = xe_worker_new("test");
+    gboolean exited = FALSE;
     guint notified = 0;
     g_autofree char *phase = NULL;
     guint attempt = 0;
@@ -326,8 +335,11 @@ START_TEST(test_record_posts_apply_on_the_owner_context)
 
     g_signal_connect(job, "notify", G_CALLBACK(count_notify), &notified);
     xe_worker_invoke(worker, post_from_worker, job, NULL);
-    xe_worker_free(worker); /* the post is queued on this thread's context by now */
+    /* stopped, never joined: the worker says when its thread is gone */
+    xe_worker_stop(worker, g_main_context_default(), flag_up, &exited);
     ck_assert_uint_eq(notified, 0);
+    while (!exited) /* (the test's timeout is the deadline) */
+        g_main_context_iteration(NULL, TRUE);
     while (g_main_context_iteration(NULL, FALSE))
         ;
     g_object_get(job, "phase", &phase, "attempt", &attempt, "ram-transferred", &ram, NULL);
