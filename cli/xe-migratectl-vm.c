@@ -316,10 +316,16 @@ ctl_vm_command(Ctl *ctl, const char *cmd, char **args, int n, int *ret)
         *ret = n == 0 ? cmd_vms(ctl) : usage_error("'vms' takes no argument");
     } else if (g_str_equal(cmd, "jobs")) {
         *ret = n == 0 ? cmd_jobs(ctl) : usage_error("'jobs' takes no argument");
-    } else if (g_str_equal(cmd, "job") || g_str_equal(cmd, "cancel")) {
+    } else if (g_str_equal(cmd, "job") || g_str_equal(cmd, "cancel") ||
+               g_str_equal(cmd, "resolve")) {
         g_autoptr(XeDBusJob) job = NULL;
 
-        if (n != 1) {
+        if (g_str_equal(cmd, "resolve") &&
+            (n != 2 || (!g_str_equal(args[1], "source") && !g_str_equal(args[1], "destination")))) {
+            *ret = usage_error("'resolve' takes a job id and 'source' or 'destination'");
+            return TRUE;
+        }
+        if (!g_str_equal(cmd, "resolve") && n != 1) {
             *ret = usage_error("'%s' takes a job id", cmd);
             return TRUE;
         }
@@ -328,6 +334,9 @@ ctl_vm_command(Ctl *ctl, const char *cmd, char **args, int n, int *ret)
             *ret = fail(cmd, error);
         } else if (g_str_equal(cmd, "cancel")) {
             *ret = xe_dbus_job_call_cancel_sync(job, NULL, &error) ? EXIT_OK : fail(cmd, error);
+        } else if (g_str_equal(cmd, "resolve")) {
+            *ret = xe_dbus_job_call_resolve_sync(job, args[1], NULL, &error) ? EXIT_OK
+                                                                             : fail(cmd, error);
         } else {
             g_autoptr(JsonBuilder) b = json_builder_new();
 

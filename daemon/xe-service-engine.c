@@ -143,6 +143,22 @@ service_engine_cancel(Call *c)
     call_free(c);
 }
 
+void
+service_engine_resolve(Call *c)
+{
+    const char *id = xe_dbus_job_get_id(XE_DBUS_JOB(c->iface));
+    const char *where = NULL;
+    GError *error = NULL;
+
+    g_variant_get_child(c->params, 0, "&s", &where);
+    if (!xe_engine_resolve_job(c->service->engine, id, where, c->caller, &error)) {
+        call_fail(c, error);
+        return;
+    }
+    xe_dbus_job_complete_resolve(XE_DBUS_JOB(c->iface), c->invocation);
+    call_free(c);
+}
+
 static void
 on_job_added(XeEngine *engine, XeJob *job, XeService *service)
 {

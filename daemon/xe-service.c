@@ -509,6 +509,7 @@ static const XeServiceMethod methods[] = {
     { VF, "Reset", XE_SERVICE_PRIVILEGED, NULL, handle_reset },
     { VF, "CheckCompatibility", XE_SERVICE_ANYONE, NULL, handle_check_compatibility },
     { JOB, "Cancel", XE_SERVICE_PRIVILEGED, NULL, service_engine_cancel },
+    { JOB, "Resolve", XE_SERVICE_PRIVILEGED, NULL, service_engine_resolve },
     { INCOMING, "Finish", XE_SERVICE_PRIVILEGED, NULL, service_engine_finish },
     { INCOMING, "Abort", XE_SERVICE_PRIVILEGED, NULL, service_engine_abort },
 };

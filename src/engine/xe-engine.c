@@ -1148,6 +1148,23 @@ xe_engine_migrate(XeEngine *self, const char *name, const char *host, const char
     return job;
 }
 
+gboolean
+xe_engine_resolve_job(XeEngine *self, const char *id, const char *where, const char *caller,
+                      GError **error)
+{
+    XeJob *job = g_hash_table_lookup(self->jobs, id);
+
+    if (job == NULL) {
+        g_set_error(error, XE_ERROR, XE_ERROR_NOT_FOUND, "no job %s", id);
+        return FALSE;
+    }
+    if (!xe_job_resolve(job, where, error))
+        return FALSE;
+    xe_log_event(G_LOG_LEVEL_WARNING, XE_MESSAGE_MIGRATION_FAILED, NULL, NULL, caller,
+                 "job %s: %s says the VM runs on the %s", id, caller, where);
+    return TRUE;
+}
+
 /* destination side */
 
 void

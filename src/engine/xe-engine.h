@@ -60,6 +60,11 @@ gboolean xe_engine_remove_vm_finish(XeEngine *self, GAsyncResult *result, GError
 XeJob *xe_engine_migrate(XeEngine *self, const char *name, const char *host, const char *policy,
                          const char *caller, GError **error);
 
+/* Job.Resolve: an operator's word on where the VM of a job that waits for its destination
+ * runs ("source" or "destination"). */
+gboolean xe_engine_resolve_job(XeEngine *self, const char *id, const char *where,
+                               const char *caller, GError **error);
+
 /* Destination side: @owner is the bus name of the caller (the source
  * daemon's transport); when it vanishes before Finish, the incoming is aborted.
  * The result is the a{sv} of xe_peer_prepare_incoming(). */

@@ -6,6 +6,8 @@
 
 #include "xe-job.h"
 
+#include "xe-error.h"
+
 #define S(n)    g_param_spec_string(n, NULL, NULL, "", 0)
 #define U(n)    g_param_spec_uint(n, NULL, NULL, 0, G_MAXUINT, 0, 0)
 #define T(n)    g_param_spec_uint64(n, NULL, NULL, 0, G_MAXUINT64, 0, 0)
@@ -17,6 +19,9 @@ struct _XeJob {
     XeRecord parent_instance;
     char *id;
     GCancellable *cancellable;
+    GCancellable *wake;  /* cancelled when an operator resolves a waiting job */
+    gint awaiting;       /* (atomic) the job waits for its destination's word */
+    gint resolution;     /* (atomic) XeJobResolution */
 };
 
 G_DEFINE_TYPE(XeJob, xe_job, XE_TYPE_RECORD)
@@ -28,6 +33,7 @@ xe_job_finalize(GObject *object)
 
     g_free(self->id);
     g_clear_object(&self->cancellable);
+    g_clear_object(&self->wake);
     G_OBJECT_CLASS(xe_job_parent_class)->finalize(object);
 }
 
@@ -35,6 +41,7 @@ static void
 xe_job_init(XeJob *self)
 {
     self->cancellable = g_cancellable_new();
+    self->wake = g_cancellable_new();
 }
 
 static void
@@ -105,6 +112,49 @@ void
 xe_job_cancel(XeJob *job)
 {
     g_cancellable_cancel(job->cancellable);
+}
+
+GCancellable *
+xe_job_get_wake(XeJob *job)
+{
+    return job->wake;
+}
+
+void
+xe_job_set_awaiting(XeJob *job, gboolean awaiting)
+{
+    g_atomic_int_set(&job->awaiting, awaiting);
+}
+
+gboolean
+xe_job_resolve(XeJob *job, const char *where, GError **error)
+{
+    XeJobResolution r = g_strcmp0(where, "source")        ? g_strcmp0(where, "destination")
+                                                              ? XE_JOB_UNRESOLVED
+                                                              : XE_JOB_VM_ON_DESTINATION
+                                                          : XE_JOB_VM_ON_SOURCE;
+
+    if (r == XE_JOB_UNRESOLVED) {
+        g_set_error(error, XE_ERROR, XE_ERROR_INVALID_ARGUMENT,
+                    "job %s: '%s' is not where a VM runs: 'source' or 'destination'", job->id,
+                    where != NULL ? where : "");
+        return FALSE;
+    }
+    if (!g_atomic_int_get(&job->awaiting)) {
+        g_set_error(error, XE_ERROR, XE_ERROR_BUSY,
+                    "job %s does not wait for its destination's word: nothing to resolve",
+                    job->id);
+        return FALSE;
+    }
+    g_atomic_int_set(&job->resolution, r);
+    g_cancellable_cancel(job->wake);
+    return TRUE;
+}
+
+XeJobResolution
+xe_job_get_resolution(XeJob *job)
+{
+    return (XeJobResolution)g_atomic_int_get(&job->resolution);
 }
 
 gboolean

@@ -38,6 +38,20 @@ const char *xe_job_get_id(XeJob *job);
 GCancellable *xe_job_get_cancellable(XeJob *job);
 /* Asks the job to stop: the source VM keeps running, the destination is released. */
 void xe_job_cancel(XeJob *job);
+
+/* An operator's word on where the VM runs, for a job that waits for its destination's
+ * (Job.Resolve). The job sets itself awaiting while it waits, and waits on its wake
+ * cancellable, which a resolution cancels. */
+typedef enum {
+    XE_JOB_UNRESOLVED,
+    XE_JOB_VM_ON_SOURCE,      /* "source": it never ran on the destination */
+    XE_JOB_VM_ON_DESTINATION, /* "destination": it runs there */
+} XeJobResolution;
+
+gboolean xe_job_resolve(XeJob *job, const char *where, GError **error);
+void xe_job_set_awaiting(XeJob *job, gboolean awaiting);
+XeJobResolution xe_job_get_resolution(XeJob *job);
+GCancellable *xe_job_get_wake(XeJob *job);
 gboolean xe_job_is_finished(XeJob *job);
 /* The job as JSON, what hooks get on stdin. */
 JsonNode *xe_job_to_json(XeJob *job);

@@ -88,6 +88,7 @@ typedef struct {
 
     XeJobEntry *entry; /* STATE_DIR/jobs/ID.job */
     GCancellable *stopping; /* the daemon stops: a wait for the destination gives up */
+    gulong stop_id;
     GTask *resume_task; /* migration_resume(): returned after the first try to decide */
 } Migration;
 
@@ -126,6 +127,7 @@ migration_free(Migration *m)
     g_hash_table_unref(m->timings);
     g_ptr_array_unref(m->attempts);
     xe_job_entry_free(m->entry);
+    g_cancellable_disconnect(m->stopping, m->stop_id);
     g_clear_object(&m->stopping);
     g_clear_object(&m->resume_task);
     g_free(m);
@@ -1065,14 +1067,37 @@ settle_fate(Migration *m, char **why)
             return fate;
         first_try_over(m, FALSE);
         g_clear_pointer(&m->peer, xe_peer_free); /* the next question on a fresh transport */
-        xe_record_post(m->job, "failure-reason",
-                       *why != NULL ? *why : "the destination cannot say where the VM runs", NULL);
+        {
+            g_autofree char *text = g_strdup_printf(
+                "%s; the VM stays paused here until %s's daemon can say whether it ran there; "
+                "if that host is gone for good: xe-migratectl resolve %s source (it never ran "
+                "there) or destination (it runs there)",
+                *why != NULL ? *why : "the destination cannot say where the VM runs", m->host,
+                xe_job_get_id(m->job));
+
+            xe_record_post(m->job, "failure-reason", text, NULL);
+        }
         xe_log_event(G_LOG_LEVEL_WARNING, XE_MESSAGE_MIGRATION_FAILED, NULL, m->vf, NULL,
                      "job %s: VM %s stays paused here until %s says whether it runs there "
                      "(%s); asking again in %" G_GUINT64_FORMAT " ms",
                      xe_job_get_id(m->job), m->spec->name, m->host, *why, delay);
-        /* not cancellable by the job: a paused VM is not left to itself */
-        (void)xe_sleep(delay, m->stopping);
+        /* not cancellable by the job: a paused VM is not left to itself; an operator's
+         * word, or the daemon stopping, ends the wait */
+        xe_job_set_awaiting(m->job, TRUE);
+        (void)xe_sleep(delay, xe_job_get_wake(m->job));
+        xe_job_set_awaiting(m->job, FALSE);
+        switch (xe_job_get_resolution(m->job)) {
+        case XE_JOB_VM_ON_SOURCE:
+            g_free(*why);
+            *why = g_strdup_printf("an operator said the VM never ran on %s", m->host);
+            return DESTINATION_DEAD;
+        case XE_JOB_VM_ON_DESTINATION:
+            g_free(*why);
+            *why = g_strdup_printf("an operator said the VM runs on %s", m->host);
+            return DESTINATION_RUNS;
+        case XE_JOB_UNRESOLVED:
+            break;
+        }
         delay = MIN(delay * 2, ASK_BACKOFF_MAX_MS);
     }
 }
@@ -1210,6 +1235,12 @@ job_thread(gpointer data)
                 goto out;
             }
             /* the destination never ran it and is gone: the source is the VM */
+            if (why != NULL) {
+                g_autofree char *more = g_strdup_printf("%s; %s", reason, why);
+
+                g_free(reason);
+                reason = g_steal_pointer(&more);
+            }
             if (!resume_source(m) && m->qmp_gone) {
                 record_attempt(m, klass, reason, started);
                 evidence_clear(&e);
@@ -1261,6 +1292,12 @@ out:
     return G_SOURCE_REMOVE;
 }
 
+static void
+wake_job(GCancellable *stopping, gpointer job)
+{
+    g_cancellable_cancel(xe_job_get_wake(job));
+}
+
 /* On main: what the worker needs of the VM, so that it never reads the record. */
 static Migration *
 migration_new(XeEngine *self, XeJob *job, XeVm *vm, const char *host)
@@ -1285,6 +1322,9 @@ migration_new(XeEngine *self, XeJob *job, XeVm *vm, const char *host)
     m->attempts = g_ptr_array_new_with_free_func((GDestroyNotify)g_variant_unref);
     m->created = g_get_monotonic_time();
     m->stopping = g_object_ref(self->stopping);
+    /* the daemon stopping ends a wait for the destination as an operator's word would */
+    m->stop_id = g_cancellable_connect(m->stopping, G_CALLBACK(wake_job), g_object_ref(job),
+                                       g_object_unref);
     m->entry = g_new0(XeJobEntry, 1);
     m->entry->id = g_strdup(xe_job_get_id(job));
     g_object_get(job, "vm", &m->entry->vm, "caller", &m->entry->caller, "started",

@@ -1183,6 +1183,51 @@ START_TEST(test_destination_daemon_killed_at_switchover)
 }
 END_TEST
 
+static gboolean
+waits_for_destination(JsonNode *j)
+{
+    return strstr(jstr(j, "FailureReason"), "xe-migratectl resolve") != NULL;
+}
+
+/* The destination's host is gone for good: the source waits, paused, for its word, until
+ * an operator gives it. */
+START_TEST(test_operator_resolves_a_waiting_job)
+{
+    g_autofree char *id = NULL, *hook = NULL, *out = NULL;
+    g_autoptr(JsonNode) waiting = NULL, j = NULL;
+    GPid victim = daemon_pid('b');
+
+    start_fake_vm("resolved", "64M");
+    hook = kill_at_phase("switchover", victim);
+    id = migrate_detached("resolved");
+    wait_dead(victim);
+    ck_assert_int_eq(unlink(hook), 0);
+    waiting = wait_job(id, waits_for_destination);
+    ck_assert_str_eq(jstr(waiting, "State"), "running");
+    printf("waiting: %s\n", jstr(waiting, "FailureReason"));
+    /* a word that is no place is refused */
+    ck_assert_int_eq(ctl('a', &out, "resolve", id, "elsewhere", NULL), 2);
+    g_free(out);
+    ck_assert_msg(ctl('a', &out, "resolve", id, "source", NULL) == 0, "resolve: %s", out);
+    j = wait_job(id, job_over);
+    print_job("resolved by an operator", j);
+    {
+        JsonArray *attempts = json_object_get_array_member(json_node_get_object(j), "Attempts");
+        JsonArray *first = json_array_get_array_element(attempts, 0);
+
+        ck_assert_ptr_nonnull(strstr(json_array_get_string_element(first, 2), "an operator said"));
+    }
+    /* a finished job has nothing to resolve */
+    g_free(out);
+    ck_assert_int_eq(ctl('a', &out, "resolve", id, "destination", NULL), 5);
+    /* b comes back: its incoming, never committed, is undone */
+    lab_daemon("start", 'b');
+    assert_vm_only_on('a', "resolved");
+    assert_vfs_accounted('a');
+    assert_vfs_accounted('b');
+}
+END_TEST
+
 START_TEST(test_source_qemu_killed_mid_migration)
 {
     g_autofree char *id = NULL;
@@ -1352,6 +1397,7 @@ main(int argc, char **argv)
     tcase_add_test(tc, test_daemon_restart_keeps_vms);
     tcase_add_test(tc, test_source_daemon_killed_at_switchover);
     tcase_add_test(tc, test_destination_daemon_killed_at_switchover);
+    tcase_add_test(tc, test_operator_resolves_a_waiting_job);
     tcase_add_test(tc, test_source_qemu_killed_mid_migration);
     tcase_add_test(tc, test_arrived_vm_survives_restart_and_goes_back);
     tcase_add_test(tc, test_names_differing_in_dash_and_underscore);
