@@ -641,6 +641,24 @@ job_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellabl
         g_task_return_error(task, error);
 }
 
+gboolean
+xe_agent_query_sync(XeAgent *self, XeAgentOp op, const char *vf, char **out, GError **error)
+{
+    Job job = { .op = op, .target = (char *)vf };
+    gboolean ok;
+
+    g_return_val_if_fail(op == XE_AGENT_OP_READ_PROFILE || op == XE_AGENT_OP_MIGRATION_SIZE,
+                         FALSE);
+    g_mutex_lock(&self->host_lock);
+    ok = job_execute(self->host, &job, error);
+    g_mutex_unlock(&self->host_lock);
+    if (ok)
+        *out = job.result;
+    else
+        g_free(job.result);
+    return ok;
+}
+
 static void
 busy_add(XeAgent *self, const char *vf)
 {

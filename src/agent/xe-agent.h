@@ -81,6 +81,12 @@ void xe_agent_run_async(XeAgent *self, XeAgentOp op, const char *target, const c
                         GAsyncReadyCallback callback, gpointer user_data);
 gboolean xe_agent_run_finish(XeAgent *self, GAsyncResult *result, char **out, GError **error);
 
+/* From any thread (a migration's worker): a read-only query of VF @vf, READ_PROFILE or
+ * MIGRATION_SIZE, run on the calling thread under the host lock, with no hop to the main
+ * context and back. Blocking. */
+gboolean xe_agent_query_sync(XeAgent *self, XeAgentOp op, const char *vf, char **out,
+                             GError **error);
+
 /* Reserves a VF for @profile (name or key=value), on @pf_bdf if not NULL, held by @owner of
  * @kind ("uid 0 (:1.42)", "vm:web", "incoming:3:web"). */
 void xe_agent_reserve_async(XeAgent *self, const char *profile, const char *pf_bdf,

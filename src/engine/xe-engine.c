@@ -210,6 +210,9 @@ engine_agent_run(XeEngine *self, XeAgentOp op, const char *target, const char *a
     g_auto(XeAwait) w = XE_AWAIT_INIT;
     Call c = { .engine = self, .op = op, .target = target, .arg = arg, .caller = caller };
 
+    /* a read-only query runs here, under the agent's host lock: one thread, not four hops */
+    if (op == XE_AGENT_OP_READ_PROFILE || op == XE_AGENT_OP_MIGRATION_SIZE)
+        return xe_agent_query_sync(self->agent, op, target, out, error);
     return xe_agent_run_finish(self->agent, xe_await_main(&w, self->main, start_run, &c), out,
                                error);
 }
