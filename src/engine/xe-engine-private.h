@@ -92,6 +92,9 @@ void engine_vm_remove(XeEngine *self, XeVm *vm);
 /* When @vm's QEMU (xe_vm_get_process) ends outside a migration: its VF is reset
  * and released, and the VM forgotten. */
 void engine_vm_watch(XeEngine *self, XeVm *vm);
+/* After a migration let go of @vm: should its QEMU have ended meanwhile (the exit went
+ * unheeded while the job held it), it is accounted for now, as engine_vm_watch() would. */
+void engine_vm_settle(XeEngine *self, XeVm *vm);
 /* An incoming is over: it stays as a tombstone (the newest XE_ENGINE_KEEP_FINISHED). */
 void engine_incoming_ended(XeEngine *self, XeIncoming *incoming);
 /* A VM (or an incoming in progress) named @name exists on this host. */

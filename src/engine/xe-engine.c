@@ -969,6 +969,15 @@ vm_process_exited(XeQemuProcess *process, int status, gpointer user_data)
     engine_vm_remove(self, vm);
 }
 
+void
+engine_vm_settle(XeEngine *self, XeVm *vm)
+{
+    XeQemuProcess *process = (XeQemuProcess *)xe_vm_get_process(vm);
+
+    if (process != NULL && xe_qemu_process_has_exited(process))
+        vm_process_exited(process, xe_qemu_process_get_exit_status(process), vm);
+}
+
 /* VMs: removal */
 
 typedef struct {

@@ -959,8 +959,10 @@ main_finish(gpointer data)
     if (f->vm_state != NULL && (g_str_equal(f->vm_state, "migrated") ||
                                 g_str_equal(f->vm_state, "gone")))
         engine_vm_remove(f->m->engine, f->m->vm);
-    else if (f->vm_state != NULL)
+    else if (f->vm_state != NULL) {
         g_object_set(f->m->vm, "state", f->vm_state, "job", "", NULL);
+        engine_vm_settle(f->m->engine, f->m->vm);
+    }
     return G_SOURCE_REMOVE;
 }
 
