@@ -508,7 +508,7 @@ engine_worker_done(XeEngine *self, const char *id)
 
     d->engine = g_object_ref(self);
     d->id = g_strdup(id);
-    g_main_context_invoke(self->main, worker_done_main, d);
+    xe_context_post(self->main, worker_done_main, d, NULL);
 }
 
 /* the VMs on disk */

@@ -6,6 +6,8 @@
 
 #include "xe-record.h"
 
+#include "xe-worker.h"
+
 #include <gobject/gvaluecollector.h>
 
 typedef struct {
@@ -161,6 +163,11 @@ xe_record_post(gpointer record, const char *first_property, ...)
     }
     va_end(ap);
     g_assert(xe_record_get_context(record) != NULL);
-    g_main_context_invoke_full(xe_record_get_context(record), G_PRIORITY_DEFAULT, post_apply, p,
-                               post_free);
+    if (g_main_context_is_owner(xe_record_get_context(record))) {
+        post_apply(p);
+        post_free(p);
+        return;
+    }
+    /* queued on the record's context, in order: never applied on the calling thread */
+    xe_context_post(xe_record_get_context(record), post_apply, p, post_free);
 }

@@ -29,7 +29,7 @@ worker_thread(gpointer data)
     g_main_context_pop_thread_default(w->context);
     /* Nobody joins this thread: it frees its worker and says so. */
     if (w->exited != NULL)
-        g_main_context_invoke(w->notify, w->exited, w->exited_data);
+        xe_context_post(w->notify, w->exited, w->exited_data, NULL);
     g_clear_pointer(&w->notify, g_main_context_unref);
     g_main_loop_unref(w->loop);
     g_main_context_unref(w->context);
@@ -64,7 +64,7 @@ xe_worker_stop(XeWorker *w, GMainContext *notify, GSourceFunc exited, gpointer d
     w->exited = exited;
     w->exited_data = data;
     g_thread_unref(w->thread); /* detached: the thread frees @w */
-    g_main_context_invoke(w->context, quit_loop, w->loop);
+    xe_context_post(w->context, quit_loop, w->loop, NULL);
 }
 
 GMainContext *
@@ -74,9 +74,20 @@ xe_worker_get_context(XeWorker *w)
 }
 
 void
+xe_context_post(GMainContext *context, GSourceFunc func, gpointer data, GDestroyNotify destroy)
+{
+    GSource *source = g_idle_source_new();
+
+    g_source_set_priority(source, G_PRIORITY_DEFAULT);
+    g_source_set_callback(source, func, data, destroy);
+    g_source_attach(source, context);
+    g_source_unref(source);
+}
+
+void
 xe_worker_invoke(XeWorker *w, GSourceFunc func, gpointer data, GDestroyNotify destroy)
 {
-    g_main_context_invoke_full(w->context, G_PRIORITY_DEFAULT, func, data, destroy);
+    xe_context_post(w->context, func, data, destroy);
 }
 
 void
@@ -134,7 +145,7 @@ xe_await_main(XeAwait *w, GMainContext *main, XeMainStart start, gpointer data)
     m->start = start;
     m->data = data;
     m->await = w;
-    g_main_context_invoke(main, main_start, m);
+    xe_context_post(main, main_start, m, NULL);
     return xe_await(w);
 }
 
@@ -170,7 +181,7 @@ xe_call_main(GMainContext *main, GSourceFunc func, gpointer data)
     }
     g_mutex_init(&c.lock);
     g_cond_init(&c.cond);
-    g_main_context_invoke(main, main_call, &c);
+    xe_context_post(main, main_call, &c, NULL);
     g_mutex_lock(&c.lock);
     while (!c.done)
         g_cond_wait(&c.cond, &c.lock);

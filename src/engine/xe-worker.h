@@ -24,7 +24,13 @@ XeWorker *xe_worker_new(const char *name);
  * @worker itself, then runs @exited(@data) on @notify. @worker is not to be used after. */
 void xe_worker_stop(XeWorker *worker, GMainContext *notify, GSourceFunc exited, gpointer data);
 GMainContext *xe_worker_get_context(XeWorker *worker);
-/* Runs @func(@data) on the worker's thread. */
+/* Runs @func(@data) on the thread that runs @context, in the order queued; never on the
+ * caller's (g_main_context_invoke() runs it on the calling thread whenever @context is not
+ * acquired at that moment: a worker starting, a main loop between two iterations). */
+void xe_context_post(GMainContext *context, GSourceFunc func, gpointer data,
+                     GDestroyNotify destroy);
+
+/* Runs @func(@data) on the worker's thread, in the order queued; never on the caller's. */
 void xe_worker_invoke(XeWorker *worker, GSourceFunc func, gpointer data, GDestroyNotify destroy);
 
 /* Waiting for an asynchronous call, on the calling thread's default context:
