@@ -148,9 +148,11 @@ on_event(XeQmpClient *client, const char *name, JsonObject *data, gint64 timesta
         r->status = status;
         /* (a failed load shows in "error" and "exited": the incoming ends at Abort) */
         if (status == XE_QMP_MIGRATION_STATUS_ACTIVE && !r->committed)
-            xe_record_post(incoming, "state", "active", NULL);
+            xe_record_post(incoming, "state", xe_incoming_state_to_string(XE_INCOMING_ACTIVE),
+                           NULL);
         else if (status == XE_QMP_MIGRATION_STATUS_COMPLETED && !r->committed)
-            xe_record_post(incoming, "state", "completed", NULL);
+            xe_record_post(incoming, "state", xe_incoming_state_to_string(XE_INCOMING_COMPLETED),
+                           NULL);
     }
 }
 
@@ -398,7 +400,9 @@ prepare_thread(gpointer data)
     uri = g_strdup_printf(
         "tcp:%s:%s", *settings->migration_address != '\0' ? settings->migration_address : s->host,
         info->socket_port);
-    xe_record_post(incoming, "uri", uri, "state", "listening", NULL);
+    r->entry->state = XE_INCOMING_LISTENING;
+    xe_record_post(incoming, "uri", uri, "state",
+                   xe_incoming_state_to_string(XE_INCOMING_LISTENING), NULL);
     xe_log_event(G_LOG_LEVEL_MESSAGE, XE_MESSAGE_INCOMING, NULL, r->vf, NULL,
                  "incoming %s of VM %s: %s provisioned, QEMU %u listening on %s",
                  xe_incoming_get_id(incoming), spec->name, r->vf,
@@ -444,7 +448,7 @@ typedef struct {
     const XeVmSpec *spec;
     Run *run;
     const char *qmp;
-    const char *state;
+    XeVmState state;
     XeVm *vm;
 } Adopt;
 
@@ -455,7 +459,8 @@ main_adopt(gpointer data)
 
     a->vm = xe_vm_new(a->spec, a->engine->main);
     g_object_set(a->vm, "vf", a->run->vf, "reservation", a->run->reservation, "qmp-socket", a->qmp,
-                 "pid", (guint)xe_qemu_process_get_pid(a->run->process), "state", a->state, NULL);
+                 "pid", (guint)xe_qemu_process_get_pid(a->run->process), "state",
+                 xe_vm_state_to_string(a->state), NULL);
     xe_vm_set_process(a->vm, G_OBJECT(a->run->process));
     engine_reservation_to_vm(a->engine, a->run->reservation, a->spec->name);
     engine_vm_add(a->engine, a->vm);
@@ -485,9 +490,9 @@ run_vm(Run *r, gboolean *running)
 
         if (r->client == NULL || !xe_qmp_client_is_connected(r->client)) {
             g_clear_object(&r->client);
-            r->client = XE_AWAIT_CALL(
-                &w, xe_qemu_process_connect_async(r->process, NULL, xe_await_cb, &w),
-                xe_qemu_process_connect_finish(r->process, xe_await(&w), &error));
+            r->client =
+                XE_AWAIT_CALL(&w, xe_qemu_process_connect_async(r->process, NULL, xe_await_cb, &w),
+                              xe_qemu_process_connect_finish(r->process, xe_await(&w), &error));
             if (r->client == NULL) {
                 g_warning("destination QEMU %d: %s", (int)xe_qemu_process_get_pid(r->process),
                           error->message);
@@ -553,7 +558,7 @@ finish_thread(gpointer data)
      * source may still resume. */
     if (!journal(incoming, r, XE_INCOMING_COMMITTED, &error)) {
         g_prefix_error(&error, "the VM was not run here: ");
-        xe_record_post(incoming, "state", "completed", NULL);
+        xe_record_post(incoming, "state", xe_incoming_state_to_string(XE_INCOMING_COMPLETED), NULL);
         goto out;
     }
     r->committed = TRUE;
@@ -574,8 +579,7 @@ finish_thread(gpointer data)
                      "VM %s: its QEMU died as it was started here (%s)", spec->name,
                      r->error != NULL ? r->error : "no last words");
         g_set_error(&error, XE_ERROR, XE_ERROR_COMMITTED,
-                    "VM %s was committed here, and its QEMU then died: the VM is gone",
-                    spec->name);
+                    "VM %s was committed here, and its QEMU then died: the VM is gone", spec->name);
         g_source_unref(timer);
         g_task_return_error(s->task, error);
         end_incoming(s);
@@ -592,7 +596,7 @@ finish_thread(gpointer data)
     }
     qmp = g_strdup(xe_qemu_process_get_qmp_address(r->process) + strlen("unix:"));
     {
-        Adopt a = { s->engine, spec, r, qmp, running ? "running" : "paused", NULL };
+        Adopt a = { s->engine, spec, r, qmp, running ? XE_VM_RUNNING : XE_VM_PAUSED, NULL };
 
         xe_call_main(s->engine->main, main_adopt, &a);
         g_clear_object(&a.vm);
@@ -656,14 +660,13 @@ over_answer(XeIncoming *incoming, gboolean finishing)
     case XE_INCOMING_LOST:
         return g_error_new(XE_ERROR, XE_ERROR_COMMITTED,
                            "incoming %s: VM %s was committed here, and its QEMU then died (%s)",
-                           xe_incoming_get_id(incoming), xe_incoming_get_spec(incoming)->name,
-                           why);
+                           xe_incoming_get_id(incoming), xe_incoming_get_spec(incoming)->name, why);
     case XE_INCOMING_ABORTED:
     case XE_INCOMING_FAILED:
-        return finishing ? g_error_new(XE_ERROR, XE_ERROR_FAILED,
-                                       "incoming %s %s before it ran: %s",
-                                       xe_incoming_get_id(incoming), state, why)
-                         : g_error_new_literal(XE_ERROR, XE_ERROR_FAILED, ""); /* success */
+        return finishing
+                   ? g_error_new(XE_ERROR, XE_ERROR_FAILED, "incoming %s %s before it ran: %s",
+                                 xe_incoming_get_id(incoming), state, why)
+                   : g_error_new_literal(XE_ERROR, XE_ERROR_FAILED, ""); /* success */
     default:
         return NULL;
     }

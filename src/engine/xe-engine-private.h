@@ -108,8 +108,7 @@ void migration_start(XeEngine *self, XeJob *job, XeVm *vm, const char *host);
  * VM is (the source QEMU's state, the destination's incoming) decides. @vm is NULL when
  * its QEMU ended meanwhile. Runs on a worker; @done (may be NULL) returns once the
  * first attempt to decide is over, whether or not the job could be finished then. */
-void migration_resume(XeEngine *self, XeJob *job, XeVm *vm, const XeJobEntry *entry,
-                      GTask *done);
+void migration_resume(XeEngine *self, XeJob *job, XeVm *vm, const XeJobEntry *entry, GTask *done);
 
 /* xe-destination.c */
 void incoming_prepare(XeEngine *self, XeIncoming *incoming, const char *profile, GVariant *options,

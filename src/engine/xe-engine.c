@@ -597,8 +597,7 @@ engine_name_taken(XeEngine *self, const char *name, GError **error)
     }
     g_hash_table_iter_init(&iter, self->incomings);
     while (g_hash_table_iter_next(&iter, NULL, &value))
-        if (!incoming_is_over(value) &&
-            g_str_equal(xe_incoming_get_spec(value)->name, name)) {
+        if (!incoming_is_over(value) && g_str_equal(xe_incoming_get_spec(value)->name, name)) {
             g_set_error(error, XE_ERROR, XE_ERROR_BUSY,
                         "VM '%s' is arriving on this host (incoming %s)", name,
                         xe_incoming_get_id(value));
@@ -627,8 +626,8 @@ typedef struct {
     gboolean start;
     gboolean restoring; /* re-adopting after a restart: whatever the QEMU's state */
     char *caller;
-    char *existing;     /* the VM's own reservation of its VF, kept from before a restart */
-    guint pid;          /* restoring: the QEMU recorded, and its start time */
+    char *existing; /* the VM's own reservation of its VF, kept from before a restart */
+    guint pid;      /* restoring: the QEMU recorded, and its start time */
     guint64 start_time;
     XeEngineSettings *settings;
 } AddVm;
@@ -768,9 +767,9 @@ add_vm_thread(gpointer data)
         if (process == NULL) {
             /* its QEMU is gone (a restart found it ended), or cannot be watched */
             if (a->restoring)
-                g_clear_error(&error), g_set_error(&error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
-                                                   "QEMU %u of VM '%s' has exited", a->pid,
-                                                   spec->name);
+                g_clear_error(&error),
+                    g_set_error(&error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                                "QEMU %u of VM '%s' has exited", a->pid, spec->name);
             else
                 g_prefix_error(&error, "VM '%s': ", spec->name);
             goto fail_release;
@@ -784,7 +783,8 @@ add_vm_thread(gpointer data)
     }
     xe_vm_set_process(a->vm, G_OBJECT(process));
     xe_record_post(a->vm, "vf", vf, "reservation", reservation, "qmp-socket", qmp, "pid",
-                   (guint)xe_qemu_process_get_pid(process), "state", "running", NULL);
+                   (guint)xe_qemu_process_get_pid(process), "state",
+                   xe_vm_state_to_string(XE_VM_RUNNING), NULL);
     if (!engine_vm_store(a->settings, spec, qmp, vf, process, &error)) {
         g_warning("%s; it will not be re-adopted after a restart", error->message);
         g_clear_error(&error);
@@ -949,14 +949,13 @@ static void
 vm_process_exited(XeQemuProcess *process, int status, gpointer user_data)
 {
     XeVm *vm = user_data;
-    g_autofree char *state = NULL;
     g_autofree char *reservation = NULL;
     g_autofree char *vf = NULL;
+    XeVmState state = xe_vm_get_state(vm);
     XeEngine *self;
 
-    g_object_get(vm, "state", &state, "reservation", &reservation, "vf", &vf, NULL);
-    if (g_strcmp0(state, "migrating") == 0 || g_strcmp0(state, "migrated") == 0 ||
-        g_strcmp0(state, "stopping") == 0)
+    g_object_get(vm, "reservation", &reservation, "vf", &vf, NULL);
+    if (state == XE_VM_MIGRATING || state == XE_VM_MIGRATED || state == XE_VM_STOPPING)
         return; /* whoever is moving or stopping it accounts for it */
     self = g_object_get_data(G_OBJECT(vm), "xe-engine");
     if (self == NULL || g_hash_table_lookup(self->vms, xe_vm_get_name(vm)) != vm)
@@ -964,7 +963,7 @@ vm_process_exited(XeQemuProcess *process, int status, gpointer user_data)
     xe_log_event(G_LOG_LEVEL_MESSAGE, XE_MESSAGE_VM, NULL, vf, NULL,
                  "VM %s: its QEMU exited (%d); resetting and releasing %s", xe_vm_get_name(vm),
                  status, vf);
-    g_object_set(vm, "state", "stopped", NULL);
+    xe_vm_set_state(vm, XE_VM_STOPPED);
     release_async(self, reservation, TRUE, "xe-migrated", vm_released, g_strdup(vf));
     engine_vm_remove(self, vm);
 }
@@ -1005,7 +1004,7 @@ main_vm_remove(gpointer data)
 {
     RemoveVm *r = data;
 
-    g_object_set(r->vm, "state", "stopped", NULL);
+    xe_vm_set_state(r->vm, XE_VM_STOPPED);
     engine_vm_remove(r->engine, r->vm);
     return G_SOURCE_REMOVE;
 }
@@ -1053,7 +1052,6 @@ xe_engine_remove_vm_async(XeEngine *self, const char *name, const char *caller,
     g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
     XeVm *vm = g_hash_table_lookup(self->vms, name);
     g_autofree char *id = g_strdup_printf("vm:%s", name);
-    g_autofree char *state = NULL;
     g_autofree char *job = NULL;
     gboolean adopted = FALSE;
     RemoveVm *r;
@@ -1063,8 +1061,8 @@ xe_engine_remove_vm_async(XeEngine *self, const char *name, const char *caller,
                                 name);
         return;
     }
-    g_object_get(vm, "state", &state, "job", &job, "adopted", &adopted, NULL);
-    if (g_str_equal(state, "migrating")) {
+    g_object_get(vm, "job", &job, "adopted", &adopted, NULL);
+    if (xe_vm_get_state(vm) == XE_VM_MIGRATING) {
         g_task_return_new_error(task, XE_ERROR, XE_ERROR_BUSY,
                                 "VM '%s' is migrating (job %s): cancel the job first", name, job);
         return;
@@ -1081,7 +1079,7 @@ xe_engine_remove_vm_async(XeEngine *self, const char *name, const char *caller,
     r->adopted = adopted;
     g_object_get(vm, "reservation", &r->reservation, "qmp-socket", &r->qmp, NULL);
     /* Before QEMU is told to quit, so that its exit is not taken for a crash. */
-    g_object_set(vm, "state", "stopping", NULL);
+    xe_vm_set_state(vm, XE_VM_STOPPING);
     g_task_set_task_data(task, r, (GDestroyNotify)remove_vm_free);
     xe_worker_invoke(engine_worker(self, id), remove_vm_thread, g_steal_pointer(&task), NULL);
 }
@@ -1139,7 +1137,7 @@ xe_engine_migrate(XeEngine *self, const char *name, const char *host, const char
         return NULL;
     }
     g_object_get(vm, "state", &state, "policy", &vm_policy, NULL);
-    if (!g_str_equal(state, "running")) {
+    if (xe_vm_get_state(vm) != XE_VM_RUNNING) {
         /* One migration per VM, and so per VF: the VF of a VM in a migration
          * stays reserved to it, so nobody binds, provisions or resets it. */
         g_set_error(error, XE_ERROR, XE_ERROR_BUSY, "VM '%s' is %s, not running", name, state);
@@ -1154,7 +1152,7 @@ xe_engine_migrate(XeEngine *self, const char *name, const char *host, const char
     job = xe_job_new(self->main, id, name, host,
                      policy != NULL && *policy != '\0' ? policy : vm_policy, caller);
     g_hash_table_replace(self->jobs, g_strdup(id), job);
-    g_object_set(vm, "state", "migrating", "job", id, NULL);
+    g_object_set(vm, "state", xe_vm_state_to_string(XE_VM_MIGRATING), "job", id, NULL);
     g_signal_emit(self, signals[SIGNAL_JOB_ADDED], 0, job);
     migration_start(self, job, vm, host);
     return job;
@@ -1373,8 +1371,7 @@ release_owned(XeEngine *self, const char *vf, const char *prefix, const char *su
         if ((vf == NULL || g_strcmp0(vf, res_vf) == 0) &&
             (prefix == NULL || g_str_has_prefix(owner, prefix)) &&
             (suffix == NULL || g_str_has_suffix(owner, suffix)))
-            release_async(self, id, TRUE, "xe-migrated (restart)", drop_released,
-                          g_strdup(what));
+            release_async(self, id, TRUE, "xe-migrated (restart)", drop_released, g_strdup(what));
 }
 
 /* The VM's QEMU is gone: reset and release its VF, forget it. */
@@ -1490,14 +1487,15 @@ main_restore_job(gpointer data)
     XeJobEntry *e = r->job_entry;
     XeVm *vm = g_hash_table_lookup(r->engine->vms, e->vm);
 
-    r->job = xe_job_new(r->engine->main, e->id, e->vm, e->host,
-                        e->policy != NULL ? e->policy : "default",
-                        e->caller != NULL ? e->caller : "");
-    g_object_set(r->job, "state", "running", "phase", "verifying", "attempt", MAX(e->attempt, 1u),
+    r->job =
+        xe_job_new(r->engine->main, e->id, e->vm, e->host,
+                   e->policy != NULL ? e->policy : "default", e->caller != NULL ? e->caller : "");
+    g_object_set(r->job, "state", xe_job_state_to_string(XE_JOB_RUNNING), "phase",
+                 xe_job_phase_to_string(XE_JOB_PHASE_VERIFYING), "attempt", MAX(e->attempt, 1u),
                  "started", e->started, NULL);
     g_hash_table_replace(r->engine->jobs, g_strdup(e->id), g_object_ref(r->job));
     if (vm != NULL)
-        g_object_set(vm, "state", "migrating", "job", e->id, NULL);
+        g_object_set(vm, "state", xe_vm_state_to_string(XE_VM_MIGRATING), "job", e->id, NULL);
     g_signal_emit(r->engine, signals[SIGNAL_JOB_ADDED], 0, r->job);
     return G_SOURCE_REMOVE;
 }
@@ -1540,8 +1538,8 @@ restore_vms(XeEngine *self, const XeEngineSettings *s, GHashTable *handled, guin
             continue;
         }
         r.spec = spec;
-        vm = xe_engine_add_vm_finish(self, xe_await_main(&w, self->main, start_readopt, &r),
-                                     &error);
+        vm =
+            xe_engine_add_vm_finish(self, xe_await_main(&w, self->main, start_readopt, &r), &error);
         if (vm != NULL) {
             (*adopted)++;
         } else if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND) ||

@@ -20,7 +20,8 @@ G_BEGIN_DECLS
 #define XE_TYPE_INCOMING (xe_incoming_get_type())
 G_DECLARE_FINAL_TYPE(XeIncoming, xe_incoming, XE, INCOMING, XeRecord)
 
-XeIncoming *xe_incoming_new(GMainContext *context, const char *id, const XeVmSpec *spec, const char *owner);
+XeIncoming *xe_incoming_new(GMainContext *context, const char *id, const XeVmSpec *spec,
+                            const char *owner);
 const char *xe_incoming_get_id(XeIncoming *incoming);
 const XeVmSpec *xe_incoming_get_spec(XeIncoming *incoming);
 

@@ -19,12 +19,42 @@ struct _XeJob {
     XeRecord parent_instance;
     char *id;
     GCancellable *cancellable;
-    GCancellable *wake;  /* cancelled when an operator resolves a waiting job */
-    gint awaiting;       /* (atomic) the job waits for its destination's word */
-    gint resolution;     /* (atomic) XeJobResolution */
+    GCancellable *wake; /* cancelled when an operator resolves a waiting job */
+    gint awaiting;      /* (atomic) the job waits for its destination's word */
+    gint resolution;    /* (atomic) XeJobResolution */
 };
 
 G_DEFINE_TYPE(XeJob, xe_job, XE_TYPE_RECORD)
+
+static const char *const states[] = {
+    [XE_JOB_QUEUED] = "queued", [XE_JOB_RUNNING] = "running",     [XE_JOB_COMPLETED] = "completed",
+    [XE_JOB_FAILED] = "failed", [XE_JOB_CANCELLED] = "cancelled",
+};
+
+static const char *const phases[] = {
+    [XE_JOB_PHASE_PREFLIGHT] = "preflight",
+    [XE_JOB_PHASE_PREPARING_DESTINATION] = "preparing-destination",
+    [XE_JOB_PHASE_MIGRATING] = "migrating",
+    [XE_JOB_PHASE_SWITCHOVER] = "switchover",
+    [XE_JOB_PHASE_VERIFYING] = "verifying",
+    [XE_JOB_PHASE_CLEANUP] = "cleanup",
+    [XE_JOB_PHASE_BACKOFF] = "backoff",
+    [XE_JOB_PHASE_DONE] = "done",
+};
+
+const char *
+xe_job_state_to_string(XeJobState state)
+{
+    g_return_val_if_fail((guint)state < G_N_ELEMENTS(states), "unknown");
+    return states[state];
+}
+
+const char *
+xe_job_phase_to_string(XeJobPhase phase)
+{
+    g_return_val_if_fail((guint)phase < G_N_ELEMENTS(phases), "unknown");
+    return phases[phase];
+}
 
 static void
 xe_job_finalize(GObject *object)
@@ -82,14 +112,14 @@ xe_job_class_init(XeJobClass *klass)
 }
 
 XeJob *
-xe_job_new(GMainContext *context, const char *id, const char *vm, const char *destination, const char *policy,
-           const char *caller)
+xe_job_new(GMainContext *context, const char *id, const char *vm, const char *destination,
+           const char *policy, const char *caller)
 {
-    XeJob *job = g_object_new(XE_TYPE_JOB, "id", id, "vm", vm, "destination", destination, "policy",
-                              policy, "caller", caller, "state", "queued", "phase", "preflight",
-                              "started", g_get_real_time(), "timings",
-                              g_variant_new_array(G_VARIANT_TYPE("{st}"), NULL, 0), "attempts",
-                              g_variant_new_array(G_VARIANT_TYPE("(ussst)"), NULL, 0), NULL);
+    XeJob *job = g_object_new(
+        XE_TYPE_JOB, "id", id, "vm", vm, "destination", destination, "policy", policy, "caller",
+        caller, "state", states[XE_JOB_QUEUED], "phase", phases[XE_JOB_PHASE_PREFLIGHT], "started",
+        g_get_real_time(), "timings", g_variant_new_array(G_VARIANT_TYPE("{st}"), NULL, 0),
+        "attempts", g_variant_new_array(G_VARIANT_TYPE("(ussst)"), NULL, 0), NULL);
 
     xe_record_bind(job, context);
     job->id = g_strdup(id);
@@ -129,10 +159,10 @@ xe_job_set_awaiting(XeJob *job, gboolean awaiting)
 gboolean
 xe_job_resolve(XeJob *job, const char *where, GError **error)
 {
-    XeJobResolution r = g_strcmp0(where, "source")        ? g_strcmp0(where, "destination")
-                                                              ? XE_JOB_UNRESOLVED
-                                                              : XE_JOB_VM_ON_DESTINATION
-                                                          : XE_JOB_VM_ON_SOURCE;
+    XeJobResolution r =
+        g_strcmp0(where, "source")
+            ? g_strcmp0(where, "destination") ? XE_JOB_UNRESOLVED : XE_JOB_VM_ON_DESTINATION
+            : XE_JOB_VM_ON_SOURCE;
 
     if (r == XE_JOB_UNRESOLVED) {
         g_set_error(error, XE_ERROR, XE_ERROR_INVALID_ARGUMENT,
@@ -142,8 +172,7 @@ xe_job_resolve(XeJob *job, const char *where, GError **error)
     }
     if (!g_atomic_int_get(&job->awaiting)) {
         g_set_error(error, XE_ERROR, XE_ERROR_BUSY,
-                    "job %s does not wait for its destination's word: nothing to resolve",
-                    job->id);
+                    "job %s does not wait for its destination's word: nothing to resolve", job->id);
         return FALSE;
     }
     g_atomic_int_set(&job->resolution, r);
@@ -163,8 +192,9 @@ xe_job_is_finished(XeJob *job)
     g_autofree char *state = NULL;
 
     g_object_get(job, "state", &state, NULL);
-    return g_strcmp0(state, "completed") == 0 || g_strcmp0(state, "failed") == 0 ||
-           g_strcmp0(state, "cancelled") == 0;
+    return g_strcmp0(state, states[XE_JOB_COMPLETED]) == 0 ||
+           g_strcmp0(state, states[XE_JOB_FAILED]) == 0 ||
+           g_strcmp0(state, states[XE_JOB_CANCELLED]) == 0;
 }
 
 JsonNode *
@@ -211,4 +241,3 @@ xe_job_to_json(XeJob *job)
     json_builder_end_object(b);
     return json_builder_get_root(b);
 }
-

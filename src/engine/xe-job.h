@@ -29,11 +29,34 @@ G_BEGIN_DECLS
  *   attempts (a(ussst): attempt, class, reason, destination VF, ms) of failed attempts
  *   failure-class, failure-reason (s; "" unless failed or cancelled)
  *   started, finished (x, µs since the epoch; finished 0 while running) */
+typedef enum {
+    XE_JOB_QUEUED,
+    XE_JOB_RUNNING,
+    XE_JOB_COMPLETED,
+    XE_JOB_FAILED,
+    XE_JOB_CANCELLED,
+} XeJobState;
+
+typedef enum {
+    XE_JOB_PHASE_PREFLIGHT,
+    XE_JOB_PHASE_PREPARING_DESTINATION,
+    XE_JOB_PHASE_MIGRATING,
+    XE_JOB_PHASE_SWITCHOVER,
+    XE_JOB_PHASE_VERIFYING,
+    XE_JOB_PHASE_CLEANUP,
+    XE_JOB_PHASE_BACKOFF,
+    XE_JOB_PHASE_DONE,
+} XeJobPhase;
+
+/* Their names: the D-Bus State and Phase. */
+const char *xe_job_state_to_string(XeJobState state);
+const char *xe_job_phase_to_string(XeJobPhase phase);
+
 #define XE_TYPE_JOB (xe_job_get_type())
 G_DECLARE_FINAL_TYPE(XeJob, xe_job, XE, JOB, XeRecord)
 
-XeJob *xe_job_new(GMainContext *context, const char *id, const char *vm, const char *destination, const char *policy,
-                  const char *caller);
+XeJob *xe_job_new(GMainContext *context, const char *id, const char *vm, const char *destination,
+                  const char *policy, const char *caller);
 const char *xe_job_get_id(XeJob *job);
 GCancellable *xe_job_get_cancellable(XeJob *job);
 /* Asks the job to stop: the source VM keeps running, the destination is released. */

@@ -159,8 +159,8 @@ pidfd_ready(int fd, GIOCondition condition, gpointer user_data)
 }
 
 XeQemuProcess *
-xe_qemu_process_attach(guint pid, guint64 start_time, const char *qmp_socket,
-                       gboolean owns_socket, GError **error)
+xe_qemu_process_attach(guint pid, guint64 start_time, const char *qmp_socket, gboolean owns_socket,
+                       GError **error)
 {
     g_autoptr(XeQemuProcess) self = g_object_new(XE_TYPE_QEMU_PROCESS, NULL);
 
@@ -183,8 +183,7 @@ xe_qemu_process_attach(guint pid, guint64 start_time, const char *qmp_socket,
         return NULL;
     }
     self->pidfd_source = g_unix_fd_source_new(self->pidfd, G_IO_IN);
-    g_source_set_callback(self->pidfd_source, (GSourceFunc)(void (*)(void))pidfd_ready, self,
-                          NULL);
+    g_source_set_callback(self->pidfd_source, (GSourceFunc)(void (*)(void))pidfd_ready, self, NULL);
     g_source_attach(self->pidfd_source, NULL);
     return g_steal_pointer(&self);
 }
@@ -427,7 +426,7 @@ xe_process_start_time(guint pid)
         return 0;
     fields = g_strsplit(close + 2, " ", 0);
     if (g_strv_length(fields) < 20 || g_str_equal(fields[0], "Z"))
-        return 0; /* a zombie has exited */
+        return 0;                                  /* a zombie has exited */
     return g_ascii_strtoull(fields[19], NULL, 10); /* field 22: starttime */
 }
 
@@ -438,7 +437,6 @@ xe_process_is_alive(guint pid, guint64 start_time)
 
     return now != 0 && (start_time == 0 || now == start_time);
 }
-
 
 gboolean
 xe_process_kill_wait(guint pid, guint64 start_time, guint timeout_ms)

@@ -60,7 +60,6 @@ guint xe_qmp_socket_server_pid(const char *path);
 guint64 xe_process_start_time(guint pid);
 gboolean xe_process_is_alive(guint pid, guint64 start_time);
 
-
 /* Blocking: SIGKILL to process @pid if it is still the one started at @start_time, then
  * waits up to @timeout_ms for it to end. TRUE once it is gone (or was already). */
 gboolean xe_process_kill_wait(guint pid, guint64 start_time, guint timeout_ms);

@@ -42,6 +42,14 @@
 #define ASK_TIMEOUT_MS       5000  /* one question about the destination's incoming */
 #define ASK_BACKOFF_MAX_MS   30000 /* between questions a peer could not answer */
 
+/* What the job leaves of the VM here when it ends other than completed. */
+typedef enum {
+    SOURCE_RUNS,   /* running here */
+    SOURCE_PAUSED, /* here, but its QEMU did not resume */
+    SOURCE_GONE,   /* its QEMU is gone (or the VM runs elsewhere): forgotten here */
+    SOURCE_NONE,   /* no VM to account for (it ended while the daemon was down) */
+} SourceEnd;
+
 typedef struct {
     XeEngine *engine;
     XeJob *job;
@@ -59,7 +67,7 @@ typedef struct {
     char *reservation;
     char *qmp_socket;
     XeQemuProcess *process; /* the VM's QEMU */
-    char *profile; /* key=value, what the destination must match */
+    char *profile;          /* key=value, what the destination must match */
     guint64 vf_bytes;
     guint64 estimate_ms;
     XeQmpClient *qmp;
@@ -77,16 +85,17 @@ typedef struct {
     gboolean qmp_gone;
     gboolean was_running; /* the guest ran when the job started: it must run after a failure */
     gboolean resumed;     /* RESUME from the source during the attempt */
-    const char *vm_state_after_failure; /* "running", or why the source cannot run */
+    SourceEnd vm_after;   /* what becomes of the VM when the job ends other than completed */
 
     /* timings */
-    const char *phase;
+    XeJobPhase phase;
+    gboolean in_phase; /* FALSE until the first phase */
     gint64 phase_started;
     GHashTable *timings; /* phase -> ms */
     GPtrArray *attempts; /* GVariant (ussst): the failed attempts so far */
     gint64 created;      /* monotonic: the job's request */
 
-    XeJobEntry *entry; /* STATE_DIR/jobs/ID.job */
+    XeJobEntry *entry;      /* STATE_DIR/jobs/ID.job */
     GCancellable *stopping; /* the daemon stops: a wait for the destination gives up */
     gulong stop_id;
     GTask *resume_task; /* migration_resume(): returned after the first try to decide */
@@ -166,22 +175,25 @@ timings_variant(Migration *m)
 }
 
 static void
-set_phase(Migration *m, const char *phase)
+set_phase(Migration *m, XeJobPhase phase)
 {
     gint64 now = g_get_monotonic_time();
 
-    if (m->phase != NULL) {
-        guint64 *ms = g_hash_table_lookup(m->timings, m->phase);
+    if (m->in_phase) {
+        const char *name = xe_job_phase_to_string(m->phase); /* static: a key as it is */
+        guint64 *ms = g_hash_table_lookup(m->timings, name);
 
         if (ms == NULL) {
             ms = g_new0(guint64, 1);
-            g_hash_table_insert(m->timings, (gpointer)m->phase, ms);
+            g_hash_table_insert(m->timings, (gpointer)name, ms);
         }
         *ms += (guint64)(now - m->phase_started) / 1000;
     }
     m->phase = phase;
+    m->in_phase = TRUE;
     m->phase_started = now;
-    xe_record_post(m->job, "phase", phase, "timings", timings_variant(m), NULL);
+    xe_record_post(m->job, "phase", xe_job_phase_to_string(phase), "timings", timings_variant(m),
+                   NULL);
 }
 
 /* hooks: the job as JSON (what D-Bus shows), plus the hook's phase and the VFs */
@@ -211,7 +223,8 @@ run_hooks(Migration *m, const char *phase, GError **error)
     doc = j.doc;
     obj = json_node_get_object(doc);
     json_object_set_string_member(obj, "phase", phase);
-    json_object_set_string_member(obj, "job-phase", m->phase != NULL ? m->phase : "");
+    json_object_set_string_member(obj, "job-phase",
+                                  m->in_phase ? xe_job_phase_to_string(m->phase) : "");
     json_object_set_string_member(obj, "vf", m->vf != NULL ? m->vf : "");
     json_object_set_string_member(obj, "destination-vf", m->dest_vf != NULL ? m->dest_vf : "");
     return engine_hooks(m->engine, phase, doc, error);
@@ -562,7 +575,7 @@ follow(Migration *m, Evidence *e, XeQmpMigrationInfo **final)
             m->switchover_seen = TRUE;
         if (m->switchover_seen && !switchover_hook) {
             switchover_hook = TRUE;
-            set_phase(m, "switchover");
+            set_phase(m, XE_JOB_PHASE_SWITCHOVER);
             inform(m, "switchover");
         }
         if (polling) {
@@ -814,7 +827,7 @@ attempt(Migration *m, Evidence *e, GError **error)
     m->stop_time = 0;
 
     /* a fresh destination */
-    set_phase(m, "preparing-destination");
+    set_phase(m, XE_JOB_PHASE_PREPARING_DESTINATION);
     m->peer = xe_peer_connect((const char *const *)m->settings->transport, m->host,
                               CONNECT_TIMEOUT_MS, m->cancellable, &local);
     if (m->peer == NULL) {
@@ -866,7 +879,7 @@ attempt(Migration *m, Evidence *e, GError **error)
     }
 
     /* the source */
-    set_phase(m, "migrating");
+    set_phase(m, XE_JOB_PHASE_MIGRATING);
     if (!configure_source(m, dest_ack, dest_multifd, &local)) {
         e->forced = XE_FAILURE_UNKNOWN;
         e->forced_reason = g_strdup_printf("setting up the source QEMU: %s", local->message);
@@ -905,7 +918,7 @@ attempt(Migration *m, Evidence *e, GError **error)
     }
 
     /* completed on the source: now, and only now, the destination may run */
-    set_phase(m, "verifying");
+    set_phase(m, XE_JOB_PHASE_VERIFYING);
     if (!xe_peer_incoming_finish(m->peer, m->incoming, PEER_TIMEOUT_MS, NULL, &local)) {
         gather_destination(m, e);
         /* a destination daemon that is not there (killed, restarting) is the transport's
@@ -935,8 +948,8 @@ cleanup_source(Migration *m)
     g_auto(XeAwait) w = XE_AWAIT_INIT;
     g_autoptr(GError) error = NULL;
 
-    set_phase(m, "cleanup");
-    xe_record_post(m->vm, "state", "migrated", NULL);
+    set_phase(m, XE_JOB_PHASE_CLEANUP);
+    xe_record_post(m->vm, "state", xe_vm_state_to_string(XE_VM_MIGRATED), NULL);
     if (m->qmp != NULL && !m->qmp_gone)
         (void)XE_AWAIT_CALL(&w, xe_qmp_quit_async(m->qmp, NULL, xe_await_cb, &w),
                             xe_qmp_quit_finish(m->qmp, xe_await(&w), NULL));
@@ -948,7 +961,8 @@ cleanup_source(Migration *m)
 
 typedef struct {
     Migration *m;
-    const char *vm_state;
+    gboolean left; /* the VM left this host, or its QEMU is gone */
+    XeVmState state;
 } Finish;
 
 static gboolean
@@ -956,11 +970,10 @@ main_finish(gpointer data)
 {
     Finish *f = data;
 
-    if (f->vm_state != NULL && (g_str_equal(f->vm_state, "migrated") ||
-                                g_str_equal(f->vm_state, "gone")))
+    if (f->left) {
         engine_vm_remove(f->m->engine, f->m->vm);
-    else if (f->vm_state != NULL) {
-        g_object_set(f->m->vm, "state", f->vm_state, "job", "", NULL);
+    } else {
+        g_object_set(f->m->vm, "state", xe_vm_state_to_string(f->state), "job", "", NULL);
         engine_vm_settle(f->m->engine, f->m->vm);
     }
     return G_SOURCE_REMOVE;
@@ -980,9 +993,9 @@ record_attempt(Migration *m, XeFailureClass klass, const char *reason, gint64 st
 }
 
 static void
-finish_job(Migration *m, const char *state, XeFailureClass klass, const char *reason)
+finish_job(Migration *m, XeJobState state, XeFailureClass klass, const char *reason)
 {
-    Finish f = { m, NULL };
+    Finish f = { m, FALSE, XE_VM_RUNNING };
     g_autoptr(GError) error = NULL;
 
     /* off the record first: once the job says it is over, a restart must not finish it
@@ -992,24 +1005,25 @@ finish_job(Migration *m, const char *state, XeFailureClass klass, const char *re
         g_clear_error(&error);
     }
     close_source(m);
-    set_phase(m, "done");
-    xe_record_post(m->job, "state", state, "failure-class",
+    set_phase(m, XE_JOB_PHASE_DONE);
+    xe_record_post(m->job, "state", xe_job_state_to_string(state), "failure-class",
                    klass == XE_FAILURE_NONE ? "" : xe_failure_to_string(klass), "failure-reason",
                    reason != NULL ? reason : "", "finished", g_get_real_time(), NULL);
-    if (g_str_equal(state, "completed")) {
-        f.vm_state = "migrated";
+    if (state == XE_JOB_COMPLETED) {
+        f.left = TRUE;
         xe_log_event(G_LOG_LEVEL_MESSAGE, XE_MESSAGE_MIGRATION_COMPLETED, NULL, m->vf, NULL,
                      "job %s: VM %s now runs on %s (%s), attempt %u", xe_job_get_id(m->job),
                      m->spec->name, m->host, m->dest_vf, m->attempt);
         inform(m, "completed");
     } else {
-        f.vm_state = m->vm_state_after_failure;
+        f.left = m->vm_after == SOURCE_GONE;
+        f.state = m->vm_after == SOURCE_PAUSED ? XE_VM_PAUSED : XE_VM_RUNNING;
         xe_log_event(G_LOG_LEVEL_WARNING, XE_MESSAGE_MIGRATION_FAILED, NULL, m->vf, NULL,
                      "job %s: VM %s not migrated to %s: %s (%s)", xe_job_get_id(m->job),
                      m->spec->name, m->host, xe_failure_to_string(klass), reason);
         inform(m, "failed");
     }
-    if (m->vm != NULL)
+    if (m->vm != NULL && m->vm_after != SOURCE_NONE)
         xe_call_main(m->engine->main, main_finish, &f);
 }
 
@@ -1021,10 +1035,10 @@ source_gone(Migration *m, DestinationFate fate, const char *why)
     g_clear_pointer(&m->peer, xe_peer_free);
     cleanup_source(m);
     if (fate == DESTINATION_RUNS) {
-        finish_job(m, "completed", XE_FAILURE_NONE, NULL);
+        finish_job(m, XE_JOB_COMPLETED, XE_FAILURE_NONE, NULL);
     } else {
-        m->vm_state_after_failure = "gone";
-        finish_job(m, "failed", XE_FAILURE_DESTINATION_DIED, why);
+        m->vm_after = SOURCE_GONE;
+        finish_job(m, XE_JOB_FAILED, XE_FAILURE_DESTINATION_DIED, why);
     }
 }
 
@@ -1130,8 +1144,8 @@ source_died(Migration *m, const char *reason)
         engine_end_qemu(m->engine, m->process, 0);
     if (!engine_release(m->engine, m->reservation, TRUE, "xe-migrated (job)", &error))
         g_warning("job %s: %s", xe_job_get_id(m->job), error->message);
-    m->vm_state_after_failure = "gone";
-    finish_job(m, "failed", XE_FAILURE_UNKNOWN, reason);
+    m->vm_after = SOURCE_GONE;
+    finish_job(m, XE_JOB_FAILED, XE_FAILURE_UNKNOWN, reason);
 }
 
 /* the job */
@@ -1145,9 +1159,9 @@ job_thread(gpointer data)
     XeFailureClass klass = XE_FAILURE_NONE;
     g_autofree char *reason = NULL;
 
-    xe_record_post(m->job, "state", "running", NULL);
-    m->vm_state_after_failure = "running";
-    set_phase(m, "preflight");
+    xe_record_post(m->job, "state", xe_job_state_to_string(XE_JOB_RUNNING), NULL);
+    m->vm_after = SOURCE_RUNS;
+    set_phase(m, XE_JOB_PHASE_PREFLIGHT);
     if (!journal(m, &error)) {
         klass = XE_FAILURE_UNKNOWN;
         reason = g_strdup_printf("pre-flight: %s", error->message);
@@ -1217,7 +1231,7 @@ job_thread(gpointer data)
             g_autofree char *why = NULL;
             DestinationFate fate;
 
-            set_phase(m, "verifying");
+            set_phase(m, XE_JOB_PHASE_VERIFYING);
             fate = settle_fate(m, &why);
             if (fate == DESTINATION_UNKNOWN) {
                 evidence_clear(&e);
@@ -1263,17 +1277,16 @@ job_thread(gpointer data)
                                 state != NULL ? state : "unreachable");
             g_free(reason);
             reason = g_steal_pointer(&more);
-            m->vm_state_after_failure = "paused";
+            m->vm_after = SOURCE_PAUSED;
         }
         record_attempt(m, klass, reason, started);
         evidence_clear(&e);
         if (!xe_failure_is_retryable(klass) || m->attempt > m->policy->retries ||
-            g_cancellable_is_cancelled(m->cancellable) ||
-            g_strcmp0(m->vm_state_after_failure, "running") != 0)
+            g_cancellable_is_cancelled(m->cancellable) || m->vm_after != SOURCE_RUNS)
             goto failed;
         /* retry with a fresh destination, after a backoff */
         delay = xe_policy_backoff_ms(m->policy, m->attempt, g_random_double_range(-1, 1));
-        set_phase(m, "backoff");
+        set_phase(m, XE_JOB_PHASE_BACKOFF);
         xe_log_event(G_LOG_LEVEL_MESSAGE, XE_MESSAGE_MIGRATION_RETRYING, NULL, m->vf, NULL,
                      "job %s: attempt %u failed (%s: %s); retrying in %" G_GUINT64_FORMAT " ms",
                      xe_job_get_id(m->job), m->attempt, xe_failure_to_string(klass), reason, delay);
@@ -1287,7 +1300,7 @@ job_thread(gpointer data)
     }
 
 failed:
-    finish_job(m, klass == XE_FAILURE_CANCELLED ? "cancelled" : "failed", klass, reason);
+    finish_job(m, klass == XE_FAILURE_CANCELLED ? XE_JOB_CANCELLED : XE_JOB_FAILED, klass, reason);
 out:
     engine_worker_done(m->engine, worker);
     migration_free(m);
@@ -1313,8 +1326,8 @@ migration_new(XeEngine *self, XeJob *job, XeVm *vm, const char *host)
     g_object_get(job, "policy", &m->policy_name, NULL);
     if (vm != NULL) {
         m->spec = xe_vm_spec_copy(xe_vm_get_spec(vm));
-        g_object_get(vm, "vf", &m->vf, "reservation", &m->reservation, "qmp-socket",
-                     &m->qmp_socket, NULL);
+        g_object_get(vm, "vf", &m->vf, "reservation", &m->reservation, "qmp-socket", &m->qmp_socket,
+                     NULL);
         if (xe_vm_get_process(vm) != NULL)
             m->process = g_object_ref(XE_QEMU_PROCESS(xe_vm_get_process(vm)));
     }
@@ -1325,8 +1338,8 @@ migration_new(XeEngine *self, XeJob *job, XeVm *vm, const char *host)
     m->created = g_get_monotonic_time();
     m->stopping = g_object_ref(self->stopping);
     /* the daemon stopping ends a wait for the destination as an operator's word would */
-    m->stop_id = g_cancellable_connect(m->stopping, G_CALLBACK(wake_job), g_object_ref(job),
-                                       g_object_unref);
+    m->stop_id =
+        g_cancellable_connect(m->stopping, G_CALLBACK(wake_job), g_object_ref(job), g_object_unref);
     m->entry = g_new0(XeJobEntry, 1);
     m->entry->id = g_strdup(xe_job_get_id(job));
     g_object_get(job, "vm", &m->entry->vm, "caller", &m->entry->caller, "started",
@@ -1402,8 +1415,8 @@ resume_thread(gpointer data)
     m->attempt = MAX(m->entry->attempt, 1u);
     m->incoming = *m->entry->incoming != '\0' ? g_strdup(m->entry->incoming) : NULL;
     m->dest_vf = g_strdup(m->entry->dest_vf);
-    m->vm_state_after_failure = "running";
-    set_phase(m, "verifying");
+    m->vm_after = SOURCE_RUNS;
+    set_phase(m, XE_JOB_PHASE_VERIFYING);
     if (m->vm != NULL) {
         connect_source(m);
         if (!m->qmp_gone)
@@ -1420,8 +1433,8 @@ resume_thread(gpointer data)
         } else if (m->vm != NULL) {
             source_gone(m, fate, why);
         } else {
-            m->vm_state_after_failure = NULL;
-            finish_job(m, fate == DESTINATION_RUNS ? "completed" : "failed",
+            m->vm_after = SOURCE_NONE;
+            finish_job(m, fate == DESTINATION_RUNS ? XE_JOB_COMPLETED : XE_JOB_FAILED,
                        fate == DESTINATION_RUNS ? XE_FAILURE_NONE : XE_FAILURE_UNKNOWN,
                        fate == DESTINATION_RUNS
                            ? NULL
@@ -1439,7 +1452,7 @@ resume_thread(gpointer data)
         else if (fate == DESTINATION_RUNS || fate == DESTINATION_LOST)
             source_gone(m, fate, why);
         else if (resume_source(m))
-            finish_job(m, "failed", XE_FAILURE_UNKNOWN,
+            finish_job(m, XE_JOB_FAILED, XE_FAILURE_UNKNOWN,
                        "xe-migrated restarted during the migration; the VM runs here");
         else
             source_died(m, "the source QEMU did not resume after its destination was undone");
@@ -1450,8 +1463,8 @@ resume_thread(gpointer data)
         (void)destination_fate(m, &why); /* aborts an incoming still in progress */
         first_try_over(m, TRUE);
         if (!source_runs(m, &state))
-            m->vm_state_after_failure = "paused";
-        finish_job(m, "failed", XE_FAILURE_UNKNOWN,
+            m->vm_after = SOURCE_PAUSED;
+        finish_job(m, XE_JOB_FAILED, XE_FAILURE_UNKNOWN,
                    "xe-migrated restarted during the migration; the VM stayed here");
     }
     engine_worker_done(m->engine, worker);

@@ -21,6 +21,49 @@ struct _XeVm {
 
 G_DEFINE_TYPE(XeVm, xe_vm, XE_TYPE_RECORD)
 
+static const char *const states[] = {
+    [XE_VM_STARTING] = "starting",   [XE_VM_RUNNING] = "running",
+    [XE_VM_PAUSED] = "paused",       [XE_VM_POSTMIGRATE] = "postmigrate",
+    [XE_VM_MIGRATING] = "migrating", [XE_VM_MIGRATED] = "migrated",
+    [XE_VM_STOPPING] = "stopping",   [XE_VM_STOPPED] = "stopped",
+};
+
+const char *
+xe_vm_state_to_string(XeVmState state)
+{
+    g_return_val_if_fail((guint)state < G_N_ELEMENTS(states), "unknown");
+    return states[state];
+}
+
+gboolean
+xe_vm_state_from_string(const char *text, XeVmState *state)
+{
+    for (guint i = 0; i < G_N_ELEMENTS(states); i++)
+        if (g_strcmp0(text, states[i]) == 0) {
+            *state = (XeVmState)i;
+            return TRUE;
+        }
+    return FALSE;
+}
+
+/* On the record's context (main). */
+XeVmState
+xe_vm_get_state(XeVm *vm)
+{
+    g_autofree char *text = NULL;
+    XeVmState state = XE_VM_STOPPED;
+
+    g_object_get(vm, "state", &text, NULL);
+    (void)xe_vm_state_from_string(text, &state);
+    return state;
+}
+
+void
+xe_vm_set_state(XeVm *vm, XeVmState state)
+{
+    g_object_set(vm, "state", states[state], NULL);
+}
+
 static void
 xe_vm_finalize(GObject *object)
 {
@@ -63,7 +106,7 @@ xe_vm_new(const XeVmSpec *spec, GMainContext *context)
 {
     XeVm *vm = g_object_new(XE_TYPE_VM, "name", spec->name, "profile", spec->profile, "policy",
                             spec->policy, "downtime-budget", spec->downtime_budget_ms, "adopted",
-                            spec->qmp != NULL, "state", "starting", NULL);
+                            spec->qmp != NULL, "state", states[XE_VM_STARTING], NULL);
 
     xe_record_bind(vm, context);
     vm->spec = xe_vm_spec_copy(spec);
@@ -93,4 +136,3 @@ xe_vm_set_process(XeVm *vm, GObject *process)
 {
     g_set_object(&vm->process, process);
 }
-

@@ -324,8 +324,7 @@ flag_up(gpointer data)
 
 START_TEST(test_record_posts_apply_on_the_owner_context)
 {
-    g_autoptr(XeJob) job =
-        xe_job_new(g_main_context_default(), "7", "vm", "b", "default", "test");
+    g_autoptr(XeJob) job = xe_job_new(g_main_context_default(), "7", "vm", "b", "default", "test");
     XeWorker *worker = xe_worker_new("test");
     gboolean exited = FALSE;
     guint notified = 0;

@@ -930,8 +930,8 @@ START_TEST(bench_one_gib_idle_guest)
            "%.1f ms, downtime %.0f ms (QEMU-reported %.0f ms); bare QMP time to running %.1f ms, "
            "downtime %.1f ms (QEMU-reported %.0f ms)\n",
            RUNS, g_file_test("/dev/kvm", G_FILE_TEST_EXISTS) ? "KVM" : "TCG", median(dr, RUNS),
-           median(dt, RUNS), median(dd, RUNS), median(dq, RUNS), median(bt, RUNS),
-           median(bd, RUNS), median(bq, RUNS));
+           median(dt, RUNS), median(dd, RUNS), median(dq, RUNS), median(bt, RUNS), median(bd, RUNS),
+           median(bq, RUNS));
 }
 END_TEST
 
