@@ -6,23 +6,59 @@
 
 #include "xe-worker.h"
 
+/* A step: a function the worker runs at its top level, never inside another step. */
+typedef struct {
+    GSourceFunc func;
+    gpointer data;
+    GDestroyNotify destroy;
+} Step;
+
 struct _XeWorker {
     GThread *thread;
     GMainContext *context;
-    GMainLoop *loop;
+    GMutex lock;
+    GQueue steps;      /* (under lock) Step *, in the order queued */
+    gboolean stopping; /* (under lock) set by xe_worker_stop() */
     /* set by xe_worker_stop(): told once the thread is done */
     GMainContext *notify;
     GSourceFunc exited;
     gpointer exited_data;
 };
 
+static Step *
+next_step(XeWorker *w, gboolean *stop)
+{
+    Step *step;
+
+    g_mutex_lock(&w->lock);
+    step = g_queue_pop_head(&w->steps);
+    *stop = step == NULL && w->stopping;
+    g_mutex_unlock(&w->lock);
+    return step;
+}
+
+/* Steps are not sources of the worker's context: a step that waits (xe_await) iterates
+ * that context, and a queued step dispatched there would run inside it (an Abort in the
+ * middle of a Prepare). The thread runs them one after the other, between iterations. */
 static gpointer
 worker_thread(gpointer data)
 {
     XeWorker *w = data;
+    gboolean stop = FALSE;
 
     g_main_context_push_thread_default(w->context);
-    g_main_loop_run(w->loop);
+    while (!stop) {
+        Step *step = next_step(w, &stop);
+
+        if (step != NULL) {
+            (void)step->func(step->data);
+            if (step->destroy != NULL)
+                step->destroy(step->data);
+            g_free(step);
+        } else if (!stop) {
+            g_main_context_iteration(w->context, TRUE);
+        }
+    }
     /* Let what was queued before the stop finish (the callbacks of cancelled calls). */
     while (g_main_context_iteration(w->context, FALSE))
         ;
@@ -31,8 +67,8 @@ worker_thread(gpointer data)
     if (w->exited != NULL)
         xe_context_post(w->notify, w->exited, w->exited_data, NULL);
     g_clear_pointer(&w->notify, g_main_context_unref);
-    g_main_loop_unref(w->loop);
     g_main_context_unref(w->context);
+    g_mutex_clear(&w->lock);
     g_free(w);
     return NULL;
 }
@@ -43,16 +79,10 @@ xe_worker_new(const char *name)
     XeWorker *w = g_new0(XeWorker, 1);
 
     w->context = g_main_context_new();
-    w->loop = g_main_loop_new(w->context, FALSE);
+    g_mutex_init(&w->lock);
+    g_queue_init(&w->steps);
     w->thread = g_thread_new(name, worker_thread, w);
     return w;
-}
-
-static gboolean
-quit_loop(gpointer data)
-{
-    g_main_loop_quit(data);
-    return G_SOURCE_REMOVE;
 }
 
 void
@@ -64,7 +94,10 @@ xe_worker_stop(XeWorker *w, GMainContext *notify, GSourceFunc exited, gpointer d
     w->exited = exited;
     w->exited_data = data;
     g_thread_unref(w->thread); /* detached: the thread frees @w */
-    xe_context_post(w->context, quit_loop, w->loop, NULL);
+    g_mutex_lock(&w->lock);
+    w->stopping = TRUE;
+    g_main_context_wakeup(w->context); /* (under the lock: the thread may free @w after it) */
+    g_mutex_unlock(&w->lock);
 }
 
 GMainContext *
@@ -87,7 +120,16 @@ xe_context_post(GMainContext *context, GSourceFunc func, gpointer data, GDestroy
 void
 xe_worker_invoke(XeWorker *w, GSourceFunc func, gpointer data, GDestroyNotify destroy)
 {
-    xe_context_post(w->context, func, data, destroy);
+    Step *step = g_new0(Step, 1);
+
+    step->func = func;
+    step->data = data;
+    step->destroy = destroy;
+    g_mutex_lock(&w->lock);
+    g_assert(!w->stopping);
+    g_queue_push_tail(&w->steps, step);
+    g_main_context_wakeup(w->context);
+    g_mutex_unlock(&w->lock);
 }
 
 void

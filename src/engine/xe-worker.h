@@ -30,7 +30,9 @@ GMainContext *xe_worker_get_context(XeWorker *worker);
 void xe_context_post(GMainContext *context, GSourceFunc func, gpointer data,
                      GDestroyNotify destroy);
 
-/* Runs @func(@data) on the worker's thread, in the order queued; never on the caller's. */
+/* Runs @func(@data) on the worker's thread as a step: in the order queued, one after the
+ * other, never inside another step (not even one that waits), never on the caller's thread.
+ * Its return value is ignored. */
 void xe_worker_invoke(XeWorker *worker, GSourceFunc func, gpointer data, GDestroyNotify destroy);
 
 /* Waiting for an asynchronous call, on the calling thread's default context:
