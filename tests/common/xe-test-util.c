@@ -111,11 +111,32 @@ xe_test_require_peer(gboolean present, const char *what)
     exit(XE_TEST_SKIP);
 }
 
+static guint tests_added;
+
+void
+xe_test_add_test(TCase *tc, const TTest *test, int start, int end)
+{
+    const char *only = g_getenv("XE_TEST_CASE");
+
+    if (only != NULL && *only != '\0' && !g_str_equal(only, test->name))
+        return;
+    _tcase_add_test(tc, test, 0, 0, start, end);
+    tests_added++;
+}
+
 int
 xe_test_run_suite(Suite *suite)
 {
-    SRunner *runner = srunner_create(suite);
+    SRunner *runner;
     int failed;
+
+    if (tests_added == 0) {
+        fprintf(stderr, "no test case named '%s' in suite %s\n", g_getenv("XE_TEST_CASE"),
+                g_getenv("XE_TEST_SUITE") != NULL ? g_getenv("XE_TEST_SUITE") : "?");
+        srunner_free(srunner_create(suite)); /* frees the suite */
+        return EXIT_FAILURE;
+    }
+    runner = srunner_create(suite);
 
     srunner_run_all(runner, CK_NORMAL);
     failed = srunner_ntests_failed(runner);

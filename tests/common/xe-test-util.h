@@ -42,9 +42,18 @@ gboolean xe_test_in_ci(void);
  * CI, and under CI prints why and exits 1. */
 void xe_test_require_peer(gboolean present, const char *what);
 
-/* Runs @suite with Check and returns main()'s exit status. Honors
- * XE_TEST_FILTER (a test-case name) via Check's CK_RUN_CASE as well. */
+/* Runs @suite with Check and returns main()'s exit status. */
 int xe_test_run_suite(Suite *suite);
+
+/* One meson test per test case (as power-profiles-daemon does): tests/meson.build
+ * registers each START_TEST of a suite's file as its own test, with XE_TEST_CASE=NAME,
+ * and then a suite adds that test alone, so that a failure names its case. Without
+ * XE_TEST_CASE every test is added; a name no test has fails the run. */
+void xe_test_add_test(TCase *tc, const TTest *test, int start, int end);
+#undef tcase_add_test
+#define tcase_add_test(tc, tf) xe_test_add_test((tc), (tf), 0, 1)
+#undef tcase_add_loop_test
+#define tcase_add_loop_test(tc, tf, s, e) xe_test_add_test((tc), (tf), (s), (e))
 
 /* Maximum resident set size of this process so far, in KiB. */
 glong xe_test_max_rss_kib(void);

@@ -1143,43 +1143,38 @@ assert_vm_somewhere(const char *name)
     return a ? 'a' : 'b';
 }
 
-START_TEST(test_source_daemon_killed_at_switchover)
+/* kill -9 of @host's daemon as the job of a 64 MiB VM reaches its switchover; the daemon
+ * comes back, and the job ends with the VM on exactly one host. */
+static void
+daemon_killed_at_switchover(char host, const char *vm, const char *what)
 {
     g_autofree char *id = NULL;
     g_autofree char *hook = NULL;
     g_autoptr(JsonNode) j = NULL;
-    GPid victim = daemon_pid('a');
+    GPid victim = daemon_pid(host);
 
-    start_fake_vm("srckill", "64M");
+    start_fake_vm(vm, "64M");
     hook = kill_at_phase("switchover", victim);
-    id = migrate_detached("srckill");
+    id = migrate_detached(vm);
     wait_dead(victim);
     ck_assert_int_eq(unlink(hook), 0);
-    lab_daemon("start", 'a');
-    /* the job is finished by the restarted daemon, from its journal */
+    /* a's job goes on from its journal; b's incoming is undone or kept by its commit */
+    lab_daemon("start", host);
     j = wait_job(id, job_over);
-    print_job("source daemon killed at switchover", j);
-    printf("  the VM is on %c\n", assert_vm_somewhere("srckill"));
+    print_job(what, j);
+    printf("  the VM is on %c\n", assert_vm_somewhere(vm));
+}
+
+START_TEST(test_source_daemon_killed_at_switchover)
+{
+    daemon_killed_at_switchover('a', "srckill", "source daemon killed at switchover");
 }
 END_TEST
 
 START_TEST(test_destination_daemon_killed_at_switchover)
 {
-    g_autofree char *id = NULL;
-    g_autofree char *hook = NULL;
-    g_autoptr(JsonNode) j = NULL;
-    GPid victim = daemon_pid('b');
-
-    start_fake_vm("dstkill", "64M");
-    hook = kill_at_phase("switchover", victim);
-    id = migrate_detached("dstkill");
-    wait_dead(victim);
-    ck_assert_int_eq(unlink(hook), 0);
     /* meanwhile the source completes, and asks b (down) whether the VM runs there */
-    lab_daemon("start", 'b');
-    j = wait_job(id, job_over);
-    print_job("destination daemon killed at switchover", j);
-    printf("  the VM is on %c\n", assert_vm_somewhere("dstkill"));
+    daemon_killed_at_switchover('b', "dstkill", "destination daemon killed at switchover");
 }
 END_TEST
 
