@@ -11,7 +11,7 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
-#define G_LOG_DOMAIN "xe-migrated"
+#define G_LOG_DOMAIN "xe-service"
 
 #include "xe-service.h"
 

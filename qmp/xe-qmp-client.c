@@ -3,7 +3,7 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
-#define G_LOG_DOMAIN "xe-qmp"
+#define G_LOG_DOMAIN "xe-qmp-client"
 
 #include "xe-qmp-client.h"
 #include "xe-qmp-private.h"

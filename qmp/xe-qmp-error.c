@@ -4,6 +4,8 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#define G_LOG_DOMAIN "xe-qmp-error"
+
 #include "xe-qmp-error.h"
 #include "xe-qmp-private.h"
 

@@ -6,7 +6,7 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
-#define G_LOG_DOMAIN "xe-qmp"
+#define G_LOG_DOMAIN "xe-qmp-schema"
 
 #include "xe-qmp-schema.h"
 #include "xe-qmp-private.h"

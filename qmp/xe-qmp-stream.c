@@ -6,6 +6,8 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#define G_LOG_DOMAIN "xe-qmp-stream"
+
 #include "xe-qmp-stream.h"
 
 #include <string.h>

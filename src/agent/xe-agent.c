@@ -14,7 +14,7 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
-#define G_LOG_DOMAIN "xe-migrated"
+#define G_LOG_DOMAIN "xe-agent"
 
 #include "xe-agent.h"
 

@@ -3,6 +3,8 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#define G_LOG_DOMAIN "xe-error"
+
 #include "xe-error.h"
 
 #include <gio/gio.h>

@@ -2,6 +2,8 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#define G_LOG_DOMAIN "xe-pci"
+
 #include "xe-pci.h"
 
 #include <stdio.h>
