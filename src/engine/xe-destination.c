@@ -81,8 +81,14 @@ journal(XeIncoming *incoming, Run *r, XeIncomingState state, GError **error)
         r->entry->pid = (guint)xe_qemu_process_get_pid(r->process);
         r->entry->start_time = xe_qemu_process_get_start_time(r->process);
     }
-    xe_record_post(incoming, "state", xe_incoming_state_to_string(state), NULL);
-    return xe_journal_put_incoming(r->settings->state_dir, r->entry, error);
+    gboolean stored = xe_journal_put_incoming(r->settings->state_dir, r->entry, error);
+
+    /* "committed" is shown only once it is on disk: a source that reads it quits its copy,
+     * so a crash must not undo it. Any other state is shown as it is: what a restart makes
+     * of an unrecorded one (an abort) agrees with it. */
+    if (stored || state != XE_INCOMING_COMMITTED)
+        xe_record_post(incoming, "state", xe_incoming_state_to_string(state), NULL);
+    return stored;
 }
 
 static Run *
@@ -181,6 +187,7 @@ typedef struct {
     char *host;
     guint timeout_ms;
     char *why;
+    char *owner;
     GTask *task;
 } Step;
 
@@ -193,6 +200,7 @@ step_free(Step *s)
     g_clear_pointer(&s->options, g_variant_unref);
     g_free(s->host);
     g_free(s->why);
+    g_free(s->owner);
     g_clear_object(&s->task);
     g_free(s);
 }
@@ -202,6 +210,8 @@ step_new(XeEngine *self, XeIncoming *incoming, GTask *task)
 {
     Step *s = g_new0(Step, 1);
 
+    /* on main: what the worker needs of the record */
+    g_object_get(incoming, "owner", &s->owner, NULL);
     s->engine = g_object_ref(self);
     s->incoming = g_object_ref(incoming);
     s->task = task;
@@ -287,7 +297,7 @@ prepare_thread(gpointer data)
     r->entry->id = g_strdup(xe_incoming_get_id(incoming));
     r->entry->vm = g_strdup(spec->name);
     r->entry->spec = xe_vm_spec_to_data(spec);
-    g_object_get(incoming, "owner", &r->entry->owner, NULL);
+    r->entry->owner = g_strdup(s->owner);
     g_variant_lookup(s->options, "switchover-ack", "b", &want_ack);
     g_variant_lookup(s->options, "multifd", "b", &want_multifd);
     g_variant_lookup(s->options, "multifd-channels", "u", &channels);
@@ -465,6 +475,7 @@ main_adopt(gpointer data)
     engine_reservation_to_vm(a->engine, a->run->reservation, a->spec->name);
     engine_vm_add(a->engine, a->vm);
     engine_vm_watch(a->engine, a->vm);
+    engine_vm_settle(a->engine, a->vm); /* an exit before the watch is not missed */
     return G_SOURCE_REMOVE;
 }
 
@@ -612,7 +623,7 @@ finish_thread(gpointer data)
                                 spec->name);
     /* Recorded after the answer: the source's wait (the guest's downtime) holds one fsync,
      * the commit's. Until these land, the committed incoming is what a restart goes by. */
-    if (!engine_vm_store(r->settings, spec, qmp, r->vf, r->process, &error)) {
+    if (!engine_vm_store(r->settings, spec, qmp, r->vf, r->process, FALSE, &error)) {
         g_warning("%s", error->message);
         g_clear_error(&error);
     }
@@ -777,7 +788,7 @@ incoming_reconcile(XeEngine *self, const XeEngineSettings *s, XeIncomingEntry *e
         g_free(spec->vf);
         spec->qmp = g_strdup(e->qmp);
         spec->vf = g_strdup(e->vf);
-        if (!xe_journal_put_vm(s->state_dir, spec, e->pid, e->start_time, &error)) {
+        if (!xe_journal_put_vm(s->state_dir, spec, e->pid, e->start_time, FALSE, &error)) {
             g_warning("incoming %s: %s", e->id, error->message);
             return; /* stays committed: the next start tries again */
         }

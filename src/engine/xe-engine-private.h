@@ -83,7 +83,7 @@ void engine_worker_done(XeEngine *self, const char *id);
 /* Records a VM of this host (as the spec that adopts it: @qmp and @vf) and its QEMU in
  * STATE_DIR/vms, durably; from a worker. */
 gboolean engine_vm_store(const XeEngineSettings *s, const XeVmSpec *spec, const char *qmp,
-                         const char *vf, XeQemuProcess *process, GError **error);
+                         const char *vf, XeQemuProcess *process, gboolean adopted, GError **error);
 
 /* Registry changes, on the main context (workers call them through xe_call_main). */
 void engine_vm_add(XeEngine *self, XeVm *vm);

@@ -515,7 +515,7 @@ engine_worker_done(XeEngine *self, const char *id)
 
 gboolean
 engine_vm_store(const XeEngineSettings *s, const XeVmSpec *spec, const char *qmp, const char *vf,
-                XeQemuProcess *process, GError **error)
+                XeQemuProcess *process, gboolean adopted, GError **error)
 {
     g_autoptr(XeVmSpec) copy = xe_vm_spec_copy(spec);
 
@@ -523,9 +523,9 @@ engine_vm_store(const XeEngineSettings *s, const XeVmSpec *spec, const char *qmp
     g_free(copy->vf);
     copy->qmp = g_strdup(qmp);
     copy->vf = g_strdup(vf);
-    return xe_journal_put_vm(s->state_dir, copy,
-                             process != NULL ? (guint)xe_qemu_process_get_pid(process) : 0,
-                             process != NULL ? xe_qemu_process_get_start_time(process) : 0, error);
+    return xe_journal_put_vm(
+        s->state_dir, copy, process != NULL ? (guint)xe_qemu_process_get_pid(process) : 0,
+        process != NULL ? xe_qemu_process_get_start_time(process) : 0, adopted, error);
 }
 
 /* registry */
@@ -629,6 +629,7 @@ typedef struct {
     char *existing; /* the VM's own reservation of its VF, kept from before a restart */
     guint pid;      /* restoring: the QEMU recorded, and its start time */
     guint64 start_time;
+    gboolean adopted; /* its QEMU is somebody else's: removing the VM leaves it running */
     XeEngineSettings *settings;
 } AddVm;
 
@@ -749,7 +750,7 @@ add_vm_thread(gpointer data)
         qmp = g_strdup_printf("%s/vm-%s-%s.qmp", a->settings->run_dir, spec->name, token);
         log = g_strdup_printf("%s/vm-%s.log", a->settings->run_dir, spec->name);
         /* on record before its QEMU starts: a restart finds the QEMU by its socket */
-        if (!engine_vm_store(a->settings, spec, qmp, vf, NULL, &error))
+        if (!engine_vm_store(a->settings, spec, qmp, vf, NULL, FALSE, &error))
             goto fail_release;
         process = engine_spawn(self, (const char *const *)argv, qmp, FALSE, log, &error);
         if (process == NULL)
@@ -777,15 +778,15 @@ add_vm_thread(gpointer data)
     }
     if (!check_qmp(address, a->restoring, &error)) {
         g_prefix_error(&error, "VM '%s': ", spec->name);
-        if (a->start)
-            xe_qemu_process_kill(process);
+        if (a->start) /* gone before its VF is reset */
+            engine_end_qemu(self, process, 0);
         goto fail_release;
     }
     xe_vm_set_process(a->vm, G_OBJECT(process));
     xe_record_post(a->vm, "vf", vf, "reservation", reservation, "qmp-socket", qmp, "pid",
                    (guint)xe_qemu_process_get_pid(process), "state",
                    xe_vm_state_to_string(XE_VM_RUNNING), NULL);
-    if (!engine_vm_store(a->settings, spec, qmp, vf, process, &error)) {
+    if (!engine_vm_store(a->settings, spec, qmp, vf, process, a->adopted, &error)) {
         g_warning("%s; it will not be re-adopted after a restart", error->message);
         g_clear_error(&error);
     }
@@ -856,8 +857,9 @@ socket_adopted(XeEngine *self, const char *qmp, GError **error)
 
 static void
 add_vm(XeEngine *self, const XeVmSpec *spec, gboolean start, gboolean restoring, guint pid,
-       guint64 start_time, const char *caller, GTask *task)
+       guint64 start_time, gboolean adopted, const char *caller, GTask *task)
 {
+    g_autoptr(GTask) owned = task; /* returned (and dropped) here on every early refusal */
     g_autofree char *owner = g_strdup_printf("vm:%s", spec->name);
     GError *error = NULL;
     AddVm *a;
@@ -891,6 +893,8 @@ add_vm(XeEngine *self, const XeVmSpec *spec, gboolean start, gboolean restoring,
     a->restoring = restoring;
     a->pid = pid;
     a->start_time = start_time;
+    a->adopted = !start && adopted;
+    g_object_set(a->vm, "adopted", a->adopted, NULL);
     if (!start) {
         /* After a restart the VM's reservation is still on disk: it is the VM's, or the
          * incoming's that brought it here (which then hands it over). */
@@ -916,14 +920,14 @@ add_vm(XeEngine *self, const XeVmSpec *spec, gboolean start, gboolean restoring,
     a->caller = g_strdup(caller);
     a->settings = engine_settings(self);
     g_task_set_task_data(task, a, (GDestroyNotify)add_vm_free);
-    xe_worker_invoke(engine_worker(self, owner), add_vm_thread, task, NULL);
+    xe_worker_invoke(engine_worker(self, owner), add_vm_thread, g_steal_pointer(&owned), NULL);
 }
 
 void
 xe_engine_add_vm_async(XeEngine *self, const XeVmSpec *spec, gboolean start, const char *caller,
                        GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
 {
-    add_vm(self, spec, start, FALSE, 0, 0, caller,
+    add_vm(self, spec, start, FALSE, 0, 0, !start, caller,
            g_task_new(self, cancellable, callback, user_data));
 }
 
@@ -985,6 +989,8 @@ typedef struct {
     char *caller;
     char *reservation;
     char *qmp;
+    char *name;
+    XeQemuProcess *process;
     gboolean adopted;
 } RemoveVm;
 
@@ -996,6 +1002,8 @@ remove_vm_free(RemoveVm *r)
     g_free(r->caller);
     g_free(r->reservation);
     g_free(r->qmp);
+    g_free(r->name);
+    g_clear_object(&r->process);
     g_free(r);
 }
 
@@ -1014,8 +1022,8 @@ remove_vm_thread(gpointer data)
 {
     g_autoptr(GTask) task = data;
     RemoveVm *r = g_task_get_task_data(task);
-    XeQemuProcess *process = (XeQemuProcess *)xe_vm_get_process(r->vm);
-    g_autofree char *id = g_strdup_printf("vm:%s", xe_vm_get_name(r->vm));
+    XeQemuProcess *process = r->process;
+    g_autofree char *id = g_strdup_printf("vm:%s", r->name);
     gboolean alive = process != NULL && !xe_qemu_process_has_exited(process);
     gboolean reset;
     GError *error = NULL;
@@ -1078,6 +1086,9 @@ xe_engine_remove_vm_async(XeEngine *self, const char *name, const char *caller,
     r->caller = g_strdup(caller);
     r->adopted = adopted;
     g_object_get(vm, "reservation", &r->reservation, "qmp-socket", &r->qmp, NULL);
+    r->name = g_strdup(name);
+    if (xe_vm_get_process(vm) != NULL)
+        r->process = g_object_ref(XE_QEMU_PROCESS(xe_vm_get_process(vm)));
     /* Before QEMU is told to quit, so that its exit is not taken for a crash. */
     xe_vm_set_state(vm, XE_VM_STOPPING);
     g_task_set_task_data(task, r, (GDestroyNotify)remove_vm_free);
@@ -1339,6 +1350,8 @@ typedef struct {
     guint pid;
     guint64 start_time;
     GHashTable *handled; /* names of the VMs on record, re-adopted or not */
+    gboolean found;
+    gboolean adopted;
     XeIncomingEntry *entry;
     XeJobEntry *job_entry;
     XeJob *job;
@@ -1397,8 +1410,8 @@ start_readopt(gpointer data, GAsyncReadyCallback cb, gpointer user_data)
 {
     Restore *r = data;
 
-    add_vm(r->engine, r->spec, FALSE, TRUE, r->pid, r->start_time, "xe-migrated (restart)",
-           g_task_new(r->engine, NULL, cb, user_data));
+    add_vm(r->engine, r->spec, FALSE, TRUE, r->pid, r->start_time, r->adopted,
+           "xe-migrated (restart)", g_task_new(r->engine, NULL, cb, user_data));
 }
 
 /* An incoming over, as a tombstone a source can ask about. */
@@ -1443,7 +1456,8 @@ main_release_stray_incomings(gpointer data)
         incoming = g_hash_table_lookup(r->engine->incomings, parts[1]);
         if (incoming != NULL)
             g_object_get(incoming, "state", &state, NULL);
-        if (g_strcmp0(state, "running") != 0)
+        /* a committed one's VM holds it (its record may yet be written: never reset it) */
+        if (g_strcmp0(state, "running") != 0 && g_strcmp0(state, "committed") != 0)
             release_async(r->engine, id, TRUE, "xe-migrated (restart)", drop_released,
                           g_strdup_printf("incoming %s", parts[1]));
     }
@@ -1477,6 +1491,15 @@ main_ids(gpointer data)
 
     r->engine->next_incoming = MAX(r->engine->next_incoming, r->max_incoming);
     r->engine->next_job = MAX(r->engine->next_job, r->max_job);
+    return G_SOURCE_REMOVE;
+}
+
+static gboolean
+main_has_vm(gpointer data)
+{
+    Restore *r = data;
+
+    r->found = g_hash_table_contains(r->engine->vms, r->job_entry->vm);
     return G_SOURCE_REMOVE;
 }
 
@@ -1530,7 +1553,7 @@ restore_vms(XeEngine *self, const XeEngineSettings *s, GHashTable *handled, guin
             continue;
         /* on record, even unreadable: its VF's reservation is not a stray */
         g_hash_table_add(handled, g_strndup(name, strlen(name) - strlen(".vm")));
-        spec = xe_journal_load_vm(path, &r.pid, &r.start_time, &error);
+        spec = xe_journal_load_vm(path, &r.pid, &r.start_time, &r.adopted, &error);
         if (spec == NULL || spec->qmp == NULL) {
             g_warning("not re-adopting %s: %s", path,
                       error != NULL ? error->message : "it names no QMP socket");
@@ -1589,11 +1612,16 @@ restore_thread(gpointer data)
     xe_journal_prune_incomings(s->state_dir, XE_ENGINE_KEEP_FINISHED);
     xe_call_main(self->main, main_release_stray_incomings, &ids);
 
-    /* 2. VMs */
+    /* 2. VMs (a VM on record, or committed here, is no stray even if not re-adopted) */
     ids.handled = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    for (guint i = 0; i < incomings->len; i++) {
+        XeIncomingEntry *e = incomings->pdata[i];
+
+        if (e->state == XE_INCOMING_COMMITTED)
+            g_hash_table_add(ids.handled, g_strdup(e->vm));
+    }
     restore_vms(self, s, ids.handled, &adopted, &gone, &kept);
     xe_call_main(self->main, main_release_stray_vms, &ids);
-    g_clear_pointer(&ids.handled, g_hash_table_unref);
 
     /* 3. source jobs a dead daemon left */
     jobs = xe_journal_load_jobs(s->state_dir, warnings);
@@ -1603,6 +1631,19 @@ restore_thread(gpointer data)
         g_auto(XeAwait) w = XE_AWAIT_INIT;
         g_autoptr(GError) error = NULL;
         Restore r = { self, .job_entry = jobs->pdata[i] };
+        g_autofree char *record = g_strconcat(r.job_entry->vm, ".vm", NULL);
+        g_autofree char *record_path = g_build_filename(s->state_dir, "vms", record, NULL);
+        gboolean adopted_vm = FALSE;
+
+        /* its VM on record but not re-adopted (alive, not answering): nothing can be
+         * decided about it; the job waits in the journal for a start that can */
+        xe_call_main(self->main, main_has_vm, &r);
+        adopted_vm = r.found;
+        if (!adopted_vm && g_file_test(record_path, G_FILE_TEST_EXISTS)) {
+            g_warning("job %s stays in the journal: VM %s is on record but was not re-adopted",
+                      r.job_entry->id, r.job_entry->vm);
+            continue;
+        }
 
         xe_call_main(self->main, main_restore_job, &r);
         /* the first try to decide is waited for; a peer that cannot answer yet is asked
@@ -1611,6 +1652,7 @@ restore_thread(gpointer data)
             G_TASK(xe_await_main(&w, self->main, start_resume, &r)), &error);
         g_clear_object(&r.job);
     }
+    g_clear_pointer(&ids.handled, g_hash_table_unref);
     for (guint i = 0; i < warnings->len; i++)
         g_warning("journal: %s", (char *)warnings->pdata[i]);
     if (adopted + gone + kept + aborted + arrived + jobs->len > 0)

@@ -181,9 +181,14 @@ xe_job_resolve(XeJob *job, const char *where, GError **error)
 }
 
 XeJobResolution
-xe_job_get_resolution(XeJob *job)
+xe_job_take_resolution(XeJob *job)
 {
-    return (XeJobResolution)g_atomic_int_get(&job->resolution);
+    XeJobResolution r = (XeJobResolution)g_atomic_int_and(&job->resolution, 0);
+
+    /* a word is for the wait it ended, never for a later one */
+    if (r != XE_JOB_UNRESOLVED)
+        g_cancellable_reset(job->wake);
+    return r;
 }
 
 gboolean

@@ -73,7 +73,8 @@ typedef enum {
 
 gboolean xe_job_resolve(XeJob *job, const char *where, GError **error);
 void xe_job_set_awaiting(XeJob *job, gboolean awaiting);
-XeJobResolution xe_job_get_resolution(XeJob *job);
+/* The operator's word, if any, consumed: the next wait waits again. */
+XeJobResolution xe_job_take_resolution(XeJob *job);
 GCancellable *xe_job_get_wake(XeJob *job);
 gboolean xe_job_is_finished(XeJob *job);
 /* The job as JSON, what hooks get on stdin. */

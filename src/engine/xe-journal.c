@@ -347,6 +347,8 @@ xe_journal_put_job(const char *state_dir, const XeJobEntry *e, GError **error)
     set_string(kf, "job", "incoming-id", e->incoming_id);
     set_string(kf, "job", "destination-vf", e->dest_vf);
     set_number(kf, "job", "started", (guint64)e->started);
+    set_number(kf, "job", "source-pid", e->source_pid);
+    set_number(kf, "job", "source-start-time", e->source_start);
     return put(state_dir, "jobs", name, kf, error);
 }
 
@@ -374,6 +376,8 @@ load_job(GKeyFile *kf, const char *path, GError **error)
     e->dest_vf = g_key_file_get_string(kf, "job", "destination-vf", NULL);
     e->attempt = (guint)get_number(kf, "job", "attempt");
     e->started = (gint64)get_number(kf, "job", "started");
+    e->source_pid = (guint)get_number(kf, "job", "source-pid");
+    e->source_start = get_number(kf, "job", "source-start-time");
     return g_steal_pointer(&e);
 }
 
@@ -402,7 +406,7 @@ xe_journal_max_id(GPtrArray *entries, gboolean incomings)
 
 gboolean
 xe_journal_put_vm(const char *state_dir, const XeVmSpec *spec, guint pid, guint64 start_time,
-                  GError **error)
+                  gboolean adopted, GError **error)
 {
     g_autoptr(GKeyFile) kf = g_key_file_new();
     g_autofree char *data = xe_vm_spec_to_data(spec);
@@ -412,11 +416,13 @@ xe_journal_put_vm(const char *state_dir, const XeVmSpec *spec, guint pid, guint6
         return FALSE;
     set_number(kf, "process", "pid", pid);
     set_number(kf, "process", "start-time", start_time);
+    g_key_file_set_boolean(kf, "process", "adopted", adopted);
     return put(state_dir, "vms", name, kf, error);
 }
 
 XeVmSpec *
-xe_journal_load_vm(const char *path, guint *pid, guint64 *start_time, GError **error)
+xe_journal_load_vm(const char *path, guint *pid, guint64 *start_time, gboolean *adopted,
+                   GError **error)
 {
     g_autoptr(GKeyFile) kf = g_key_file_new();
     g_autofree char *data = NULL;
@@ -425,6 +431,9 @@ xe_journal_load_vm(const char *path, guint *pid, guint64 *start_time, GError **e
         return NULL;
     *pid = (guint)get_number(kf, "process", "pid");
     *start_time = get_number(kf, "process", "start-time");
+    /* (a record from before this key: its QEMU was adopted, as it then looked) */
+    *adopted = !g_key_file_has_key(kf, "process", "adopted", NULL) ||
+               g_key_file_get_boolean(kf, "process", "adopted", NULL);
     (void)g_key_file_remove_group(kf, "process", NULL);
     data = g_key_file_to_data(kf, NULL, NULL);
     return xe_vm_spec_load_from_data(data, path, error);

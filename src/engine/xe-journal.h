@@ -74,7 +74,9 @@ typedef struct {
     char *incoming; /* the object path of the attempt's incoming on @host, or "" */
     char *incoming_id;
     char *dest_vf;
-    gint64 started; /* wall clock, µs */
+    gint64 started;       /* wall clock, µs */
+    guint source_pid;     /* the source QEMU the job moves, and its start time: a restart */
+    guint64 source_start; /* acts only on that QEMU, never on a later one of the VM's name */
 } XeJobEntry;
 
 XeJobEntry *xe_job_entry_copy(const XeJobEntry *e);
@@ -92,9 +94,12 @@ gboolean xe_journal_drop_job(const char *state_dir, const char *id, GError **err
 GPtrArray *xe_journal_load_jobs(const char *state_dir, GPtrArray *warnings);
 
 /* STATE_DIR/vms/NAME.vm: @spec (with its qmp and vf) and the process running it. */
+/* @adopted: its QEMU is somebody else's (adopted by its QMP socket), not started here or
+ * arrived by migration: removing the VM leaves it running. */
 gboolean xe_journal_put_vm(const char *state_dir, const XeVmSpec *spec, guint pid,
-                           guint64 start_time, GError **error);
-XeVmSpec *xe_journal_load_vm(const char *path, guint *pid, guint64 *start_time, GError **error);
+                           guint64 start_time, gboolean adopted, GError **error);
+XeVmSpec *xe_journal_load_vm(const char *path, guint *pid, guint64 *start_time, gboolean *adopted,
+                             GError **error);
 gboolean xe_journal_drop_vm(const char *state_dir, const char *name, GError **error);
 
 /* The largest numeric id among the jobs (and incomings) on record, tombstones included:

@@ -97,6 +97,7 @@ typedef struct {
 
     XeJobEntry *entry;      /* STATE_DIR/jobs/ID.job */
     GCancellable *stopping; /* the daemon stops: a wait for the destination gives up */
+    gboolean ruled;         /* an operator said where the VM runs: no further attempt */
     gulong stop_id;
     GTask *resume_task; /* migration_resume(): returned after the first try to decide */
 } Migration;
@@ -1056,6 +1057,20 @@ suspend(Migration *m, const char *why)
                  xe_job_get_id(m->job), reason);
 }
 
+/* The destination's incoming loaded the whole stream (completed, not yet run). */
+static gboolean
+destination_loaded(Migration *m)
+{
+    g_autoptr(GVariant) props = NULL;
+    const char *state = "";
+
+    if (m->peer == NULL || m->incoming == NULL || !xe_peer_is_connected(m->peer))
+        return FALSE;
+    props = xe_peer_incoming_properties(m->peer, m->incoming, ASK_TIMEOUT_MS, NULL);
+    return props != NULL && g_variant_lookup(props, "State", "&s", &state) &&
+           g_str_equal(state, xe_incoming_state_to_string(XE_INCOMING_COMPLETED));
+}
+
 /* Tells migration_resume()'s caller that the first try to decide is over. */
 static void
 first_try_over(Migration *m, gboolean decided)
@@ -1102,14 +1117,16 @@ settle_fate(Migration *m, char **why)
         xe_job_set_awaiting(m->job, TRUE);
         (void)xe_sleep(delay, xe_job_get_wake(m->job));
         xe_job_set_awaiting(m->job, FALSE);
-        switch (xe_job_get_resolution(m->job)) {
+        switch (xe_job_take_resolution(m->job)) {
         case XE_JOB_VM_ON_SOURCE:
             g_free(*why);
             *why = g_strdup_printf("an operator said the VM never ran on %s", m->host);
+            m->ruled = TRUE; /* no further attempt on a host that cannot answer */
             return DESTINATION_DEAD;
         case XE_JOB_VM_ON_DESTINATION:
             g_free(*why);
             *why = g_strdup_printf("an operator said the VM runs on %s", m->host);
+            m->ruled = TRUE;
             return DESTINATION_RUNS;
         case XE_JOB_UNRESOLVED:
             break;
@@ -1201,11 +1218,22 @@ job_thread(gpointer data)
         }
         g_clear_pointer(&reason, g_free);
         if (fatal != NULL) {
-            /* the source QEMU went away before it completed: nothing ran elsewhere */
+            /* The source QEMU went away before it said completed: it never runs the VM
+             * again. A destination that loaded all of it (its incoming completed) is the
+             * only copy left: run it there; else the VM is gone. */
             reason = g_strdup(fatal->message);
             record_attempt(m, XE_FAILURE_UNKNOWN, reason, started);
-            drop_destination(m);
             evidence_clear(&e);
+            if (m->process != NULL)
+                engine_end_qemu(m->engine, m->process, 0);
+            if (destination_loaded(m) &&
+                xe_peer_incoming_finish(m->peer, m->incoming, PEER_TIMEOUT_MS, NULL, NULL)) {
+                xe_record_post(m->job, "time-to-running",
+                               (guint64)(g_get_monotonic_time() - m->created) / 1000, NULL);
+                source_gone(m, DESTINATION_RUNS, NULL);
+                goto out;
+            }
+            drop_destination(m);
             source_died(m, reason);
             goto out;
         }
@@ -1281,7 +1309,7 @@ job_thread(gpointer data)
         }
         record_attempt(m, klass, reason, started);
         evidence_clear(&e);
-        if (!xe_failure_is_retryable(klass) || m->attempt > m->policy->retries ||
+        if (!xe_failure_is_retryable(klass) || m->attempt > m->policy->retries || m->ruled ||
             g_cancellable_is_cancelled(m->cancellable) || m->vm_after != SOURCE_RUNS)
             goto failed;
         /* retry with a fresh destination, after a backoff */
@@ -1346,6 +1374,10 @@ migration_new(XeEngine *self, XeJob *job, XeVm *vm, const char *host)
                  &m->entry->started, NULL);
     m->entry->host = g_strdup(host);
     m->entry->policy = g_strdup(m->policy_name);
+    if (m->process != NULL) {
+        m->entry->source_pid = (guint)xe_qemu_process_get_pid(m->process);
+        m->entry->source_start = xe_qemu_process_get_start_time(m->process);
+    }
     return m;
 }
 
@@ -1414,6 +1446,24 @@ resume_thread(gpointer data)
 
     m->attempt = MAX(m->entry->attempt, 1u);
     m->incoming = *m->entry->incoming != '\0' ? g_strdup(m->entry->incoming) : NULL;
+    /* a VM of that name whose QEMU is not the one the job moved (the record outlived its
+     * job, and the VM came back since): the job is history, the VM is left alone */
+    if (m->vm != NULL && m->process != NULL && m->entry->source_pid != 0 &&
+        ((guint)xe_qemu_process_get_pid(m->process) != m->entry->source_pid ||
+         xe_qemu_process_get_start_time(m->process) != m->entry->source_start)) {
+        first_try_over(m, TRUE);
+        m->vm_after = SOURCE_NONE;
+        finish_job(m, XE_JOB_FAILED, XE_FAILURE_UNKNOWN,
+                   "its record outlived it: VM's QEMU is another one now; nothing was done");
+        {
+            Finish f = { m, FALSE, XE_VM_RUNNING };
+
+            xe_call_main(m->engine->main, main_finish, &f); /* the VM is not held any more */
+        }
+        engine_worker_done(m->engine, worker);
+        migration_free(m);
+        return G_SOURCE_REMOVE;
+    }
     m->dest_vf = g_strdup(m->entry->dest_vf);
     m->vm_after = SOURCE_RUNS;
     set_phase(m, XE_JOB_PHASE_VERIFYING);

@@ -136,9 +136,11 @@ void
 xe_await_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
     XeAwait *w = user_data;
+    /* once the result is out the waiter may return and clear @w: nothing of @w after */
+    g_autoptr(GMainContext) context = g_main_context_ref(w->context);
 
     g_atomic_pointer_set(&w->result, g_object_ref(result));
-    g_main_context_wakeup(w->context);
+    g_main_context_wakeup(context);
 }
 
 GAsyncResult *

@@ -1040,7 +1040,8 @@ START_TEST(test_daemon_restart_keeps_vms)
     vm = vm_on('a', "stays", &after);
     ck_assert_ptr_nonnull(vm);
     ck_assert_str_eq(json_object_get_string_member(vm, "VF"), vf);
-    ck_assert(json_object_get_boolean_member(vm, "Adopted"));
+    /* started by the daemon, it is still its own: not an adopted stranger */
+    ck_assert(!json_object_get_boolean_member(vm, "Adopted"));
     ck_assert_ptr_null(vm_on('a', "ends", &gone));
     assert_vm_only_on('a', "stays");
     {
