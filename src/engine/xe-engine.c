@@ -547,7 +547,6 @@ engine_vm_remove(XeEngine *self, XeVm *vm)
     if (g_hash_table_lookup(self->vms, xe_vm_get_name(vm)) != vm)
         return;
     g_hash_table_remove(self->vms, xe_vm_get_name(vm));
-    /* (a short unlink and directory fsync on main: the VM is gone for good) */
     if (!xe_journal_drop_vm(xe_agent_get_config(self->agent)->state_dir, xe_vm_get_name(vm),
                             &error))
         g_warning("forgetting VM %s: %s", xe_vm_get_name(vm), error->message);

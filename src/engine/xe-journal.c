@@ -55,23 +55,6 @@ xe_incoming_state_is_committed(XeIncomingState state)
            state == XE_INCOMING_LOST;
 }
 
-XeIncomingEntry *
-xe_incoming_entry_copy(const XeIncomingEntry *e)
-{
-    XeIncomingEntry *c = g_new0(XeIncomingEntry, 1);
-
-    *c = *e;
-    c->id = g_strdup(e->id);
-    c->vm = g_strdup(e->vm);
-    c->spec = g_strdup(e->spec);
-    c->owner = g_strdup(e->owner);
-    c->vf = g_strdup(e->vf);
-    c->reservation = g_strdup(e->reservation);
-    c->qmp = g_strdup(e->qmp);
-    c->error = g_strdup(e->error);
-    return c;
-}
-
 void
 xe_incoming_entry_free(XeIncomingEntry *e)
 {
@@ -165,8 +148,9 @@ put(const char *state_dir, const char *sub, const char *name, GKeyFile *kf, GErr
     return fsync_dir(dir, error);
 }
 
+/* Removes DIR/NAME; with @durable the removal survives a crash too. */
 static gboolean
-drop(const char *state_dir, const char *sub, const char *name, GError **error)
+drop(const char *state_dir, const char *sub, const char *name, gboolean durable, GError **error)
 {
     g_autofree char *dir = g_build_filename(state_dir, sub, NULL);
     g_autofree char *path = g_build_filename(dir, name, NULL);
@@ -177,7 +161,7 @@ drop(const char *state_dir, const char *sub, const char *name, GError **error)
         g_set_error(error, XE_ERROR, XE_ERROR_FAILED, "removing %s: %s", path, g_strerror(e));
         return FALSE;
     }
-    return fsync_dir(dir, error);
+    return !durable || fsync_dir(dir, error);
 }
 
 /* Every DIR/ *SUFFIX file, parsed by @load; unreadable ones are named in @warnings. */
@@ -323,7 +307,7 @@ xe_journal_prune_incomings(const char *state_dir, guint keep)
 
         if (!xe_incoming_state_is_final(e->state))
             continue;
-        if (!drop(state_dir, "incomings", name, &error))
+        if (!drop(state_dir, "incomings", name, FALSE, &error))
             g_warning("%s", error->message);
         over--;
     }
@@ -357,7 +341,7 @@ xe_journal_drop_job(const char *state_dir, const char *id, GError **error)
 {
     g_autofree char *name = g_strconcat(id, ".job", NULL);
 
-    return drop(state_dir, "jobs", name, error);
+    return drop(state_dir, "jobs", name, TRUE, error);
 }
 
 static gpointer
@@ -444,5 +428,7 @@ xe_journal_drop_vm(const char *state_dir, const char *name, GError **error)
 {
     g_autofree char *file = g_strconcat(name, ".vm", NULL);
 
-    return drop(state_dir, "vms", file, error);
+    /* not fsynced (it runs on the main loop): a record a crash brings back names a QEMU that
+     * is gone, and the next start releases what it held */
+    return drop(state_dir, "vms", file, FALSE, error);
 }

@@ -60,7 +60,6 @@ typedef struct {
     gint64 changed; /* wall clock, µs */
 } XeIncomingEntry;
 
-XeIncomingEntry *xe_incoming_entry_copy(const XeIncomingEntry *e);
 void xe_incoming_entry_free(XeIncomingEntry *e);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(XeIncomingEntry, xe_incoming_entry_free)
 

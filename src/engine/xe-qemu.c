@@ -266,12 +266,6 @@ xe_qemu_process_get_start_time(XeQemuProcess *self)
 }
 
 gboolean
-xe_qemu_process_is_child(XeQemuProcess *self)
-{
-    return self->process != NULL;
-}
-
-gboolean
 xe_qemu_process_has_exited(XeQemuProcess *self)
 {
     return self->exited;

@@ -37,7 +37,6 @@ XeQemuProcess *xe_qemu_process_attach(guint pid, guint64 start_time, const char 
 const char *xe_qemu_process_get_qmp_address(XeQemuProcess *self); /* "unix:PATH" */
 GPid xe_qemu_process_get_pid(XeQemuProcess *self);
 guint64 xe_qemu_process_get_start_time(XeQemuProcess *self);
-gboolean xe_qemu_process_is_child(XeQemuProcess *self);
 gboolean xe_qemu_process_has_exited(XeQemuProcess *self);
 /* The exit status (0..255), or -signal when killed. Valid once exited. */
 int xe_qemu_process_get_exit_status(XeQemuProcess *self);
