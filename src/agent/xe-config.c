@@ -25,6 +25,7 @@
 #define DEFAULT_HOOKS_DIR       "/etc/xe-migrated/hooks.d"
 #define DEFAULT_POLICY_DIR      "/etc/xe-migrated/policies"
 #define DEFAULT_HOOK_TIMEOUT_MS 10000
+#define DEFAULT_PEER_TIMEOUT_MS 60000
 #define DEFAULT_STATE_DIR       "/var/lib/xe-migrated"
 #define DEFAULT_RUN_DIR         "/run/xe-migrated"
 #define DEFAULT_TRANSPORT       "ssh -oBatchMode=yes -- {host} systemd-stdio-bridge"
@@ -67,6 +68,7 @@ xe_config_new_default(void)
     c->allowed_group = g_strdup(DEFAULT_ALLOWED_GROUP);
     c->hooks_dir = g_strdup(DEFAULT_HOOKS_DIR);
     c->hook_timeout_ms = DEFAULT_HOOK_TIMEOUT_MS;
+    c->peer_timeout_ms = DEFAULT_PEER_TIMEOUT_MS;
     c->state_dir = g_strdup(DEFAULT_STATE_DIR);
     c->run_dir = g_strdup(DEFAULT_RUN_DIR);
     c->policy_dir = g_strdup(DEFAULT_POLICY_DIR);
@@ -139,9 +141,9 @@ static gboolean
 parse_daemon(GKeyFile *kf, const char *file, XeConfig *c, GError **error)
 {
     static const char *const known[] = {
-        "version",           "allowed-group", "hooks-dir",  "hook-timeout-ms",
-        "state-dir",         "run-dir",       "policy-dir", "transport",
-        "migration-address", "emulators",     NULL
+        "version",         "allowed-group",     "hooks-dir", "hook-timeout-ms",
+        "peer-timeout-ms", "state-dir",         "run-dir",   "policy-dir",
+        "transport",       "migration-address", "emulators", NULL
     };
     guint version = XE_CONFIG_VERSION;
     g_autofree char *transport = NULL;
@@ -150,7 +152,8 @@ parse_daemon(GKeyFile *kf, const char *file, XeConfig *c, GError **error)
         return TRUE;
     if (!check_keys(kf, file, GROUP_DAEMON, known, error) ||
         !get_uint(kf, file, GROUP_DAEMON, "version", 1000, &version, error) ||
-        !get_uint(kf, file, GROUP_DAEMON, "hook-timeout-ms", 3600000, &c->hook_timeout_ms, error))
+        !get_uint(kf, file, GROUP_DAEMON, "hook-timeout-ms", 3600000, &c->hook_timeout_ms, error) ||
+        !get_uint(kf, file, GROUP_DAEMON, "peer-timeout-ms", 3600000, &c->peer_timeout_ms, error))
         return FALSE;
     if (version != XE_CONFIG_VERSION)
         return config_error(error, file, GROUP_DAEMON,
@@ -158,6 +161,10 @@ parse_daemon(GKeyFile *kf, const char *file, XeConfig *c, GError **error)
                             XE_CONFIG_VERSION);
     if (c->hook_timeout_ms == 0)
         return config_error(error, file, GROUP_DAEMON, "hook-timeout-ms must be above 0");
+    if (c->peer_timeout_ms < 1000)
+        return config_error(error, file, GROUP_DAEMON,
+                            "peer-timeout-ms=%u: a peer daemon gets at least 1000 ms",
+                            c->peer_timeout_ms);
     if (get_string(kf, GROUP_DAEMON, "allowed-group", &c->allowed_group))
         c->allowed_group_from = XE_CONFIG_FROM_FILE;
     if (get_string(kf, GROUP_DAEMON, "hooks-dir", &c->hooks_dir))

@@ -2,8 +2,8 @@
  * (/etc/xe-migrated/xe-migrated.conf; the shipped defaults are
  * policy/xe-migrated.conf, which documents every key):
  *
- *   [daemon]          version, allowed-group, hooks-dir, hook-timeout-ms, state-dir,
- *                     run-dir, policy-dir, transport, migration-address, emulators
+ *   [daemon]          version, allowed-group, hooks-dir, hook-timeout-ms, peer-timeout-ms,
+ *                     state-dir, run-dir, policy-dir, transport, migration-address, emulators
  *   [profile NAME]    a VF provisioning profile (xe-profile.h keys)
  *   [layout PF-BDF]   vfs=N and pool=PROFILE:COUNT,... (VFs kept bound and provisioned)
  *
@@ -47,6 +47,7 @@ typedef struct {
     char *allowed_group; /* callers in this group may change things (root always may) */
     char *hooks_dir;
     guint hook_timeout_ms;
+    guint peer_timeout_ms; /* one call to another host's daemon (PrepareIncoming, Finish) */
     char *state_dir;
     char *run_dir;    /* QMP sockets and logs of the QEMUs the daemon starts */
     char *policy_dir; /* NAME.policy files */

@@ -26,7 +26,7 @@
 #include <string.h>
 #include <glib/gstdio.h>
 
-#include "xe-engine-private.h"
+#include "xe-flows.h"
 #include "xe-error.h"
 #include "xe-log.h"
 #include "xe-qmp-migration.h"
@@ -180,7 +180,7 @@ on_disconnected(XeQmpClient *client, GError *reason, gpointer user_data)
 }
 
 typedef struct {
-    XeEngine *engine;
+    XeServices *svc;
     XeIncoming *incoming;
     char *profile;
     GVariant *options;
@@ -188,31 +188,33 @@ typedef struct {
     guint timeout_ms;
     char *why;
     char *owner;
+    XeEngineSettings *settings; /* prepare */
     GTask *task;
 } Step;
 
 static void
 step_free(Step *s)
 {
-    g_object_unref(s->engine);
+    g_object_unref(s->svc);
     g_object_unref(s->incoming);
     g_free(s->profile);
     g_clear_pointer(&s->options, g_variant_unref);
     g_free(s->host);
     g_free(s->why);
     g_free(s->owner);
+    engine_settings_free(s->settings);
     g_clear_object(&s->task);
     g_free(s);
 }
 
 static Step *
-step_new(XeEngine *self, XeIncoming *incoming, GTask *task)
+step_new(XeServices *svc, XeIncoming *incoming, GTask *task)
 {
     Step *s = g_new0(Step, 1);
 
     /* on main: what the worker needs of the record */
     g_object_get(incoming, "owner", &s->owner, NULL);
-    s->engine = g_object_ref(self);
+    s->svc = g_object_ref(svc);
     s->incoming = g_object_ref(incoming);
     s->task = task;
     return s;
@@ -221,7 +223,7 @@ step_new(XeEngine *self, XeIncoming *incoming, GTask *task)
 /* Undo whatever prepare got to: kill QEMU, reset and release the VF; the incoming ends
  * as @end (aborted or failed: it never ran here). */
 static void
-teardown(XeEngine *self, XeIncoming *incoming, XeIncomingState end, const char *why)
+teardown(XeServices *svc, XeIncoming *incoming, XeIncomingState end, const char *why)
 {
     Run *r = run_of(incoming);
     g_autoptr(GError) error = NULL;
@@ -231,8 +233,8 @@ teardown(XeEngine *self, XeIncoming *incoming, XeIncomingState end, const char *
     if (r->client != NULL)
         xe_qmp_client_close(r->client);
     if (r->process != NULL)
-        engine_end_qemu(self, r->process, 0);
-    if (!engine_release(self, r->reservation, TRUE, "xe-migrated (incoming)", &error)) {
+        xe_services_end_qemu(svc, r->process, 0);
+    if (!xe_services_release(svc, r->reservation, TRUE, "xe-migrated (incoming)", &error)) {
         g_warning("incoming %s: %s", xe_incoming_get_id(incoming), error->message);
         g_clear_error(&error);
     }
@@ -252,7 +254,7 @@ main_ended(gpointer data)
 {
     Step *s = data;
 
-    engine_incoming_ended(s->engine, s->incoming);
+    xe_services_incoming_ended(s->svc, s->incoming);
     return G_SOURCE_REMOVE;
 }
 
@@ -264,18 +266,18 @@ end_incoming(Step *s)
     Run *r = run_of(s->incoming);
 
     xe_journal_prune_incomings(r->settings->state_dir, XE_ENGINE_KEEP_FINISHED);
-    xe_call_main(s->engine->main, main_ended, s);
-    engine_worker_done(s->engine, id);
+    xe_call_main(xe_services_get_main(s->svc), main_ended, s);
+    xe_services_worker_done(s->svc, id);
 }
 
 static gboolean
 prepare_thread(gpointer data)
 {
     Step *s = data;
-    XeEngine *self = s->engine;
+    XeServices *svc = s->svc;
     XeIncoming *incoming = s->incoming;
     const XeVmSpec *spec = xe_incoming_get_spec(incoming);
-    XeEngineSettings *settings = g_task_get_task_data(s->task);
+    XeEngineSettings *settings = s->settings;
     Run *r = run_of(incoming);
     g_auto(XeAwait) w = XE_AWAIT_INIT;
     g_autofree char *owner =
@@ -306,13 +308,13 @@ prepare_thread(gpointer data)
     if (!journal(incoming, r, XE_INCOMING_PREPARING, &error))
         goto fail;
     /* 1. a VF with the source's provisioning, from the warm pool if one is there */
-    if (!engine_reserve(self, s->profile, NULL, owner, &r->vf, &r->reservation, &error))
+    if (!xe_services_reserve(svc, s->profile, owner, &r->vf, &r->reservation, &error))
         goto fail;
     xe_record_post(incoming, "vf", r->vf, "reservation", r->reservation, NULL);
     if (!journal(incoming, r, XE_INCOMING_PREPARING, &error))
         goto fail;
     /* 2. would the kernel take the source's state into it? */
-    if (!engine_agent_run(self, XE_AGENT_OP_CHECK, r->vf, s->profile, "xe-migrated (incoming)",
+    if (!xe_services_agent_run(svc, XE_AGENT_OP_CHECK, r->vf, s->profile, "xe-migrated (incoming)",
                           &reason, &error))
         goto fail;
     if (*reason != '\0') {
@@ -337,7 +339,7 @@ prepare_thread(gpointer data)
     r->entry->qmp = g_strdup(qmp);
     if (!journal(incoming, r, XE_INCOMING_PREPARING, &error))
         goto fail;
-    r->process = engine_spawn(self, (const char *const *)argv, qmp, TRUE, r->log_path, &error);
+    r->process = xe_services_spawn(svc, (const char *const *)argv, qmp, TRUE, r->log_path, &error);
     if (r->process == NULL)
         goto fail;
     xe_record_post(incoming, "pid", (guint)xe_qemu_process_get_pid(r->process), NULL);
@@ -431,7 +433,7 @@ prepare_thread(gpointer data)
 fail:
     if (r->entry->spec == NULL) /* not even on record: nothing held */
         r->entry->spec = g_strdup("");
-    teardown(self, incoming, XE_INCOMING_FAILED, error->message);
+    teardown(svc, incoming, XE_INCOMING_FAILED, error->message);
     g_task_return_error(s->task, error);
     end_incoming(s);
     step_free(s);
@@ -439,22 +441,23 @@ fail:
 }
 
 void
-incoming_prepare(XeEngine *self, XeIncoming *incoming, const char *profile, GVariant *options,
+incoming_prepare(XeServices *svc, XeIncoming *incoming, const char *profile, GVariant *options,
                  const char *host, GTask *task)
 {
-    Step *s = step_new(self, incoming, task);
+    Step *s = step_new(svc, incoming, task);
     g_autofree char *id = worker_id(incoming);
 
+    s->settings = xe_services_get_settings(svc);
     s->profile = g_strdup(profile);
     s->options = g_variant_ref(options);
     s->host = g_strdup(host);
-    xe_worker_invoke(engine_worker(self, id), prepare_thread, s, NULL);
+    xe_worker_invoke(xe_services_worker_new(svc, id), prepare_thread, s, NULL);
 }
 
 /* Finish: the source completed; run the VM here and keep it. */
 
 typedef struct {
-    XeEngine *engine;
+    XeServices *svc;
     const XeVmSpec *spec;
     Run *run;
     const char *qmp;
@@ -467,15 +470,12 @@ main_adopt(gpointer data)
 {
     Adopt *a = data;
 
-    a->vm = xe_vm_new(a->spec, a->engine->main);
+    a->vm = xe_vm_new(a->spec, xe_services_get_main(a->svc));
     g_object_set(a->vm, "vf", a->run->vf, "reservation", a->run->reservation, "qmp-socket", a->qmp,
                  "pid", (guint)xe_qemu_process_get_pid(a->run->process), "state",
                  xe_vm_state_to_string(a->state), NULL);
     xe_vm_set_process(a->vm, G_OBJECT(a->run->process));
-    engine_reservation_to_vm(a->engine, a->run->reservation, a->spec->name);
-    engine_vm_add(a->engine, a->vm);
-    engine_vm_watch(a->engine, a->vm);
-    engine_vm_settle(a->engine, a->vm); /* an exit before the watch is not missed */
+    xe_services_vm_arrived(a->svc, a->vm);
     return G_SOURCE_REMOVE;
 }
 
@@ -580,7 +580,7 @@ finish_thread(gpointer data)
         r->done = TRUE;
         g_free(r->error);
         r->error = log_tail(r->log_path);
-        if (!engine_release(s->engine, r->reservation, TRUE, "xe-migrated (incoming)", &local))
+        if (!xe_services_release(s->svc, r->reservation, TRUE, "xe-migrated (incoming)", &local))
             g_warning("incoming %s: %s", xe_incoming_get_id(incoming), local->message);
         g_clear_error(&local);
         xe_record_post(incoming, "exited", TRUE, "error", r->error != NULL ? r->error : "", NULL);
@@ -607,9 +607,9 @@ finish_thread(gpointer data)
     }
     qmp = g_strdup(xe_qemu_process_get_qmp_address(r->process) + strlen("unix:"));
     {
-        Adopt a = { s->engine, spec, r, qmp, running ? XE_VM_RUNNING : XE_VM_PAUSED, NULL };
+        Adopt a = { s->svc, spec, r, qmp, running ? XE_VM_RUNNING : XE_VM_PAUSED, NULL };
 
-        xe_call_main(s->engine->main, main_adopt, &a);
+        xe_call_main(xe_services_get_main(s->svc), main_adopt, &a);
         g_clear_object(&a.vm);
     }
     xe_log_event(G_LOG_LEVEL_MESSAGE, XE_MESSAGE_INCOMING, NULL, r->vf, NULL,
@@ -684,11 +684,11 @@ over_answer(XeIncoming *incoming, gboolean finishing)
 }
 
 void
-incoming_finish(XeEngine *self, XeIncoming *incoming, guint timeout_ms, GTask *task)
+incoming_finish(XeServices *svc, XeIncoming *incoming, guint timeout_ms, GTask *task)
 {
-    Step *s = step_new(self, incoming, task);
+    Step *s = step_new(svc, incoming, task);
     g_autofree char *id = worker_id(incoming);
-    XeWorker *worker = g_hash_table_lookup(self->workers, id);
+    XeWorker *worker = xe_services_worker_lookup(svc, id);
     GError *over = over_answer(incoming, TRUE);
 
     s->timeout_ms = CLAMP(timeout_ms, 1000, 600000);
@@ -720,7 +720,7 @@ abort_thread(gpointer data)
                                 xe_incoming_get_spec(s->incoming)->name);
     } else {
         if (!r->done) {
-            teardown(s->engine, s->incoming, XE_INCOMING_ABORTED, s->why);
+            teardown(s->svc, s->incoming, XE_INCOMING_ABORTED, s->why);
             end_incoming(s);
         }
         g_task_return_boolean(s->task, TRUE);
@@ -730,11 +730,11 @@ abort_thread(gpointer data)
 }
 
 void
-incoming_abort(XeEngine *self, XeIncoming *incoming, const char *why, GTask *task)
+incoming_abort(XeServices *svc, XeIncoming *incoming, const char *why, GTask *task)
 {
-    Step *s = step_new(self, incoming, task);
+    Step *s = step_new(svc, incoming, task);
     g_autofree char *id = worker_id(incoming);
-    XeWorker *worker = g_hash_table_lookup(self->workers, id);
+    XeWorker *worker = xe_services_worker_lookup(svc, id);
     GError *over = over_answer(incoming, FALSE);
 
     s->why = g_strdup(why != NULL ? why : "aborted by the source");
@@ -755,7 +755,7 @@ incoming_abort(XeEngine *self, XeIncoming *incoming, const char *why, GTask *tas
 /* restart */
 
 void
-incoming_reconcile(XeEngine *self, const XeEngineSettings *s, XeIncomingEntry *e)
+incoming_reconcile(XeServices *svc, const XeEngineSettings *s, XeIncomingEntry *e)
 {
     g_autoptr(GError) error = NULL;
     gboolean alive;
@@ -802,7 +802,7 @@ incoming_reconcile(XeEngine *self, const XeEngineSettings *s, XeIncomingEntry *e
         if (alive && !xe_process_kill_wait(e->pid, e->start_time, 10000))
             g_warning("incoming %s: QEMU %u did not die", e->id, e->pid);
         if (e->reservation != NULL && *e->reservation != '\0' &&
-            !engine_release(self, e->reservation, TRUE, "xe-migrated (restart)", &error)) {
+            !xe_services_release(svc, e->reservation, TRUE, "xe-migrated (restart)", &error)) {
             g_warning("incoming %s: %s", e->id, error->message);
             g_clear_error(&error);
         }

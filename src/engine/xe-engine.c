@@ -26,7 +26,10 @@ enum {
 };
 static guint signals[SIGNAL_LAST];
 
-G_DEFINE_TYPE(XeEngine, xe_engine, G_TYPE_OBJECT)
+static void xe_engine_services_init(XeServicesInterface *iface);
+
+G_DEFINE_TYPE_WITH_CODE(XeEngine, xe_engine, G_TYPE_OBJECT,
+                        G_IMPLEMENT_INTERFACE(XE_TYPE_SERVICES, xe_engine_services_init))
 
 static void
 xe_engine_finalize(GObject *object)
@@ -124,47 +127,11 @@ XeEngineSettings *
 engine_settings(XeEngine *self)
 {
     const XeConfig *c = xe_agent_get_config(self->agent);
-    const XeEngineSettings from = { c->state_dir, c->run_dir, c->policy_dir, c->transport,
-                                    c->migration_address };
+    const XeEngineSettings from = { c->state_dir,         c->run_dir,
+                                    c->policy_dir,        c->transport,
+                                    c->migration_address, c->peer_timeout_ms };
 
     return engine_settings_copy(&from);
-}
-
-XeEngineSettings *
-engine_settings_copy(const XeEngineSettings *s)
-{
-    XeEngineSettings *c = g_new0(XeEngineSettings, 1);
-
-    c->state_dir = g_strdup(s->state_dir);
-    c->run_dir = g_strdup(s->run_dir);
-    c->policy_dir = g_strdup(s->policy_dir);
-    c->transport = g_strdupv(s->transport);
-    c->migration_address = g_strdup(s->migration_address);
-    return c;
-}
-
-void
-engine_settings_free(XeEngineSettings *s)
-{
-    if (s == NULL)
-        return;
-    g_free(s->state_dir);
-    g_free(s->run_dir);
-    g_free(s->policy_dir);
-    g_strfreev(s->transport);
-    g_free(s->migration_address);
-    g_free(s);
-}
-
-XePolicy *
-engine_load_policy(const XeEngineSettings *s, const char *name, GError **error)
-{
-    g_autofree char *file = g_strconcat(name, ".policy", NULL);
-    g_autofree char *path = g_build_filename(s->policy_dir, file, NULL);
-
-    if (g_str_equal(name, "default") && !g_file_test(path, G_FILE_TEST_EXISTS))
-        return xe_policy_new_default();
-    return xe_policy_load(path, error);
 }
 
 /* A spec runs as the daemon's user: only a configured emulator may run,
@@ -324,19 +291,6 @@ engine_spawn(XeEngine *self, const char *const *argv, const char *qmp_socket, gb
 
     xe_call_main(self->main, main_spawn, &s);
     return s.process;
-}
-
-XeQmpClient *
-engine_qmp_connect(const char *address, GCancellable *cancellable, GError **error)
-{
-    g_auto(XeAwait) w = XE_AWAIT_INIT;
-    g_autoptr(XeQmpClient) client = xe_qmp_client_new();
-
-    if (!XE_AWAIT_CALL(&w,
-                       xe_qmp_client_connect_async(client, address, cancellable, xe_await_cb, &w),
-                       xe_qmp_client_connect_finish(client, xe_await(&w), error)))
-        return NULL;
-    return g_steal_pointer(&client);
 }
 
 /* Ending a QEMU: its "exited" arrives on the main context, where this runs. */
@@ -509,23 +463,6 @@ engine_worker_done(XeEngine *self, const char *id)
     d->engine = g_object_ref(self);
     d->id = g_strdup(id);
     xe_context_post(self->main, worker_done_main, d, NULL);
-}
-
-/* the VMs on disk */
-
-gboolean
-engine_vm_store(const XeEngineSettings *s, const XeVmSpec *spec, const char *qmp, const char *vf,
-                XeQemuProcess *process, gboolean adopted, GError **error)
-{
-    g_autoptr(XeVmSpec) copy = xe_vm_spec_copy(spec);
-
-    g_free(copy->qmp);
-    g_free(copy->vf);
-    copy->qmp = g_strdup(qmp);
-    copy->vf = g_strdup(vf);
-    return xe_journal_put_vm(
-        s->state_dir, copy, process != NULL ? (guint)xe_qemu_process_get_pid(process) : 0,
-        process != NULL ? xe_qemu_process_get_start_time(process) : 0, adopted, error);
 }
 
 /* registry */
@@ -1164,7 +1101,7 @@ xe_engine_migrate(XeEngine *self, const char *name, const char *host, const char
     g_hash_table_replace(self->jobs, g_strdup(id), job);
     g_object_set(vm, "state", xe_vm_state_to_string(XE_VM_MIGRATING), "job", id, NULL);
     g_signal_emit(self, signals[SIGNAL_JOB_ADDED], 0, job);
-    migration_start(self, job, vm, host);
+    migration_start(XE_SERVICES(self), job, vm, host);
     return job;
 }
 
@@ -1229,8 +1166,7 @@ xe_engine_prepare_incoming_async(XeEngine *self, GVariant *spec_variant, const c
     incoming = xe_incoming_new(self->main, id, spec, owner);
     g_hash_table_replace(self->incomings, g_strdup(id), incoming);
     g_signal_emit(self, signals[SIGNAL_INCOMING_ADDED], 0, incoming);
-    g_task_set_task_data(task, engine_settings(self), (GDestroyNotify)engine_settings_free);
-    incoming_prepare(self, incoming, profile, options, host, g_steal_pointer(&task));
+    incoming_prepare(XE_SERVICES(self), incoming, profile, options, host, g_steal_pointer(&task));
 }
 
 GVariant *
@@ -1259,7 +1195,7 @@ xe_engine_incoming_finish_async(XeEngine *self, const char *id, guint timeout_ms
     XeIncoming *incoming = incoming_or_error(self, id, task);
 
     if (incoming != NULL)
-        incoming_finish(self, incoming, timeout_ms, g_steal_pointer(&task));
+        incoming_finish(XE_SERVICES(self), incoming, timeout_ms, g_steal_pointer(&task));
 }
 
 gboolean
@@ -1277,7 +1213,7 @@ xe_engine_incoming_abort_async(XeEngine *self, const char *id, const char *why,
     XeIncoming *incoming = incoming_or_error(self, id, task);
 
     if (incoming != NULL)
-        incoming_abort(self, incoming, why, g_steal_pointer(&task));
+        incoming_abort(XE_SERVICES(self), incoming, why, g_steal_pointer(&task));
 }
 
 gboolean
@@ -1303,7 +1239,7 @@ xe_engine_owner_vanished(XeEngine *self, const char *owner)
     }
     for (guint i = 0; i < gone->len; i++) {
         /* Before completion: abort. After: the VM lives here now; Finish adopts it. */
-        incoming_abort(self, gone->pdata[i], "the source daemon went away",
+        incoming_abort(XE_SERVICES(self), gone->pdata[i], "the source daemon went away",
                        g_task_new(self, NULL, NULL, NULL));
     }
 }
@@ -1326,7 +1262,7 @@ xe_engine_shutdown(XeEngine *self)
 
         for (GList *l = incomings; l != NULL; l = l->next)
             if (!incoming_is_over(l->data))
-                incoming_abort(self, l->data, "xe-migrated is stopping",
+                incoming_abort(XE_SERVICES(self), l->data, "xe-migrated is stopping",
                                g_task_new(self, NULL, NULL, NULL));
     }
     /* Until every worker thread has exited: jobs put their source VM back in running
@@ -1528,7 +1464,7 @@ start_resume(gpointer data, GAsyncReadyCallback cb, gpointer user_data)
     Restore *r = data;
     XeVm *vm = g_hash_table_lookup(r->engine->vms, r->job_entry->vm);
 
-    migration_resume(r->engine, r->job, vm, r->job_entry,
+    migration_resume(XE_SERVICES(r->engine), r->job, vm, r->job_entry,
                      g_task_new(r->engine, NULL, cb, user_data));
 }
 
@@ -1599,7 +1535,7 @@ restore_thread(gpointer data)
         Restore r = { self, .entry = e };
 
         if (!xe_incoming_state_is_final(e->state)) {
-            incoming_reconcile(self, s, e);
+            incoming_reconcile(XE_SERVICES(self), s, e);
             if (e->state == XE_INCOMING_RUNNING)
                 arrived++;
             else
@@ -1677,4 +1613,141 @@ gboolean
 xe_engine_restore_finish(XeEngine *self, GAsyncResult *result, GError **error)
 {
     return g_task_propagate_boolean(G_TASK(result), error);
+}
+
+/* the flows' services (xe-services.h) */
+
+static GMainContext *
+services_get_main(XeServices *svc)
+{
+    return XE_ENGINE(svc)->main;
+}
+
+static GCancellable *
+services_get_stopping(XeServices *svc)
+{
+    return XE_ENGINE(svc)->stopping;
+}
+
+static XeEngineSettings *
+services_get_settings(XeServices *svc)
+{
+    return engine_settings(XE_ENGINE(svc));
+}
+
+static XeWorker *
+services_worker_new(XeServices *svc, const char *id)
+{
+    return engine_worker(XE_ENGINE(svc), id);
+}
+
+static XeWorker *
+services_worker_lookup(XeServices *svc, const char *id)
+{
+    return g_hash_table_lookup(XE_ENGINE(svc)->workers, id);
+}
+
+static void
+services_worker_done(XeServices *svc, const char *id)
+{
+    engine_worker_done(XE_ENGINE(svc), id);
+}
+
+static void
+services_vm_left(XeServices *svc, XeVm *vm)
+{
+    engine_vm_remove(XE_ENGINE(svc), vm);
+}
+
+static void
+services_vm_kept(XeServices *svc, XeVm *vm)
+{
+    engine_vm_settle(XE_ENGINE(svc), vm);
+}
+
+static void
+services_vm_arrived(XeServices *svc, XeVm *vm)
+{
+    XeEngine *self = XE_ENGINE(svc);
+    g_autofree char *reservation = NULL;
+
+    g_object_get(vm, "reservation", &reservation, NULL);
+    engine_reservation_to_vm(self, reservation, xe_vm_get_name(vm));
+    engine_vm_add(self, vm);
+    engine_vm_watch(self, vm);
+    engine_vm_settle(self, vm); /* an exit before the watch is not missed */
+}
+
+static void
+services_incoming_ended(XeServices *svc, XeIncoming *incoming)
+{
+    engine_incoming_ended(XE_ENGINE(svc), incoming);
+}
+
+static gboolean
+services_vf_facts(XeServices *svc, const char *vf, char **driver, char **migration)
+{
+    return engine_vf_facts(XE_ENGINE(svc), vf, driver, migration);
+}
+
+static gboolean
+services_agent_run(XeServices *svc, XeAgentOp op, const char *target, const char *arg,
+                   const char *caller, char **out, GError **error)
+{
+    return engine_agent_run(XE_ENGINE(svc), op, target, arg, caller, out, error);
+}
+
+static gboolean
+services_reserve(XeServices *svc, const char *profile, const char *owner, char **vf,
+                 char **reservation, GError **error)
+{
+    return engine_reserve(XE_ENGINE(svc), profile, NULL, owner, vf, reservation, error);
+}
+
+static gboolean
+services_release(XeServices *svc, const char *reservation, gboolean reset, const char *caller,
+                 GError **error)
+{
+    return engine_release(XE_ENGINE(svc), reservation, reset, caller, error);
+}
+
+static gboolean
+services_hooks(XeServices *svc, const char *phase, JsonNode *document, GError **error)
+{
+    return engine_hooks(XE_ENGINE(svc), phase, document, error);
+}
+
+static XeQemuProcess *
+services_spawn(XeServices *svc, const char *const *argv, const char *qmp_socket,
+               gboolean incoming, const char *log_path, GError **error)
+{
+    return engine_spawn(XE_ENGINE(svc), argv, qmp_socket, incoming, log_path, error);
+}
+
+static void
+services_end_qemu(XeServices *svc, XeQemuProcess *process, guint grace_ms)
+{
+    engine_end_qemu(XE_ENGINE(svc), process, grace_ms);
+}
+
+static void
+xe_engine_services_init(XeServicesInterface *iface)
+{
+    iface->get_main = services_get_main;
+    iface->get_stopping = services_get_stopping;
+    iface->get_settings = services_get_settings;
+    iface->worker_new = services_worker_new;
+    iface->worker_lookup = services_worker_lookup;
+    iface->vm_left = services_vm_left;
+    iface->vm_kept = services_vm_kept;
+    iface->vm_arrived = services_vm_arrived;
+    iface->incoming_ended = services_incoming_ended;
+    iface->worker_done = services_worker_done;
+    iface->vf_facts = services_vf_facts;
+    iface->agent_run = services_agent_run;
+    iface->reserve = services_reserve;
+    iface->release = services_release;
+    iface->hooks = services_hooks;
+    iface->spawn = services_spawn;
+    iface->end_qemu = services_end_qemu;
 }

@@ -29,7 +29,7 @@
 
 #include <string.h>
 
-#include "xe-engine-private.h"
+#include "xe-flows.h"
 #include "xe-error.h"
 #include "xe-failure.h"
 #include "xe-log.h"
@@ -37,7 +37,6 @@
 #include "xe-qmp-migration.h"
 
 #define PROGRESS_INTERVAL_MS 250
-#define PEER_TIMEOUT_MS      60000
 #define CONNECT_TIMEOUT_MS   20000
 #define ASK_TIMEOUT_MS       5000  /* one question about the destination's incoming */
 #define ASK_BACKOFF_MAX_MS   30000 /* between questions a peer could not answer */
@@ -51,7 +50,7 @@ typedef enum {
 } SourceEnd;
 
 typedef struct {
-    XeEngine *engine;
+    XeServices *svc;
     XeJob *job;
     XeVm *vm;
     XeVmSpec *spec;
@@ -116,7 +115,7 @@ close_source(Migration *m)
 static void
 migration_free(Migration *m)
 {
-    g_object_unref(m->engine);
+    g_object_unref(m->svc);
     g_object_unref(m->job);
     g_clear_object(&m->vm); /* NULL for a job whose VM ended while the daemon was down */
     xe_vm_spec_free(m->spec);
@@ -220,7 +219,7 @@ run_hooks(Migration *m, const char *phase, GError **error)
     g_autoptr(JsonNode) doc = NULL;
     JsonObject *obj;
 
-    xe_call_main(m->engine->main, main_job_json, &j); /* after every change posted so far */
+    xe_call_main(xe_services_get_main(m->svc), main_job_json, &j); /* after every change posted so far */
     doc = j.doc;
     obj = json_node_get_object(doc);
     json_object_set_string_member(obj, "phase", phase);
@@ -228,7 +227,7 @@ run_hooks(Migration *m, const char *phase, GError **error)
                                   m->in_phase ? xe_job_phase_to_string(m->phase) : "");
     json_object_set_string_member(obj, "vf", m->vf != NULL ? m->vf : "");
     json_object_set_string_member(obj, "destination-vf", m->dest_vf != NULL ? m->dest_vf : "");
-    return engine_hooks(m->engine, phase, doc, error);
+    return xe_services_hooks(m->svc, phase, doc, error);
 }
 
 static void
@@ -307,7 +306,7 @@ preflight(Migration *m, GError **error)
 
     /* the VF */
     qmp = g_strdup(m->qmp_socket);
-    if (!engine_vf_facts(m->engine, m->vf, &driver, &support)) {
+    if (!xe_services_vf_facts(m->svc, m->vf, &driver, &support)) {
         g_set_error(error, XE_ERROR, XE_ERROR_NOT_FOUND, "the VM's VF %s is not on this host",
                     m->vf);
         return FALSE;
@@ -323,9 +322,9 @@ preflight(Migration *m, GError **error)
                     "the PF of %s does not support VF migration (GuC firmware or platform)", m->vf);
         return FALSE;
     }
-    if (!engine_agent_run(m->engine, XE_AGENT_OP_READ_PROFILE, m->vf, NULL, "xe-migrated (job)",
+    if (!xe_services_agent_run(m->svc, XE_AGENT_OP_READ_PROFILE, m->vf, NULL, "xe-migrated (job)",
                           &m->profile, error) ||
-        !engine_agent_run(m->engine, XE_AGENT_OP_MIGRATION_SIZE, m->vf, NULL, "xe-migrated (job)",
+        !xe_services_agent_run(m->svc, XE_AGENT_OP_MIGRATION_SIZE, m->vf, NULL, "xe-migrated (job)",
                           &size, error))
         return FALSE;
     m->vf_bytes = g_ascii_strtoull(size, NULL, 10);
@@ -800,7 +799,7 @@ destination_fate(Migration *m, char **why)
         return DESTINATION_DEAD;
     }
     /* still there, never committed: end it (it is not to run now) */
-    if (xe_peer_incoming_abort(peer, m->incoming, PEER_TIMEOUT_MS, &error)) {
+    if (xe_peer_incoming_abort(peer, m->incoming, m->settings->peer_timeout_ms, &error)) {
         *why = g_strdup_printf("incoming %s on %s aborted before it ran", m->incoming, m->host);
         return DESTINATION_DEAD;
     }
@@ -846,7 +845,7 @@ attempt(Migration *m, Evidence *e, GError **error)
     g_variant_builder_add(&options, "{sv}", "host", g_variant_new_string(m->host));
     spec = g_variant_ref_sink(xe_vm_spec_to_variant(m->spec));
     prepared = xe_peer_prepare_incoming(m->peer, spec, m->profile, g_variant_builder_end(&options),
-                                        PEER_TIMEOUT_MS, m->cancellable, &local);
+                                        m->settings->peer_timeout_ms, m->cancellable, &local);
     if (prepared == NULL) {
         if (g_cancellable_is_cancelled(m->cancellable))
             e->cancelled = TRUE;
@@ -920,7 +919,7 @@ attempt(Migration *m, Evidence *e, GError **error)
 
     /* completed on the source: now, and only now, the destination may run */
     set_phase(m, XE_JOB_PHASE_VERIFYING);
-    if (!xe_peer_incoming_finish(m->peer, m->incoming, PEER_TIMEOUT_MS, NULL, &local)) {
+    if (!xe_peer_incoming_finish(m->peer, m->incoming, m->settings->peer_timeout_ms, NULL, &local)) {
         gather_destination(m, e);
         /* a destination daemon that is not there (killed, restarting) is the transport's
          * failure: should the VM turn out never to have run there, another attempt may go */
@@ -955,8 +954,8 @@ cleanup_source(Migration *m)
         (void)XE_AWAIT_CALL(&w, xe_qmp_quit_async(m->qmp, NULL, xe_await_cb, &w),
                             xe_qmp_quit_finish(m->qmp, xe_await(&w), NULL));
     if (m->process != NULL)
-        engine_end_qemu(m->engine, m->process, 5000);
-    if (!engine_release(m->engine, m->reservation, TRUE, "xe-migrated (job)", &error))
+        xe_services_end_qemu(m->svc, m->process, 5000);
+    if (!xe_services_release(m->svc, m->reservation, TRUE, "xe-migrated (job)", &error))
         g_warning("job %s: %s", xe_job_get_id(m->job), error->message);
 }
 
@@ -972,10 +971,10 @@ main_finish(gpointer data)
     Finish *f = data;
 
     if (f->left) {
-        engine_vm_remove(f->m->engine, f->m->vm);
+        xe_services_vm_left(f->m->svc, f->m->vm);
     } else {
         g_object_set(f->m->vm, "state", xe_vm_state_to_string(f->state), "job", "", NULL);
-        engine_vm_settle(f->m->engine, f->m->vm);
+        xe_services_vm_kept(f->m->svc, f->m->vm);
     }
     return G_SOURCE_REMOVE;
 }
@@ -1025,7 +1024,7 @@ finish_job(Migration *m, XeJobState state, XeFailureClass klass, const char *rea
         inform(m, "failed");
     }
     if (m->vm != NULL && m->vm_after != SOURCE_NONE)
-        xe_call_main(m->engine->main, main_finish, &f);
+        xe_call_main(xe_services_get_main(m->svc), main_finish, &f);
 }
 
 /* The VM left this host (it runs on the destination, or died there after its commit):
@@ -1158,8 +1157,8 @@ source_died(Migration *m, const char *reason)
     g_autoptr(GError) error = NULL;
 
     if (m->process != NULL)
-        engine_end_qemu(m->engine, m->process, 0);
-    if (!engine_release(m->engine, m->reservation, TRUE, "xe-migrated (job)", &error))
+        xe_services_end_qemu(m->svc, m->process, 0);
+    if (!xe_services_release(m->svc, m->reservation, TRUE, "xe-migrated (job)", &error))
         g_warning("job %s: %s", xe_job_get_id(m->job), error->message);
     m->vm_after = SOURCE_GONE;
     finish_job(m, XE_JOB_FAILED, XE_FAILURE_UNKNOWN, reason);
@@ -1225,9 +1224,9 @@ job_thread(gpointer data)
             record_attempt(m, XE_FAILURE_UNKNOWN, reason, started);
             evidence_clear(&e);
             if (m->process != NULL)
-                engine_end_qemu(m->engine, m->process, 0);
+                xe_services_end_qemu(m->svc, m->process, 0);
             if (destination_loaded(m) &&
-                xe_peer_incoming_finish(m->peer, m->incoming, PEER_TIMEOUT_MS, NULL, NULL)) {
+                xe_peer_incoming_finish(m->peer, m->incoming, m->settings->peer_timeout_ms, NULL, NULL)) {
                 xe_record_post(m->job, "time-to-running",
                                (guint64)(g_get_monotonic_time() - m->created) / 1000, NULL);
                 source_gone(m, DESTINATION_RUNS, NULL);
@@ -1330,7 +1329,7 @@ job_thread(gpointer data)
 failed:
     finish_job(m, klass == XE_FAILURE_CANCELLED ? XE_JOB_CANCELLED : XE_JOB_FAILED, klass, reason);
 out:
-    engine_worker_done(m->engine, worker);
+    xe_services_worker_done(m->svc, worker);
     migration_free(m);
     return G_SOURCE_REMOVE;
 }
@@ -1343,11 +1342,11 @@ wake_job(GCancellable *stopping, gpointer job)
 
 /* On main: what the worker needs of the VM, so that it never reads the record. */
 static Migration *
-migration_new(XeEngine *self, XeJob *job, XeVm *vm, const char *host)
+migration_new(XeServices *svc, XeJob *job, XeVm *vm, const char *host)
 {
     Migration *m = g_new0(Migration, 1);
 
-    m->engine = g_object_ref(self);
+    m->svc = g_object_ref(svc);
     m->job = g_object_ref(job);
     m->vm = vm != NULL ? g_object_ref(vm) : NULL;
     m->host = g_strdup(host);
@@ -1359,12 +1358,12 @@ migration_new(XeEngine *self, XeJob *job, XeVm *vm, const char *host)
         if (xe_vm_get_process(vm) != NULL)
             m->process = g_object_ref(XE_QEMU_PROCESS(xe_vm_get_process(vm)));
     }
-    m->settings = engine_settings(self);
+    m->settings = xe_services_get_settings(svc);
     m->cancellable = g_object_ref(xe_job_get_cancellable(job));
     m->timings = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
     m->attempts = g_ptr_array_new_with_free_func((GDestroyNotify)g_variant_unref);
     m->created = g_get_monotonic_time();
-    m->stopping = g_object_ref(self->stopping);
+    m->stopping = g_object_ref(xe_services_get_stopping(svc));
     /* the daemon stopping ends a wait for the destination as an operator's word would */
     m->stop_id =
         g_cancellable_connect(m->stopping, G_CALLBACK(wake_job), g_object_ref(job), g_object_unref);
@@ -1382,12 +1381,12 @@ migration_new(XeEngine *self, XeJob *job, XeVm *vm, const char *host)
 }
 
 void
-migration_start(XeEngine *self, XeJob *job, XeVm *vm, const char *host)
+migration_start(XeServices *svc, XeJob *job, XeVm *vm, const char *host)
 {
-    Migration *m = migration_new(self, job, vm, host);
+    Migration *m = migration_new(svc, job, vm, host);
     g_autofree char *worker = g_strdup_printf("job:%s", xe_job_get_id(job));
 
-    xe_worker_invoke(engine_worker(self, worker), job_thread, m, NULL);
+    xe_worker_invoke(xe_services_worker_new(svc, worker), job_thread, m, NULL);
 }
 
 /* restart: a job the daemon died under */
@@ -1458,9 +1457,9 @@ resume_thread(gpointer data)
         {
             Finish f = { m, FALSE, XE_VM_RUNNING };
 
-            xe_call_main(m->engine->main, main_finish, &f); /* the VM is not held any more */
+            xe_call_main(xe_services_get_main(m->svc), main_finish, &f); /* the VM is not held any more */
         }
-        engine_worker_done(m->engine, worker);
+        xe_services_worker_done(m->svc, worker);
         migration_free(m);
         return G_SOURCE_REMOVE;
     }
@@ -1517,15 +1516,15 @@ resume_thread(gpointer data)
         finish_job(m, XE_JOB_FAILED, XE_FAILURE_UNKNOWN,
                    "xe-migrated restarted during the migration; the VM stayed here");
     }
-    engine_worker_done(m->engine, worker);
+    xe_services_worker_done(m->svc, worker);
     migration_free(m);
     return G_SOURCE_REMOVE;
 }
 
 void
-migration_resume(XeEngine *self, XeJob *job, XeVm *vm, const XeJobEntry *entry, GTask *done)
+migration_resume(XeServices *svc, XeJob *job, XeVm *vm, const XeJobEntry *entry, GTask *done)
 {
-    Migration *m = migration_new(self, job, vm, entry->host);
+    Migration *m = migration_new(svc, job, vm, entry->host);
     g_autofree char *worker = g_strdup_printf("job:%s", xe_job_get_id(job));
 
     if (m->spec == NULL) {
@@ -1536,5 +1535,5 @@ migration_resume(XeEngine *self, XeJob *job, XeVm *vm, const XeJobEntry *entry, 
     xe_job_entry_free(m->entry);
     m->entry = xe_job_entry_copy(entry);
     m->resume_task = done;
-    xe_worker_invoke(engine_worker(self, worker), resume_thread, m, NULL);
+    xe_worker_invoke(xe_services_worker_new(svc, worker), resume_thread, m, NULL);
 }
