@@ -1,5 +1,5 @@
 /* xe-fake-qmp.c: the scripted fake QMP peer: one thread, blocking sockets,
- * a queue of steps, and a list of what went wrong.
+ * a queue of steps, the standing answers, and a list of what went wrong.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -29,21 +29,25 @@ typedef enum {
     STEP_WAIT_EOF,
     STEP_CLOSE,
     STEP_RESET,
+    STEP_STANDING,
+    STEP_PAUSE,
+    STEP_ACCEPT,
 } StepKind;
 
 typedef struct {
     StepKind kind;
     GBytes *data;   /* SEND, SEND_TRICKLE */
-    char *command;  /* EXPECT */
+    char *command;  /* EXPECT, STANDING */
     JsonNode *args; /* EXPECT: NULL accepts anything */
-    char *reply;    /* EXPECT (NULL: deferred), REPLY_DEFERRED */
+    char *reply;    /* EXPECT (NULL: deferred), REPLY_DEFERRED, STANDING (NULL: removed) */
     guint slot;     /* REPLY_DEFERRED */
     char *name;     /* FLOOD */
-    guint64 count;  /* FLOOD, ENDLESS_STRING */
+    guint64 count;  /* FLOOD, ENDLESS_STRING, PAUSE (ms) */
 } Step;
 
 struct _XeFakeQmp {
     char *dir;
+    char *path; /* unix only */
     char *address;
     int listen_fd;
     int conn_fd;
@@ -52,6 +56,7 @@ struct _XeFakeQmp {
     GPtrArray *steps;
     guint played;
     GPtrArray *deferred_ids; /* JSON-encoded ids of deferred commands */
+    GHashTable *standing;    /* command -> reply template, as the script played so far */
     GString *inbuf;
     GMutex lock;
     GString *failures; /* under lock */
@@ -109,6 +114,7 @@ xe_fake_qmp_new(gboolean tcp)
 
     fake->steps = g_ptr_array_new_with_free_func((GDestroyNotify)step_free);
     fake->deferred_ids = g_ptr_array_new_with_free_func(g_free);
+    fake->standing = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     fake->inbuf = g_string_new(NULL);
     fake->failures = g_string_new(NULL);
     fake->conn_fd = -1;
@@ -127,16 +133,15 @@ xe_fake_qmp_new(gboolean tcp)
         fake->address = g_strdup_printf("tcp:127.0.0.1:%u", ntohs(sin.sin_port));
     } else {
         struct sockaddr_un sun = { .sun_family = AF_UNIX };
-        g_autofree char *path = NULL;
 
         fake->dir = xe_test_mkdtemp("xe-fake-qmp");
-        path = g_build_filename(fake->dir, "qmp.sock", NULL);
-        g_assert(strlen(path) < sizeof(sun.sun_path));
-        strcpy(sun.sun_path, path);
+        fake->path = g_build_filename(fake->dir, "qmp.sock", NULL);
+        g_assert(strlen(fake->path) < sizeof(sun.sun_path));
+        strcpy(sun.sun_path, fake->path);
         fake->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         g_assert(fake->listen_fd >= 0);
         g_assert(bind(fake->listen_fd, (struct sockaddr *)&sun, sizeof(sun)) == 0);
-        fake->address = g_strdup_printf("unix:%s", path);
+        fake->address = g_strdup_printf("unix:%s", fake->path);
     }
     g_assert(listen(fake->listen_fd, 4) == 0);
     return fake;
@@ -146,6 +151,12 @@ const char *
 xe_fake_qmp_get_address(XeFakeQmp *fake)
 {
     return fake->address;
+}
+
+const char *
+xe_fake_qmp_get_path(XeFakeQmp *fake)
+{
+    return fake->path;
 }
 
 static Step *
@@ -264,6 +275,30 @@ xe_fake_qmp_reply_deferred(XeFakeQmp *fake, guint slot, const char *reply_templa
 }
 
 void
+xe_fake_qmp_standing(XeFakeQmp *fake, const char *command, const char *return_json)
+{
+    Step *step = add_step(fake, STEP_STANDING);
+
+    step->command = g_strdup(command);
+    if (return_json != NULL) {
+        g_autofree char *ret = apostrophes(return_json);
+        step->reply = g_strdup_printf("{\"return\": %s, \"id\": %%ID%%}\r\n", ret);
+    }
+}
+
+void
+xe_fake_qmp_pause(XeFakeQmp *fake, guint ms)
+{
+    add_step(fake, STEP_PAUSE)->count = ms;
+}
+
+void
+xe_fake_qmp_accept(XeFakeQmp *fake)
+{
+    add_step(fake, STEP_ACCEPT);
+}
+
+void
 xe_fake_qmp_wait_eof(XeFakeQmp *fake)
 {
     add_step(fake, STEP_WAIT_EOF);
@@ -317,11 +352,31 @@ wait_readable(XeFakeQmp *fake, int fd, int timeout_ms, gboolean wakeable)
     return r > 0 && (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0 && fds[1].revents == 0;
 }
 
+/* The monotonic time @ms from now. */
+static gint64
+deadline_in(guint64 ms)
+{
+    return g_get_monotonic_time() + (gint64)ms * 1000;
+}
+
+/* What is left until @deadline, for poll(); -1 (forever) for a deadline of -1. */
+static int
+remaining_ms(gint64 deadline)
+{
+    gint64 left;
+
+    if (deadline < 0)
+        return -1;
+    left = deadline - g_get_monotonic_time();
+    return left <= 0 ? 0 : (int)MIN((left + 999) / 1000, G_MAXINT);
+}
+
 typedef enum { LINE_OK, LINE_EOF, LINE_TIMEOUT } LineResult;
 
-/* Reads one '\n'-terminated line from the client into *line. */
+/* Reads one '\n'-terminated line from the client into *line, until @deadline
+ * (monotonic; -1: none). */
 static LineResult
-read_line(XeFakeQmp *fake, int timeout_ms, gboolean wakeable, char **line)
+read_line(XeFakeQmp *fake, gint64 deadline, gboolean wakeable, char **line)
 {
     for (;;) {
         char *nl = memchr(fake->inbuf->str, '\n', fake->inbuf->len);
@@ -334,7 +389,7 @@ read_line(XeFakeQmp *fake, int timeout_ms, gboolean wakeable, char **line)
             g_string_erase(fake->inbuf, 0, (gssize)len + 1);
             return LINE_OK;
         }
-        if (!wait_readable(fake, fake->conn_fd, timeout_ms, wakeable))
+        if (!wait_readable(fake, fake->conn_fd, remaining_ms(deadline), wakeable))
             return LINE_TIMEOUT;
         n = recv(fake->conn_fd, buf, sizeof(buf), 0);
         if (n < 0 && errno == EINTR)
@@ -353,6 +408,55 @@ fill_template(const char *reply_template, const char *id_json)
     return g_strjoinv(id_json, parts);
 }
 
+typedef enum { NOT_STANDING, STANDING_ANSWERED, STANDING_UNWRITTEN } Standing;
+
+/* Answers @line if it is a command with a standing answer (and an id), unless it is
+ * @wanted, the command the current step expects. */
+static Standing
+answer_standing(XeFakeQmp *fake, const char *line, const char *wanted)
+{
+    g_autoptr(JsonNode) msg = json_from_string(line, NULL);
+    g_autofree char *id_json = NULL;
+    g_autofree char *reply = NULL;
+    const char *execute, *reply_template;
+    JsonObject *obj;
+
+    if (msg == NULL || !JSON_NODE_HOLDS_OBJECT(msg))
+        return NOT_STANDING;
+    obj = json_node_get_object(msg);
+    execute = json_object_get_string_member_with_default(obj, "execute", "");
+    reply_template = g_hash_table_lookup(fake->standing, execute);
+    if (reply_template == NULL || g_strcmp0(execute, wanted) == 0 ||
+        !json_object_has_member(obj, "id"))
+        return NOT_STANDING;
+    id_json = json_to_string(json_object_get_member(obj, "id"), FALSE);
+    reply = fill_template(reply_template, id_json);
+    return write_all(fake, reply, strlen(reply)) ? STANDING_ANSWERED : STANDING_UNWRITTEN;
+}
+
+/* Reads the next line that is not a standing command (see answer_standing()),
+ * answering those on the way. */
+static LineResult
+read_request(XeFakeQmp *fake, gint64 deadline, gboolean wakeable, const char *wanted, char **line)
+{
+    for (;;) {
+        g_autofree char *got = NULL;
+        LineResult r = read_line(fake, deadline, wakeable, &got);
+
+        if (r != LINE_OK)
+            return r;
+        switch (answer_standing(fake, got, wanted)) {
+        case NOT_STANDING:
+            *line = g_steal_pointer(&got);
+            return LINE_OK;
+        case STANDING_ANSWERED:
+            break;
+        case STANDING_UNWRITTEN:
+            return LINE_EOF; /* the client is gone */
+        }
+    }
+}
+
 /* Reads the next command and checks it against @step; FALSE ends the script. */
 static gboolean
 play_expect(XeFakeQmp *fake, Step *step)
@@ -364,7 +468,7 @@ play_expect(XeFakeQmp *fake, Step *step)
     JsonNode *args;
     const char *execute;
 
-    switch (read_line(fake, IO_TIMEOUT_MS, FALSE, &line)) {
+    switch (read_request(fake, deadline_in(IO_TIMEOUT_MS), FALSE, step->command, &line)) {
     case LINE_EOF:
         fake_fail(fake, "expected command '%s', but the client closed the connection",
                   step->command);
@@ -455,7 +559,7 @@ play_wait_eof(XeFakeQmp *fake)
 {
     g_autofree char *line = NULL;
 
-    switch (read_line(fake, IO_TIMEOUT_MS, FALSE, &line)) {
+    switch (read_request(fake, deadline_in(IO_TIMEOUT_MS), FALSE, NULL, &line)) {
     case LINE_EOF:
         return;
     case LINE_TIMEOUT:
@@ -480,23 +584,64 @@ close_conn(XeFakeQmp *fake, gboolean reset)
     fake->conn_fd = -1;
 }
 
+static void
+play_standing(XeFakeQmp *fake, Step *step)
+{
+    if (step->reply != NULL)
+        g_hash_table_insert(fake->standing, g_strdup(step->command), g_strdup(step->reply));
+    else
+        g_hash_table_remove(fake->standing, step->command);
+}
+
+/* FALSE ends the script. */
+static gboolean
+play_pause(XeFakeQmp *fake, Step *step)
+{
+    g_autofree char *line = NULL;
+
+    if (fake->conn_fd < 0) {
+        g_usleep(step->count * 1000);
+        return TRUE;
+    }
+    switch (read_request(fake, deadline_in(step->count), FALSE, NULL, &line)) {
+    case LINE_TIMEOUT:
+        return TRUE; /* the pause is over */
+    case LINE_EOF:
+        return TRUE; /* the next step sees it */
+    case LINE_OK:
+        break;
+    }
+    fake_fail(fake, "unexpected command during a pause: %s", line);
+    return FALSE;
+}
+
+/* Takes the client's connection: TRUE when it connected within IO_TIMEOUT_MS. Once the
+ * script is played (@wakeable), xe_fake_qmp_finish() ends the wait too. */
+static gboolean
+accept_client(XeFakeQmp *fake, gboolean wakeable, const char *what)
+{
+    /* A connection made before finish() counts, even when finish() wins the race. */
+    if (!wait_readable(fake, fake->listen_fd, IO_TIMEOUT_MS, wakeable) &&
+        !wait_readable(fake, fake->listen_fd, 0, FALSE)) {
+        fake_fail(fake, "the client never connected%s", what);
+        return FALSE;
+    }
+    fake->conn_fd = accept4(fake->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    if (fake->conn_fd < 0) {
+        fake_fail(fake, "accept: %s", g_strerror(errno));
+        return FALSE;
+    }
+    return TRUE;
+}
+
 static gpointer
 fake_thread(gpointer user_data)
 {
     XeFakeQmp *fake = user_data;
     gboolean ok = TRUE;
 
-    /* A connection made before finish() counts, even when finish() wins the race. */
-    if (!wait_readable(fake, fake->listen_fd, IO_TIMEOUT_MS, TRUE) &&
-        !wait_readable(fake, fake->listen_fd, 0, FALSE)) {
-        fake_fail(fake, "the client never connected");
+    if (!accept_client(fake, TRUE, ""))
         return NULL;
-    }
-    fake->conn_fd = accept4(fake->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-    if (fake->conn_fd < 0) {
-        fake_fail(fake, "accept: %s", g_strerror(errno));
-        return NULL;
-    }
 
     for (; ok && fake->played < fake->steps->len; fake->played++) {
         Step *step = fake->steps->pdata[fake->played];
@@ -541,13 +686,25 @@ fake_thread(gpointer user_data)
         case STEP_RESET:
             close_conn(fake, step->kind == STEP_RESET);
             break;
+        case STEP_STANDING:
+            play_standing(fake, step);
+            break;
+        case STEP_PAUSE:
+            ok = play_pause(fake, step);
+            break;
+        case STEP_ACCEPT:
+            close_conn(fake, FALSE);
+            g_string_truncate(fake->inbuf, 0);
+            ok = accept_client(fake, FALSE, " again");
+            break;
         }
     }
 
-    /* After the script: anything the client still sends is unexpected. */
+    /* After the script: anything the client still sends is unexpected, but for standing
+     * commands. */
     while (ok && fake->conn_fd >= 0) {
         g_autofree char *line = NULL;
-        LineResult r = read_line(fake, -1, TRUE, &line);
+        LineResult r = read_request(fake, -1, TRUE, NULL, &line);
 
         if (r == LINE_OK)
             fake_fail(fake, "unexpected command after the script: %s", line);
@@ -602,9 +759,11 @@ xe_fake_qmp_free(XeFakeQmp *fake)
     close(fake->wake[1]);
     xe_test_rmtree(fake->dir);
     g_free(fake->dir);
+    g_free(fake->path);
     g_free(fake->address);
     g_ptr_array_unref(fake->steps);
     g_ptr_array_unref(fake->deferred_ids);
+    g_hash_table_unref(fake->standing);
     g_string_free(fake->inbuf, TRUE);
     g_string_free(fake->failures, TRUE);
     g_mutex_clear(&fake->lock);

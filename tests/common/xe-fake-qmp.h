@@ -8,6 +8,11 @@
  * mismatch, missing command or unused step fails the test at
  * xe_fake_qmp_finish(). Strings given as JSON may use ' for " (C-friendly).
  *
+ * Standing answers loosen that for a client that polls: once a standing step
+ * for a command is played, that command is answered whenever it comes while
+ * the peer waits for something else (an expected command, EOF, a pause, or
+ * the end), however often, and is not unexpected there.
+ *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #pragma once
@@ -26,6 +31,8 @@ typedef struct _XeFakeQmp XeFakeQmp;
 XeFakeQmp *xe_fake_qmp_new(gboolean tcp);
 /* "unix:PATH" or "tcp:127.0.0.1:PORT", for xe_qmp_client_connect_async(). */
 const char *xe_fake_qmp_get_address(XeFakeQmp *fake);
+/* The unix socket's PATH; NULL for tcp. */
+const char *xe_fake_qmp_get_path(XeFakeQmp *fake);
 
 /* Script steps, played in order once the client connects. */
 void xe_fake_qmp_send(XeFakeQmp *fake, const char *raw);
@@ -55,6 +62,18 @@ void xe_fake_qmp_expect_raw(XeFakeQmp *fake, const char *command, const char *ar
  * (0, 1, ...), answered later by xe_fake_qmp_reply_deferred(). */
 void xe_fake_qmp_expect_deferred(XeFakeQmp *fake, const char *command, const char *args_json);
 void xe_fake_qmp_reply_deferred(XeFakeQmp *fake, guint slot, const char *reply_template);
+
+/* From here on, @command with any arguments is answered {"return": @return_json, "id": <id>}
+ * whenever it comes while the peer waits for something else; an expect step for @command
+ * itself still takes it. A later call for @command replaces the answer; NULL removes it.
+ * The step returns at once. */
+void xe_fake_qmp_standing(XeFakeQmp *fake, const char *command, const char *return_json);
+/* Waits @ms, answering standing commands; any other command fails the script. Ends early
+ * should the client close the connection (the next step sees it). */
+void xe_fake_qmp_pause(XeFakeQmp *fake, guint ms);
+/* Closes the connection if still open and waits for the client to connect again on the
+ * same socket; the script goes on on the new connection (usually with negotiate). */
+void xe_fake_qmp_accept(XeFakeQmp *fake);
 
 /* Waits for the client to close the connection (EOF). */
 void xe_fake_qmp_wait_eof(XeFakeQmp *fake);

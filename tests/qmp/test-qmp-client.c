@@ -2,8 +2,9 @@
  * peer: negotiation, close at each stage of connecting, id matching,
  * timeouts, cancellation and the bound on abandoned commands, events, every
  * protocol edge case and every class of bad input from QEMU, each reported
- * with where and why; and the typed reply parsers and event decoders, which
- * fail only with a reason.
+ * with where and why; the typed reply parsers and event decoders, which
+ * fail only with a reason; and the fake peer's own standing answers, pauses
+ * and reconnects.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -1369,6 +1370,199 @@ START_TEST(test_schema_features)
 }
 END_TEST
 
+/* the fake peer's own steps: standing answers, pauses, accepting again */
+
+/* Runs @command and returns the "status" of its reply. */
+static char *
+run_status(Ctx *ctx, const char *command)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) ret = run(ctx, command, NULL, &error);
+
+    ck_assert_msg(ret != NULL, "%s: %s", command, error ? error->message : "");
+    return g_strdup(json_object_get_string_member(json_node_get_object(ret), "status"));
+}
+
+static void
+run_ok(Ctx *ctx, const char *command)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) ret = run(ctx, command, NULL, &error);
+
+    ck_assert_msg(ret != NULL, "%s: %s", command, error ? error->message : "");
+}
+
+START_TEST(test_fake_standing_answers_polls)
+{
+    g_autoptr(Ctx) ctx = ctx_new(FALSE);
+
+    xe_fake_qmp_negotiate(ctx->fake);
+    xe_fake_qmp_standing(ctx->fake, "query-status", "{'status': 'running'}");
+    xe_fake_qmp_expect(ctx->fake, "stop", "{}", "{}");
+    xe_fake_qmp_standing(ctx->fake, "query-status", "{'status': 'paused'}");
+    /* an expect step for the standing command itself takes it */
+    xe_fake_qmp_expect(ctx->fake, "query-status", "{}", "{'status': 'expected'}");
+    xe_fake_qmp_expect(ctx->fake, "cont", "{}", "{}");
+    ctx_connect_ok(ctx);
+
+    for (guint i = 0; i < 3; i++) {
+        g_autofree char *status = run_status(ctx, "query-status");
+        ck_assert_str_eq(status, "running");
+    }
+    run_ok(ctx, "stop");
+    {
+        g_autofree char *expected = run_status(ctx, "query-status");
+        g_autofree char *polled = run_status(ctx, "query-status");
+
+        ck_assert_str_eq(expected, "expected");
+        ck_assert_str_eq(polled, "paused");
+    }
+    run_ok(ctx, "cont");
+    /* and after the script */
+    for (guint i = 0; i < 2; i++) {
+        g_autofree char *status = run_status(ctx, "query-status");
+        ck_assert_str_eq(status, "paused");
+    }
+    xe_fake_qmp_assert_done(ctx->fake);
+}
+END_TEST
+
+START_TEST(test_fake_standing_removed_fails)
+{
+    g_autoptr(Ctx) ctx = ctx_new(FALSE);
+    g_autoptr(JsonNode) ret = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *status = NULL;
+    g_autofree char *failure = NULL;
+
+    xe_fake_qmp_negotiate(ctx->fake);
+    xe_fake_qmp_standing(ctx->fake, "query-status", "{'status': 'running'}");
+    xe_fake_qmp_expect(ctx->fake, "stop", "{}", "{}");
+    xe_fake_qmp_standing(ctx->fake, "query-status", NULL);
+    xe_fake_qmp_expect(ctx->fake, "cont", "{}", "{}");
+    ctx_connect_ok(ctx);
+
+    status = run_status(ctx, "query-status");
+    ck_assert_str_eq(status, "running");
+    run_ok(ctx, "stop");
+    /* no longer standing: the script fails and the peer hangs up */
+    ret = run(ctx, "query-status", NULL, &error);
+    ck_assert_ptr_null(ret);
+    ck_assert_ptr_nonnull(error);
+    ck_assert(!xe_fake_qmp_finish(ctx->fake, &failure));
+    ck_assert_msg(strstr(failure, "expected command 'cont'") != NULL &&
+                      strstr(failure, "query-status") != NULL,
+                  "%s", failure);
+}
+END_TEST
+
+START_TEST(test_fake_pause_answers_standing)
+{
+    g_autoptr(Ctx) ctx = ctx_new(FALSE);
+    g_autofree char *last = NULL;
+    gint64 start, waited;
+    guint polls = 0;
+
+    xe_fake_qmp_negotiate(ctx->fake);
+    xe_fake_qmp_standing(ctx->fake, "query-migrate", "{'status': 'active'}");
+    xe_fake_qmp_pause(ctx->fake, 400);
+    xe_fake_qmp_event(ctx->fake, "STOP", NULL);
+    xe_fake_qmp_standing(ctx->fake, "query-migrate", "{'status': 'completed'}");
+    xe_fake_qmp_expect(ctx->fake, "quit", "{}", "{}");
+    ctx_connect_ok(ctx);
+    start = g_get_monotonic_time();
+
+    /* 'active' until the event (a poll in flight as the event went out may see
+     * 'completed', but after the event) */
+    while (ctx->events->len == 0) {
+        g_autofree char *status = run_status(ctx, "query-migrate");
+
+        polls++;
+        ck_assert_msg(g_str_equal(status, "active") ||
+                          (g_str_equal(status, "completed") && ctx->events->len == 1),
+                      "poll %u: '%s' with %u events", polls, status, ctx->events->len);
+        g_usleep(20000);
+    }
+    waited = g_get_monotonic_time() - start;
+    ck_assert_msg(waited >= 300000, "the pause ended after %" G_GINT64_FORMAT " us", waited);
+    ck_assert_uint_ge(polls, 3);
+    last = run_status(ctx, "query-migrate");
+    ck_assert_str_eq(last, "completed");
+    run_ok(ctx, "quit");
+    xe_fake_qmp_assert_done(ctx->fake);
+}
+END_TEST
+
+START_TEST(test_fake_pause_refuses_others)
+{
+    g_autoptr(Ctx) ctx = ctx_new(FALSE);
+    g_autoptr(JsonNode) ret = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *status = NULL;
+    g_autofree char *failure = NULL;
+    gint64 start;
+
+    xe_fake_qmp_negotiate(ctx->fake);
+    xe_fake_qmp_standing(ctx->fake, "query-status", "{'status': 'running'}");
+    xe_fake_qmp_pause(ctx->fake, 5000);
+    xe_fake_qmp_expect(ctx->fake, "stop", "{}", "{}");
+    ctx_connect_ok(ctx);
+    start = g_get_monotonic_time();
+
+    status = run_status(ctx, "query-status");
+    ck_assert_str_eq(status, "running");
+    ret = run(ctx, "stop", NULL, &error); /* before the pause is over */
+    ck_assert_ptr_null(ret);
+    ck_assert(!xe_fake_qmp_finish(ctx->fake, &failure));
+    ck_assert_msg(g_get_monotonic_time() - start < 4000000, "the pause did not end at 'stop'");
+    ck_assert_msg(strstr(failure, "unexpected command during a pause") != NULL &&
+                      strstr(failure, "\"stop\"") != NULL,
+                  "%s", failure);
+}
+END_TEST
+
+START_TEST(test_fake_accept_reconnect)
+{
+    g_autoptr(Ctx) ctx = ctx_new(FALSE);
+    g_autoptr(Ctx) again = ctx_new(FALSE); /* its own client, on ctx's fake */
+    g_autoptr(XeFakeQmp) tcp = xe_fake_qmp_new(TRUE);
+    g_autoptr(JsonNode) ret = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *address = NULL;
+    g_autofree char *status = NULL;
+    XeTestResult r = { 0 };
+    const char *path = xe_fake_qmp_get_path(ctx->fake);
+
+    ck_assert_ptr_null(xe_fake_qmp_get_path(tcp));
+    ck_assert_ptr_nonnull(path);
+    address = g_strdup_printf("unix:%s", path);
+    ck_assert_str_eq(xe_fake_qmp_get_address(ctx->fake), address);
+    ck_assert(g_file_test(path, G_FILE_TEST_EXISTS));
+
+    /* the reply to the first query-status is lost with the connection */
+    xe_fake_qmp_negotiate(ctx->fake);
+    xe_fake_qmp_expect_deferred(ctx->fake, "query-status", "{}");
+    xe_fake_qmp_accept(ctx->fake);
+    xe_fake_qmp_negotiate(ctx->fake);
+    xe_fake_qmp_expect(ctx->fake, "query-status", "{}", "{'status': 'second'}");
+    xe_fake_qmp_wait_eof(ctx->fake);
+    ctx_connect_ok(ctx);
+    ret = run(ctx, "query-status", NULL, &error);
+    ck_assert_ptr_null(ret);
+    ck_assert_ptr_nonnull(error);
+    wait_disconnected(ctx);
+
+    xe_qmp_client_connect_async(again->client, address, NULL, xe_test_result_cb, &r);
+    ck_assert(xe_qmp_client_connect_finish(
+        again->client, xe_test_result_wait(&r, WAIT_MS, "connect again"), NULL));
+    xe_test_result_clear(&r);
+    status = run_status(again, "query-status");
+    ck_assert_str_eq(status, "second");
+    xe_qmp_client_close(again->client);
+    xe_fake_qmp_assert_done(ctx->fake);
+}
+END_TEST
+
 static Suite *
 client_suite(void)
 {
@@ -1425,6 +1619,14 @@ client_suite(void)
     tcase_add_loop_test(tc, test_schema_bad_shapes, 0, G_N_ELEMENTS(schema_bad_shapes));
     tcase_add_test(tc, test_parser_without_reason_still_fails);
     tcase_add_test(tc, test_schema_features);
+    suite_add_tcase(suite, tc);
+
+    tc = tcase_create("fake-peer");
+    tcase_add_test(tc, test_fake_standing_answers_polls);
+    tcase_add_test(tc, test_fake_standing_removed_fails);
+    tcase_add_test(tc, test_fake_pause_answers_standing);
+    tcase_add_test(tc, test_fake_pause_refuses_others);
+    tcase_add_test(tc, test_fake_accept_reconnect);
     suite_add_tcase(suite, tc);
     return suite;
 }
