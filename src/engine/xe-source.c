@@ -640,7 +640,9 @@ follow(Migration *m, Evidence *e, XeQmpMigrationInfo **final)
             (void)set_downtime_limit(m, xe_policy_downtime_step_ms(p, m->estimate_ms, step), NULL);
         }
     }
-    if (polling && g_atomic_pointer_get(&w.result) == NULL && !m->qmp_gone)
+    /* A poll in flight answers into @w, on this stack: wait for it. A monitor that went
+     * away fails it (the client fails every pending command when it disconnects). */
+    if (polling && g_atomic_pointer_get(&w.result) == NULL)
         (void)xe_await(&w);
     g_cancellable_disconnect(m->cancellable, cancel_id);
     g_source_destroy(timer);
@@ -710,14 +712,19 @@ gather_destination(Migration *m, Evidence *e)
         return;
     for (;;) {
         g_autoptr(GVariant) props = xe_peer_incoming_properties(m->peer, m->incoming, 5000, NULL);
-        const char *text = NULL;
+        const char *text = NULL, *state = NULL;
         gboolean exited = FALSE;
+        XeIncomingState st;
 
         if (props == NULL) {
             e->transport_down = e->transport_down || !xe_peer_is_connected(m->peer);
             return;
         }
         g_variant_lookup(props, "Exited", "b", &exited);
+        /* one past its commit will not exit with last words: nothing to wait for */
+        if (g_variant_lookup(props, "State", "&s", &state) &&
+            xe_incoming_state_from_string(state, &st) && xe_incoming_state_is_committed(st))
+            return;
         if (exited || g_get_monotonic_time() > deadline) {
             g_clear_pointer(&e->destination_error, g_free);
             if (g_variant_lookup(props, "Error", "&s", &text) && *text != '\0')
