@@ -39,6 +39,49 @@ xe_vm_name_is_valid(const char *name)
     return TRUE;
 }
 
+/* The VF's own device: "-device vfio-pci,...,host={vf},...". xe-vfio-pci migrates only
+ * with enable-migration=on (it has no DMA dirty logging: with "auto" QEMU blocks the
+ * migration), and migration-events=on makes QEMU report the VF's migration states. */
+static const char *const vf_properties[] = { "enable-migration", "migration-events" };
+
+static gboolean
+is_vf_device(const char *value)
+{
+    return g_str_has_prefix(value, "vfio-pci,") && strstr(value, "host={vf}") != NULL;
+}
+
+/* The value of @key among the device's properties, or NULL. */
+static const char *
+device_property(char *const *props, const char *key)
+{
+    gsize len = strlen(key);
+
+    for (guint i = 1; props[i] != NULL; i++)
+        if (strncmp(props[i], key, len) == 0 && props[i][len] == '=')
+            return props[i] + len + 1;
+    return NULL;
+}
+
+static gboolean
+check_vf_device(const char *value, const char *where, const char *name, GError **error)
+{
+    g_auto(GStrv) props = g_strsplit(value, ",", -1);
+
+    for (guint i = 0; i < G_N_ELEMENTS(vf_properties); i++) {
+        const char *v = device_property(props, vf_properties[i]);
+
+        if (v != NULL && !g_str_equal(v, "on") && !g_str_equal(v, "true")) {
+            g_set_error(error, XE_ERROR, XE_ERROR_INVALID_ARGUMENT,
+                        "%s: VM '%s': -device %s: %s=%s, but the VF migrates only with %s=on "
+                        "(xe-vfio-pci has no DMA dirty logging, so QEMU would block its "
+                        "migration); leave it out, xe-migrated sets it",
+                        where, name, value, vf_properties[i], v, vf_properties[i]);
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
 static gboolean
 spec_check(XeVmSpec *spec, const char *where, GError **error)
 {
@@ -62,6 +105,10 @@ spec_check(XeVmSpec *spec, const char *where, GError **error)
                         where, spec->name, spec->argv[i]);
             return FALSE;
         }
+    for (guint i = 1; spec->argv[i] != NULL; i++)
+        if (g_str_equal(spec->argv[i - 1], "-device") && is_vf_device(spec->argv[i]) &&
+            !check_vf_device(spec->argv[i], where, spec->name, error))
+            return FALSE;
     if (spec->profile == NULL || *spec->profile == '\0') {
         g_set_error(error, XE_ERROR, XE_ERROR_INVALID_ARGUMENT, "%s: VM '%s' has no VF profile",
                     where, spec->name);
@@ -286,9 +333,18 @@ xe_vm_spec_expand_argv(const XeVmSpec *spec, const char *vf)
 
     for (guint i = 0; spec->argv[i] != NULL; i++) {
         g_auto(GStrv) parts = g_strsplit(spec->argv[i], "{vf}", -1);
+        g_autoptr(GString) arg = g_string_new(NULL);
         g_autofree char *joined = g_strjoinv(vf, parts);
 
-        g_strv_builder_add(b, joined);
+        g_string_append(arg, joined);
+        if (i > 0 && g_str_equal(spec->argv[i - 1], "-device") && is_vf_device(spec->argv[i])) {
+            g_auto(GStrv) props = g_strsplit(spec->argv[i], ",", -1);
+
+            for (guint p = 0; p < G_N_ELEMENTS(vf_properties); p++)
+                if (device_property(props, vf_properties[p]) == NULL)
+                    g_string_append_printf(arg, ",%s=on", vf_properties[p]);
+        }
+        g_strv_builder_add(b, arg->str);
     }
     out = g_strv_builder_end(b);
     g_strv_builder_unref(b);

@@ -12,6 +12,7 @@
  *   [vm]
  *   name = demo
  *   command = qemu-system-x86_64 -machine q35 -m 1G -device vfio-pci,host={vf}
+ *             (xe-migrated adds enable-migration=on,migration-events=on to that device)
  *   profile = standard
  *   policy = default
  *   downtime-budget-ms = 1500
@@ -49,7 +50,9 @@ void xe_vm_spec_free(XeVmSpec *spec);
 /* A VM name is a D-Bus object path element and a file name: [A-Za-z0-9_-], 1..64. */
 gboolean xe_vm_name_is_valid(const char *name);
 
-/* The command line with every "{vf}" replaced by @vf. */
+/* The command line with every "{vf}" replaced by @vf, and the VF's own device
+ * ("-device vfio-pci,host={vf},...") given enable-migration=on and migration-events=on
+ * unless it says so already (a spec that says otherwise is refused when loaded). */
 GStrv xe_vm_spec_expand_argv(const XeVmSpec *spec, const char *vf);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(XeVmSpec, xe_vm_spec_free)

@@ -6,6 +6,8 @@
 
 #include "xe-failure.h"
 
+#include <string.h>
+
 static const char *const names[] = {
     [XE_FAILURE_NONE] = "none",
     [XE_FAILURE_VF_RESET] = "vf-reset",
@@ -108,4 +110,28 @@ xe_failure_classify(const XeFailureEvidence *e, char **reason)
         *reason = g_string_free(r, FALSE);
     }
     return klass;
+}
+
+/* QEMU 10.0's blocker texts (hw/vfio/migration.c, vfio-emulation.md 1.2 and fact 4). */
+static const struct {
+    const char *text;
+    const char *fix;
+} blockers[] = {
+    { "VFIO device doesn't support device and IOMMU dirty tracking",
+      "xe-vfio-pci has no DMA dirty logging, so QEMU migrates the VF only when its vfio-pci "
+      "device has enable-migration=on: xe-migrated sets it on the VMs it starts; for an adopted "
+      "QEMU restart it with -device vfio-pci,...,enable-migration=on (libvirt: a "
+      "<qemu:override> of the hostdev's enable-migration)" },
+    { "VFIO migration is not supported in kernel",
+      "the VF's driver offers no migration: bind it to xe-vfio-pci on a PF whose GuC firmware "
+      "supports VF migration (70.54 or later)" },
+};
+
+char *
+xe_failure_explain_blocker(const char *reason)
+{
+    for (guint i = 0; i < G_N_ELEMENTS(blockers); i++)
+        if (strstr(reason, blockers[i].text) != NULL)
+            return g_strdup_printf("%s (%s)", reason, blockers[i].fix);
+    return g_strdup(reason);
 }

@@ -48,4 +48,8 @@ XeFailureClass xe_failure_classify(const XeFailureEvidence *evidence, char **rea
 gboolean xe_failure_is_retryable(XeFailureClass klass);
 const char *xe_failure_to_string(XeFailureClass klass);
 
+/* A migration blocker QEMU reports (query-migrate "blocked-reasons") with its fix, when it
+ * is one this host's VMs meet; else the reason as it is. */
+char *xe_failure_explain_blocker(const char *reason);
+
 G_END_DECLS

@@ -376,9 +376,15 @@ preflight(Migration *m, GError **error)
         return FALSE;
     }
     if (info->blocked_reasons != NULL) {
-        g_autofree char *why = g_strjoinv("; ", info->blocked_reasons);
+        g_autoptr(GString) why = g_string_new(NULL);
 
-        g_set_error(error, XE_ERROR, XE_ERROR_NOT_SUPPORTED, "QEMU blocks migration: %s", why);
+        for (guint i = 0; info->blocked_reasons[i] != NULL; i++) {
+            g_autofree char *explained = xe_failure_explain_blocker(info->blocked_reasons[i]);
+
+            g_string_append_printf(why, "%s%s", i > 0 ? "; " : "", explained);
+        }
+        g_set_error(error, XE_ERROR, XE_ERROR_NOT_SUPPORTED, "QEMU blocks migration: %s",
+                    why->str);
         return FALSE;
     }
     caps = XE_AWAIT_CALL(

@@ -222,7 +222,9 @@ START_TEST(test_vm_spec_file)
     ck_assert_ptr_null(spec->qmp);
     argv = xe_vm_spec_expand_argv(spec, "0000:03:00.1");
     ck_assert_uint_eq(g_strv_length(argv), 5);
-    ck_assert_str_eq(argv[4], "vfio-pci,host=0000:03:00.1,x-migration-multifd-transfer=on");
+    /* the VF's device migrates: xe-migrated turns on what QEMU needs for it */
+    ck_assert_str_eq(argv[4], "vfio-pci,host=0000:03:00.1,x-migration-multifd-transfer=on,"
+                              "enable-migration=on,migration-events=on");
     /* the same spec over D-Bus */
     v = g_variant_ref_sink(xe_vm_spec_to_variant(spec));
     back = xe_vm_spec_from_variant(v, &error);
@@ -242,6 +244,10 @@ static const struct {
     { "[vm]\nname=x\ncommand=q\n", "no VF profile" },
     { "[vm]\nname=x\ncommand=q\nprofile=p\nqmp=/s\n", "needs both 'qmp' and 'vf'" },
     { "[vm]\nname=x\ncommand=q\nprofile=p\nbogus=1\n", "unknown key 'bogus'" },
+    { "[vm]\nname=x\ncommand=q -device vfio-pci,host={vf},enable-migration=auto\nprofile=p\n",
+      "enable-migration=auto, but the VF migrates only with enable-migration=on" },
+    { "[vm]\nname=x\ncommand=q -device vfio-pci,host={vf},migration-events=off\nprofile=p\n",
+      "migration-events=off" },
     { "[vm]\nname=x\ncommand=q\nprofile=p\ndowntime-budget-ms=soon\n", "downtime-budget-ms" },
     { "[vm]\nname=x\ncommand=q 'unclosed\nprofile=p\n", "command:" },
     { "[other]\nname=x\n", "exactly one group, [vm]" },

@@ -286,6 +286,35 @@ START_TEST(test_finish_late_or_lost)
 }
 END_TEST
 
+/* QEMU blocks the migration (the VF's device without enable-migration=on): pre-flight
+ * refuses before the destination is asked for anything, and says how to fix it. */
+START_TEST(test_preflight_explains_blocker)
+{
+    Host h = { 0 };
+    g_autoptr(XeFakeQmp) q = xe_fake_qmp_new(FALSE);
+    g_autofree char *reason = NULL;
+
+    host_init(&h);
+    xe_fake_qmp_negotiate(q);
+    xe_fake_qmp_expect(q, "query-status", "{}", RUNNING);
+    xe_fake_qmp_expect(q, "query-migrate", "{}",
+                       "{'blocked-reasons': ['0000:00:02.1: VFIO device doesn\\u0027t support "
+                       "device and IOMMU dirty tracking']}");
+    xe_fake_qmp_wait_eof(q);
+    start_demo(&h, q);
+    assert_job(h.job, "failed", "incompatible");
+    g_object_get(h.job, "failure-reason", &reason, NULL);
+    ck_assert_msg(strstr(reason, "dirty tracking") != NULL &&
+                      strstr(reason, "enable-migration=on") != NULL,
+                  "the reason does not say the fix: %s", reason);
+    ck_assert_uint_eq(xe_fake_peer_count(h.peer, "PrepareIncoming"), 0);
+    xe_test_services_wait(h.svc, "vm-kept demo running", DEADLINE);
+    xe_test_services_drain(h.svc, DEADLINE);
+    xe_fake_qmp_assert_done(q);
+    host_clear(&h);
+}
+END_TEST
+
 /* The destination refuses Finish (it failed before its commit): the VM never ran there,
  * so the source resumes (`cont`) and keeps it; the destination is aborted. */
 START_TEST(test_finish_refused_source_resumes)
@@ -621,6 +650,7 @@ main(void)
     TCase *dst = tcase_create("destination");
 
     tcase_add_test(src, test_source_completes);
+    tcase_add_test(src, test_preflight_explains_blocker);
     tcase_add_loop_test(src, test_finish_late_or_lost, 0, G_N_ELEMENTS(late_finishes));
     tcase_add_test(src, test_finish_refused_source_resumes);
     tcase_add_test(src, test_destination_vanishes_in_finish);
