@@ -357,7 +357,7 @@ source_thread(gpointer data)
         }
         dfd = open(path, O_RDONLY);
         for (;;) {
-            char tmp[4096];
+            static char tmp[1 << 20]; /* QEMU reads the device's data fd 1 MiB at a time */
             ssize_t n = dfd >= 0 ? read(dfd, tmp, sizeof(tmp)) : -1;
 
             if (n < 0) {
@@ -485,7 +485,7 @@ destination_thread(gpointer data)
             int r, dfd;
 
             n = g_ascii_strtoull(line + 4, NULL, 10);
-            if (n > 64 * 1024 * 1024)
+            if (n > (guint64)8 << 30) /* a VF's whole state, VRAM included */
                 destination_fail("load of migration failed: Invalid argument");
             dev = g_malloc(n + 1);
             if (!read_exact(fd, dev, n, &err))

@@ -7,7 +7,12 @@
  *   sys/bus/pci/drivers_probe
  *   sys/module/xe/parameters/max_vfs
  *   sys/kernel/debug/dri/<PF-BDF>/sriov/  debugfs (while the PF is bound to xe)
- *   sim/vfio/<VF-BDF>/{state,data}        what QEMU would do through VFIO
+ *   sys/kernel/iommu_groups/<G>/          one group per function, devices/<BDF> ->
+ *   sim/vfio/<VF-BDF>/{state,data,device,stream}  what QEMU would do through VFIO
+ *
+ * The migration stream is never held in memory: its packets are laid out at
+ * STOP_COPY entry and their bytes made at each read (VRAM can be GiBs); a
+ * restore is checked as it is written, packet by packet, payload included.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -23,6 +28,38 @@
 #define GGTT_PTE  4096u /* bytes of GGTT one PTE maps */
 #define PKT_HDR   24
 
+/* migration stream packets (xe_sriov_packet_types.h) and their sizes */
+enum { PKT_DESCRIPTOR = 1, PKT_TRAILER, PKT_GGTT, PKT_MMIO, PKT_GUC, PKT_VRAM };
+#define DESC_SIZE  16             /* two KLVs: device id, revision */
+#define DESC_MAX   256            /* the largest descriptor a restore takes */
+#define GUC_SIZE   (64 * 1024)    /* per GT */
+#define MMIO_SIZE  (16 * 1024)    /* per GT */
+#define VRAM_CHUNK (512ull << 20) /* VRAM goes in chunks of at most this */
+#define KLV_DEVID  0xF001u
+#define KLV_REVID  0xF002u
+
+/* configuration space (pci_regs.h), 4096 bytes for PCIe functions */
+#define CONFIG_SIZE     4096
+#define CLASS_CODE      0x030000 /* VGA-compatible display controller */
+#define CAP_EXP         0x40     /* PCI Express capability */
+#define CAP_MSIX        0x80     /* MSI-X capability */
+#define EXT_CAP_SRIOV   0x100    /* PF only */
+#define MSIX_VECTORS    16
+#define MSIX_TABLE      0x2000                /* in BAR0 (BIR 0) */
+#define MSIX_PBA        0x3000                /* in BAR0 (BIR 0) */
+#define PF_BAR0         0x00000000c0000000ull /* 64-bit memory, 16 MiB */
+#define PF_BAR2         0x0000004000000000ull /* 64-bit prefetchable memory (LMEM) */
+#define VF_BAR0         0x00000000c4000000ull /* in the PF's SR-IOV capability */
+#define VF_BAR2         0x0000004400000000ull
+#define BAR0_SIZE       (16ull << 20)  /* GTTMMADR, PF and VF */
+#define PF_BAR2_SIZE    (16ull << 30)  /* LMEMBAR */
+#define VF_BAR2_SIZE    (256ull << 20) /* a VF's LMEM window */
+#define RES_MEM64       0x00140204ull  /* IORESOURCE_MEM | MEM_64 | SIZEALIGN */
+#define RES_MEM64_PREF  0x0014220cull  /* ... | PREFETCH | MEM_64 */
+#define VFIO_CDEV_MAJOR 236 /* vfio-dev/vfioN/dev: "MAJOR:N" (a dynamic major on a host) */
+
+#define RATE_SLACK_US 100000 /* vfio_rate: an idle gap longer than this restarts the clock */
+
 /* PF resources the PF keeps for itself (what debugfs calls spare). */
 #define DEFAULT_GGTT_SPARE      (64ull << 20)
 #define DEFAULT_VRAM_SPARE      (256ull << 20)
@@ -31,11 +68,34 @@
 
 typedef struct _SimPf SimPf;
 
+/* A packet of the migration stream: header {u8 version = 1, u8 type, u8 tile,
+ * u8 gt, u32 flags = the stream's seed, u64 offset, u64 size} and payload. */
+typedef struct {
+    guint8 type, tile, gt;
+    guint64 offset; /* VRAM: the chunk's offset in the VF's VRAM; else 0 */
+    guint64 size;   /* of the payload */
+    guint64 start;  /* save: where its header is in the stream */
+} StreamPacket;
+
+/* A restore in progress: the packet being received. */
+typedef struct {
+    guint8 hdr[PKT_HDR];
+    guint hdr_len; /* header bytes of the current packet received */
+    StreamPacket cur;
+    guint64 pos; /* payload bytes of it received */
+    guint8 desc[DESC_MAX];
+    guint32 seed;
+    guint packets; /* complete ones */
+    gboolean done; /* the trailer arrived */
+    int error;     /* the first failure: later writes get EIO */
+} Restore;
+
 typedef enum { PRIO_LOW, PRIO_NORMAL, PRIO_HIGH } Prio;
 
 typedef struct {
     char bdf[16];
     char *driver;        /* NULL when unbound */
+    int vfio_minor;      /* vfio-dev/vfio<N> while bound to xe-vfio-pci, else -1 */
     char *override;      /* NULL when unset */
     char *reset_methods; /* enabled methods, space-separated; "" = none */
     const char *supported_methods;
@@ -59,12 +119,18 @@ typedef struct {
     gboolean paused;
     /* VFIO */
     gboolean opened;
+    int held; /* the open of sim/vfio/<VF>/device holding it (its token), 0: none */
+    int held_serial;
     SimMigState mig_state;
     SimMigState flr_on_state;  /* SIM_MIG_ERROR: none */
     guint64 stream_generation; /* bumped by every reset: disables open data streams */
-    GByteArray *save;          /* STOP_COPY: the stream to read */
-    GByteArray *restore;       /* RESUMING: what was written */
-    int restore_error;         /* first restore error; later writes get EIO */
+    guint64 stream_serial;     /* bumped whenever a stream is made or dropped */
+    GArray *save;              /* STOP_COPY: the stream's packets (StreamPacket) */
+    guint64 save_len;
+    guint32 save_seed;
+    Restore *restore;      /* RESUMING: the stream written so far */
+    guint32 restored_seed; /* of the last stream restored completely; 0: none since a reset */
+    gint64 rate_clock;     /* vfio_rate: when the device's transfer engine is free again */
 } SimVf;
 
 struct _SimPf {
@@ -83,7 +149,8 @@ struct _SimPf {
 static GPtrArray *pfs;             /* SimPf */
 static GHashTable *probe_failures; /* "BDF DRIVER" -> errno: that driver's probe fails */
 static guint max_vfs_param;
-static SimNode *devices_dir, *drivers_dir, *debug_dri_dir, *vfio_dir;
+static guint64 vfio_rate; /* bytes per second of a VF's save and restore, 0: unlimited */
+static SimNode *devices_dir, *drivers_dir, *debug_dri_dir, *vfio_dir, *iommu_groups_dir;
 
 /* helpers */
 
@@ -163,6 +230,8 @@ static void pf_build_pf_mode(SimPf *pf);
 static void pf_teardown_pf_mode(SimPf *pf);
 static int pf_disable_vfs(SimPf *pf);
 static void vf_reset(SimVf *vf);
+static void vf_drop_streams(SimVf *vf);
+static guint64 vf_migration_size(SimVf *vf);
 
 /* generic attributes */
 
@@ -270,22 +339,213 @@ store_reset_method(SimNode *node, const char *buf, gsize len)
     return 0;
 }
 
+/* configuration space: what the function's registers read */
+
+static void
+put16(guint8 *c, guint at, guint16 value)
+{
+    value = GUINT16_TO_LE(value);
+    memcpy(c + at, &value, 2);
+}
+
+static void
+put32(guint8 *c, guint at, guint32 value)
+{
+    value = GUINT32_TO_LE(value);
+    memcpy(c + at, &value, 4);
+}
+
+/* A 64-bit memory BAR (two registers) at @at. */
+static void
+put_bar64(guint8 *c, guint at, guint64 address, gboolean prefetchable)
+{
+    put32(c, at, (guint32)address | 0x4 | (prefetchable ? 0x8 : 0));
+    put32(c, at + 4, (guint32)(address >> 32));
+}
+
+static void
+dev_config(SimDev *dev, guint8 *c)
+{
+    SimPf *pf = dev->pf;
+    gboolean vf = dev->vfid > 0;
+
+    /* header (type 0); a VF reads 0xffff as vendor and device (SR-IOV 3.4.1.1-2) */
+    put16(c, 0x00, vf ? 0xffff : 0x8086);
+    put16(c, 0x02, vf ? 0xffff : pf->cfg->device_id);
+    put16(c, 0x04, vf ? 0x0000 : 0x0006); /* command: the PF decodes memory, masters */
+    put16(c, 0x06, 0x0010);               /* status: capabilities list */
+    c[0x08] = (guint8)pf->cfg->revision;
+    c[0x09] = CLASS_CODE & 0xff;
+    c[0x0a] = (CLASS_CODE >> 8) & 0xff;
+    c[0x0b] = (CLASS_CODE >> 16) & 0xff;
+    c[0x0e] = 0x00; /* header type 0, single function */
+    if (!vf) {      /* a VF's BARs read 0: they live in the PF's SR-IOV capability */
+        put_bar64(c, 0x10, PF_BAR0, FALSE);
+        put_bar64(c, 0x18, PF_BAR2, TRUE);
+    }
+    put16(c, 0x2c, 0x8086); /* subsystem vendor and device */
+    put16(c, 0x2e, (guint16)(vf ? pf->cfg->vf_device_id : pf->cfg->device_id));
+    c[0x34] = CAP_EXP;
+    c[0x3c] = vf ? 0x00 : 0xff; /* interrupt line */
+    c[0x3d] = vf ? 0x00 : 0x01; /* interrupt pin: a VF has no INTx */
+
+    /* PCI Express capability v2, endpoint; DEVCAP: FLR, role-based errors, MPS 256 */
+    c[CAP_EXP] = 0x10;
+    c[CAP_EXP + 1] = CAP_MSIX;
+    put16(c, CAP_EXP + 0x02, 0x0002);
+    put32(c, CAP_EXP + 0x04, 1u << 28 | 1u << 15 | 0x1);
+    put16(c, CAP_EXP + 0x08, vf ? 0x0000 : 0x2810); /* DEVCTL */
+    if (!vf) {
+        put32(c, CAP_EXP + 0x0c, 0x0104); /* LNKCAP: 16 GT/s x16 */
+        put16(c, CAP_EXP + 0x12, 0x0104); /* LNKSTA */
+    }
+    /* MSI-X: table and PBA in BAR0 */
+    c[CAP_MSIX] = 0x11;
+    c[CAP_MSIX + 1] = 0x00;
+    put16(c, CAP_MSIX + 0x02, MSIX_VECTORS - 1);
+    put32(c, CAP_MSIX + 0x04, MSIX_TABLE | 0);
+    put32(c, CAP_MSIX + 0x08, MSIX_PBA | 0);
+
+    /* extended capabilities: the PF's SR-IOV; a VF has none (a zero header) */
+    if (!vf) {
+        /* ID 0x10, version 1, the last one */
+        put32(c, EXT_CAP_SRIOV, 0x0010 | 1u << 16);
+        put16(c, EXT_CAP_SRIOV + 0x08, pf->num_vfs > 0 ? 0x0009 : 0); /* VF enable, VF MSE */
+        put16(c, EXT_CAP_SRIOV + 0x0c, (guint16)pf->cfg->total_vfs);  /* InitialVFs */
+        put16(c, EXT_CAP_SRIOV + 0x0e, (guint16)pf->cfg->total_vfs);  /* TotalVFs */
+        put16(c, EXT_CAP_SRIOV + 0x10, (guint16)pf->num_vfs);         /* NumVFs */
+        put16(c, EXT_CAP_SRIOV + 0x14, (guint16)pf->cfg->vf_offset);
+        put16(c, EXT_CAP_SRIOV + 0x16, (guint16)pf->cfg->vf_stride);
+        put16(c, EXT_CAP_SRIOV + 0x1a, (guint16)pf->cfg->vf_device_id);
+        put32(c, EXT_CAP_SRIOV + 0x1c, 0x553); /* supported page sizes */
+        put32(c, EXT_CAP_SRIOV + 0x20, 0x1);   /* system page size: 4 KiB */
+        put_bar64(c, EXT_CAP_SRIOV + 0x24, VF_BAR0, FALSE);
+        put_bar64(c, EXT_CAP_SRIOV + 0x2c, VF_BAR2, TRUE);
+    }
+}
+
+/* sysfs "config": a binary attribute, read at any offset */
+static gssize
+read_config(SimNode *node, char *buf, gsize size, guint64 offset)
+{
+    guint8 c[CONFIG_SIZE] = { 0 };
+
+    if (offset >= CONFIG_SIZE)
+        return 0;
+    dev_config(node->obj, c);
+    size = MIN(size, CONFIG_SIZE - offset);
+    memcpy(buf, c + offset, size);
+    return (gssize)size;
+}
+
+/* sysfs "resource": start, end and flags of BAR0-5, the ROM, and the PF's six VF BARs
+ * (the SR-IOV capability's, covering every VF), as pci-sysfs.c prints them */
+static int
+show_resource(SimNode *node, GString *out)
+{
+    SimDev *dev = node->obj;
+    SimPf *pf = dev->pf;
+    guint64 start[13] = { 0 }, size[13] = { 0 }, flags[13] = { 0 };
+
+    if (dev->vfid == 0) {
+        start[0] = PF_BAR0, size[0] = BAR0_SIZE, flags[0] = RES_MEM64;
+        start[2] = PF_BAR2, size[2] = PF_BAR2_SIZE, flags[2] = RES_MEM64_PREF;
+        start[7] = VF_BAR0, size[7] = BAR0_SIZE * pf->cfg->total_vfs, flags[7] = RES_MEM64;
+        start[9] = VF_BAR2, size[9] = VF_BAR2_SIZE * pf->cfg->total_vfs;
+        flags[9] = RES_MEM64_PREF;
+    } else {
+        start[0] = VF_BAR0 + (dev->vfid - 1) * BAR0_SIZE, size[0] = BAR0_SIZE;
+        flags[0] = RES_MEM64;
+        start[2] = VF_BAR2 + (dev->vfid - 1) * VF_BAR2_SIZE, size[2] = VF_BAR2_SIZE;
+        flags[2] = RES_MEM64_PREF;
+    }
+    for (guint i = 0; i < G_N_ELEMENTS(start); i++)
+        g_string_append_printf(out, "0x%016" G_GINT64_MODIFIER "x 0x%016" G_GINT64_MODIFIER
+                                    "x 0x%016" G_GINT64_MODIFIER "x\n",
+                               start[i], size[i] > 0 ? start[i] + size[i] - 1 : 0, flags[i]);
+    return 0;
+}
+
+/* IOMMU groups: one per function, numbered from its address (stable and unique) */
+
+static guint
+iommu_group_of(const char *bdf)
+{
+    guint domain = 0, bus = 0, slot = 0, fn = 0;
+
+    sscanf(bdf, "%x:%x:%x.%x", &domain, &bus, &slot, &fn);
+    return domain << 16 | bus << 8 | slot << 3 | fn;
+}
+
+static void
+dev_add_iommu_group(SimDev *dev)
+{
+    g_autofree char *group = g_strdup_printf("%u", iommu_group_of(dev->bdf));
+    g_autofree char *to_group = g_strdup_printf("../../../../kernel/iommu_groups/%s", group);
+    g_autofree char *to_dev = g_strdup_printf("../../../../bus/pci/devices/%s", dev->bdf);
+    SimNode *gd = xe_sim_mkdir(iommu_groups_dir, group);
+
+    xe_sim_add_file(gd, "type", 0644, show_const, NULL, (gpointer) "DMA\n", 0);
+    xe_sim_add_file(gd, "reserved_regions", 0444, show_const, NULL,
+                    (gpointer) "0x00000000fee00000 0x00000000feefffff msi\n", 0);
+    xe_sim_add_link(xe_sim_mkdir(gd, "devices"), dev->bdf, to_dev);
+    xe_sim_add_link(dev_dir(dev), "iommu_group", to_group);
+}
+
+static void
+dev_remove_iommu_group(SimDev *dev)
+{
+    g_autofree char *group = g_strdup_printf("%u", iommu_group_of(dev->bdf));
+
+    xe_sim_remove(iommu_groups_dir, group);
+}
+
 static void
 build_dev_dir(SimDev *dev, guint device_id, guint revision)
 {
     SimNode *dir = xe_sim_mkdir(devices_dir, dev->bdf);
     g_autofree char *rev = g_strdup_printf("0x%02x\n", revision);
+    g_autofree char *class = g_strdup_printf("0x%06x\n", CLASS_CODE);
 
     xe_sim_add_file(dir, "vendor", 0444, show_const, NULL, (gpointer) "0x8086\n", 0);
     xe_sim_add_file(dir, "device", 0444, show_hex4, NULL, GUINT_TO_POINTER(device_id), 0);
     xe_sim_add_file(dir, "revision", 0444, show_const, NULL, (gpointer)g_intern_string(rev), 0);
-    xe_sim_add_file(dir, "class", 0444, show_const, NULL, (gpointer) "0x030000\n", 0);
+    xe_sim_add_file(dir, "class", 0444, show_const, NULL, (gpointer)g_intern_string(class), 0);
+    xe_sim_add_bin_file(dir, "config", 0444, read_config, NULL, dev, 0);
+    xe_sim_add_file(dir, "resource", 0444, show_resource, NULL, dev, 0);
     xe_sim_add_file(dir, "driver_override", 0644, show_override, store_override, dev, 0);
     xe_sim_add_file(dir, "reset", 0200, NULL, store_reset, dev, 0);
     xe_sim_add_file(dir, "reset_method", 0644, show_reset_method, store_reset_method, dev, 0);
+    dev_add_iommu_group(dev);
 }
 
 /* drivers and binding */
+
+/* The lowest vfio device minor no function holds (the kernel's IDA). */
+static int
+vfio_minor_alloc(void)
+{
+    for (int minor = 0;; minor++) {
+        gboolean used = FALSE;
+
+        for (guint i = 0; i < pfs->len && !used; i++) {
+            SimPf *pf = pfs->pdata[i];
+
+            used = pf->dev.vfio_minor == minor;
+            for (guint v = 0; v < pf->total_vfs && !used; v++)
+                used = pf->vfs[v].dev.vfio_minor == minor;
+        }
+        if (!used)
+            return minor;
+    }
+}
+
+static int
+show_vfio_dev(SimNode *node, GString *out)
+{
+    g_string_append_printf(out, "%d:%d\n", VFIO_CDEV_MAJOR, node->arg);
+    return 0;
+}
 
 static void
 dev_set_driver(SimDev *dev, const char *driver)
@@ -295,6 +555,8 @@ dev_set_driver(SimDev *dev, const char *driver)
     if (dev->driver != NULL) {
         xe_sim_remove(xe_sim_child(drivers_dir, dev->driver), dev->bdf);
         xe_sim_remove(dir, "driver");
+        xe_sim_remove(dir, "vfio-dev"); /* the vfio device is unregistered with the driver */
+        dev->vfio_minor = -1;
         g_clear_pointer(&dev->driver, g_free);
     }
     if (driver != NULL) {
@@ -304,6 +566,14 @@ dev_set_driver(SimDev *dev, const char *driver)
         dev->driver = g_strdup(driver);
         xe_sim_add_link(xe_sim_child(drivers_dir, driver), dev->bdf, to_dev);
         xe_sim_add_link(dir, "driver", to_drv);
+        if (g_str_equal(driver, DRV_VFIO)) {
+            g_autofree char *name = NULL;
+
+            dev->vfio_minor = vfio_minor_alloc();
+            name = g_strdup_printf("vfio-dev/vfio%d", dev->vfio_minor);
+            xe_sim_add_file(xe_sim_mkdir(dir, name), "dev", 0444, show_vfio_dev, NULL, NULL,
+                            dev->vfio_minor);
+        }
     }
 }
 
@@ -474,6 +744,7 @@ vf_create(SimPf *pf, guint index)
 
     vf->enabled = TRUE;
     vf->stopped = vf->paused = vf->opened = FALSE;
+    vf->held = 0;
     vf->mig_state = SIM_MIG_RUNNING;
     g_clear_pointer(&vf->dev.override, g_free);
     g_free(vf->dev.reset_methods);
@@ -497,10 +768,12 @@ vf_destroy(SimPf *pf, guint index)
         dev_set_driver(&vf->dev, NULL);
     xe_sim_remove(pf_dir, virtfn);
     xe_sim_remove(xe_sim_mkdir(pf_dir, admin), "device");
+    dev_remove_iommu_group(&vf->dev);
     xe_sim_remove(devices_dir, vf->dev.bdf);
-    g_clear_pointer(&vf->save, g_byte_array_unref);
-    g_clear_pointer(&vf->restore, g_byte_array_unref);
+    vf_drop_streams(vf);
     vf->stream_generation++;
+    vf->restored_seed = 0;
+    vf->held = 0;
     vf->enabled = FALSE;
 }
 
@@ -1036,19 +1309,6 @@ store_restore_auto(SimNode *node, const char *buf, gsize len)
     return 0;
 }
 
-static guint64
-vf_migration_size(SimVf *vf)
-{
-    SimPf *pf = vf->dev.pf;
-    guint64 size = PKT_HDR + 16 + PKT_HDR; /* descriptor and trailer */
-
-    for (guint g = 0; g < n_gts(pf); g++)
-        size += 2 * PKT_HDR + 64 * 1024 /* GuC state */ + 16 * 1024 /* MMIO */;
-    size += PKT_HDR + vf->ggtt_quota[0] / GGTT_PTE * 8;
-    size += PKT_HDR + vf->vram_quota[0];
-    return size;
-}
-
 static int
 show_migration_size(SimNode *node, GString *out)
 {
@@ -1233,87 +1493,363 @@ mig_arc(SimMigState from, SimMigState to)
     }
 }
 
+/* The migration stream. Packets in order: the descriptor; per GT its GuC
+ * state and its MMIO registers; per tile its GGTT PTEs (when provisioned) and
+ * its VRAM in chunks (when provisioned); the trailer. The layout is all that
+ * is kept: bytes are made when read. Every header's flags carry the stream's
+ * seed (chosen at STOP_COPY entry), and every payload but the descriptor's is
+ * a pattern of (seed, type, tile, gt, address), so that a restore verifies it
+ * without knowing the source. */
+
 static void
-packet(GByteArray *out, guint8 type, guint64 size)
+add_packet(GArray *packets, guint64 *pos, guint8 type, guint tile, guint gt, guint64 offset,
+           guint64 size)
 {
-    guint8 hdr[PKT_HDR] = { 1, type, 0, 0 };
+    StreamPacket p = { type, (guint8)tile, (guint8)gt, offset, size, *pos };
 
+    g_array_append_val(packets, p);
+    *pos += PKT_HDR + size;
+}
+
+static GArray *
+vf_stream_layout(SimVf *vf, guint64 *total)
+{
+    SimPf *pf = vf->dev.pf;
+    GArray *packets = g_array_new(FALSE, TRUE, sizeof(StreamPacket));
+    guint64 pos = 0;
+
+    add_packet(packets, &pos, PKT_DESCRIPTOR, 0, 0, 0, DESC_SIZE);
+    for (guint g = 0; g < n_gts(pf); g++) {
+        add_packet(packets, &pos, PKT_GUC, g / pf->cfg->gts_per_tile, g, 0, GUC_SIZE);
+        add_packet(packets, &pos, PKT_MMIO, g / pf->cfg->gts_per_tile, g, 0, MMIO_SIZE);
+    }
+    for (guint t = 0; t < pf->cfg->tiles; t++) {
+        guint64 ggtt = vf->ggtt_quota[t * pf->cfg->gts_per_tile] / GGTT_PTE * 8;
+
+        if (ggtt > 0)
+            add_packet(packets, &pos, PKT_GGTT, t, 0, 0, ggtt);
+    }
+    for (guint t = 0; t < pf->cfg->tiles; t++) {
+        guint64 vram = vf->vram_quota[t * pf->cfg->gts_per_tile];
+
+        for (guint64 off = 0; off < vram; off += VRAM_CHUNK)
+            add_packet(packets, &pos, PKT_VRAM, t, 0, off, MIN(VRAM_CHUNK, vram - off));
+    }
+    add_packet(packets, &pos, PKT_TRAILER, 0, 0, 0, 0);
+    *total = pos;
+    return packets;
+}
+
+static guint64
+vf_migration_size(SimVf *vf)
+{
+    guint64 total;
+
+    g_array_unref(vf_stream_layout(vf, &total));
+    return total;
+}
+
+static void
+packet_header(guint8 *hdr, const StreamPacket *p, guint32 seed)
+{
+    guint32 flags = GUINT32_TO_LE(seed);
+    guint64 offset = GUINT64_TO_LE(p->offset);
+    guint64 size = GUINT64_TO_LE(p->size);
+
+    hdr[0] = 1;
+    hdr[1] = p->type;
+    hdr[2] = p->tile;
+    hdr[3] = p->gt;
+    memcpy(hdr + 4, &flags, 4);
+    memcpy(hdr + 8, &offset, 8);
     memcpy(hdr + 16, &size, 8);
-    g_byte_array_append(out, hdr, PKT_HDR);
 }
 
-/* The save stream: descriptor (device and revision KLVs), GGTT, trailer. */
-static GByteArray *
-vf_save_stream(SimVf *vf)
+/* The payload's key: the 64-bit word at address A (the packet's offset plus
+ * the position in its payload, rounded down to 8) is output A / 8 of
+ * SplitMix64 seeded with the key, stored little-endian. */
+static guint64
+pattern_key(guint32 seed, const StreamPacket *p)
 {
-    GByteArray *out = g_byte_array_new();
-    guint32 klv[4] = { 0xF001u << 16 | 1, vf->dev.pf->cfg->vf_device_id, 0xF002u << 16 | 1,
-                       vf->dev.pf->cfg->revision };
-    guint64 ggtt = vf->ggtt_quota[0] / GGTT_PTE * 8;
-
-    packet(out, 1, sizeof(klv));
-    g_byte_array_append(out, (guint8 *)klv, sizeof(klv));
-    packet(out, 3, ggtt);
-    g_byte_array_set_size(out, out->len + (guint)ggtt); /* zero PTEs */
-    memset(out->data + out->len - ggtt, 0, ggtt);
-    packet(out, 2, 0);
-    return out;
+    return (guint64)seed << 32 | (guint64)p->type << 16 | (guint64)p->tile << 8 | p->gt;
 }
 
-/* Validates the restore stream received so far; 0 or a negative errno. */
-static int
-vf_restore_check(SimVf *vf)
+static inline guint64
+pattern_word(guint64 key, guint64 index)
 {
-    GByteArray *in = vf->restore;
-    gsize off = 0;
+    guint64 z = key + (index + 1) * 0x9e3779b97f4a7c15ull;
 
-    while (in->len - off >= PKT_HDR) {
-        const guint8 *h = in->data + off;
-        guint64 size;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return GUINT64_TO_LE(z ^ (z >> 31));
+}
 
-        memcpy(&size, h + 16, 8);
-        if (h[0] != 1 || h[1] == 0 || h[1] > 6)
-            return -EINVAL;
-        if (in->len - off - PKT_HDR < size)
-            return 0; /* the payload is still coming */
-        if (h[1] == 1) {
-            guint32 klv[4] = { 0 };
-            memcpy(klv, h + PKT_HDR, MIN(size, sizeof(klv)));
-            if (klv[1] != vf->dev.pf->cfg->vf_device_id || klv[3] != vf->dev.pf->cfg->revision)
-                return -ENODEV; /* "Aborting migration" */
-        } else if (h[1] == 3) {
-            if (vf->ggtt_quota[0] == 0)
-                return -ENOENT;
-            if (size != vf->ggtt_quota[0] / GGTT_PTE * 8)
-                return -EINVAL;
-        } else if (h[1] == 6) {
-            if (vf->vram_quota[0] == 0)
-                return -ENXIO;
-            if (size > vf->vram_quota[0])
-                return -EINVAL;
+static void
+pattern_fill(guint64 key, guint64 addr, guint8 *out, gsize len)
+{
+    while (len > 0 && addr % 8 != 0) {
+        guint64 word = pattern_word(key, addr / 8);
+        gsize n = MIN(len, 8 - addr % 8);
+
+        memcpy(out, (guint8 *)&word + addr % 8, n);
+        out += n;
+        addr += n;
+        len -= n;
+    }
+    for (; len >= 8; out += 8, addr += 8, len -= 8) {
+        guint64 word = pattern_word(key, addr / 8);
+
+        memcpy(out, &word, 8);
+    }
+    if (len > 0) {
+        guint64 word = pattern_word(key, addr / 8);
+
+        memcpy(out, &word, len);
+    }
+}
+
+static gboolean
+pattern_matches(guint64 key, guint64 addr, const guint8 *data, gsize len)
+{
+    guint8 want[4096];
+
+    while (len > 0) {
+        gsize n = MIN(len, sizeof(want));
+
+        pattern_fill(key, addr, want, n);
+        if (memcmp(want, data, n) != 0)
+            return FALSE;
+        addr += n;
+        data += n;
+        len -= n;
+    }
+    return TRUE;
+}
+
+/* The descriptor: KLVs {key << 16 | dwords, value...}, device id and revision. */
+static void
+descriptor_payload(SimVf *vf, guint8 *out)
+{
+    guint32 klv[4] = { GUINT32_TO_LE(KLV_DEVID << 16 | 1),
+                       GUINT32_TO_LE(vf->dev.pf->cfg->vf_device_id),
+                       GUINT32_TO_LE(KLV_REVID << 16 | 1),
+                       GUINT32_TO_LE(vf->dev.pf->cfg->revision) };
+
+    memcpy(out, klv, DESC_SIZE);
+}
+
+/* Copies @size bytes of the save stream from @offset (within its length). */
+static void
+stream_fill(SimVf *vf, guint8 *buf, gsize size, guint64 offset)
+{
+    for (guint i = 0; i < vf->save->len && size > 0; i++) {
+        const StreamPacket *p = &g_array_index(vf->save, StreamPacket, i);
+        guint64 payload = p->start + PKT_HDR;
+        gsize n;
+
+        if (offset >= payload + p->size)
+            continue;
+        if (offset < payload) {
+            guint8 hdr[PKT_HDR];
+
+            packet_header(hdr, p, vf->save_seed);
+            n = (gsize)MIN(size, payload - offset);
+            memcpy(buf, hdr + (offset - p->start), n);
+            buf += n;
+            offset += n;
+            size -= n;
         }
-        off += PKT_HDR + size;
+        if (size == 0 || offset >= payload + p->size)
+            continue;
+        n = (gsize)MIN(size, payload + p->size - offset);
+        if (p->type == PKT_DESCRIPTOR) {
+            guint8 desc[DESC_SIZE];
+
+            descriptor_payload(vf, desc);
+            memcpy(buf, desc + (offset - payload), n);
+        } else {
+            pattern_fill(pattern_key(vf->save_seed, p), p->offset + (offset - payload), buf, n);
+        }
+        buf += n;
+        offset += n;
+        size -= n;
+    }
+}
+
+/* A restore: checks as the kernel's (errnos of kernel-interfaces.md §5) plus
+ * the payload pattern and the seed. */
+static int
+restore_header(SimVf *vf, Restore *r)
+{
+    SimPf *pf = vf->dev.pf;
+    StreamPacket *p = &r->cur;
+    guint32 flags;
+    guint g0;
+
+    memcpy(&flags, r->hdr + 4, 4);
+    memcpy(&p->offset, r->hdr + 8, 8);
+    memcpy(&p->size, r->hdr + 16, 8);
+    flags = GUINT32_FROM_LE(flags);
+    p->offset = GUINT64_FROM_LE(p->offset);
+    p->size = GUINT64_FROM_LE(p->size);
+    p->type = r->hdr[1];
+    p->tile = r->hdr[2];
+    p->gt = r->hdr[3];
+    if (r->hdr[0] != 1 || p->type == 0 || p->type > PKT_VRAM)
+        return -EINVAL;
+    if ((r->packets == 0) != (p->type == PKT_DESCRIPTOR))
+        return -EINVAL; /* the descriptor comes first, and once */
+    if (r->packets == 0)
+        r->seed = flags;
+    else if (flags != r->seed)
+        return -EINVAL; /* a packet of another stream */
+    if (p->tile >= pf->cfg->tiles)
+        return -EINVAL;
+    g0 = p->tile * pf->cfg->gts_per_tile;
+    switch (p->type) {
+    case PKT_DESCRIPTOR:
+        return p->size > DESC_MAX || p->size % 4 != 0 ? -EINVAL : 0;
+    case PKT_TRAILER:
+        return p->size != 0 ? -EINVAL : 0;
+    case PKT_GUC:
+    case PKT_MMIO:
+        if (p->gt < g0 || p->gt >= g0 + pf->cfg->gts_per_tile)
+            return -EINVAL;
+        return p->size != (p->type == PKT_GUC ? GUC_SIZE : MMIO_SIZE) ? -EINVAL : 0;
+    case PKT_GGTT:
+        if (vf->ggtt_quota[g0] == 0)
+            return -ENOENT;
+        return p->size != vf->ggtt_quota[g0] / GGTT_PTE * 8 ? -EINVAL : 0; /* same PTE count */
+    case PKT_VRAM:
+        if (vf->vram_quota[g0] == 0)
+            return -ENXIO;
+        if (p->size > VRAM_CHUNK || p->offset > vf->vram_quota[g0] ||
+            p->size > vf->vram_quota[g0] - p->offset)
+            return -EINVAL;
+        return 0;
+    }
+    return -EINVAL;
+}
+
+static int
+restore_packet_done(SimVf *vf, Restore *r)
+{
+    if (r->cur.type == PKT_DESCRIPTOR) {
+        gboolean dev_ok = FALSE, rev_ok = FALSE;
+
+        for (guint64 i = 0; i + 4 <= r->cur.size;) {
+            guint32 klv, value = 0;
+            guint len;
+
+            memcpy(&klv, r->desc + i, 4);
+            klv = GUINT32_FROM_LE(klv);
+            len = klv & 0xffff;
+            if (i + 4 + 4ull * len > r->cur.size)
+                return -EINVAL;
+            if (len == 1) {
+                memcpy(&value, r->desc + i + 4, 4);
+                value = GUINT32_FROM_LE(value);
+            }
+            if (klv >> 16 == KLV_DEVID)
+                dev_ok = len == 1 && value == vf->dev.pf->cfg->vf_device_id;
+            else if (klv >> 16 == KLV_REVID)
+                rev_ok = len == 1 && value == vf->dev.pf->cfg->revision;
+            i += 4 + 4ull * len; /* unknown keys are skipped */
+        }
+        if (!dev_ok || !rev_ok)
+            return -ENODEV; /* "Aborting migration": another device */
+    }
+    if (r->cur.type == PKT_TRAILER)
+        r->done = TRUE;
+    r->packets++;
+    r->hdr_len = 0;
+    return 0;
+}
+
+/* Takes the next @len bytes of the stream (any chunking); 0 or a negative errno. */
+static int
+restore_feed(SimVf *vf, Restore *r, const guint8 *data, gsize len)
+{
+    while (len > 0) {
+        gsize n;
+        int err;
+
+        if (r->done)
+            return -EINVAL; /* data after the trailer */
+        if (r->hdr_len < PKT_HDR) {
+            n = MIN(len, PKT_HDR - r->hdr_len);
+            memcpy(r->hdr + r->hdr_len, data, n);
+            r->hdr_len += (guint)n;
+            if (r->hdr_len == PKT_HDR) {
+                r->pos = 0;
+                err = restore_header(vf, r);
+                if (err < 0)
+                    return err;
+            }
+        } else {
+            n = (gsize)MIN(len, r->cur.size - r->pos);
+            if (r->cur.type == PKT_DESCRIPTOR)
+                memcpy(r->desc + r->pos, data, n);
+            else if (!pattern_matches(pattern_key(r->seed, &r->cur), r->cur.offset + r->pos, data,
+                                      n))
+                return -EINVAL; /* corrupted */
+            r->pos += n;
+        }
+        data += n;
+        len -= n;
+        if (r->hdr_len == PKT_HDR && r->pos == r->cur.size) {
+            err = restore_packet_done(vf, r);
+            if (err < 0)
+                return err;
+        }
     }
     return 0;
 }
 
-/* Enters @state; an armed "FLR on state" fires as the VF gets there. */
 static void
+vf_drop_streams(SimVf *vf)
+{
+    if (vf->save != NULL || vf->restore != NULL)
+        vf->stream_serial++;
+    g_clear_pointer(&vf->save, g_array_unref);
+    g_clear_pointer(&vf->restore, g_free);
+}
+
+/* Enters @state from the current one (an arc); an armed "FLR on state" fires
+ * as the VF gets there. 0 or a negative errno (the VF stays where it was). */
+static int
 vf_enter(SimVf *vf, SimMigState state)
 {
+    SimMigState from = vf->mig_state;
+
+    if (from == SIM_MIG_RESUMING && state == SIM_MIG_STOP &&
+        (vf->restore == NULL || vf->restore->error != 0 || !vf->restore->done)) {
+        /* the restore finishes: the stream, trailer included, was not fully received */
+        xe_sim_audit_note("vfio %s state %s -> %s EIO", vf->dev.bdf, xe_sim_mig_state_name(from),
+                          xe_sim_mig_state_name(state));
+        return -EIO;
+    }
+    xe_sim_audit_note("vfio %s state %s -> %s", vf->dev.bdf, xe_sim_mig_state_name(from),
+                      xe_sim_mig_state_name(state));
+    if (from == SIM_MIG_RESUMING)
+        vf->restored_seed = vf->restore->seed;
+    vf_drop_streams(vf);
     vf->mig_state = state;
     if (state == SIM_MIG_STOP_COPY) {
-        g_clear_pointer(&vf->save, g_byte_array_unref);
-        vf->save = vf_save_stream(vf);
+        vf->save = vf_stream_layout(vf, &vf->save_len);
+        do
+            vf->save_seed = g_random_int();
+        while (vf->save_seed == 0);
+        vf->stream_serial++;
     } else if (state == SIM_MIG_RESUMING) {
-        g_clear_pointer(&vf->restore, g_byte_array_unref);
-        vf->restore = g_byte_array_new();
-        vf->restore_error = 0;
+        vf->restore = g_new0(Restore, 1);
+        vf->stream_serial++;
     }
     if (vf->flr_on_state == state) {
         vf->flr_on_state = SIM_MIG_ERROR;
         vf_reset(vf);
     }
+    return 0;
 }
 
 static int
@@ -1381,42 +1917,125 @@ store_vfio_state(SimNode *node, const char *buf, gsize len)
     }
     for (guint i = n; i > 0; i--) {
         guint64 gen = vf->stream_generation;
-        vf_enter(vf, path[i - 1]);
+
+        r = vf_enter(vf, path[i - 1]);
+        if (r < 0)
+            return r;
         if (vf->stream_generation != gen)
             break; /* reset on the way: the VF is RUNNING again */
     }
     return 0;
 }
 
-static int
-show_vfio_data(SimNode *node, GString *out)
+/* vfio_rate: the device moves @bytes no faster than the rate; sleeps without
+ * the lock (other files are served meanwhile). */
+static void
+rate_wait(SimVf *vf, gsize bytes)
+{
+    gint64 now = g_get_monotonic_time();
+
+    if (vfio_rate == 0 || bytes == 0)
+        return;
+    if (vf->rate_clock < now - RATE_SLACK_US)
+        vf->rate_clock = now; /* idle for a while: no credit */
+    vf->rate_clock += (gint64)((guint64)bytes * G_USEC_PER_SEC / vfio_rate);
+    xe_sim_sleep_until(vf->rate_clock);
+}
+
+static gssize
+read_vfio_data(SimNode *node, char *buf, gsize size, guint64 offset)
 {
     SimVf *vf = node_vf(node);
+    guint64 serial = vf->stream_serial;
     int r = vfio_check(vf);
 
     if (r < 0)
         return r;
     if (vf->mig_state != SIM_MIG_STOP_COPY || vf->save == NULL)
         return -ENODEV; /* the save fd is disabled (reset) or was never opened */
-    g_string_append_len(out, (const char *)vf->save->data, vf->save->len);
-    return 0;
+    if (offset >= vf->save_len)
+        return 0;
+    size = (gsize)MIN(size, vf->save_len - offset);
+    rate_wait(vf, size);
+    if (vf->stream_serial != serial || vf->save == NULL)
+        return -ENODEV; /* reset (or closed) while it waited */
+    stream_fill(vf, (guint8 *)buf, size, offset);
+    return (gssize)size;
 }
 
+/* The resume fd: the stream in order, in writes of any size (offsets ignored). */
 static int
 store_vfio_data(SimNode *node, const char *buf, gsize len)
 {
     SimVf *vf = node_vf(node);
+    guint64 serial = vf->stream_serial;
     int r = vfio_check(vf);
 
     if (r < 0)
         return r;
     if (vf->mig_state != SIM_MIG_RESUMING || vf->restore == NULL)
         return -ENODEV;
-    if (vf->restore_error != 0)
+    if (vf->restore->error != 0)
         return -EIO; /* after a restore failure further writes get EIO */
-    g_byte_array_append(vf->restore, (const guint8 *)buf, (guint)len);
-    vf->restore_error = vf_restore_check(vf);
-    return vf->restore_error;
+    rate_wait(vf, len);
+    if (vf->stream_serial != serial || vf->restore == NULL)
+        return -ENODEV; /* reset while it waited */
+    if (vf->restore->error != 0)
+        return -EIO;
+    r = restore_feed(vf, vf->restore, (const guint8 *)buf, len);
+    if (r < 0)
+        vf->restore->error = r;
+    return r;
+}
+
+/* "save SEED LENGTH" (the stream since STOP_COPY entry) and "restored SEED"
+ * (the last stream restored completely, until a reset); "-" for none. */
+static int
+show_vfio_stream(SimNode *node, GString *out)
+{
+    SimVf *vf = node_vf(node);
+
+    if (vf->save != NULL)
+        g_string_append_printf(out, "save %08x %" G_GUINT64_FORMAT "\n", vf->save_seed,
+                               vf->save_len);
+    else
+        g_string_append(out, "save - 0\n");
+    if (vf->restored_seed != 0)
+        g_string_append_printf(out, "restored %08x\n", vf->restored_seed);
+    else
+        g_string_append(out, "restored -\n");
+    return 0;
+}
+
+/* sim/vfio/<VF>/device: the VFIO group and device fds of a user (QEMU). The
+ * kernel opens the device only while bound to xe-vfio-pci, to one user at a
+ * time; its close (or the user's death) is close_device: the VF is reset. */
+static int
+open_vfio_device(SimNode *node, int flags)
+{
+    SimVf *vf = node_vf(node);
+
+    if (!vf->enabled || g_strcmp0(vf->dev.driver, DRV_VFIO) != 0)
+        return -ENODEV;
+    if (vf->opened)
+        return -EBUSY; /* the group is held */
+    vf->opened = TRUE;
+    vf->mig_state = SIM_MIG_RUNNING; /* open -> RUNNING */
+    vf->held = ++vf->held_serial;
+    xe_sim_broadcast();
+    return vf->held;
+}
+
+static void
+release_vfio_device(gpointer obj, int token)
+{
+    SimVf *vf = obj;
+
+    if (vf->held != token)
+        return; /* released otherwise meanwhile (sim/opened) */
+    vf->held = 0;
+    vf->opened = FALSE;
+    vf_reset(vf); /* vfio_pci_core_disable: FLR; the migration state returns to RUNNING */
 }
 
 /* reset (FLR): reset_prepare/reset_done of xe-vfio-pci and the PF's FLR handling */
@@ -1426,8 +2045,8 @@ vf_reset(SimVf *vf)
     vf->stopped = FALSE;
     vf->paused = FALSE;
     vf->stream_generation++;
-    g_clear_pointer(&vf->save, g_byte_array_unref);
-    g_clear_pointer(&vf->restore, g_byte_array_unref);
+    vf_drop_streams(vf);
+    vf->restored_seed = 0;
     vf->mig_state = SIM_MIG_RUNNING; /* silently: nothing else is announced */
 }
 
@@ -1482,6 +2101,18 @@ xe_sim_model_set_probe_failure(const char *bdf, const char *driver, int error)
     return 0;
 }
 
+void
+xe_sim_model_set_vfio_rate(guint64 bytes_per_second)
+{
+    vfio_rate = bytes_per_second;
+}
+
+guint64
+xe_sim_model_get_vfio_rate(void)
+{
+    return vfio_rate;
+}
+
 int
 xe_sim_model_set_opened(const char *vf_bdf, gboolean opened)
 {
@@ -1494,6 +2125,8 @@ xe_sim_model_set_opened(const char *vf_bdf, gboolean opened)
     vf->opened = opened;
     if (opened)
         vf->mig_state = SIM_MIG_RUNNING; /* open -> RUNNING */
+    else
+        vf->held = 0; /* a holder's later release changes nothing */
     xe_sim_broadcast();
     return 0;
 }
@@ -1553,6 +2186,7 @@ xe_sim_model_init(SimPfConfig *const *configs, guint n_pfs, guint max_vfs)
     devices_dir = xe_sim_mkdir(root, "sys/bus/pci/devices");
     drivers_dir = xe_sim_mkdir(root, "sys/bus/pci/drivers");
     debug_dri_dir = xe_sim_mkdir(root, "sys/kernel/debug/dri");
+    iommu_groups_dir = xe_sim_mkdir(root, "sys/kernel/iommu_groups");
     vfio_dir = xe_sim_mkdir(root, "sim/vfio");
     xe_sim_add_file(xe_sim_mkdir(root, "sys/bus/pci"), "drivers_probe", 0200, NULL,
                     store_drivers_probe, NULL, 0);
@@ -1571,6 +2205,7 @@ xe_sim_model_init(SimPfConfig *const *configs, guint n_pfs, guint max_vfs)
         pf->cfg = cfg;
         g_strlcpy(pf->dev.bdf, cfg->bdf, sizeof(pf->dev.bdf));
         pf->dev.pf = pf;
+        pf->dev.vfio_minor = -1;
         pf->dev.supported_methods = "flr bus";
         pf->dev.reset_methods = g_strdup(pf->dev.supported_methods);
         pf->total_vfs = MIN(cfg->total_vfs, max_vfs);
@@ -1600,13 +2235,16 @@ xe_sim_model_init(SimPfConfig *const *configs, guint n_pfs, guint max_vfs)
 
             vf->dev.pf = pf;
             vf->dev.vfid = v + 1;
+            vf->dev.vfio_minor = -1;
             vf->dev.supported_methods = "flr";
             vf->dev.reset_methods = g_strdup("flr");
             vf->mig_state = SIM_MIG_RUNNING;
             vf_bdf(pf, v, vf->dev.bdf, sizeof(vf->dev.bdf));
             vd = xe_sim_mkdir(vfio_dir, vf->dev.bdf);
             xe_sim_add_file(vd, "state", 0644, show_vfio_state, store_vfio_state, vf, 0);
-            xe_sim_add_file(vd, "data", 0644, show_vfio_data, store_vfio_data, vf, 0);
+            xe_sim_add_bin_file(vd, "data", 0644, read_vfio_data, store_vfio_data, vf, 0);
+            xe_sim_add_held_file(vd, "device", 0600, open_vfio_device, release_vfio_device, vf, 0);
+            xe_sim_add_file(vd, "stream", 0444, show_vfio_stream, NULL, vf, 0);
         }
         /* The PF comes up bound to xe, as the kernel would have probed it. */
         (void)driver_probe(&pf->dev, DRV_XE);

@@ -3,8 +3,9 @@
  * shared/reference/kernel-interfaces.md and its Simulation checklist).
  *
  * The model builds and tears down its subtrees as its state changes: VF
- * device directories and links appear on sriov_numvfs, driver links on bind,
- * sriov_admin/ and debugfs while the PF is bound to xe.
+ * device directories, links and IOMMU groups appear on sriov_numvfs, driver
+ * links on bind (and vfio-dev/ on binding xe-vfio-pci), sriov_admin/ and
+ * debugfs while the PF is bound to xe.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -58,6 +59,10 @@ int xe_sim_model_flr_on_state(const char *vf_bdf, const char *state); /* "" clea
 int xe_sim_model_set_opened(const char *vf_bdf, gboolean opened);
 /* Makes @driver's probe of @bdf fail with @error (0 clears). */
 int xe_sim_model_set_probe_failure(const char *bdf, const char *driver, int error);
+/* The rate of every VF's save and restore (reads and writes of its migration
+ * data), in bytes per second; 0 = unlimited (the default). */
+void xe_sim_model_set_vfio_rate(guint64 bytes_per_second);
+guint64 xe_sim_model_get_vfio_rate(void);
 
 const char *xe_sim_mig_state_name(SimMigState state);
 

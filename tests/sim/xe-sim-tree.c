@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse.h>
+#include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -33,6 +34,13 @@ typedef struct {
     int error;
     guint count;
 } Fault;
+
+/* An open file with a lifetime (fi->fh): what its release calls. */
+typedef struct {
+    SimReleaseFunc release;
+    gpointer obj;
+    int token;
+} Holder;
 
 void
 xe_sim_lock(void)
@@ -59,6 +67,18 @@ xe_sim_wait(void)
         g_hash_table_remove(blocked, path);
     else
         g_hash_table_replace(blocked, g_strdup(path), GUINT_TO_POINTER(n - 1));
+}
+
+void
+xe_sim_sleep_until(gint64 due)
+{
+    gint64 now = g_get_monotonic_time();
+
+    if (due <= now)
+        return;
+    xe_sim_unlock();
+    g_usleep((gulong)(due - now));
+    xe_sim_lock();
 }
 
 void
@@ -172,6 +192,33 @@ xe_sim_add_file(SimNode *dir, const char *name, mode_t mode, SimShowFunc show, S
     node->obj = obj;
     node->arg = arg;
     return add_child(dir, node);
+}
+
+SimNode *
+xe_sim_add_bin_file(SimNode *dir, const char *name, mode_t mode, SimReadFunc read,
+                    SimStoreFunc store, gpointer obj, int arg)
+{
+    SimNode *node = xe_sim_add_file(dir, name, mode, NULL, store, obj, arg);
+
+    node->read = read;
+    return node;
+}
+
+static gssize
+read_nothing(SimNode *node, char *buf, gsize size, guint64 offset)
+{
+    return 0;
+}
+
+SimNode *
+xe_sim_add_held_file(SimNode *dir, const char *name, mode_t mode, SimOpenFunc open,
+                     SimReleaseFunc release, gpointer obj, int arg)
+{
+    SimNode *node = xe_sim_add_bin_file(dir, name, mode, read_nothing, NULL, obj, arg);
+
+    node->open = open;
+    node->release = release;
+    return node;
 }
 
 SimNode *
@@ -293,6 +340,18 @@ xe_sim_audit(const char *path, const char *buf, gsize len, int result)
     if (len == 0)
         g_string_append(audit_log, "\"\"");
     g_string_append_printf(audit_log, " %s\n", result == 0 ? "ok" : xe_sim_errno_name(-result));
+}
+
+void
+xe_sim_audit_note(const char *format, ...)
+{
+    va_list args;
+
+    g_string_append_printf(audit_log, "%" G_GUINT64_FORMAT " ", ++audit_seq);
+    va_start(args, format);
+    g_string_append_vprintf(audit_log, format, args);
+    va_end(args);
+    g_string_append_c(audit_log, '\n');
 }
 
 void
@@ -508,21 +567,54 @@ sim_open(const char *path, struct fuse_file_info *fi)
 {
     SimNode *node;
     int error;
+    int token = 0;
     int acc = fi->flags & O_ACCMODE;
 
     xe_sim_lock();
     node = lookup_locked(path, &error);
     if (node != NULL && node->type == SIM_NODE_DIR)
         error = -EISDIR;
+    else if (node != NULL && node->open != NULL)
+        token = node->open(node, fi->flags); /* a file with a lifetime decides itself */
     /* kernfs: opening for an access the attribute has no method for is EACCES, even for root. */
-    else if (node != NULL && (acc == O_RDONLY || acc == O_RDWR) && node->show == NULL)
+    else if (node != NULL && (acc == O_RDONLY || acc == O_RDWR) && node->show == NULL &&
+             node->read == NULL)
         error = -EACCES;
     else if (node != NULL && (acc == O_WRONLY || acc == O_RDWR) && node->store == NULL)
         error = -EACCES;
-    if (error == 0)
+    if (token < 0)
+        error = token;
+    if (error == 0) {
         fi->direct_io = 1;
+        fi->fh = 0;
+        if (node->open != NULL) {
+            Holder *holder = g_new0(Holder, 1);
+
+            holder->release = node->release;
+            holder->obj = node->obj;
+            holder->token = token;
+            fi->fh = (guint64)(guintptr)holder;
+        }
+    }
     xe_sim_unlock();
     return error;
+}
+
+/* The last descriptor of an open file went away (close, exit, or SIGKILL). */
+static int
+sim_release(const char *path, struct fuse_file_info *fi)
+{
+    Holder *holder = (Holder *)(guintptr)fi->fh;
+
+    if (holder == NULL)
+        return 0;
+    xe_sim_lock();
+    if (holder->release != NULL)
+        holder->release(holder->obj, holder->token);
+    xe_sim_broadcast();
+    xe_sim_unlock();
+    g_free(holder);
+    return 0;
 }
 
 static int
@@ -561,6 +653,13 @@ sim_read(const char *path, char *buf, size_t size, off_t offset, struct fuse_fil
     sleep_latency(path);
     xe_sim_lock();
     node = lookup_locked(path, &error);
+    if (node != NULL && node->type == SIM_NODE_FILE && node->read != NULL) {
+        /* A binary file reads at @offset itself (and may drop the lock meanwhile). */
+        gssize n = node->read(node, buf, size, (guint64)offset);
+
+        xe_sim_unlock();
+        return (int)n;
+    }
     if (node != NULL && (node->type != SIM_NODE_FILE || node->show == NULL))
         error = -EACCES;
     /* An attribute is shown whole at every read and read from @offset. */
@@ -599,7 +698,9 @@ sim_write(const char *path, const char *buf, size_t size, off_t offset, struct f
         error = injected != 0 ? -injected : node->store(node, buf, size);
         current_write = NULL;
     }
-    if (g_str_has_prefix(rel, "sys/"))
+    /* sysfs writes, and the VFIO migration state requests (QEMU's ioctls) */
+    if (g_str_has_prefix(rel, "sys/") ||
+        (g_str_has_prefix(rel, "sim/vfio/") && g_str_has_suffix(rel, "/state")))
         xe_sim_audit(rel, buf, size, error);
     xe_sim_unlock();
     return error < 0 ? error : (int)size;
@@ -611,6 +712,7 @@ static const struct fuse_operations sim_ops = {
     .readlink = sim_readlink,
     .readdir = sim_readdir,
     .open = sim_open,
+    .release = sim_release,
     .truncate = sim_truncate,
     .read = sim_read,
     .write = sim_write,

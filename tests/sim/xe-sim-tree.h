@@ -1,11 +1,15 @@
 /* xe-sim-tree.h: the simulator's file tree: directories, attribute files with
  * show/store callbacks (sysfs and debugfs semantics: one write() is one
- * store, the result is its errno), and symlinks; plus the audit log and the
- * injected faults and latencies that every write passes through.
+ * store, the result is its errno), binary files read at an offset (sysfs
+ * bin_attribute, a VFIO data fd), files with a lifetime (open/release, as a
+ * VFIO device fd), and symlinks; plus the audit log and the injected faults
+ * and latencies that every write passes through.
  *
  * The tree is guarded by one lock (xe_sim_lock()); FUSE handlers take it, and a
  * store that must block (as the kernel blocks disabling a VF that is open)
- * waits on xe_sim_wait() which releases it.
+ * waits on xe_sim_wait() which releases it. FUSE runs multi-threaded, so a
+ * handler that sleeps without the lock (xe_sim_sleep_until()) stalls no other
+ * file.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -22,6 +26,16 @@ typedef struct _SimNode SimNode;
  * store: handle one write of @len bytes; return 0 or a negative errno. */
 typedef int (*SimShowFunc)(SimNode *node, GString *out);
 typedef int (*SimStoreFunc)(SimNode *node, const char *buf, gsize len);
+/* read: copy up to @size bytes at @offset into @buf; return the count (0 at
+ * the end) or a negative errno. Called with the lock held; it may drop it
+ * (xe_sim_sleep_until()) and must then not use @node again. */
+typedef gssize (*SimReadFunc)(SimNode *node, char *buf, gsize size, guint64 offset);
+/* open: a token (>= 0) or a negative errno. Every successful open is matched
+ * by exactly one release(obj, token) when the last descriptor of it is closed,
+ * by close() or by the death of its holder (SIGKILL included: FUSE sends
+ * RELEASE either way). */
+typedef int (*SimOpenFunc)(SimNode *node, int flags);
+typedef void (*SimReleaseFunc)(gpointer obj, int token);
 
 typedef enum { SIM_NODE_DIR, SIM_NODE_FILE, SIM_NODE_LINK } SimNodeType;
 
@@ -29,13 +43,16 @@ struct _SimNode {
     SimNodeType type;
     char *name;
     SimNode *parent;
-    mode_t mode;         /* permission bits as sysfs shows them */
-    GPtrArray *children; /* DIR: in creation order */
-    char *target;        /* LINK: relative target */
-    SimShowFunc show;    /* FILE: NULL = not readable (EACCES on open for read) */
-    SimStoreFunc store;  /* FILE: NULL = not writable (EACCES on open for write) */
-    gpointer obj;        /* FILE: the model object */
-    int arg;             /* FILE: a small argument (GT index, ...) */
+    mode_t mode;            /* permission bits as sysfs shows them */
+    GPtrArray *children;    /* DIR: in creation order */
+    char *target;           /* LINK: relative target */
+    SimShowFunc show;       /* FILE: NULL = not readable (EACCES on open for read) */
+    SimStoreFunc store;     /* FILE: NULL = not writable (EACCES on open for write) */
+    SimReadFunc read;       /* FILE: read at an offset instead of show (a binary file) */
+    SimOpenFunc open;       /* FILE: a file with a lifetime: open and release hooks */
+    SimReleaseFunc release; /* FILE: with open */
+    gpointer obj;           /* FILE: the model object */
+    int arg;                /* FILE: a small argument (GT index, ...) */
 };
 
 /* Lock / wait (see above). */
@@ -43,6 +60,9 @@ void xe_sim_lock(void);
 void xe_sim_unlock(void);
 void xe_sim_wait(void); /* releases the lock while waiting for xe_sim_broadcast() */
 void xe_sim_broadcast(void);
+/* Sleeps until the monotonic time @due (microseconds) without the lock, which
+ * it takes again before returning: the caller revalidates what it had. */
+void xe_sim_sleep_until(gint64 due);
 /* The paths whose writes are waiting right now, one per line. */
 void xe_sim_blocked_show(GString *out);
 
@@ -51,6 +71,13 @@ SimNode *xe_sim_root(void);
 SimNode *xe_sim_mkdir(SimNode *base, const char *path);
 SimNode *xe_sim_add_file(SimNode *dir, const char *name, mode_t mode, SimShowFunc show,
                          SimStoreFunc store, gpointer obj, int arg);
+/* A binary file: @read serves reads at any offset (like a sysfs bin_attribute). */
+SimNode *xe_sim_add_bin_file(SimNode *dir, const char *name, mode_t mode, SimReadFunc read,
+                             SimStoreFunc store, gpointer obj, int arg);
+/* A file with a lifetime: @open decides each open (whatever its access mode),
+ * @release(obj, token) ends each successful one; reads give nothing (EOF). */
+SimNode *xe_sim_add_held_file(SimNode *dir, const char *name, mode_t mode, SimOpenFunc open,
+                              SimReleaseFunc release, gpointer obj, int arg);
 SimNode *xe_sim_add_link(SimNode *dir, const char *name, const char *target);
 /* Removes @name (and all below it) from @dir; no-op if absent. */
 void xe_sim_remove(SimNode *dir, const char *name);
@@ -71,8 +98,11 @@ void xe_sim_latency_set(const char *path, guint ms);
 int xe_sim_fault_take(const char *path);
 guint xe_sim_latency_get(const char *path);
 
-/* The audit log of every write below sys/: "SEQ PATH VALUE RESULT". */
+/* The audit log of every write below sys/ and to sim/vfio/<VF>/state:
+ * "SEQ PATH VALUE RESULT". */
 void xe_sim_audit(const char *path, const char *buf, gsize len, int result);
+/* A line of its own: "SEQ TEXT" (the model's events, e.g. migration arcs). */
+void xe_sim_audit_note(const char *format, ...) G_GNUC_PRINTF(1, 2);
 void xe_sim_audit_show(GString *out);
 void xe_sim_audit_clear(void);
 

@@ -114,6 +114,25 @@ store_probe_fail(SimNode *node, const char *buf, gsize len)
     return xe_sim_model_set_probe_failure(f[0], f[1], error);
 }
 
+/* bytes per second, 0 = unlimited */
+static int
+show_vfio_rate(SimNode *node, GString *out)
+{
+    g_string_append_printf(out, "%" G_GUINT64_FORMAT "\n", xe_sim_model_get_vfio_rate());
+    return 0;
+}
+
+static int
+store_vfio_rate(SimNode *node, const char *buf, gsize len)
+{
+    guint64 rate;
+    int r = xe_sim_parse_u64(buf, len, 0, G_MAXUINT64, &rate);
+
+    if (r == 0)
+        xe_sim_model_set_vfio_rate(rate);
+    return r;
+}
+
 static int
 show_audit(SimNode *node, GString *out)
 {
@@ -152,6 +171,7 @@ build_control(void)
     xe_sim_add_file(sim, "probe_fail", 0200, NULL, store_probe_fail, NULL, 0);
     xe_sim_add_file(sim, "audit", 0644, show_audit, store_audit, NULL, 0);
     xe_sim_add_file(sim, "blocked", 0444, show_blocked, NULL, NULL, 0);
+    xe_sim_add_file(sim, "vfio_rate", 0644, show_vfio_rate, store_vfio_rate, NULL, 0);
 }
 
 /* configuration */
