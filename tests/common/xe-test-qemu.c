@@ -38,12 +38,16 @@ xe_test_qemu_accel(void)
 XeTestQemu *
 xe_test_qemu_start(const char *name, const char *memory, gboolean incoming, GError **error)
 {
+    return xe_test_qemu_start_with(name, memory, incoming, NULL, NULL, error);
+}
+
+XeTestQemu *
+xe_test_qemu_start_with(const char *name, const char *memory, gboolean incoming,
+                        const char *const *env, const char *const *args, GError **error)
+{
     g_autoptr(XeTestQemu) qemu = g_new0(XeTestQemu, 1);
     g_autofree char *sock = NULL, *log = NULL, *machine = NULL;
-    const char *argv[] = {
-        xe_test_qemu_binary(), "-name",           name,       "-machine", NULL, "-m", memory,
-        "-nodefaults",         "-no-user-config", "-display", "none",     NULL
-    };
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
 
     if (xe_test_qemu_binary() == NULL) {
         g_set_error_literal(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
@@ -55,8 +59,22 @@ xe_test_qemu_start(const char *name, const char *memory, gboolean incoming, GErr
     sock = g_build_filename(qemu->dir, "qmp.sock", NULL);
     log = g_build_filename(qemu->dir, "qemu.log", NULL);
     machine = g_strdup_printf("q35,accel=%s", xe_test_qemu_accel());
-    argv[4] = machine;
-    qemu->process = xe_qemu_process_spawn(argv, sock, incoming, log, error);
+    if (env != NULL) {
+        g_ptr_array_add(argv, (gpointer) "env"); /* execs QEMU: the pid stays QEMU's */
+        for (const char *const *e = env; *e != NULL; e++)
+            g_ptr_array_add(argv, (gpointer)*e);
+    }
+    for (const char *const *a = (const char *const[]){ xe_test_qemu_binary(), "-name", name,
+                                                      "-machine", machine, "-m", memory,
+                                                      "-nodefaults", "-no-user-config",
+                                                      "-display", "none", NULL };
+         *a != NULL; a++)
+        g_ptr_array_add(argv, (gpointer)*a);
+    for (const char *const *a = args; a != NULL && *a != NULL; a++)
+        g_ptr_array_add(argv, (gpointer)*a);
+    g_ptr_array_add(argv, NULL);
+    qemu->process =
+        xe_qemu_process_spawn((const char *const *)argv->pdata, sock, incoming, log, error);
     if (qemu->process == NULL)
         return NULL;
     qemu->qmp_address = g_strdup(xe_qemu_process_get_qmp_address(qemu->process));

@@ -30,6 +30,11 @@ const char *xe_test_qemu_accel(void);
  * @incoming it waits for migrate-incoming (-incoming defer). */
 XeTestQemu *xe_test_qemu_start(const char *name, const char *memory, gboolean incoming,
                                GError **error);
+/* The same, with @env (KEY=VALUE, NULL-terminated; may be NULL) added to QEMU's
+ * environment and @args (NULL-terminated; may be NULL) appended to its command line. */
+XeTestQemu *xe_test_qemu_start_with(const char *name, const char *memory, gboolean incoming,
+                                    const char *const *env, const char *const *args,
+                                    GError **error);
 /* A client connected and negotiated to @qemu, or NULL with @error. Usable
  * outside Check tests (benchmarks): it does not assert. */
 XeQmpClient *xe_test_qemu_connect(XeTestQemu *qemu, GError **error);
