@@ -110,7 +110,8 @@ worker_id(XeIncoming *incoming)
     return g_strdup_printf("incoming:%s", xe_incoming_get_id(incoming));
 }
 
-/* The last lines QEMU wrote: why a destination refused or died. */
+/* The last lines QEMU wrote, its start-up notices left out: why a destination refused or
+ * died. */
 static char *
 log_tail(const char *path)
 {
@@ -118,19 +119,25 @@ log_tail(const char *path)
     gsize len = 0;
     g_auto(GStrv) lines = NULL;
     g_autoptr(GString) out = g_string_new(NULL);
+    g_autoptr(GPtrArray) said = g_ptr_array_new();
     guint n;
 
     if (path == NULL || !g_file_get_contents(path, &text, &len, NULL) || len == 0)
         return NULL;
     lines = g_strsplit(text + (len > 4096 ? len - 4096 : 0), "\n", -1);
     n = g_strv_length(lines);
-    for (guint i = n > 4 ? n - 4 : 0; i < n; i++) {
+
+    for (guint i = 0; i < n; i++) {
         g_strstrip(lines[i]);
-        if (*lines[i] == '\0')
-            continue;
+        /* start-up notices (host CPU features, dirty tracking, IGD quirks) are no reason */
+        if (*lines[i] != '\0' && strstr(lines[i], ": warning: ") == NULL &&
+            strstr(lines[i], "is unsupported in legacy mode") == NULL)
+            g_ptr_array_add(said, lines[i]);
+    }
+    for (guint i = said->len > 4 ? said->len - 4 : 0; i < said->len; i++) {
         if (out->len > 0)
             g_string_append(out, " | ");
-        g_string_append(out, lines[i]);
+        g_string_append(out, said->pdata[i]);
     }
     return out->len > 0 ? g_string_free(g_steal_pointer(&out), FALSE) : NULL;
 }

@@ -69,6 +69,7 @@ typedef struct {
     char *profile;          /* key=value, what the destination must match */
     guint64 vf_bytes;
     guint64 estimate_ms;
+    guint64 limit_ms; /* the downtime-limit QEMU has now */
     XeQmpClient *qmp;
     gboolean src_ack, src_multifd, src_switchover_bw;
 
@@ -352,6 +353,12 @@ preflight(Migration *m, GError **error)
     }
     g_signal_connect(m->qmp, "event", G_CALLBACK(on_event), m);
     g_signal_connect(m->qmp, "disconnected", G_CALLBACK(on_disconnected), m);
+    /* QEMU answers nothing while it reads the VF's state (under its big lock): a command
+     * sent in the switchover waits out the whole save, which the budget bounds */
+    g_object_set(m->qmp, "command-timeout",
+                 (guint)MIN(MAX(XE_QMP_DEFAULT_COMMAND_TIMEOUT_MS, 2 * m->budget_ms + 10000),
+                            G_MAXUINT),
+                 NULL);
     status = XE_AWAIT_CALL(&w, xe_qmp_query_status_async(m->qmp, m->cancellable, xe_await_cb, &w),
                            xe_qmp_query_status_finish(m->qmp, xe_await(&w), error));
     if (status == NULL)
@@ -467,8 +474,9 @@ measured_estimate(Migration *m, const XeQmpMigrationInfo *info, char **why)
 static void
 progress(Migration *m, const XeQmpMigrationInfo *info, guint64 *last_bytes, gint64 *last_time)
 {
-    guint64 ram = info->has_ram ? info->ram.transferred : 0;
     guint64 dev = info->has_vfio ? info->vfio_transferred : 0;
+    /* QEMU counts the VFIO bytes in ram.transferred too (they share its stream) */
+    guint64 ram = info->has_ram ? info->ram.transferred - MIN(info->ram.transferred, dev) : 0;
     gint64 now = g_get_monotonic_time();
     guint64 throughput = info->has_ram ? (guint64)(info->ram.mbps * 1e6 / 8) : 0;
 
@@ -494,6 +502,7 @@ set_downtime_limit(Migration *m, guint64 ms, GError **error)
     xe_qmp_migrate_set_parameters_async(m->qmp, &p, NULL, xe_await_cb, &w);
     if (!xe_qmp_migrate_set_parameters_finish(m->qmp, xe_await(&w), error))
         return FALSE;
+    m->limit_ms = ms;
     xe_record_post(m->job, "downtime-limit", ms, NULL);
     return TRUE;
 }
@@ -534,6 +543,7 @@ configure_source(Migration *m, gboolean dest_ack, gboolean dest_multifd, GError 
                        xe_qmp_migrate_set_parameters_async(m->qmp, &params, NULL, xe_await_cb, &w),
                        xe_qmp_migrate_set_parameters_finish(m->qmp, xe_await(&w), error)))
         return FALSE;
+    m->limit_ms = params.downtime_limit_ms;
     xe_record_post(m->job, "downtime-limit", params.downtime_limit_ms, NULL);
     return TRUE;
 }
@@ -602,6 +612,13 @@ follow(Migration *m, Evidence *e, XeQmpMigrationInfo **final)
                         e->forced_reason = g_steal_pointer(&why);
                         cancelling = TRUE;
                         xe_qmp_migrate_cancel_async(m->qmp, NULL, NULL, NULL);
+                    } else if (!cancelling && !m->switchover_seen &&
+                               xe_policy_downtime_step_ms(p, m->estimate_ms, step) > m->limit_ms) {
+                        /* QEMU switches over only once the pending bytes, the VF's state
+                         * included, fit its downtime-limit at the bandwidth it measures: a
+                         * limit below the measured estimate would never be met */
+                        (void)set_downtime_limit(
+                            m, xe_policy_downtime_step_ms(p, m->estimate_ms, step), NULL);
                     }
                     if (xe_qmp_migration_status_is_final(info->status)) {
                         m->status = info->status;

@@ -1,5 +1,6 @@
 /* test-faults.c: suite "faults", the fault matrix: seeded, randomised trials
- * on the two-host lab (scripts/lab) with real QEMU, each migrating a 64 MiB VM
+ * on the two-host lab (scripts/lab) with real QEMU holding the host's VF (the lab's
+ * VFIO emulation, tests/vfio), each migrating a 64 MiB VM
  * from the host where it runs to the other one and injecting one fault at a
  * random moment of one phase of the source's job: kill -9 of either daemon, of
  * the source QEMU or of the incoming one, the transport cut, a VF reset on
@@ -86,7 +87,8 @@ static const char *const column_short[N_COLUMNS] = {
     ((1u << PH_PREPARING) | (1u << PH_MIGRATING) | (1u << PH_SWITCHOVER) | (1u << PH_VERIFYING))
 
 typedef enum {
-    KIND_REAL, /* qemu-system-x86_64, 64 MiB of non-zero RAM */
+    KIND_REAL, /* qemu-system-x86_64 holding the VF (the lab's VFIO emulation), 64 MiB of
+                * non-zero RAM */
     KIND_FAKE, /* xe-fake-qemu: the VF's state moves through xe-sim */
     N_KINDS,
 } VmKind;
@@ -126,11 +128,11 @@ static const struct {
     { "transport-cut", "transport-cut", KIND_REAL, WITH_PEER,
       "SIGKILL to the source daemon's systemd-stdio-bridge processes" },
     { "vf-reset-source", "vf-reset-source", KIND_REAL, ALL_PHASES,
-      "FLR of the source VF (sim/flr); real QEMU does not hold the VF" },
+      "FLR of the source VF now (sim/flr), and armed for its next stop_copy (real QEMU)" },
     { "vf-reset-source/fake", "vf-reset-source", KIND_FAKE, ALL_PHASES,
       "FLR of the source VF now, and armed for its next stop_copy (xe-fake-qemu)" },
     { "vf-reset-destination", "vf-reset-destination", KIND_REAL, FROM_PREPARING,
-      "FLR of the incoming's VF (sim/flr)" },
+      "FLR of the incoming's VF now, and armed for its next resuming (real QEMU)" },
     { "vf-reset-destination/fake", "vf-reset-destination", KIND_FAKE, FROM_PREPARING,
       "FLR of the incoming's VF now, and armed for its next resuming (xe-fake-qemu)" },
     { "state-dir-full-source", "state-dir-full", KIND_REAL, ALL_PHASES,
@@ -564,10 +566,11 @@ start_vm(Driver *d, VmKind kind, char host, GError **error)
 
     if (kind == KIND_REAL)
         command = g_strdup_printf(
-            "qemu-system-x86_64 -name %s -machine q35,memory-backend=ram0 -object "
+            "%s/qemu-vfio -name %s -machine q35,memory-backend=ram0 -object "
             "memory-backend-file,id=ram0,size=64M,mem-path=%s,share=off -accel kvm -accel tcg "
-            "-m 64M -nodefaults -no-user-config -display none -fw_cfg name=opt/xe-vf,string={vf}",
-            name, d->ram_file);
+            "-m 64M -nodefaults -no-user-config -display none "
+            "-device vfio-pci,host={vf},id=xe-vf",
+            xe_test_lab_dir(d->lab), name, d->ram_file);
     else
         command = g_strdup_printf("%s -name %s -m 64M -device vfio-pci,host={vf},id=xe-vf",
                                   g_getenv("XE_FAKE_QEMU"), name);
@@ -1188,12 +1191,10 @@ inject(Driver *d, Trial *t)
     }
     case F_RESET_SRC:
     case F_RESET_SRC_FAKE:
-        if (t->fault == F_RESET_SRC_FAKE)
-            arm_reset(d, t->src, t->src_vf, "stop_copy");
+        arm_reset(d, t->src, t->src_vf, "stop_copy");
         t->t_inject = g_get_real_time();
         t->injected = xe_test_lab_sim_write(d->lab, t->src, "flr", t->src_vf, &error);
-        t->note = g_strdup_printf("FLR of %s on %c%s%s%s", t->src_vf, t->src,
-                                  t->fault == F_RESET_SRC_FAKE ? ", armed for stop_copy" : "",
+        t->note = g_strdup_printf("FLR of %s on %c, armed for stop_copy%s%s", t->src_vf, t->src,
                                   error ? ": " : "", error ? error->message : "");
         break;
     case F_RESET_DST:
@@ -1205,12 +1206,10 @@ inject(Driver *d, Trial *t)
             t->note = g_strdup("the destination reserved no VF");
             break;
         }
-        if (t->fault == F_RESET_DST_FAKE)
-            arm_reset(d, t->dst, vf, "resuming");
+        arm_reset(d, t->dst, vf, "resuming");
         t->t_inject = g_get_real_time();
         t->injected = xe_test_lab_sim_write(d->lab, t->dst, "flr", vf, &error);
-        t->note = g_strdup_printf("FLR of %s on %c%s%s%s", vf, t->dst,
-                                  t->fault == F_RESET_DST_FAKE ? ", armed for resuming" : "",
+        t->note = g_strdup_printf("FLR of %s on %c, armed for resuming%s%s", vf, t->dst,
                                   error ? ": " : "", error ? error->message : "");
         break;
     }
@@ -1240,7 +1239,8 @@ undo(Driver *d, Trial *t)
 
         (void)unlink(path);
     }
-    if (t->fault == F_RESET_SRC_FAKE || t->fault == F_RESET_DST_FAKE)
+    if (t->fault == F_RESET_SRC || t->fault == F_RESET_DST || t->fault == F_RESET_SRC_FAKE ||
+        t->fault == F_RESET_DST_FAKE)
         for (const char *h = "ab"; *h != '\0'; h++)
             for (int f = 1; f <= 4; f++) {
                 g_autofree char *vf = g_strdup_printf("0000:03:00.%d", f);

@@ -2,11 +2,14 @@
  * hosts (scripts/lab: two network namespaces, each with its xe-sim mount,
  * bus and xe-migrated), through the daemons' D-Bus API and xe-migratectl.
  *
- * The happy path runs real QEMU. The fault tests run xe-fake-qemu, which
- * moves the simulated VF's state through the simulator exactly where QEMU's
- * VFIO code would, so that a reset injected with sim/flr_on_state aborts
- * the stream as the kernel does. Every test ends by accounting for the VM
- * (on exactly one host, running there) and for the VFs of both hosts.
+ * Where QEMU's behaviour matters the VMs are real QEMU with the host's VF attached
+ * (-device vfio-pci under the lab's VFIO emulation, tests/vfio): the happy path (the
+ * device bytes are the VF's whole stream), a VF reset in stop-copy and in resuming,
+ * the destination QEMU killed, the transport cut, cancel, an incompatible destination,
+ * and QEMU's dirty-tracking blocker explained. The rest (daemon restarts, hooks, jobs,
+ * names) runs xe-fake-qemu, whose start and stop are instant. Every test ends by
+ * accounting for the VM (on exactly one host, running there) and for the VFs of both
+ * hosts.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -169,6 +172,69 @@ start_real_vm(const char *name, const char *memory)
     g_autofree char *out = NULL;
 
     ck_assert_msg(ctl('a', &out, "vm-add", spec, "--start", NULL) == 0, "vm-add: %s", out);
+}
+
+/* Real QEMU with the host's simulated VF attached, under the VFIO emulation (the lab's
+ * qemu-vfio): the VF's state moves through QEMU's own VFIO migration. */
+/* A file of @mib MiB of random bytes, the RAM of a guest whose live phase must last: QEMU
+ * sends zero pages as headers only, so an idle guest's RAM moves at once. Mapped private
+ * (share=off), it is never written back. */
+static char *
+random_ram(guint mib)
+{
+    char *path = g_strdup_printf("%s/guest-ram-%uM", lab_dir, mib);
+    g_autofree guint8 *buf = g_malloc(1 << 20);
+    FILE *f;
+
+    if (g_file_test(path, G_FILE_TEST_EXISTS))
+        return path;
+    f = fopen(path, "w");
+    ck_assert(f != NULL);
+    for (guint i = 0; i < mib; i++) {
+        for (guint j = 0; j < (1 << 20) / 4; j++)
+            ((guint32 *)buf)[j] = g_random_int();
+        ck_assert(fwrite(buf, 1, 1 << 20, f) == 1 << 20);
+    }
+    ck_assert(fclose(f) == 0);
+    return path;
+}
+
+static void
+start_vf_vm_with(const char *name, guint mib, const char *policy, gboolean busy)
+{
+    g_autofree char *ram = busy ? random_ram(mib) : NULL;
+    g_autofree char *backend =
+        busy ? g_strdup_printf(",memory-backend=ram0 -object memory-backend-file,id=ram0,"
+                               "size=%uM,mem-path=%s,share=off",
+                               mib, ram)
+             : g_strdup("");
+    g_autofree char *command = g_strdup_printf(
+        "%s/qemu-vfio -machine q35%s -accel kvm -accel tcg -m %uM -nodefaults -no-user-config "
+        "-display none -device vfio-pci,host={vf},id=xe-vf",
+        lab_dir, backend, mib);
+    g_autofree char *spec = write_spec(name, command, policy);
+    g_autofree char *out = NULL;
+
+    ck_assert_msg(ctl('a', &out, "vm-add", spec, "--start", NULL) == 0, "vm-add: %s", out);
+}
+
+static void
+start_vf_vm(const char *name, const char *memory, const char *policy)
+{
+    start_vf_vm_with(name, (guint)g_ascii_strtoull(memory, NULL, 10), policy, FALSE);
+}
+
+/* The VF's migration_size on @host, from debugfs: what its save stream holds. */
+static guint64
+vf_stream_size(char host, const char *vf)
+{
+    guint n = (guint)g_ascii_strtoull(strrchr(vf, '.') + 1, NULL, 10);
+    g_autofree char *path = g_strdup_printf(
+        "%s/sys/kernel/debug/dri/0000:03:00.0/sriov/vf%u/migration_size", sim_of(host), n);
+    g_autofree char *text = NULL;
+
+    ck_assert_msg(g_file_get_contents(path, &text, NULL, NULL), "%s", path);
+    return g_ascii_strtoull(text, NULL, 10);
 }
 
 static void
@@ -402,6 +468,26 @@ qemu_in(const char *ns, const char *sock, gboolean incoming, const char *memory)
     return p;
 }
 
+/* Somebody else's QEMU with VF @vf attached, under the VFIO emulation, in a's namespace,
+ * started without enable-migration=on (what libvirt does): QEMU blocks its migration. */
+static XeQemuProcess *
+vf_qemu_in_a(const char *sock, const char *vf)
+{
+    g_autofree char *net = g_strdup_printf("--net=/run/netns/%s", env("XE_LAB_A_NS"));
+    g_autofree char *root = g_strdup_printf("XE_VFIO_SIM_ROOT=%s", sim_of('a'));
+    g_autofree char *wrapper = g_strdup_printf("%s/qemu-vfio", lab_dir);
+    g_autofree char *device = g_strdup_printf("vfio-pci,host=%s,id=xe-vf", vf);
+    const char *argv[] = { "nsenter",  net,    "--",       "env",           root,      wrapper,
+                           "-machine", "q35",  "-accel",   "kvm",           "-accel",  "tcg",
+                           "-m",       "64M",  "-nodefaults", "-no-user-config", "-display",
+                           "none",     "-device", device,  NULL };
+    g_autoptr(GError) error = NULL;
+    XeQemuProcess *p = xe_qemu_process_spawn(argv, sock, FALSE, NULL, &error);
+
+    ck_assert_msg(p != NULL, "%s", error ? error->message : "");
+    return p;
+}
+
 /* the tests */
 
 START_TEST(test_happy_path_real_qemu)
@@ -412,17 +498,19 @@ START_TEST(test_happy_path_real_qemu)
     g_autoptr(JsonNode) j = NULL;
     JsonObject *vm;
 
-    start_real_vm("happy", "256M");
+    start_vf_vm("happy", "256M", "default");
     vm = vm_on('a', "happy", &before);
     src_vf = g_strdup(json_object_get_string_member(vm, "VF"));
     assert_vm_only_on('a', "happy");
 
     id = migrate_detached("happy");
     j = wait_job(id, job_over);
-    print_job("happy path (real QEMU, 256 MiB)", j);
+    print_job("happy path (real QEMU with the VF, 256 MiB)", j);
     ck_assert_str_eq(jstr(j, "State"), "completed");
     ck_assert_uint_eq(jint(j, "Attempt"), 1);
     ck_assert_uint_gt(jint(j, "RamTransferred"), 0);
+    /* the VF's whole state moved through QEMU: its device bytes are the VF's stream */
+    ck_assert_uint_eq(jint(j, "DeviceBytes"), vf_stream_size('a', src_vf));
     assert_vm_only_on('b', "happy");
     /* the source VF is back, unreserved; the destination holds one for the VM */
     assert_vfs_accounted('a');
@@ -474,7 +562,7 @@ START_TEST(test_source_reset_during_save_is_retried)
     guint changes = 0;
     gboolean saw_switchover = FALSE, saw_retry = FALSE;
 
-    start_fake_vm("reset-src", "64M");
+    start_vf_vm("reset-src", "64M", "lab");
     arm_reset('a', "stop_copy"); /* fires once, on the VM's VF as its save starts */
     /* followed with --json: one object per change of the job, then the job */
     ck_assert_int_eq(ctl('a', &stream, "--json", "migrate", "reset-src", "--to", "b", NULL), 0);
@@ -508,7 +596,7 @@ START_TEST(test_destination_reset_during_resume_is_retried)
     g_autofree char *id = NULL;
     g_autoptr(JsonNode) j = NULL;
 
-    start_fake_vm("reset-dst", "64M");
+    start_vf_vm("reset-dst", "64M", "lab");
     arm_reset('b', "resuming"); /* each of b's VFs fails its first restore */
     id = migrate_detached("reset-dst");
     j = wait_job(id, job_over);
@@ -570,7 +658,7 @@ START_TEST(test_destination_qemu_killed_is_retried)
     g_autoptr(JsonNode) j = NULL;
     GPid pid;
 
-    start_fake_vm("killed", "256M"); /* 4 s of RAM at the lab policy's 64 MiB/s */
+    start_vf_vm_with("killed", 256, "faults", TRUE); /* paced: RAM and VF at 64 MiB/s, the bandwidth measured */
     id = migrate_detached("killed");
     pid = incoming_pid();
     ck_assert_int_eq(kill(pid, SIGKILL), 0);
@@ -615,7 +703,7 @@ START_TEST(test_transport_cut_is_retried)
     g_autoptr(JsonNode) moving = NULL;
     g_autoptr(JsonNode) j = NULL;
 
-    start_fake_vm("cut", "256M");
+    start_vf_vm_with("cut", 256, "faults", TRUE); /* paced: RAM and VF at 64 MiB/s, the bandwidth measured */
     id = migrate_detached("cut");
     moving = wait_job(id, ram_moving);
     ck_assert_uint_ge(cut_transport(), 1);
@@ -650,7 +738,7 @@ START_TEST(test_incompatible_destination_refused)
                                       -1, NULL));
         lab_up_with(config);
     }
-    start_fake_vm("incompat", "64M");
+    start_vf_vm("incompat", "64M", "lab");
     code = ctl('a', &out, "migrate", "incompat", "--to", "b", NULL);
     printf("incompatible destination: exit %d\n%s", code, out);
     ck_assert_int_eq(code, 7);
@@ -675,7 +763,7 @@ START_TEST(test_cancel_keeps_the_vm_on_the_source)
     g_autoptr(JsonNode) moving = NULL;
     g_autoptr(JsonNode) j = NULL;
 
-    start_fake_vm("cancelled", "256M");
+    start_vf_vm_with("cancelled", 256, "faults", TRUE);
     id = migrate_detached("cancelled");
     moving = wait_job(id, ram_moving);
     /* a VF in a migration is off limits: no reset, no rebind, no provisioning */
@@ -932,6 +1020,47 @@ START_TEST(bench_one_gib_idle_guest)
            RUNS, g_file_test("/dev/kvm", G_FILE_TEST_EXISTS) ? "KVM" : "TCG", median(dr, RUNS),
            median(dt, RUNS), median(dd, RUNS), median(dq, RUNS), median(bt, RUNS), median(bd, RUNS),
            median(bq, RUNS));
+}
+END_TEST
+
+/* An adopted QEMU whose VF device lacks enable-migration=on: QEMU blocks the migration, and
+ * pre-flight says so with the fix before the destination is asked for anything. */
+START_TEST(test_dirty_tracking_blocker_explained)
+{
+    g_autofree char *sock = g_strdup_printf("%s/blocked.qmp", lab_dir);
+    g_autofree char *spec = g_strdup_printf("%s/blocked.vm", lab_dir);
+    g_autofree char *text = NULL;
+    g_autofree char *out = NULL;
+    g_autoptr(XeQemuProcess) qemu = NULL;
+    g_autoptr(JsonNode) jobs = NULL;
+    g_autoptr(JsonNode) res_b = NULL;
+    JsonObject *j;
+    int code;
+
+    ck_assert_msg(ctl('a', &out, "bind", "0000:03:00.4", "xe-vfio-pci", NULL) == 0, "bind: %s",
+                  out);
+    qemu = vf_qemu_in_a(sock, "0000:03:00.4");
+    text = g_strdup_printf("[vm]\nname=blocked\ncommand=qemu-system-x86_64 -m 64M\n"
+                           "profile=standard\nqmp=%s\nvf=0000:03:00.4\n",
+                           sock);
+    ck_assert(g_file_set_contents(spec, text, -1, NULL));
+    g_free(out);
+    ck_assert_msg(ctl('a', &out, "vm-add", spec, NULL) == 0, "vm-add: %s", out);
+    g_free(out);
+    code = ctl('a', &out, "migrate", "blocked", "--to", "b", NULL);
+    printf("dirty-tracking blocker: exit %d\n%s", code, out);
+    ck_assert_int_eq(code, 7);
+    jobs = ctl_json('a', "jobs", NULL);
+    j = json_array_get_object_element(json_node_get_array(jobs), 0);
+    ck_assert_str_eq(json_object_get_string_member(j, "FailureClass"), "incompatible");
+    ck_assert_msg(strstr(json_object_get_string_member(j, "FailureReason"),
+                         "doesn't support device and IOMMU dirty tracking") != NULL &&
+                      strstr(json_object_get_string_member(j, "FailureReason"),
+                             "enable-migration=on") != NULL,
+                  "the reason: %s", json_object_get_string_member(j, "FailureReason"));
+    assert_vm_only_on('a', "blocked");
+    res_b = ctl_json('b', "reservations", NULL);
+    ck_assert_uint_eq(json_array_get_length(json_node_get_array(res_b)), 0);
 }
 END_TEST
 
@@ -1389,6 +1518,7 @@ main(int argc, char **argv)
     tcase_add_test(tc, test_cancel_keeps_the_vm_on_the_source);
     tcase_add_test(tc, test_pre_migrate_hook_vetoes);
     tcase_add_test(tc, test_adopted_vm_migrates);
+    tcase_add_test(tc, test_dirty_tracking_blocker_explained);
     tcase_add_test(tc, test_finished_jobs_are_pruned);
     tcase_add_test(tc, test_daemon_restart_keeps_vms);
     tcase_add_test(tc, test_source_daemon_killed_at_switchover);

@@ -10,6 +10,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <check.h>
@@ -387,7 +388,8 @@ pair_start(Host *h, Pair *p)
     p->dc = connect_qmp(p->dst);
     for (XeQmpClient **c = (XeQmpClient *[]){ p->sc, p->dc, NULL }; *c != NULL; c++)
         json_node_unref(qmp_ok(*c, "migrate-set-capabilities",
-                               "{'capabilities': [{'capability': 'events', 'state': true}]}"));
+                               "{'capabilities': [{'capability': 'events', 'state': true}, "
+                               "{'capability': 'return-path', 'state': true}]}"));
     p->uri = g_strdup_printf("unix:%s/migration.sock", p->dst->dir);
     args = g_strdup_printf("{'uri': '%s'}", p->uri);
     json_node_unref(qmp_ok(p->dc, "migrate-incoming", args));
@@ -494,6 +496,103 @@ START_TEST(test_reset_in_stop_copy)
 }
 END_TEST
 
+typedef struct {
+    XeQmpClient *client;
+    gint64 sent, answered;
+    gboolean asked;
+} Probe;
+
+static void
+probe_answered(GObject *source, GAsyncResult *result, gpointer data)
+{
+    Probe *p = data;
+    g_autoptr(JsonNode) r = xe_qmp_client_execute_finish(p->client, result, NULL);
+
+    p->answered = g_get_monotonic_time();
+}
+
+/* At the source's STOP (the switchover's start), one query-migrate. */
+static void
+probe_on_stop(XeQmpClient *client, const char *name, JsonObject *data, gint64 ts, gpointer d)
+{
+    Probe *p = d;
+
+    if (p->asked || !g_str_equal(name, "STOP"))
+        return;
+    p->asked = TRUE;
+    p->sent = g_get_monotonic_time();
+    xe_qmp_client_execute_async(client, "query-migrate", NULL, DEADLINE, NULL, probe_answered, p);
+}
+
+/* QEMU reads the VF's state holding its big lock: QMP waits out the device's save. With
+ * the device saving at 64 MiB/s, a query-migrate sent at the switchover's start is answered
+ * once the save is over; the figure is printed, not asserted. */
+START_TEST(test_qmp_waits_for_the_device_save)
+{
+    Host h = { 0 };
+    Pair p = { 0 };
+    Probe probe = { 0 };
+    Wait *done;
+    gboolean late = FALSE;
+    guint timer;
+
+    host_up(&h, 2);
+    xe_test_sim_control(h.sim, "vfio_rate", "67108864");
+    pair_start(&h, &p);
+    probe.client = p.sc;
+    g_signal_connect(p.sc, "event", G_CALLBACK(probe_on_stop), &probe);
+    done = watch(p.sc, "MIGRATION", "status", "completed");
+    migrate(&p);
+    wait_event(p.sc, done);
+    timer = g_timeout_add(DEADLINE, expired, &late);
+    while (probe.answered == 0 && !late)
+        g_main_context_iteration(NULL, TRUE);
+    if (!late)
+        g_source_remove(timer);
+    ck_assert_msg(probe.asked && probe.answered > 0, "query-migrate at the switchover: no answer");
+    printf("query-migrate sent at the switchover (VF stream %.1f MiB at 64 MiB/s): answered "
+           "after %.0f ms\n",
+           migration_size(&h, 1) / 1048576.0, (probe.answered - probe.sent) / 1000.0);
+    g_signal_handlers_disconnect_by_data(p.sc, &probe);
+    pair_clear(&p);
+    host_down(&h);
+}
+END_TEST
+
+/* The destination VF is provisioned otherwise (its GGTT differs): QEMU's own load of the
+ * VF's state fails as the kernel's restore refuses it; the source runs on. */
+START_TEST(test_destination_vf_differs)
+{
+    Host h = { 0 };
+    Pair p = { 0 };
+    g_autoptr(JsonNode) status = NULL;
+    g_autofree char *said = NULL;
+    Wait *failed, *resumed;
+
+    host_up(&h, 2);
+    ck_assert_int_eq(xe_test_sim_write(h.sim,
+                                       "sys/kernel/debug/dri/" PF "/sriov/vf2/tile0/ggtt_quota",
+                                       "134217728"),
+                     0);
+    pair_start(&h, &p);
+    failed = watch(p.sc, "MIGRATION", "status", "failed");
+    resumed = watch(p.sc, "RESUME", NULL, NULL);
+    migrate(&p);
+    wait_event(p.sc, failed);
+    wait_event(p.sc, resumed);
+    wait_exit(p.dst);
+    said = qemu_log(p.dst);
+    ck_assert_msg(strstr(said, "load of migration failed: Invalid argument") != NULL &&
+                      strstr(said, "/vfio") != NULL,
+                  "the destination QEMU said: %s", said);
+    status = qmp_ok(p.sc, "query-status", NULL);
+    ck_assert_msg(json_object_get_boolean_member(json_node_get_object(status), "running"),
+                  "the source does not run after its destination refused the state");
+    pair_clear(&p);
+    host_down(&h);
+}
+END_TEST
+
 /* The QEMU binary still imports every entry point QEMU reaches VFIO through (a build that
  * moved to other ones would bypass the emulation). */
 START_TEST(test_qemu_entry_points)
@@ -542,6 +641,8 @@ main(void)
     tcase_add_test(tc, test_dirty_tracking_blocker);
     tcase_add_test(tc, test_migrate);
     tcase_add_test(tc, test_reset_in_stop_copy);
+    tcase_add_test(tc, test_destination_vf_differs);
+    tcase_add_test(tc, test_qmp_waits_for_the_device_save);
     suite_add_tcase(s, tc);
     return xe_test_run_suite(s);
 }
