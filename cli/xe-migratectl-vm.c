@@ -56,6 +56,16 @@ job_over(XeDBusJob *job)
            g_strcmp0(state, "cancelled") == 0;
 }
 
+/* The VF's migration state between @before and @after, or "" before QEMU announced one. */
+static char *
+vf_state(XeDBusJob *j, const char *before, const char *after)
+{
+    const char *state = xe_dbus_job_get_device_state(j);
+
+    return state != NULL && *state != '\0' ? g_strconcat(before, state, after, NULL)
+                                            : g_strdup("");
+}
+
 static void
 draw(Follow *f)
 {
@@ -69,18 +79,22 @@ draw(Follow *f)
         g_strcmp0(phase, "verifying") == 0)
         filled = width, frac = 1;
     if (f->tty) {
-        printf("\r\033[K[%.*s%.*s] %3.0f%% %-21s RAM %.1f/%.1f MiB  device %.1f MiB  %.0f MiB/s"
-               "  attempt %u/%u",
+        g_autofree char *vf = vf_state(j, " (VF ", ")");
+
+        printf("\r\033[K[%.*s%.*s] %3.0f%% %-21s RAM %.1f/%.1f MiB  device %.1f MiB%s"
+               "  %.0f MiB/s  attempt %u/%u",
                filled, "########################", width - filled, "........................",
-               frac * 100, phase, mib(done), mib(total), mib(xe_dbus_job_get_device_bytes(j)),
+               frac * 100, phase, mib(done), mib(total), mib(xe_dbus_job_get_device_bytes(j)), vf,
                mib(xe_dbus_job_get_throughput(j)), xe_dbus_job_get_attempt(j),
                xe_dbus_job_get_max_attempts(j));
         fflush(stdout);
     } else if (g_strcmp0(phase, f->last_phase) != 0 ||
                xe_dbus_job_get_attempt(j) != f->last_attempt) {
-        printf("%-21s attempt %u/%u  RAM %.1f/%.1f MiB  device %.1f MiB\n", phase,
+        g_autofree char *vf = vf_state(j, "  VF ", "");
+
+        printf("%-21s attempt %u/%u  RAM %.1f/%.1f MiB  device %.1f MiB%s\n", phase,
                xe_dbus_job_get_attempt(j), xe_dbus_job_get_max_attempts(j), mib(done), mib(total),
-               mib(xe_dbus_job_get_device_bytes(j)));
+               mib(xe_dbus_job_get_device_bytes(j)), vf);
         fflush(stdout);
     }
     g_free(f->last_phase);

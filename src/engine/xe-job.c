@@ -92,6 +92,7 @@ xe_job_class_init(XeJobClass *klass)
         T("ram-total"),
         T("ram-remaining"),
         T("device-bytes"),
+        S("device-state"),
         T("throughput"),
         T("downtime-limit"),
         T("expected-downtime"),

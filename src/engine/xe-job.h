@@ -21,6 +21,7 @@ G_BEGIN_DECLS
  *          backoff, done
  *   attempt, max-attempts (u)
  *   ram-transferred, ram-total, ram-remaining, device-bytes, throughput (t; bytes, bytes/s)
+ *   device-state (s): the source VF's migration state, as QEMU's VFIO_MIGRATION events say
  *   downtime-limit, expected-downtime (t, ms)
  *   downtime (t, ms): guest stopped on the source until it ran on the destination
  *   qemu-downtime, total-time (t, ms): as QEMU reports them

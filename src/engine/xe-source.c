@@ -264,12 +264,14 @@ on_event(XeQmpClient *client, const char *name, JsonObject *data, gint64 timesta
         const char *dev = NULL, *qom = NULL;
         XeQmpVfioState state;
 
-        /* Logged for the record only: QEMU announces the states it sets, and after a
-         * failure it sets RUNNING itself, so the event cannot tell a reset from a
-         * recovery. The reset shows as ENODEV in the error (kernel-interfaces 3.3). */
-        if (xe_qmp_event_vfio_migration_decode(data, &dev, &qom, &state, NULL))
+        /* Progress, not evidence: QEMU announces the states it sets, and after a failure
+         * it sets RUNNING itself, so the event cannot tell a reset from a recovery. The
+         * reset shows as ENODEV in the error (kernel-interfaces 3.3). */
+        if (xe_qmp_event_vfio_migration_decode(data, &dev, &qom, &state, NULL)) {
             g_debug("job %s: %s is %s", xe_job_get_id(m->job), dev,
                     xe_qmp_vfio_state_to_string(state));
+            xe_record_post(m->job, "device-state", xe_qmp_vfio_state_to_string(state), NULL);
+        }
     }
 }
 
