@@ -31,6 +31,7 @@ xe_policy_new_default(void)
     p->name = g_strdup("default");
     p->downtime_budget_ms = 2000;
     p->switchover_bandwidth = 0;
+    p->device_bandwidth = 0;
     p->max_bandwidth = 0;
     p->setup_overhead_ms = 50;
     p->downtime_steps = 4;
@@ -73,6 +74,8 @@ static const struct {
 } keys[] = {
     { "downtime-budget-ms", KEY_U64, G_STRUCT_OFFSET(XePolicy, downtime_budget_ms), 1, 2000000 },
     { "switchover-bandwidth", KEY_BANDWIDTH, G_STRUCT_OFFSET(XePolicy, switchover_bandwidth), 0,
+      G_MAXINT64 },
+    { "device-bandwidth", KEY_BANDWIDTH, G_STRUCT_OFFSET(XePolicy, device_bandwidth), 0,
       G_MAXINT64 },
     { "max-bandwidth", KEY_BANDWIDTH, G_STRUCT_OFFSET(XePolicy, max_bandwidth), 0, G_MAXINT64 },
     { "setup-overhead-ms", KEY_U64, G_STRUCT_OFFSET(XePolicy, setup_overhead_ms), 0, 60000 },
@@ -220,13 +223,16 @@ guint64
 xe_policy_estimate_downtime_ms(const XePolicy *policy, guint64 vf_state_bytes,
                                guint64 ram_residual_bytes, guint64 bandwidth)
 {
-    long double bytes = (long double)vf_state_bytes + (long double)ram_residual_bytes;
+    guint64 vf_rate;
 
     if (bandwidth == 0)
         bandwidth = policy->switchover_bandwidth;
     if (bandwidth == 0)
         return G_MAXUINT64; /* unknown bandwidth: cannot promise anything */
-    return (guint64)ceill(bytes * 1000.0L / (long double)bandwidth) + policy->setup_overhead_ms;
+    vf_rate = policy->device_bandwidth > 0 ? MIN(bandwidth, policy->device_bandwidth) : bandwidth;
+    return (guint64)ceill((long double)vf_state_bytes * 1000.0L / (long double)vf_rate +
+                          (long double)ram_residual_bytes * 1000.0L / (long double)bandwidth) +
+           policy->setup_overhead_ms;
 }
 
 gboolean
@@ -246,13 +252,24 @@ xe_policy_check_budget(const XePolicy *policy, guint64 vf_state_bytes, guint64 r
     }
     if (estimate <= policy->downtime_budget_ms)
         return TRUE;
-    g_set_error(error, XE_ERROR, XE_ERROR_NOT_SUPPORTED,
-                "policy '%s': %.2f GiB of VF state and %.2f GiB of dirty RAM at %.2f GiB/s need "
-                "about %" G_GUINT64_FORMAT " ms of downtime, above the budget of %" G_GUINT64_FORMAT
-                " ms; raise downtime-budget-ms or the switchover bandwidth, or shrink the VF's "
-                "VRAM",
-                policy->name, vf_state_bytes / 1073741824.0, ram_residual_bytes / 1073741824.0,
-                bw / 1073741824.0, estimate, policy->downtime_budget_ms);
+    if (policy->device_bandwidth > 0 && policy->device_bandwidth < bw)
+        g_set_error(error, XE_ERROR, XE_ERROR_NOT_SUPPORTED,
+                    "policy '%s': %.2f GiB of VF state at the device's %.2f GiB/s and %.2f GiB "
+                    "of dirty RAM at %.2f GiB/s need about %" G_GUINT64_FORMAT " ms of downtime, "
+                    "above the budget of %" G_GUINT64_FORMAT " ms; raise downtime-budget-ms, or "
+                    "shrink the VF's VRAM",
+                    policy->name, vf_state_bytes / 1073741824.0,
+                    policy->device_bandwidth / 1073741824.0, ram_residual_bytes / 1073741824.0,
+                    bw / 1073741824.0, estimate, policy->downtime_budget_ms);
+    else
+        g_set_error(error, XE_ERROR, XE_ERROR_NOT_SUPPORTED,
+                    "policy '%s': %.2f GiB of VF state and %.2f GiB of dirty RAM at %.2f GiB/s "
+                    "need about %" G_GUINT64_FORMAT " ms of downtime, above the budget of "
+                    "%" G_GUINT64_FORMAT " ms; raise downtime-budget-ms or the switchover "
+                    "bandwidth, or shrink the VF's VRAM",
+                    policy->name, vf_state_bytes / 1073741824.0,
+                    ram_residual_bytes / 1073741824.0, bw / 1073741824.0, estimate,
+                    policy->downtime_budget_ms);
     return FALSE;
 }
 

@@ -22,6 +22,7 @@ typedef struct {
     char *name;
     guint64 downtime_budget_ms;    /* the most the guest may be stopped */
     guint64 switchover_bandwidth;  /* bytes/s at switchover; 0 = measure (QEMU's estimate) */
+    guint64 device_bandwidth;      /* bytes/s the VF saves and restores at; 0 = not limiting */
     guint64 max_bandwidth;         /* bytes/s during the live phase; 0 = unlimited */
     guint64 setup_overhead_ms;     /* fixed cost of a switchover beyond moving bytes */
     guint downtime_steps;          /* downtime-limit steps from the estimate to the budget */
@@ -45,9 +46,10 @@ XePolicy *xe_policy_load(const char *path, GError **error);
 XePolicy *xe_policy_load_from_data(const char *data, const char *name, GError **error);
 void xe_policy_free(XePolicy *policy);
 
-/* The downtime the switchover needs, in ms: (@vf_state_bytes +
- * @ram_residual_bytes) over @bandwidth (bytes/s), plus the policy's fixed
- * overhead. @bandwidth 0 uses the policy's switchover bandwidth. */
+/* The downtime the switchover needs, in ms: @vf_state_bytes over @bandwidth (bytes/s) or
+ * the policy's device bandwidth, whichever is slower (the VF's state streams through both),
+ * plus @ram_residual_bytes over @bandwidth, plus the policy's fixed overhead. @bandwidth 0
+ * uses the policy's switchover bandwidth. */
 guint64 xe_policy_estimate_downtime_ms(const XePolicy *policy, guint64 vf_state_bytes,
                                        guint64 ram_residual_bytes, guint64 bandwidth);
 

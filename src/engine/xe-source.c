@@ -490,9 +490,8 @@ progress(Migration *m, const XeQmpMigrationInfo *info, guint64 *last_bytes, gint
                    info->has_ram ? info->ram.total : (guint64)0, "ram-remaining",
                    info->has_ram ? info->ram.remaining : (guint64)0, "device-bytes", dev,
                    "throughput", throughput, NULL);
-    if (info->has_expected_downtime)
-        xe_record_post(m->job, "expected-downtime", MAX(info->expected_downtime_ms, m->estimate_ms),
-                       NULL);
+    /* (not QEMU's expected-downtime: it leaves the VF's state out, and reads the
+     * downtime-limit until QEMU has measured a bandwidth) */
 }
 
 static gboolean

@@ -38,6 +38,7 @@ START_TEST(test_shipped_policies)
     ck_assert_str_eq(def->name, builtin->name);
     ck_assert_uint_eq(def->downtime_budget_ms, builtin->downtime_budget_ms);
     ck_assert_uint_eq(def->switchover_bandwidth, builtin->switchover_bandwidth);
+    ck_assert_uint_eq(def->device_bandwidth, builtin->device_bandwidth);
     ck_assert_uint_eq(def->downtime_steps, builtin->downtime_steps);
     ck_assert_uint_eq(def->retries, builtin->retries);
     ck_assert_uint_eq(def->backoff_max_ms, builtin->backoff_max_ms);
@@ -93,6 +94,18 @@ START_TEST(test_downtime_estimate_and_budget)
                                          "of 2000 ms") != NULL,
                   "%s", error->message);
     g_clear_error(&error);
+    /* A device that saves at 1 GiB/s, slower than the link: the VF's 3 GiB take 3 s. */
+    p->device_bandwidth = gib;
+    ck_assert_uint_eq(xe_policy_estimate_downtime_ms(p, 3 * gib, gib / 2, 2 * gib), 3300);
+    ck_assert(!xe_policy_check_budget(p, 3 * gib, gib / 2, 2 * gib, &error));
+    ck_assert_msg(strstr(error->message, "3.00 GiB of VF state at the device's 1.00 GiB/s") !=
+                      NULL,
+                  "%s", error->message);
+    g_clear_error(&error);
+    /* faster than the link: the link limits */
+    p->device_bandwidth = 4 * gib;
+    ck_assert_uint_eq(xe_policy_estimate_downtime_ms(p, 3 * gib, gib / 2, 2 * gib), 1800);
+    p->device_bandwidth = 0;
     /* No bandwidth known: refuse to promise. */
     ck_assert(!xe_policy_check_budget(p, gib, 0, 0, &error));
     ck_assert_ptr_nonnull(strstr(error->message, "no switchover bandwidth"));

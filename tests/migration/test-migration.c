@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-glib/json-glib.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1000,6 +1001,74 @@ median(double *v, guint n)
     return v[n / 2];
 }
 
+/* P2, downtime prediction: an idle guest with a VF of @vram bytes, migrated under a policy that
+ * knows the device's rate (the simulated VF saves and restores at sim/vfio_rate). The
+ * engine's VF-aware estimate (ExpectedDowntime) against the guest-visible downtime. */
+static void
+predict_once(guint64 vram, guint i, double *predicted, double *measured, double *device_mib)
+{
+    g_autofree char *name = g_strdup_printf("p2-%" G_GUINT64_FORMAT "m-%u", vram >> 20, i);
+    g_autofree char *path = g_strdup_printf("%s/%s.vm", lab_dir, name);
+    g_autofree char *text = g_strdup_printf(
+        "[vm]\nname=%s\ncommand=%s/qemu-vfio -machine q35 -accel kvm -accel tcg -m 256M "
+        "-nodefaults -no-user-config -display none -device vfio-pci,host={vf},id=xe-vf\n"
+        "profile=exec_quantum_ms=20,preempt_timeout_us=64000,vram_quota=%" G_GUINT64_FORMAT
+        ",ggtt_quota=268435456,contexts_quota=1024,doorbells_quota=16\npolicy=p2\n",
+        name, lab_dir, vram);
+    g_autofree char *out = NULL;
+    g_autofree char *id = NULL;
+    g_autoptr(JsonNode) j = NULL;
+
+    ck_assert(g_file_set_contents(path, text, -1, NULL));
+    ck_assert_msg(ctl('a', &out, "vm-add", path, "--start", NULL) == 0, "vm-add: %s", out);
+    id = migrate_detached(name);
+    j = wait_job(id, job_over);
+    ck_assert_msg(g_str_equal(jstr(j, "State"), "completed"), "%s: %s", name,
+                  jstr(j, "FailureReason"));
+    *predicted = (double)jint(j, "ExpectedDowntime");
+    *measured = (double)jint(j, "Downtime");
+    *device_mib = jint(j, "DeviceBytes") / 1048576.0;
+    g_free(out);
+    ck_assert_msg(ctl('b', &out, "vm-remove", name, NULL) == 0, "vm-remove: %s", out);
+}
+
+START_TEST(bench_downtime_prediction)
+{
+    enum { RUNS = 3 };
+    static const guint64 sizes[] = { 256ull << 20, 1ull << 30, 4ull << 30 };
+    const guint64 rate = 512ull << 20;
+    g_autofree char *policy = g_strdup_printf("%s/policies/p2.policy", lab_dir);
+    g_autofree char *rate_text = g_strdup_printf("%" G_GUINT64_FORMAT, rate);
+
+    /* the link is assumed faster than the device, which sets the pace */
+    ck_assert(g_file_set_contents(policy,
+                                  "[policy]\nname=p2\ndowntime-budget-ms=30000\n"
+                                  "switchover-bandwidth=4G\ndevice-bandwidth=512M\n"
+                                  "setup-overhead-ms=50\ndowntime-steps=1\nretries=0\n",
+                                  -1, NULL));
+    sim_control('a', "vfio_rate", rate_text);
+    sim_control('b', "vfio_rate", rate_text);
+    printf("P2, downtime prediction: idle 256 MiB guest, device saving and restoring at "
+           "%" G_GUINT64_FORMAT " MiB/s (median of %d)\n",
+           rate >> 20, RUNS);
+    printf("%-10s %12s %12s %12s %10s\n", "VF VRAM", "device MiB", "predicted", "measured",
+           "|p-m|/m");
+    for (guint s = 0; s < G_N_ELEMENTS(sizes); s++) {
+        double p[RUNS], m[RUNS], d[RUNS], pm, mm;
+
+        for (guint i = 0; i < RUNS; i++)
+            predict_once(sizes[s], i, &p[i], &m[i], &d[i]);
+        pm = median(p, RUNS);
+        mm = median(m, RUNS);
+        printf("%-10s %12.1f %9.0f ms %9.0f ms %9.1f%%\n",
+               sizes[s] >= 1ull << 30 ? (sizes[s] == 1ull << 30 ? "1 GiB" : "4 GiB") : "256 MiB",
+               median(d, RUNS), pm, mm, mm > 0 ? fabs(pm - mm) / mm * 100 : 0);
+    }
+    sim_control('a', "vfio_rate", "0");
+    sim_control('b', "vfio_rate", "0");
+}
+END_TEST
+
 START_TEST(bench_one_gib_idle_guest)
 {
     enum { RUNS = 5 };
@@ -1506,6 +1575,7 @@ main(int argc, char **argv)
     if (bench) {
         tcase_set_timeout(tc, 900);
         tcase_add_test(tc, bench_one_gib_idle_guest);
+        tcase_add_test(tc, bench_downtime_prediction);
         suite_add_tcase(s, tc);
         return xe_test_run_suite(s);
     }
