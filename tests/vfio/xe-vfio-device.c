@@ -52,6 +52,7 @@ struct _XeVfioGroup {
     int holder; /* sim/vfio/<VF>/device: the kernel's hold on the device */
     XeVfioContainer *container;
     XeVfioDevice *device; /* while a device fd is open */
+    gboolean closed;      /* its fd closed while a device fd holds it (as the kernel's does) */
 };
 
 typedef struct {
@@ -136,18 +137,26 @@ xe_vfio_group_open(guint number, XeVfioGroup **out)
     return 0;
 }
 
-void
-xe_vfio_group_free(XeVfioGroup *g)
+static void
+group_destroy(XeVfioGroup *g)
 {
-    if (g == NULL)
-        return;
-    if (g->device != NULL)
-        g->device->group = NULL;
     if (g->container != NULL)
         xe_vfio_container_detach(g->container);
     xe_vfio_real_close(g->holder); /* xe-sim: close_device, the VF reset */
     g_free(g->bdf);
     g_free(g);
+}
+
+void
+xe_vfio_group_free(XeVfioGroup *g)
+{
+    if (g == NULL)
+        return;
+    if (g->device != NULL) {
+        g->closed = TRUE; /* the device's last fd ends it */
+        return;
+    }
+    group_destroy(g);
 }
 
 static long device_open(XeVfioGroup *g, const char *name);
@@ -167,9 +176,12 @@ xe_vfio_group_ioctl(XeVfioGroup *g, unsigned long request, void *arg)
         return 0;
     }
     case VFIO_GROUP_SET_CONTAINER: {
-        XeVfioContainer *c = xe_vfio_fd_object(*(int *)arg, XE_VFIO_FD_CONTAINER);
+        int fd = *(int *)arg;
+        XeVfioContainer *c = xe_vfio_fd_object(fd, XE_VFIO_FD_CONTAINER);
 
-        if (g->container != NULL || c == NULL)
+        if (c == NULL)
+            return fcntl(fd, F_GETFD) < 0 ? -EBADF : -EBADFD; /* not a container */
+        if (g->container != NULL)
             return -EINVAL;
         if (!bound_to_vfio(g->bdf))
             return -EPERM; /* not viable */
@@ -343,8 +355,11 @@ has_flr(XeVfioDevice *d)
 static void
 device_free(XeVfioDevice *d)
 {
-    if (d->group != NULL)
+    if (d->group != NULL) {
         d->group->device = NULL;
+        if (d->group->closed)
+            group_destroy(d->group);
+    }
     xe_vfio_real_close(d->fd);
     g_free(d->bdf);
     g_free(d);
@@ -358,13 +373,13 @@ device_open(XeVfioGroup *g, const char *name)
     g_autofree char *state = NULL;
     int r, fd;
 
-    if (g->container == NULL)
+    if (g->container == NULL || !xe_vfio_container_has_iommu(g->container))
         return -EINVAL; /* no IOMMU for it yet */
     if (name == NULL || !g_str_equal(name, g->bdf))
         return -ENODEV;
     if (g->device != NULL) {
         /* another fd on the same device */
-        fd = dup(g->device->fd);
+        fd = fcntl(g->device->fd, F_DUPFD_CLOEXEC, 0);
         if (fd < 0)
             return -errno;
         xe_vfio_register_fd(fd, XE_VFIO_FD_DEVICE, g->device);
@@ -375,7 +390,8 @@ device_open(XeVfioGroup *g, const char *name)
     d->bdf = g_strdup(g->bdf);
     d->group = g;
     if ((r = read_bars(d)) < 0 || (r = build_config(d)) < 0) {
-        xe_vfio_log("device %s: its sysfs files: %s", d->bdf, g_strerror(-r));
+        /* (errno numbers: g_strerror may load locale data, under the lock) */
+        xe_vfio_log("device %s: its sysfs files: errno %d", d->bdf, -r);
         g_free(d->bdf);
         g_free(d);
         return r;
@@ -388,7 +404,15 @@ device_open(XeVfioGroup *g, const char *name)
         g_free(d);
         return r;
     }
-    d->fd = dup(r); /* the device's own reference to its memory */
+    d->fd = fcntl(r, F_DUPFD_CLOEXEC, 0); /* the device's own reference to its memory */
+    if (d->fd < 0) {
+        int e = errno;
+
+        xe_vfio_real_close(r);
+        g_free(d->bdf);
+        g_free(d);
+        return -e;
+    }
     d->refs = 1;
     g->device = d;
     xe_vfio_log("device %s opened", d->bdf);
@@ -411,11 +435,34 @@ flr(XeVfioDevice *d)
     return xe_vfio_sim_write("sim/flr", d->bdf);
 }
 
+static guint64
+region_size(XeVfioDevice *d, guint index)
+{
+    if (index <= VFIO_PCI_BAR5_REGION_INDEX)
+        return d->bars[index].upper ? 0 : d->bars[index].size;
+    return index == VFIO_PCI_CONFIG_REGION_INDEX ? d->cfg_size : 0;
+}
+
+long
+xe_vfio_device_region_check(XeVfioDevice *d, guint64 offset, gsize count)
+{
+    guint64 index = offset >> XE_VFIO_REGION_SHIFT;
+    guint64 at = offset & ((1ull << XE_VFIO_REGION_SHIFT) - 1);
+
+    if (index >= VFIO_PCI_NUM_REGIONS)
+        return -EINVAL;
+    if (index == VFIO_PCI_CONFIG_REGION_INDEX)
+        return 0; /* its own checks, as vfio_pci_config_rw()'s */
+    return at < region_size(d, (guint)index) && count <= region_size(d, (guint)index) - at
+               ? 0
+               : -EINVAL;
+}
+
 gssize
 xe_vfio_device_config_read(XeVfioDevice *d, void *buf, gsize count, guint64 offset)
 {
     if (offset >= d->cfg_size || count > d->cfg_size - offset)
-        return -EINVAL;
+        return -EFAULT;
     memcpy(buf, d->config + offset, count);
     return (gssize)count;
 }
@@ -426,7 +473,7 @@ xe_vfio_device_config_write(XeVfioDevice *d, const void *buf, gsize count, guint
     const guint8 *in = buf;
 
     if (offset >= d->cfg_size || count > d->cfg_size - offset)
-        return -EINVAL;
+        return -EFAULT;
     for (gsize i = 0; i < count; i++) {
         guint at = (guint)offset + (guint)i;
 
@@ -472,8 +519,8 @@ get_region_info(XeVfioDevice *d, struct vfio_region_info *info)
 {
     if (info->argsz < G_STRUCT_OFFSET(struct vfio_region_info, offset) + sizeof(info->offset))
         return -EINVAL;
-    if (info->index >= VFIO_PCI_NUM_REGIONS)
-        return -EINVAL;
+    if (info->index >= VFIO_PCI_NUM_REGIONS || info->index == VFIO_PCI_VGA_REGION_INDEX)
+        return -EINVAL; /* (VGA: only for a VGA device vfio-pci was told to expose) */
     info->offset = (guint64)info->index << XE_VFIO_REGION_SHIFT;
     info->flags = 0;
     info->size = 0;
@@ -492,7 +539,7 @@ get_region_info(XeVfioDevice *d, struct vfio_region_info *info)
         info->size = d->cfg_size;
         info->flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
     }
-    /* ROM: none; VGA: not a VGA device's function here */
+    /* ROM: none (size 0) */
     return 0;
 }
 
@@ -547,11 +594,11 @@ set_irqs(XeVfioDevice *d, struct vfio_irq_set *set)
     if (type == 0 || (type & (type - 1)) != 0 || action == 0 || (action & (action - 1)) != 0)
         return -EINVAL;
     max = irq_count(d, set->index);
-    if (max == 0 || set->start >= max || set->count > max - set->start) {
-        /* DATA_NONE with count 0 and TRIGGER disables: valid even for an unused index */
-        if (!(type == VFIO_IRQ_SET_DATA_NONE && set->count == 0 && max > 0))
-            return -EINVAL;
-    }
+    if (set->start >= max || set->count > max - set->start)
+        return -EINVAL;
+    /* INTx masks and unmasks; every index triggers; nothing else has a handler */
+    if (action != VFIO_IRQ_SET_ACTION_TRIGGER && set->index != VFIO_PCI_INTX_IRQ_INDEX)
+        return -ENOTTY;
     if (type == VFIO_IRQ_SET_DATA_BOOL)
         size = 1;
     else if (type == VFIO_IRQ_SET_DATA_EVENTFD)
@@ -621,6 +668,8 @@ mig_state(XeVfioDevice *d, guint32 flags, struct vfio_device_feature_mig_state *
 {
     g_autofree char *state_rel = g_strdup_printf("sim/vfio/%s/state", d->bdf);
 
+    mig->data_fd = -1; /* unless a file is handed out */
+
     if (flags & VFIO_DEVICE_FEATURE_GET) {
         g_autofree char *text = NULL;
         int r = xe_vfio_sim_read(state_rel, &text);
@@ -640,12 +689,10 @@ mig_state(XeVfioDevice *d, guint32 flags, struct vfio_device_feature_mig_state *
     {
         int r = xe_vfio_sim_write(state_rel, states[mig->device_state]);
 
-        xe_vfio_log("state %s %s: %s", d->bdf, states[mig->device_state],
-                    r < 0 ? g_strerror(-r) : "ok");
+        xe_vfio_log("state %s %s: %d", d->bdf, states[mig->device_state], r);
         if (r < 0)
             return r;
     }
-    mig->data_fd = -1;
     if (mig->device_state == VFIO_DEVICE_STATE_STOP_COPY ||
         mig->device_state == VFIO_DEVICE_STATE_RESUMING) {
         g_autofree char *rel = g_strdup_printf("sim/vfio/%s/data", d->bdf);

@@ -82,6 +82,8 @@ void xe_vfio_container_free(XeVfioContainer *container);
  * attached. */
 void xe_vfio_container_attach(XeVfioContainer *container);
 void xe_vfio_container_detach(XeVfioContainer *container);
+/* VFIO_SET_IOMMU done: devices may be opened. */
+gboolean xe_vfio_container_has_iommu(XeVfioContainer *container);
 /* ioctl on the container; returns the ioctl's value or -errno. */
 long xe_vfio_container_ioctl(XeVfioContainer *container, unsigned long request, void *arg);
 
@@ -92,6 +94,8 @@ void xe_vfio_group_free(XeVfioGroup *group);
 long xe_vfio_group_ioctl(XeVfioGroup *group, unsigned long request, void *arg);
 void xe_vfio_device_close(XeVfioDevice *device);
 long xe_vfio_device_ioctl(XeVfioDevice *device, unsigned long request, void *arg);
+/* 0 when @count bytes at @offset of the device fd lie within one region, else -EINVAL. */
+long xe_vfio_device_region_check(XeVfioDevice *device, guint64 offset, gsize count);
 /* Config space accesses (region 7) at @offset within the region; bytes or -errno. */
 gssize xe_vfio_device_config_read(XeVfioDevice *device, void *buf, gsize count, guint64 offset);
 gssize xe_vfio_device_config_write(XeVfioDevice *device, const void *buf, gsize count,

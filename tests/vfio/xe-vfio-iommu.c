@@ -52,6 +52,12 @@ xe_vfio_container_free(XeVfioContainer *container)
     g_free(container);
 }
 
+gboolean
+xe_vfio_container_has_iommu(XeVfioContainer *container)
+{
+    return container->iommu_type != 0;
+}
+
 void
 xe_vfio_container_attach(XeVfioContainer *container)
 {
@@ -131,9 +137,10 @@ get_info(XeVfioContainer *c, struct vfio_iommu_type1_info *info)
 
     info->flags |= VFIO_IOMMU_INFO_CAPS;
     if (info->argsz < sizeof(*info) + caps.buf->len) {
-        info->argsz = sizeof(*info) + caps.buf->len;
+        /* the caller's buffer: cap_offset only if it has room for it */
         if (info->argsz >= G_STRUCT_OFFSET(struct vfio_iommu_type1_info, cap_offset) + 4)
             info->cap_offset = 0;
+        info->argsz = sizeof(*info) + caps.buf->len;
     } else {
         /* the chain's offsets are from the start of the info */
         for (guint32 at = 0;;) {
@@ -155,10 +162,20 @@ get_info(XeVfioContainer *c, struct vfio_iommu_type1_info *info)
 
 /* MAP_DMA, UNMAP_DMA */
 
+/* (inclusive ends: a range may reach the top of the address space) */
 static gboolean
 overlaps(const Mapping *m, guint64 iova, guint64 size)
 {
-    return iova < m->iova + m->size && m->iova < iova + size;
+    return iova <= m->iova + (m->size - 1) && m->iova <= iova + (size - 1);
+}
+
+/* Within the IOVA ranges the info advertises (vfio_iommu_iova_dma_valid). */
+static gboolean
+iova_valid(guint64 iova, guint64 size)
+{
+    guint64 last = iova + (size - 1);
+
+    return (last <= 0xfedfffffull) || (iova >= 0xfef00000ull && last < (1ull << 48));
 }
 
 static long
@@ -181,6 +198,8 @@ map_dma(XeVfioContainer *c, struct vfio_iommu_type1_dma_map *map)
         return -EINVAL;
     if (!(map->flags & (VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE)))
         return -EINVAL;
+    if (!iova_valid(map->iova, map->size))
+        return -EINVAL;
     if (c->maps->len >= DMA_ENTRY_LIMIT)
         return -ENOSPC;
     for (i = 0; i < c->maps->len; i++)
@@ -196,36 +215,49 @@ map_dma(XeVfioContainer *c, struct vfio_iommu_type1_dma_map *map)
     return 0;
 }
 
-/* Fills @bitmap (one bit per MIN_PAGE of [iova, iova + size)) as dirty, after type1's
- * checks: the range must be exactly a run of mappings. */
+/* type1's rule for a range: no mapping may be cut at either end (gaps are fine). */
+static gboolean
+range_whole(XeVfioContainer *c, guint64 iova, guint64 size)
+{
+    guint64 last = iova + (size - 1);
+
+    for (guint i = 0; i < c->maps->len; i++) {
+        const Mapping *m = &g_array_index(c->maps, Mapping, i);
+        guint64 m_last = m->iova + (m->size - 1);
+
+        if ((m->iova < iova && m_last >= iova) || (m->iova <= last && m_last > last))
+            return FALSE;
+    }
+    return TRUE;
+}
+
+/* Fills @bitmap (one bit per MIN_PAGE of [iova, iova + size)): every mapped page is dirty,
+ * gaps are clean (update_user_bitmap() for a group that pins nothing). */
 static long
 dirty_bitmap(XeVfioContainer *c, guint64 iova, guint64 size, struct vfio_bitmap *bitmap)
 {
-    guint64 pages, bytes, end = iova + size, at = iova;
+    guint64 pages, bytes;
 
     if (bitmap->pgsize != MIN_PAGE)
         return -EINVAL;
-    if ((iova | size) & (MIN_PAGE - 1) || size == 0)
+    if ((iova | size) & (MIN_PAGE - 1) || size == 0 || iova + (size - 1) < iova)
         return -EINVAL;
     pages = size / MIN_PAGE;
     bytes = (pages + 63) / 64 * 8;
     if (bitmap->size < bytes || bytes > DIRTY_BITMAP_MAX || bitmap->data == NULL)
         return -EINVAL;
-    for (guint i = 0; i < c->maps->len && at < end; i++) {
-        const Mapping *m = &g_array_index(c->maps, Mapping, i);
-
-        if (m->iova + m->size <= at)
-            continue;
-        if (m->iova != at)
-            return -EINVAL;
-        at = m->iova + m->size;
-    }
-    if (at != end)
+    if (!range_whole(c, iova, size))
         return -EINVAL;
     memset(bitmap->data, 0, bytes);
-    memset(bitmap->data, 0xff, pages / 8);
-    if (pages % 8)
-        ((guint8 *)bitmap->data)[pages / 8] = (guint8)((1u << (pages % 8)) - 1);
+    for (guint i = 0; i < c->maps->len; i++) {
+        const Mapping *m = &g_array_index(c->maps, Mapping, i);
+        guint8 *bits = (guint8 *)bitmap->data;
+
+        if (!overlaps(m, iova, size))
+            continue;
+        for (guint64 p = (m->iova - iova) / MIN_PAGE, n = m->size / MIN_PAGE; n > 0; p++, n--)
+            bits[p / 8] |= (guint8)(1u << (p % 8));
+    }
     return 0;
 }
 
@@ -253,7 +285,11 @@ unmap_dma(XeVfioContainer *c, struct vfio_iommu_type1_dma_unmap *unmap)
         unmap->size = unmapped;
         return 0;
     }
-    if (unmap->size == 0 || (unmap->iova | unmap->size) & (MIN_PAGE - 1))
+    if (unmap->size == 0 || (unmap->iova | unmap->size) & (MIN_PAGE - 1) ||
+        unmap->iova + (unmap->size - 1) < unmap->iova)
+        return -EINVAL;
+    /* a mapping cut in two is refused before anything is removed */
+    if (!range_whole(c, unmap->iova, unmap->size))
         return -EINVAL;
     if (unmap->flags & VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP) {
         struct vfio_bitmap *bitmap = (gpointer)unmap->data;
@@ -265,7 +301,7 @@ unmap_dma(XeVfioContainer *c, struct vfio_iommu_type1_dma_unmap *unmap)
         if (r < 0)
             return r;
     }
-    /* type1 removes the mappings wholly inside the range; one cut in two is refused */
+    /* type1 removes the mappings inside the range */
     for (guint i = 0; i < c->maps->len;) {
         const Mapping *m = &g_array_index(c->maps, Mapping, i);
 
@@ -273,8 +309,6 @@ unmap_dma(XeVfioContainer *c, struct vfio_iommu_type1_dma_unmap *unmap)
             i++;
             continue;
         }
-        if (m->iova < unmap->iova || m->iova + m->size > unmap->iova + unmap->size)
-            return -EINVAL;
         unmapped += m->size;
         g_array_remove_index(c->maps, i);
     }
@@ -330,7 +364,7 @@ xe_vfio_container_ioctl(XeVfioContainer *c, unsigned long request, void *arg)
         if (c->groups == 0)
             return -EINVAL; /* no group in the container */
         if (c->iommu_type != 0)
-            return -EBUSY;
+            return -EINVAL;
         if (type != VFIO_TYPE1_IOMMU && type != VFIO_TYPE1v2_IOMMU)
             return -ENODEV;
         c->iommu_type = (guint)type;

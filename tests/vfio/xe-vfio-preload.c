@@ -11,6 +11,7 @@
 #include "xe-vfio-emul.h"
 
 #include <dlfcn.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -27,17 +28,68 @@
 #include <linux/kvm.h>
 #include <linux/vfio.h>
 
-/* The next definition of @name (libc's); POSIX's way to take a function from dlsym. */
-#define REAL(name)                                            \
-    static __typeof__(name) *real_##name;                     \
-    if (G_UNLIKELY(real_##name == NULL))                      \
-        *(void **)(&real_##name) = dlsym(RTLD_NEXT, #name);
+/* The next definitions (libc's) of what is interposed, resolved once, before any lock of
+ * ours is taken: dlsym takes the loader's lock. */
+static struct {
+    __typeof__(open64) *open64;
+    __typeof__(openat64) *openat64;
+    __typeof__(stat64) *stat64;
+    __typeof__(stat) *stat;
+    __typeof__(readlink) *readlink;
+    __typeof__(realpath) *realpath;
+    __typeof__(ioctl) *ioctl;
+    __typeof__(pread64) *pread64;
+    __typeof__(pwrite64) *pwrite64;
+    __typeof__(close) *close;
+} real;
+static pthread_once_t real_once = PTHREAD_ONCE_INIT;
+
+static void
+resolve_real(void)
+{
+#define RESOLVE(name) *(void **)(&real.name) = dlsym(RTLD_NEXT, #name)
+    RESOLVE(open64);
+    RESOLVE(openat64);
+    RESOLVE(stat64);
+    RESOLVE(stat);
+    RESOLVE(readlink);
+    RESOLVE(realpath);
+    RESOLVE(ioctl);
+    RESOLVE(pread64);
+    RESOLVE(pwrite64);
+    RESOLVE(close);
+#undef RESOLVE
+}
+
+#define REAL(name) pthread_once(&real_once, resolve_real)
 
 /* Only the interposed entry points leave the library. */
 #define XE_VFIO_EXPORT __attribute__((visibility("default")))
 
 static GMutex lock;
 static GHashTable *fds; /* fd -> Fd */
+/* The emulated fd numbers below FD_BITS, readable without the lock: vCPU threads' ioctls
+ * (KVM_RUN) and BAR accesses on other fds never wait for it. */
+#define FD_BITS 65536
+static gint fd_bits[FD_BITS / 32];
+
+static void
+fd_mark(int fd, gboolean on)
+{
+    if (fd < 0 || fd >= FD_BITS)
+        return;
+    if (on)
+        g_atomic_int_or(&fd_bits[fd / 32], 1u << (fd % 32));
+    else
+        g_atomic_int_and(&fd_bits[fd / 32], ~(1u << (fd % 32)));
+}
+
+/* FALSE when @fd is certainly not an emulated one. */
+static gboolean
+maybe_emulated(int fd)
+{
+    return fd >= FD_BITS || (fd >= 0 && (g_atomic_int_get(&fd_bits[fd / 32]) & (1u << (fd % 32))));
+}
 static char *sim_root;
 static int log_fd = -1;
 
@@ -49,12 +101,10 @@ typedef struct {
 __attribute__((constructor)) static void
 emul_init(void)
 {
-    const char *root = g_getenv("XE_VFIO_SIM_ROOT");
     const char *log = g_getenv("XE_VFIO_LOG");
 
+    pthread_once(&real_once, resolve_real);
     fds = g_hash_table_new_full(NULL, NULL, NULL, g_free);
-    if (root != NULL && *root != '\0')
-        sim_root = g_strdup(root);
     if (log != NULL && *log != '\0')
         log_fd = xe_vfio_real_open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 }
@@ -71,16 +121,27 @@ xe_vfio_unlock(void)
     g_mutex_unlock(&lock);
 }
 
+/* Read at the first use, not at load: a process that starts its simulator first (a test of
+ * the emulation itself) names it afterwards. */
 const char *
 xe_vfio_sim_root(void)
 {
+    static gsize once;
+
+    if (g_once_init_enter(&once)) {
+        const char *root = g_getenv("XE_VFIO_SIM_ROOT");
+
+        if (root != NULL && *root != '\0')
+            sim_root = g_strdup(root);
+        g_once_init_leave(&once, 1);
+    }
     return sim_root;
 }
 
 char *
 xe_vfio_sim_path(const char *rel)
 {
-    return g_build_filename(sim_root, rel, NULL);
+    return g_build_filename(xe_vfio_sim_root(), rel, NULL);
 }
 
 void
@@ -105,21 +166,21 @@ int
 xe_vfio_real_open(const char *path, int flags, mode_t mode)
 {
     REAL(open64);
-    return real_open64(path, flags, mode);
+    return real.open64(path, flags, mode);
 }
 
 int
 xe_vfio_real_close(int fd)
 {
     REAL(close);
-    return real_close(fd);
+    return real.close(fd);
 }
 
 ssize_t
 xe_vfio_real_pread(int fd, void *buf, size_t count, off_t offset)
 {
     REAL(pread64);
-    return real_pread64(fd, buf, count, offset);
+    return real.pread64(fd, buf, count, offset);
 }
 
 char *
@@ -130,7 +191,7 @@ xe_vfio_sim_link(const char *rel)
     ssize_t n;
 
     REAL(readlink);
-    n = real_readlink(path, buf, sizeof(buf) - 1);
+    n = real.readlink(path, buf, sizeof(buf) - 1);
     if (n < 0)
         return NULL;
     buf[n] = '\0';
@@ -207,6 +268,7 @@ xe_vfio_register_fd(int fd, int kind, gpointer object)
     entry->kind = kind;
     entry->object = object;
     g_hash_table_replace(fds, GINT_TO_POINTER(fd), entry);
+    fd_mark(fd, TRUE);
 }
 
 gpointer
@@ -239,11 +301,12 @@ set_errno(long r)
 static char *
 sim_sysfs(const char *path)
 {
-    if (sim_root == NULL || path == NULL)
+    if (path == NULL || !(g_str_has_prefix(path, "/sys/bus/pci/") ||
+                          g_str_has_prefix(path, "/sys/kernel/iommu_groups")))
         return NULL;
-    if (g_str_has_prefix(path, "/sys/bus/pci/") || g_str_has_prefix(path, "/sys/kernel/iommu_groups"))
-        return g_strconcat(sim_root, path, NULL);
-    return NULL;
+    if (xe_vfio_sim_root() == NULL)
+        return NULL;
+    return g_strconcat(xe_vfio_sim_root(), path, NULL);
 }
 
 /* /dev/vfio/vfio, or /dev/vfio/<G>. */
@@ -281,7 +344,7 @@ open_vfio(const char *path)
 static int
 open_common(const char *path, int flags, mode_t mode, int dirfd, gboolean at)
 {
-    if (sim_root != NULL && path != NULL && g_str_has_prefix(path, "/dev/vfio/")) {
+    if (path != NULL && g_str_has_prefix(path, "/dev/vfio/") && xe_vfio_sim_root() != NULL) {
         int r;
 
         xe_vfio_lock();
@@ -291,10 +354,10 @@ open_common(const char *path, int flags, mode_t mode, int dirfd, gboolean at)
     }
     if (at) {
         REAL(openat64);
-        return real_openat64(dirfd, path, flags, mode);
+        return real.openat64(dirfd, path, flags, mode);
     }
     REAL(open64);
-    return real_open64(path, flags, mode);
+    return real.open64(path, flags, mode);
 }
 
 #define MODE_ARG(flags)                                      \
@@ -357,7 +420,7 @@ stat64(const char *path, struct stat64 *buf)
     REAL(stat64);
     if (sim != NULL)
         xe_vfio_log("stat %s", path);
-    return real_stat64(sim != NULL ? sim : path, buf);
+    return real.stat64(sim != NULL ? sim : path, buf);
 }
 
 XE_VFIO_EXPORT int
@@ -366,7 +429,7 @@ stat(const char *path, struct stat *buf)
     g_autofree char *sim = sim_sysfs(path);
 
     REAL(stat);
-    return real_stat(sim != NULL ? sim : path, buf);
+    return real.stat(sim != NULL ? sim : path, buf);
 }
 
 XE_VFIO_EXPORT ssize_t
@@ -377,7 +440,7 @@ readlink(const char *path, char *buf, size_t len)
     REAL(readlink);
     if (sim != NULL)
         xe_vfio_log("readlink %s", path);
-    return real_readlink(sim != NULL ? sim : path, buf, len);
+    return real.readlink(sim != NULL ? sim : path, buf, len);
 }
 
 /* The result names the path as sysfs would, without the sim root. */
@@ -390,13 +453,13 @@ realpath(const char *path, char *resolved)
 
     REAL(realpath);
     if (sim == NULL)
-        return real_realpath(path, resolved);
+        return real.realpath(path, resolved);
     xe_vfio_log("realpath %s", path);
-    out = real_realpath(sim, NULL);
+    out = real.realpath(sim, NULL);
     if (out == NULL)
         return NULL;
-    root_len = strlen(sim_root);
-    if (strncmp(out, sim_root, root_len) == 0 && out[root_len] == '/')
+    root_len = strlen(xe_vfio_sim_root());
+    if (strncmp(out, xe_vfio_sim_root(), root_len) == 0 && out[root_len] == '/')
         memmove(out, out + root_len, strlen(out + root_len) + 1);
     if (resolved != NULL) {
         g_strlcpy(resolved, out, PATH_MAX);
@@ -475,6 +538,9 @@ ioctl(int fd, unsigned long request, ...)
     arg = va_arg(ap, void *);
     va_end(ap);
 
+    if (fds == NULL ||
+        (!maybe_emulated(fd) && _IOC_TYPE(request) != VFIO_TYPE && request != KVM_SET_DEVICE_ATTR))
+        return real.ioctl(fd, request, arg);
     xe_vfio_lock();
     entry = fd_entry(fd);
     if (entry == NULL) {
@@ -495,7 +561,7 @@ ioctl(int fd, unsigned long request, ...)
                         request_name(0, request) != NULL ? request_name(0, request) : "?",
                         request, fd);
         xe_vfio_unlock();
-        return real_ioctl(fd, request, arg);
+        return real.ioctl(fd, request, arg);
     }
     xe_vfio_log("ioctl %s", request_name(entry->kind, request) != NULL
                                 ? request_name(entry->kind, request)
@@ -515,14 +581,8 @@ ioctl(int fd, unsigned long request, ...)
     return set_errno(r);
 }
 
-/* region reads and writes: config space is emulated, the rest is the memfd's */
-
-static gboolean
-config_access(int fd, off64_t offset, XeVfioDevice **device)
-{
-    *device = xe_vfio_fd_object(fd, XE_VFIO_FD_DEVICE);
-    return *device != NULL && ((guint64)offset >> XE_VFIO_REGION_SHIFT) == XE_VFIO_CONFIG_INDEX;
-}
+/* region reads and writes: config space is emulated, the rest is the memfd's, within the
+ * region's size */
 
 static ssize_t
 emul_pread(int fd, void *buf, size_t count, off64_t offset)
@@ -531,17 +591,22 @@ emul_pread(int fd, void *buf, size_t count, off64_t offset)
     ssize_t r;
 
     REAL(pread64);
-    if (fds == NULL)
-        return real_pread64(fd, buf, count, offset);
+    if (fds == NULL || !maybe_emulated(fd))
+        return real.pread64(fd, buf, count, offset);
     xe_vfio_lock();
-    if (!config_access(fd, offset, &device)) {
+    device = xe_vfio_fd_object(fd, XE_VFIO_FD_DEVICE);
+    if (device == NULL) {
         xe_vfio_unlock();
-        return real_pread64(fd, buf, count, offset);
+        return real.pread64(fd, buf, count, offset);
     }
-    r = xe_vfio_device_config_read(device, buf, count,
-                                   (guint64)offset & ((1ull << XE_VFIO_REGION_SHIFT) - 1));
+    r = xe_vfio_device_region_check(device, (guint64)offset, count);
+    if (r == 0 && ((guint64)offset >> XE_VFIO_REGION_SHIFT) == XE_VFIO_CONFIG_INDEX)
+        r = xe_vfio_device_config_read(device, buf, count,
+                                       (guint64)offset & ((1ull << XE_VFIO_REGION_SHIFT) - 1));
+    else if (r == 0)
+        r = real.pread64(fd, buf, count, offset);
     xe_vfio_unlock();
-    return set_errno(r);
+    return r < 0 ? set_errno(r) : r;
 }
 
 XE_VFIO_EXPORT ssize_t
@@ -573,17 +638,22 @@ emul_pwrite(int fd, const void *buf, size_t count, off64_t offset)
     ssize_t r;
 
     REAL(pwrite64);
-    if (fds == NULL)
-        return real_pwrite64(fd, buf, count, offset);
+    if (fds == NULL || !maybe_emulated(fd))
+        return real.pwrite64(fd, buf, count, offset);
     xe_vfio_lock();
-    if (!config_access(fd, offset, &device)) {
+    device = xe_vfio_fd_object(fd, XE_VFIO_FD_DEVICE);
+    if (device == NULL) {
         xe_vfio_unlock();
-        return real_pwrite64(fd, buf, count, offset);
+        return real.pwrite64(fd, buf, count, offset);
     }
-    r = xe_vfio_device_config_write(device, buf, count,
-                                    (guint64)offset & ((1ull << XE_VFIO_REGION_SHIFT) - 1));
+    r = xe_vfio_device_region_check(device, (guint64)offset, count);
+    if (r == 0 && ((guint64)offset >> XE_VFIO_REGION_SHIFT) == XE_VFIO_CONFIG_INDEX)
+        r = xe_vfio_device_config_write(device, buf, count,
+                                        (guint64)offset & ((1ull << XE_VFIO_REGION_SHIFT) - 1));
+    else if (r == 0)
+        r = real.pwrite64(fd, buf, count, offset);
     xe_vfio_unlock();
-    return set_errno(r);
+    return r < 0 ? set_errno(r) : r;
 }
 
 XE_VFIO_EXPORT ssize_t
@@ -604,7 +674,7 @@ close(int fd)
     Fd *entry;
 
     REAL(close);
-    if (fds != NULL) {
+    if (fds != NULL && maybe_emulated(fd)) {
         xe_vfio_lock();
         entry = fd_entry(fd);
         if (entry != NULL) {
@@ -618,8 +688,9 @@ close(int fd)
             else
                 xe_vfio_device_close(entry->object);
             g_hash_table_remove(fds, GINT_TO_POINTER(fd));
+            fd_mark(fd, FALSE);
         }
         xe_vfio_unlock();
     }
-    return real_close(fd);
+    return real.close(fd);
 }
