@@ -41,9 +41,20 @@ xe_test_qemu_start(const char *name, const char *memory, gboolean incoming, GErr
     return xe_test_qemu_start_with(name, memory, incoming, NULL, NULL, error);
 }
 
+static XeTestQemu *start(const char *name, const char *memory, gboolean incoming,
+                         const char *accel, const char *const *env, const char *const *args,
+                         GError **error);
+
 XeTestQemu *
 xe_test_qemu_start_with(const char *name, const char *memory, gboolean incoming,
                         const char *const *env, const char *const *args, GError **error)
+{
+    return start(name, memory, incoming, xe_test_qemu_accel(), env, args, error);
+}
+
+static XeTestQemu *
+start(const char *name, const char *memory, gboolean incoming, const char *accel,
+      const char *const *env, const char *const *args, GError **error)
 {
     g_autoptr(XeTestQemu) qemu = g_new0(XeTestQemu, 1);
     g_autofree char *sock = NULL, *log = NULL, *machine = NULL;
@@ -58,7 +69,7 @@ xe_test_qemu_start_with(const char *name, const char *memory, gboolean incoming,
     qemu->dir = xe_test_mkdtemp("xe-qemu");
     sock = g_build_filename(qemu->dir, "qmp.sock", NULL);
     log = g_build_filename(qemu->dir, "qemu.log", NULL);
-    machine = g_strdup_printf("q35,accel=%s", xe_test_qemu_accel());
+    machine = g_strdup_printf("q35,accel=%s", accel);
     if (env != NULL) {
         g_ptr_array_add(argv, (gpointer) "env"); /* execs QEMU: the pid stays QEMU's */
         for (const char *const *e = env; *e != NULL; e++)
@@ -122,4 +133,85 @@ xe_test_qemu_free(XeTestQemu *qemu)
     g_free(qemu->qmp_address);
     g_free(qemu->name);
     g_free(qemu);
+}
+
+/* the dirtying guest */
+
+gboolean
+xe_test_qemu_guest_passes(XeQmpClient *client, guint32 *passes, GError **error)
+{
+    g_autoptr(JsonObject) args = json_object_new();
+    g_autoptr(GAsyncResult) result = NULL;
+    g_autoptr(JsonNode) out = NULL;
+    const char *text, *colon;
+
+    json_object_set_string_member(args, "command-line", "xp /1wx 0x7000");
+    xe_qmp_client_execute_async(client, "human-monitor-command", args, 0, NULL, store_result,
+                                &result);
+    while (result == NULL) /* the command's own timeout is the deadline */
+        g_main_context_iteration(NULL, TRUE);
+    out = xe_qmp_client_execute_finish(client, result, error);
+    if (out == NULL)
+        return FALSE;
+    text = json_node_get_string(out);
+    colon = text != NULL ? strchr(text, ':') : NULL;
+    if (colon == NULL) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "xp said '%s'",
+                    text != NULL ? text : "");
+        return FALSE;
+    }
+    *passes = (guint32)g_ascii_strtoull(colon + 1, NULL, 16);
+    return TRUE;
+}
+
+static gboolean
+expired(gpointer data)
+{
+    *(gboolean *)data = TRUE;
+    return G_SOURCE_REMOVE;
+}
+
+XeTestQemu *
+xe_test_qemu_start_dirtying(const char *name, const char *memory, const char *const *env,
+                            const char *const *args, XeQmpClient **client, GError **error)
+{
+    const char *kernel = g_getenv("XE_DIRTIER");
+    const char *accels[] = { xe_test_qemu_accel(), "tcg" };
+
+    if (kernel == NULL) {
+        g_set_error_literal(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "no $XE_DIRTIER");
+        return NULL;
+    }
+    for (guint i = 0; i < G_N_ELEMENTS(accels); i++) {
+        g_autoptr(GPtrArray) all = g_ptr_array_new();
+        g_autoptr(XeTestQemu) qemu = NULL;
+        g_autoptr(XeQmpClient) c = NULL;
+        guint32 before = 0, after = 0;
+        gboolean late = FALSE;
+
+        if (i > 0 && g_str_equal(accels[i], accels[0]))
+            break;
+        g_ptr_array_add(all, (gpointer) "-kernel");
+        g_ptr_array_add(all, (gpointer)kernel);
+        for (const char *const *a = args; a != NULL && *a != NULL; a++)
+            g_ptr_array_add(all, (gpointer)*a);
+        g_ptr_array_add(all, NULL);
+        qemu = start(name, memory, FALSE, accels[i], env, (const char *const *)all->pdata, error);
+        if (qemu == NULL || (c = xe_test_qemu_connect(qemu, error)) == NULL ||
+            !xe_test_qemu_guest_passes(c, &before, error))
+            return NULL;
+        /* a second of running: some passes over its RAM, unless its accelerator runs nothing */
+        g_timeout_add(1000, expired, &late);
+        while (!late)
+            g_main_context_iteration(NULL, TRUE);
+        if (!xe_test_qemu_guest_passes(c, &after, error))
+            return NULL;
+        if (after != before) {
+            *client = g_steal_pointer(&c);
+            return g_steal_pointer(&qemu);
+        }
+    }
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                "the dirtying guest makes no progress, with %s nor with tcg", accels[0]);
+    return NULL;
 }

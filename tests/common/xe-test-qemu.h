@@ -35,6 +35,15 @@ XeTestQemu *xe_test_qemu_start(const char *name, const char *memory, gboolean in
 XeTestQemu *xe_test_qemu_start_with(const char *name, const char *memory, gboolean incoming,
                                     const char *const *env, const char *const *args,
                                     GError **error);
+/* QEMU running the dirtying guest ($XE_DIRTIER, tests/guest/dirtier.S: it rewrites a word of
+ * every page of its RAM above 2 MiB, over and over) with @args appended, connected (@client).
+ * KVM when its guest runs code here, else TCG: the guest is checked to make progress (some
+ * machines have a /dev/kvm whose guests never execute). NULL with @error if it makes none. */
+XeTestQemu *xe_test_qemu_start_dirtying(const char *name, const char *memory,
+                                        const char *const *env, const char *const *args,
+                                        XeQmpClient **client, GError **error);
+/* The dirtying guest's passes over its RAM so far (guest-physical 0x7000). */
+gboolean xe_test_qemu_guest_passes(XeQmpClient *client, guint32 *passes, GError **error);
 /* A client connected and negotiated to @qemu, or NULL with @error. Usable
  * outside Check tests (benchmarks): it does not assert. */
 XeQmpClient *xe_test_qemu_connect(XeTestQemu *qemu, GError **error);

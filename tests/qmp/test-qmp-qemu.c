@@ -425,6 +425,34 @@ START_TEST(test_process_supervision)
 }
 END_TEST
 
+static gboolean
+second_over(gpointer data)
+{
+    *(gboolean *)data = TRUE;
+    return G_SOURCE_REMOVE;
+}
+
+/* The dirtying guest (tests/guest) runs, on KVM or else TCG: its passes over its RAM go up. */
+START_TEST(test_dirtying_guest_makes_progress)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(XeQmpClient) client = NULL;
+    g_autoptr(XeTestQemu) qemu =
+        xe_test_qemu_start_dirtying("dirtying", "128M", NULL, NULL, &client, &error);
+    guint32 before = 0, after = 0;
+    gboolean over = FALSE;
+
+    ck_assert_msg(qemu != NULL, "%s", error ? error->message : "");
+    ck_assert(xe_test_qemu_guest_passes(client, &before, &error));
+    g_timeout_add(500, second_over, &over);
+    while (!over)
+        g_main_context_iteration(NULL, TRUE);
+    ck_assert(xe_test_qemu_guest_passes(client, &after, &error));
+    ck_assert_msg(after > before, "passes %u then %u", before, after);
+    printf("dirtying guest (128 MiB): %u passes over its RAM in 0.5 s\n", after - before);
+}
+END_TEST
+
 static Suite *
 qemu_suite(void)
 {
@@ -438,6 +466,7 @@ qemu_suite(void)
     tcase_add_test(tc, test_live_migration_channels);
     tcase_add_test(tc, test_qemu_dies_under_a_pending_command);
     tcase_add_test(tc, test_process_supervision);
+    tcase_add_test(tc, test_dirtying_guest_makes_progress);
     suite_add_tcase(suite, tc);
     return suite;
 }
