@@ -62,8 +62,7 @@ vf_state(XeDBusJob *j, const char *before, const char *after)
 {
     const char *state = xe_dbus_job_get_device_state(j);
 
-    return state != NULL && *state != '\0' ? g_strconcat(before, state, after, NULL)
-                                            : g_strdup("");
+    return state != NULL && *state != '\0' ? g_strconcat(before, state, after, NULL) : g_strdup("");
 }
 
 static void

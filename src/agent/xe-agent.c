@@ -647,8 +647,7 @@ xe_agent_query_sync(XeAgent *self, XeAgentOp op, const char *vf, char **out, GEr
     Job job = { .op = op, .target = (char *)vf };
     gboolean ok;
 
-    g_return_val_if_fail(op == XE_AGENT_OP_READ_PROFILE || op == XE_AGENT_OP_MIGRATION_SIZE,
-                         FALSE);
+    g_return_val_if_fail(op == XE_AGENT_OP_READ_PROFILE || op == XE_AGENT_OP_MIGRATION_SIZE, FALSE);
     g_mutex_lock(&self->host_lock);
     ok = job_execute(self->host, &job, error);
     g_mutex_unlock(&self->host_lock);

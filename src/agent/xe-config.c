@@ -140,11 +140,10 @@ get_string(GKeyFile *kf, const char *group, const char *key, char **inout)
 static gboolean
 parse_daemon(GKeyFile *kf, const char *file, XeConfig *c, GError **error)
 {
-    static const char *const known[] = {
-        "version",         "allowed-group",     "hooks-dir", "hook-timeout-ms",
-        "peer-timeout-ms", "state-dir",         "run-dir",   "policy-dir",
-        "transport",       "migration-address", "emulators", NULL
-    };
+    static const char *const known[] = { "version",           "allowed-group",   "hooks-dir",
+                                         "hook-timeout-ms",   "peer-timeout-ms", "state-dir",
+                                         "run-dir",           "policy-dir",      "transport",
+                                         "migration-address", "emulators",       NULL };
     guint version = XE_CONFIG_VERSION;
     g_autofree char *transport = NULL;
 

@@ -322,7 +322,7 @@ prepare_thread(gpointer data)
         goto fail;
     /* 2. would the kernel take the source's state into it? */
     if (!xe_services_agent_run(svc, XE_AGENT_OP_CHECK, r->vf, s->profile, "xe-migrated (incoming)",
-                          &reason, &error))
+                               &reason, &error))
         goto fail;
     if (*reason != '\0') {
         g_set_error(&error, XE_ERROR, XE_ERROR_INCOMPATIBLE,

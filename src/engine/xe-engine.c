@@ -127,9 +127,8 @@ XeEngineSettings *
 engine_settings(XeEngine *self)
 {
     const XeConfig *c = xe_agent_get_config(self->agent);
-    const XeEngineSettings from = { c->state_dir,         c->run_dir,
-                                    c->policy_dir,        c->transport,
-                                    c->migration_address, c->peer_timeout_ms };
+    const XeEngineSettings from = { c->state_dir, c->run_dir,           c->policy_dir,
+                                    c->transport, c->migration_address, c->peer_timeout_ms };
 
     return engine_settings_copy(&from);
 }
@@ -1718,8 +1717,8 @@ services_hooks(XeServices *svc, const char *phase, JsonNode *document, GError **
 }
 
 static XeQemuProcess *
-services_spawn(XeServices *svc, const char *const *argv, const char *qmp_socket,
-               gboolean incoming, const char *log_path, GError **error)
+services_spawn(XeServices *svc, const char *const *argv, const char *qmp_socket, gboolean incoming,
+               const char *log_path, GError **error)
 {
     return engine_spawn(XE_ENGINE(svc), argv, qmp_socket, incoming, log_path, error);
 }

@@ -22,14 +22,13 @@ void migration_start(XeServices *svc, XeJob *job, XeVm *vm, const char *host);
  * VM is (the source QEMU's state, the destination's incoming) decides. @vm is NULL when
  * its QEMU ended meanwhile. Runs on a worker; @done (may be NULL) returns once the
  * first attempt to decide is over, whether or not the job could be finished then. */
-void migration_resume(XeServices *svc, XeJob *job, XeVm *vm, const XeJobEntry *entry,
-                      GTask *done);
+void migration_resume(XeServices *svc, XeJob *job, XeVm *vm, const XeJobEntry *entry, GTask *done);
 
 /* xe-destination.c: Prepare (the result is the a{sv} of xe_peer_prepare_incoming()),
  * Finish and Abort of @incoming, each returned on @task; they run on the incoming's
  * worker in turn. */
-void incoming_prepare(XeServices *svc, XeIncoming *incoming, const char *profile,
-                      GVariant *options, const char *host, GTask *task);
+void incoming_prepare(XeServices *svc, XeIncoming *incoming, const char *profile, GVariant *options,
+                      const char *host, GTask *task);
 void incoming_finish(XeServices *svc, XeIncoming *incoming, guint timeout_ms, GTask *task);
 void incoming_abort(XeServices *svc, XeIncoming *incoming, const char *why, GTask *task);
 /* After a restart, from a worker: an incoming the journal has, not over. A committed one

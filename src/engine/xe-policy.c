@@ -267,9 +267,8 @@ xe_policy_check_budget(const XePolicy *policy, guint64 vf_state_bytes, guint64 r
                     "need about %" G_GUINT64_FORMAT " ms of downtime, above the budget of "
                     "%" G_GUINT64_FORMAT " ms; raise downtime-budget-ms or the switchover "
                     "bandwidth, or shrink the VF's VRAM",
-                    policy->name, vf_state_bytes / 1073741824.0,
-                    ram_residual_bytes / 1073741824.0, bw / 1073741824.0, estimate,
-                    policy->downtime_budget_ms);
+                    policy->name, vf_state_bytes / 1073741824.0, ram_residual_bytes / 1073741824.0,
+                    bw / 1073741824.0, estimate, policy->downtime_budget_ms);
     return FALSE;
 }
 

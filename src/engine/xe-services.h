@@ -114,8 +114,8 @@ void xe_services_incoming_ended(XeServices *self, XeIncoming *incoming);
  * "unknown"); FALSE when no such VF. */
 gboolean xe_services_vf_facts(XeServices *self, const char *vf, char **driver, char **migration);
 /* worker: an agent operation (XeAgentOp) on @target. */
-gboolean xe_services_agent_run(XeServices *self, XeAgentOp op, const char *target,
-                               const char *arg, const char *caller, char **out, GError **error);
+gboolean xe_services_agent_run(XeServices *self, XeAgentOp op, const char *target, const char *arg,
+                               const char *caller, char **out, GError **error);
 /* worker: a VF provisioned as @profile (the warm pool first), reserved for @owner
  * ("incoming:ID:NAME"); released (reset first with @reset). An empty or NULL
  * @reservation is nothing to release. */
@@ -124,12 +124,10 @@ gboolean xe_services_reserve(XeServices *self, const char *profile, const char *
 gboolean xe_services_release(XeServices *self, const char *reservation, gboolean reset,
                              const char *caller, GError **error);
 /* worker: the hooks of @phase with @document; FALSE when one vetoes. */
-gboolean xe_services_hooks(XeServices *self, const char *phase, JsonNode *document,
-                           GError **error);
+gboolean xe_services_hooks(XeServices *self, const char *phase, JsonNode *document, GError **error);
 /* worker: a QEMU (xe_qemu_process_spawn()), supervised on main, where its "exited" runs. */
-XeQemuProcess *xe_services_spawn(XeServices *self, const char *const *argv,
-                                 const char *qmp_socket, gboolean incoming, const char *log_path,
-                                 GError **error);
+XeQemuProcess *xe_services_spawn(XeServices *self, const char *const *argv, const char *qmp_socket,
+                                 gboolean incoming, const char *log_path, GError **error);
 /* worker: waits up to @grace_ms for @process to exit (after a quit), then kills it and
  * waits for that. */
 void xe_services_end_qemu(XeServices *self, XeQemuProcess *process, guint grace_ms);

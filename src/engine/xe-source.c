@@ -220,7 +220,8 @@ run_hooks(Migration *m, const char *phase, GError **error)
     g_autoptr(JsonNode) doc = NULL;
     JsonObject *obj;
 
-    xe_call_main(xe_services_get_main(m->svc), main_job_json, &j); /* after every change posted so far */
+    /* after every change posted so far */
+    xe_call_main(xe_services_get_main(m->svc), main_job_json, &j);
     doc = j.doc;
     obj = json_node_get_object(doc);
     json_object_set_string_member(obj, "phase", phase);
@@ -326,9 +327,9 @@ preflight(Migration *m, GError **error)
         return FALSE;
     }
     if (!xe_services_agent_run(m->svc, XE_AGENT_OP_READ_PROFILE, m->vf, NULL, "xe-migrated (job)",
-                          &m->profile, error) ||
+                               &m->profile, error) ||
         !xe_services_agent_run(m->svc, XE_AGENT_OP_MIGRATION_SIZE, m->vf, NULL, "xe-migrated (job)",
-                          &size, error))
+                               &size, error))
         return FALSE;
     m->vf_bytes = g_ascii_strtoull(size, NULL, 10);
 
@@ -357,10 +358,10 @@ preflight(Migration *m, GError **error)
     g_signal_connect(m->qmp, "disconnected", G_CALLBACK(on_disconnected), m);
     /* QEMU answers nothing while it reads the VF's state (under its big lock): a command
      * sent in the switchover waits out the whole save, which the budget bounds */
-    g_object_set(m->qmp, "command-timeout",
-                 (guint)MIN(MAX(XE_QMP_DEFAULT_COMMAND_TIMEOUT_MS, 2 * m->budget_ms + 10000),
-                            G_MAXUINT),
-                 NULL);
+    g_object_set(
+        m->qmp, "command-timeout",
+        (guint)MIN(MAX(XE_QMP_DEFAULT_COMMAND_TIMEOUT_MS, 2 * m->budget_ms + 10000), G_MAXUINT),
+        NULL);
     status = XE_AWAIT_CALL(&w, xe_qmp_query_status_async(m->qmp, m->cancellable, xe_await_cb, &w),
                            xe_qmp_query_status_finish(m->qmp, xe_await(&w), error));
     if (status == NULL)
@@ -392,8 +393,7 @@ preflight(Migration *m, GError **error)
 
             g_string_append_printf(why, "%s%s", i > 0 ? "; " : "", explained);
         }
-        g_set_error(error, XE_ERROR, XE_ERROR_NOT_SUPPORTED, "QEMU blocks migration: %s",
-                    why->str);
+        g_set_error(error, XE_ERROR, XE_ERROR_NOT_SUPPORTED, "QEMU blocks migration: %s", why->str);
         return FALSE;
     }
     caps = XE_AWAIT_CALL(
@@ -950,7 +950,8 @@ attempt(Migration *m, Evidence *e, GError **error)
 
     /* completed on the source: now, and only now, the destination may run */
     set_phase(m, XE_JOB_PHASE_VERIFYING);
-    if (!xe_peer_incoming_finish(m->peer, m->incoming, m->settings->peer_timeout_ms, NULL, &local)) {
+    if (!xe_peer_incoming_finish(m->peer, m->incoming, m->settings->peer_timeout_ms, NULL,
+                                 &local)) {
         gather_destination(m, e);
         /* a destination daemon that is not there (killed, restarting) is the transport's
          * failure: should the VM turn out never to have run there, another attempt may go */
@@ -1257,7 +1258,8 @@ job_thread(gpointer data)
             if (m->process != NULL)
                 xe_services_end_qemu(m->svc, m->process, 0);
             if (destination_loaded(m) &&
-                xe_peer_incoming_finish(m->peer, m->incoming, m->settings->peer_timeout_ms, NULL, NULL)) {
+                xe_peer_incoming_finish(m->peer, m->incoming, m->settings->peer_timeout_ms, NULL,
+                                        NULL)) {
                 xe_record_post(m->job, "time-to-running",
                                (guint64)(g_get_monotonic_time() - m->created) / 1000, NULL);
                 source_gone(m, DESTINATION_RUNS, NULL);
@@ -1488,7 +1490,8 @@ resume_thread(gpointer data)
         {
             Finish f = { m, FALSE, XE_VM_RUNNING };
 
-            xe_call_main(xe_services_get_main(m->svc), main_finish, &f); /* the VM is not held any more */
+            /* the VM is not held any more */
+            xe_call_main(xe_services_get_main(m->svc), main_finish, &f);
         }
         xe_services_worker_done(m->svc, worker);
         migration_free(m);

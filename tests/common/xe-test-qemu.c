@@ -41,9 +41,8 @@ xe_test_qemu_start(const char *name, const char *memory, gboolean incoming, GErr
     return xe_test_qemu_start_with(name, memory, incoming, NULL, NULL, error);
 }
 
-static XeTestQemu *start(const char *name, const char *memory, gboolean incoming,
-                         const char *accel, const char *const *env, const char *const *args,
-                         GError **error);
+static XeTestQemu *start(const char *name, const char *memory, gboolean incoming, const char *accel,
+                         const char *const *env, const char *const *args, GError **error);
 
 XeTestQemu *
 xe_test_qemu_start_with(const char *name, const char *memory, gboolean incoming,
@@ -75,10 +74,10 @@ start(const char *name, const char *memory, gboolean incoming, const char *accel
         for (const char *const *e = env; *e != NULL; e++)
             g_ptr_array_add(argv, (gpointer)*e);
     }
-    for (const char *const *a = (const char *const[]){ xe_test_qemu_binary(), "-name", name,
-                                                      "-machine", machine, "-m", memory,
-                                                      "-nodefaults", "-no-user-config",
-                                                      "-display", "none", NULL };
+    for (const char *const *a =
+             (const char *const[]){ xe_test_qemu_binary(), "-name", name, "-machine", machine, "-m",
+                                    memory, "-nodefaults", "-no-user-config", "-display", "none",
+                                    NULL };
          *a != NULL; a++)
         g_ptr_array_add(argv, (gpointer)*a);
     for (const char *const *a = args; a != NULL && *a != NULL; a++)

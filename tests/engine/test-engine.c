@@ -98,8 +98,7 @@ START_TEST(test_downtime_estimate_and_budget)
     p->device_bandwidth = gib;
     ck_assert_uint_eq(xe_policy_estimate_downtime_ms(p, 3 * gib, gib / 2, 2 * gib), 3300);
     ck_assert(!xe_policy_check_budget(p, 3 * gib, gib / 2, 2 * gib, &error));
-    ck_assert_msg(strstr(error->message, "3.00 GiB of VF state at the device's 1.00 GiB/s") !=
-                      NULL,
+    ck_assert_msg(strstr(error->message, "3.00 GiB of VF state at the device's 1.00 GiB/s") != NULL,
                   "%s", error->message);
     g_clear_error(&error);
     /* faster than the link: the link limits */

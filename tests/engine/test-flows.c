@@ -24,16 +24,21 @@
 #include "xe-test-services.h"
 #include "xe-test-util.h"
 
-#define URI        "tcp:127.0.0.1:4444"
-#define DEADLINE   20000
-#define CAPS       "[{'capability': 'events', 'state': false}, {'capability': 'return-path', 'state': false}]"
-#define ACTIVE     "{'status': 'active', 'total-time': 300, 'ram': {'transferred': 1000, 'remaining': 1000, 'total': 2000, 'mbps': 100.0}}"
-#define COMPLETED  "{'status': 'completed', 'total-time': 500, 'downtime': 20, 'ram': {'transferred': 2000, 'remaining': 0, 'total': 2000, 'mbps': 100.0}}"
-#define RUNNING    "{'status': 'running', 'running': true}"
+#define URI      "tcp:127.0.0.1:4444"
+#define DEADLINE 20000
+#define CAPS \
+    "[{'capability': 'events', 'state': false}, {'capability': 'return-path', 'state': false}]"
+#define ACTIVE                                                                                 \
+    "{'status': 'active', 'total-time': 300, 'ram': {'transferred': 1000, 'remaining': 1000, " \
+    "'total': 2000, 'mbps': 100.0}}"
+#define COMPLETED                                                                              \
+    "{'status': 'completed', 'total-time': 500, 'downtime': 20, 'ram': {'transferred': 2000, " \
+    "'remaining': 0, 'total': 2000, 'mbps': 100.0}}"
+#define RUNNING "{'status': 'running', 'running': true}"
 #define POLICY                                                                                 \
-    "[policy]\nname=flows\ndowntime-budget-ms=5000\nswitchover-bandwidth=1G\n"                  \
-    "max-bandwidth=0\nsetup-overhead-ms=10\ndowntime-steps=1\nstep-interval-ms=1000\n"          \
-    "auto-converge=false\ncompletion-timeout-ms=30000\nstall-timeout-ms=20000\n"                \
+    "[policy]\nname=flows\ndowntime-budget-ms=5000\nswitchover-bandwidth=1G\n"                 \
+    "max-bandwidth=0\nsetup-overhead-ms=10\ndowntime-steps=1\nstep-interval-ms=1000\n"         \
+    "auto-converge=false\ncompletion-timeout-ms=30000\nstall-timeout-ms=20000\n"               \
     "switchover-ack-timeout-ms=30000\nretries=0\nbackoff-initial-ms=100\nbackoff-max-ms=200\n" \
     "backoff-jitter=0\nmultifd=false\nmultifd-channels=2\nvfio-multifd=false\n"
 
@@ -138,8 +143,8 @@ script_quit(XeFakeQmp *q)
 static XeJob *
 start_job(Host *h, XeVm *vm)
 {
-    XeJob *job = xe_job_new(g_main_context_default(), "1", xe_vm_get_name(vm), "peer", "flows",
-                            "test");
+    XeJob *job =
+        xe_job_new(g_main_context_default(), "1", xe_vm_get_name(vm), "peer", "flows", "test");
 
     g_object_set(vm, "state", xe_vm_state_to_string(XE_VM_MIGRATING), "job", "1", NULL);
     migration_start(XE_SERVICES(h->svc), job, vm, "peer");
@@ -152,8 +157,8 @@ static void
 start_demo(Host *h, XeFakeQmp *q)
 {
     xe_fake_qmp_start(q);
-    h->vm = xe_test_services_add_vm(h->svc, "demo", "0000:00:02.1", "src-1",
-                                    xe_fake_qmp_get_path(q));
+    h->vm =
+        xe_test_services_add_vm(h->svc, "demo", "0000:00:02.1", "src-1", xe_fake_qmp_get_path(q));
     h->job = start_job(h, h->vm);
 }
 
@@ -458,9 +463,8 @@ prepare(Host *h, const char *id, const char *name, GError **error)
     spec->profile = g_strdup("test");
     spec->policy = g_strdup("default");
     incoming = xe_incoming_new(g_main_context_default(), id, spec, ":1.99");
-    incoming_prepare(XE_SERVICES(h->svc), incoming, "lmem=1073741824",
-                     g_variant_new("a{sv}", NULL), "127.0.0.1",
-                     g_task_new(NULL, NULL, xe_test_result_cb, &r));
+    incoming_prepare(XE_SERVICES(h->svc), incoming, "lmem=1073741824", g_variant_new("a{sv}", NULL),
+                     "127.0.0.1", g_task_new(NULL, NULL, xe_test_result_cb, &r));
     out = g_task_propagate_pointer(G_TASK(xe_test_result_wait(&r, DEADLINE, "Prepare")), error);
     xe_test_result_clear(&r);
     if (out != NULL) {

@@ -24,11 +24,11 @@ struct _XeTestServices {
     GHashTable *vms;     /* name -> XeVm that arrived (main) */
     GArray *pids;        /* stand-in QEMUs (main) */
     GMutex lock;
-    GPtrArray *log;       /* under lock */
-    GQueue monitors;      /* under lock */
-    char *check;          /* under lock */
-    guint next_vf;        /* under lock */
-    char *hook_phase;     /* set before the flow starts */
+    GPtrArray *log;   /* under lock */
+    GQueue monitors;  /* under lock */
+    char *check;      /* under lock */
+    guint next_vf;    /* under lock */
+    char *hook_phase; /* set before the flow starts */
     XeTestHookFunc hook_func;
     gpointer hook_data;
 };
@@ -419,8 +419,8 @@ vf_facts(XeServices *svc, const char *vf, char **driver, char **migration)
 }
 
 static gboolean
-agent_run(XeServices *svc, XeAgentOp op, const char *target, const char *arg,
-          const char *caller, char **out, GError **error)
+agent_run(XeServices *svc, XeAgentOp op, const char *target, const char *arg, const char *caller,
+          char **out, GError **error)
 {
     XeTestServices *self = XE_TEST_SERVICES(svc);
 

@@ -478,10 +478,11 @@ vf_qemu_in_a(const char *sock, const char *vf)
     g_autofree char *root = g_strdup_printf("XE_VFIO_SIM_ROOT=%s", sim_of('a'));
     g_autofree char *wrapper = g_strdup_printf("%s/qemu-vfio", lab_dir);
     g_autofree char *device = g_strdup_printf("vfio-pci,host=%s,id=xe-vf", vf);
-    const char *argv[] = { "nsenter",  net,    "--",       "env",           root,      wrapper,
-                           "-machine", "q35",  "-accel",   "kvm",           "-accel",  "tcg",
-                           "-m",       "64M",  "-nodefaults", "-no-user-config", "-display",
-                           "none",     "-device", device,  NULL };
+    const char *argv[] = {
+        "nsenter",  net,    "--",      "env",  root, wrapper, "-machine",    "q35",
+        "-accel",   "kvm",  "-accel",  "tcg",  "-m", "64M",   "-nodefaults", "-no-user-config",
+        "-display", "none", "-device", device, NULL
+    };
     g_autoptr(GError) error = NULL;
     XeQemuProcess *p = xe_qemu_process_spawn(argv, sock, FALSE, NULL, &error);
 
@@ -659,7 +660,8 @@ START_TEST(test_destination_qemu_killed_is_retried)
     g_autoptr(JsonNode) j = NULL;
     GPid pid;
 
-    start_vf_vm_with("killed", 256, "faults", TRUE); /* paced: RAM and VF at 64 MiB/s, the bandwidth measured */
+    start_vf_vm_with("killed", 256, "faults",
+                     TRUE); /* paced: RAM and VF at 64 MiB/s, the bandwidth measured */
     id = migrate_detached("killed");
     pid = incoming_pid();
     ck_assert_int_eq(kill(pid, SIGKILL), 0);
@@ -704,7 +706,8 @@ START_TEST(test_transport_cut_is_retried)
     g_autoptr(JsonNode) moving = NULL;
     g_autoptr(JsonNode) j = NULL;
 
-    start_vf_vm_with("cut", 256, "faults", TRUE); /* paced: RAM and VF at 64 MiB/s, the bandwidth measured */
+    start_vf_vm_with("cut", 256, "faults",
+                     TRUE); /* paced: RAM and VF at 64 MiB/s, the bandwidth measured */
     id = migrate_detached("cut");
     moving = wait_job(id, ram_moving);
     ck_assert_uint_ge(cut_transport(), 1);
@@ -1013,9 +1016,9 @@ predict_once(guint64 vram, gboolean dirtying, guint i, double *predicted, double
     g_autofree char *path = g_strdup_printf("%s/%s.vm", lab_dir, name);
     /* the dirtying guest (tests/guest) rewrites all of its 256 MiB over and over; under TCG
      * (KVM may not run guests on this kind of machine): hundreds of passes a second */
-    g_autofree char *guest =
-        dirtying ? g_strdup_printf("-accel tcg -kernel %s", g_getenv("XE_DIRTIER"))
-                 : g_strdup("-accel kvm -accel tcg");
+    g_autofree char *guest = dirtying
+                                 ? g_strdup_printf("-accel tcg -kernel %s", g_getenv("XE_DIRTIER"))
+                                 : g_strdup("-accel kvm -accel tcg");
     g_autofree char *text = g_strdup_printf(
         "[vm]\nname=%s\ncommand=%s/qemu-vfio -machine q35 %s -m 256M "
         "-nodefaults -no-user-config -display none -device vfio-pci,host={vf},id=xe-vf\n"

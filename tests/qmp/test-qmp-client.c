@@ -1269,11 +1269,13 @@ START_TEST(test_vfio_event_parse)
     const char *id, *path;
     XeQmpVfioState state;
 
-    ck_assert(xe_qmp_event_vfio_migration_decode(json_node_get_object(n), &id, &path, &state, NULL));
+    ck_assert(
+        xe_qmp_event_vfio_migration_decode(json_node_get_object(n), &id, &path, &state, NULL));
     ck_assert_str_eq(id, "hostdev0");
     ck_assert_int_eq(state, XE_QMP_VFIO_STATE_STOP_COPY);
     ck_assert_str_eq(xe_qmp_vfio_state_to_string(state), "stop-copy");
-    ck_assert(!xe_qmp_event_vfio_migration_decode(json_node_get_object(bad), &id, &path, &state, NULL));
+    ck_assert(
+        !xe_qmp_event_vfio_migration_decode(json_node_get_object(bad), &id, &path, &state, NULL));
 }
 END_TEST
 

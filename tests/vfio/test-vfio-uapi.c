@@ -38,11 +38,9 @@ vfio_up(Vfio *v)
     g_setenv("XE_VFIO_SIM_ROOT", v->sim->root, TRUE); /* read at the first /dev/vfio open */
     ck_assert_int_eq(
         xe_test_sim_write(v->sim, "sys/bus/pci/devices/" PF "/sriov_drivers_autoprobe", "0"), 0);
-    ck_assert_int_eq(xe_test_sim_write(v->sim, "sys/bus/pci/devices/" PF "/sriov_numvfs", "1"),
-                     0);
+    ck_assert_int_eq(xe_test_sim_write(v->sim, "sys/bus/pci/devices/" PF "/sriov_numvfs", "1"), 0);
     ck_assert_int_eq(
-        xe_test_sim_write(v->sim, "sys/bus/pci/devices/" VF1 "/driver_override", "xe-vfio-pci"),
-        0);
+        xe_test_sim_write(v->sim, "sys/bus/pci/devices/" VF1 "/driver_override", "xe-vfio-pci"), 0);
     ck_assert_int_eq(xe_test_sim_write(v->sim, "sys/bus/pci/drivers/xe-vfio-pci/bind", VF1), 0);
     v->container = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
     ck_assert_msg(v->container >= 0, "/dev/vfio/vfio: %s", g_strerror(errno));
@@ -67,10 +65,10 @@ vfio_iommu(Vfio *v)
     ck_assert_int_eq(ioctl(v->container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU), 0);
 }
 
-#define assert_errno(call, want)                                                         \
-    do {                                                                                 \
-        int _r = (call);                                                                 \
-        ck_assert_msg(_r < 0 && errno == (want), "%s: %d (%s), expected %s", #call, _r,  \
+#define assert_errno(call, want)                                                        \
+    do {                                                                                \
+        int _r = (call);                                                                \
+        ck_assert_msg(_r < 0 && errno == (want), "%s: %d (%s), expected %s", #call, _r, \
                       _r < 0 ? g_strerror(errno) : "success", g_strerror(want));        \
     } while (0)
 
@@ -211,9 +209,8 @@ START_TEST(test_dirty_bitmap_every_mapped_page)
     Vfio v = { 0 };
     /* the request and its data[]: a header, then the get */
     guint8 raw[sizeof(struct vfio_iommu_type1_dirty_bitmap) +
-               sizeof(struct vfio_iommu_type1_dirty_bitmap_get)] __attribute__((aligned(8))) = {
-        0
-    };
+               sizeof(struct vfio_iommu_type1_dirty_bitmap_get)]
+        __attribute__((aligned(8))) = { 0 };
     struct vfio_iommu_type1_dirty_bitmap *d = (gpointer)raw;
     struct vfio_iommu_type1_dirty_bitmap_get *get = (gpointer)d->data;
     guint64 bits[1] = { 0 };
@@ -236,7 +233,7 @@ START_TEST(test_dirty_bitmap_every_mapped_page)
     ck_assert_int_eq(ioctl(v.container, VFIO_IOMMU_DIRTY_PAGES, d), 0);
     /* nothing pins pages here: type1 reports every mapped page dirty, the gap clean */
     ck_assert_uint_eq(bits[0], 0x0000ffff0000ffffull); /* pages 0-15 and 32-47 */
-    get->size = 0x8000; /* cuts the first mapping */
+    get->size = 0x8000;                                /* cuts the first mapping */
     assert_errno(ioctl(v.container, VFIO_IOMMU_DIRTY_PAGES, d), EINVAL);
     vfio_down(&v);
 }

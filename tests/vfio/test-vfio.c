@@ -52,9 +52,8 @@ host_up(Host *h, guint vfs)
     h->root_env = g_strdup_printf("XE_VFIO_SIM_ROOT=%s", h->sim->root);
     h->log_env = g_strdup_printf("XE_VFIO_LOG=%s", h->log);
     h->preload_env = g_strdup_printf("LD_PRELOAD=%s", g_getenv("XE_VFIO_PRELOAD"));
-    ck_assert_int_eq(xe_test_sim_write(h->sim, "sys/bus/pci/devices/" PF "/sriov_drivers_autoprobe",
-                                       "0"),
-                     0);
+    ck_assert_int_eq(
+        xe_test_sim_write(h->sim, "sys/bus/pci/devices/" PF "/sriov_drivers_autoprobe", "0"), 0);
     ck_assert_int_eq(xe_test_sim_write(h->sim, "sys/bus/pci/devices/" PF "/sriov_numvfs", count),
                      0);
     for (guint i = 1; i <= vfs; i++) {
@@ -98,9 +97,9 @@ emulation_log(Host *h)
 static XeTestQemu *
 start_qemu(Host *h, const char *name, const char *vf, const char *options, gboolean incoming)
 {
-    g_autofree char *device = g_strdup_printf("vfio-pci,host=%s,id=gpu%s%s", vf,
-                                              options != NULL ? "," : "",
-                                              options != NULL ? options : "");
+    g_autofree char *device =
+        g_strdup_printf("vfio-pci,host=%s,id=gpu%s%s", vf, options != NULL ? "," : "",
+                        options != NULL ? options : "");
     const char *env[] = { h->preload_env, h->root_env, h->log_env, NULL };
     const char *args[] = { "-device", device, NULL };
     g_autoptr(GError) error = NULL;
@@ -245,8 +244,8 @@ connect_qmp(XeTestQemu *qemu)
     g_autoptr(GError) error = NULL;
     XeQmpClient *client = xe_test_qemu_connect(qemu, &error);
 
-    ck_assert_msg(client != NULL, "%s: %s; QEMU said: %s", qemu->name,
-                  error ? error->message : "", qemu_log(qemu));
+    ck_assert_msg(client != NULL, "%s: %s; QEMU said: %s", qemu->name, error ? error->message : "",
+                  qemu_log(qemu));
     return client;
 }
 
@@ -597,9 +596,9 @@ END_TEST
  * moved to other ones would bypass the emulation). */
 START_TEST(test_qemu_entry_points)
 {
-    static const char *const needed[] = { "open64", "ioctl", "pread64", "__pread64_chk",
-                                          "pwrite64", "close", "stat64", "readlink",
-                                          "realpath" };
+    static const char *const needed[] = { "open64",        "ioctl",    "pread64",
+                                          "__pread64_chk", "pwrite64", "close",
+                                          "stat64",        "readlink", "realpath" };
     const char *argv[] = { "nm", "-D", "--undefined-only", NULL, NULL };
     g_autofree char *out = NULL;
     g_autofree char *err = NULL;
@@ -616,8 +615,8 @@ START_TEST(test_qemu_entry_points)
         g_autofree char *pattern = g_strdup_printf(" %s@", needed[i]);
 
         ck_assert_msg(strstr(out, pattern) != NULL,
-                      "%s no longer imports %s: the emulation would not see those calls",
-                      argv[3], needed[i]);
+                      "%s no longer imports %s: the emulation would not see those calls", argv[3],
+                      needed[i]);
     }
     /* entry points that would bypass it were they used for VFIO paths */
     for (const char *const *b = (const char *const[]){ " openat2@", " statx@", " __xstat64@",

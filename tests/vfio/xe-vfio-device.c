@@ -39,7 +39,7 @@
 #define VFIO_DEVICE_STATE_PRE_COPY_P2P 7
 #endif
 
-#define NUM_BARS 6
+#define NUM_BARS       6
 #define DEVICE_FD_SIZE ((guint64)VFIO_PCI_NUM_REGIONS << XE_VFIO_REGION_SHIFT)
 
 #define IORESOURCE_MEM      0x00000200
@@ -57,7 +57,7 @@ struct _XeVfioGroup {
 
 typedef struct {
     guint64 size;
-    guint32 flags; /* PCI_BASE_ADDRESS_* bits of the low dword */
+    guint32 flags;  /* PCI_BASE_ADDRESS_* bits of the low dword */
     gboolean upper; /* the high dword of the 64-bit BAR before it */
 } Bar;
 
@@ -233,8 +233,8 @@ read_bars(XeVfioDevice *d)
         guint64 start = 0, end = 0, flags = 0;
         Bar *b = &d->bars[i];
 
-        if (sscanf(lines[i], "%" G_GINT64_MODIFIER "x %" G_GINT64_MODIFIER "x %" G_GINT64_MODIFIER
-                             "x",
+        if (sscanf(lines[i],
+                   "%" G_GINT64_MODIFIER "x %" G_GINT64_MODIFIER "x %" G_GINT64_MODIFIER "x",
                    &start, &end, &flags) != 3)
             return -EIO;
         if (b->upper || end <= start || !(flags & IORESOURCE_MEM))
@@ -317,7 +317,7 @@ build_config(XeVfioDevice *d)
             writable(d, off, 4, size > 0 ? (guint32)(~(size - 1) >> 32) : 0);
         } else {
             set_le(d->config + off, 4, b->size > 0 ? b->flags : 0);
-            writable(d, off, 4, b->size > 0 ? (guint32)~(b->size - 1) & ~0xfu : 0);
+            writable(d, off, 4, b->size > 0 ? (guint32) ~(b->size - 1) & ~0xfu : 0);
         }
     }
     set_le(d->config + PCI_ROM_ADDRESS, 4, 0); /* no ROM */
@@ -335,8 +335,8 @@ build_config(XeVfioDevice *d)
             guint32 table = get_le(d->config + pos + PCI_MSIX_TABLE, 4);
 
             d->msix = (guint8)pos;
-            d->msix_vectors = (get_le(d->config + pos + PCI_MSIX_FLAGS, 2) &
-                               PCI_MSIX_FLAGS_QSIZE) + 1;
+            d->msix_vectors =
+                (get_le(d->config + pos + PCI_MSIX_FLAGS, 2) & PCI_MSIX_FLAGS_QSIZE) + 1;
             d->msix_bar = table & PCI_MSIX_TABLE_BIR;
             writable(d, pos + PCI_MSIX_FLAGS, 2, PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL);
         }
@@ -484,8 +484,7 @@ xe_vfio_device_config_write(XeVfioDevice *d, const void *buf, gsize count, guint
         guint off = PCI_BASE_ADDRESS_0 + 4 * i;
 
         if (!d->bars[i].upper && d->bars[i].size > 0)
-            set_le(d->config + off, 4,
-                   (get_le(d->config + off, 4) & ~0xfu) | d->bars[i].flags);
+            set_le(d->config + off, 4, (get_le(d->config + off, 4) & ~0xfu) | d->bars[i].flags);
     }
     /* an FLR initiated through the PCIe capability; the bit reads 0 */
     if (d->pcie != 0 && offset <= d->pcie + PCI_EXP_DEVCTL + 1u &&
@@ -619,10 +618,10 @@ set_irqs(XeVfioDevice *d, struct vfio_irq_set *set)
 /* migration (vfio core's feature checks, then xe-vfio-pci through xe-sim) */
 
 static const char *const states[] = {
-    [VFIO_DEVICE_STATE_ERROR] = "error",         [VFIO_DEVICE_STATE_STOP] = "stop",
-    [VFIO_DEVICE_STATE_RUNNING] = "running",     [VFIO_DEVICE_STATE_STOP_COPY] = "stop_copy",
-    [VFIO_DEVICE_STATE_RESUMING] = "resuming",   [VFIO_DEVICE_STATE_RUNNING_P2P] = "running_p2p",
-    [VFIO_DEVICE_STATE_PRE_COPY] = "pre_copy",   [VFIO_DEVICE_STATE_PRE_COPY_P2P] = "pre_copy_p2p",
+    [VFIO_DEVICE_STATE_ERROR] = "error",       [VFIO_DEVICE_STATE_STOP] = "stop",
+    [VFIO_DEVICE_STATE_RUNNING] = "running",   [VFIO_DEVICE_STATE_STOP_COPY] = "stop_copy",
+    [VFIO_DEVICE_STATE_RESUMING] = "resuming", [VFIO_DEVICE_STATE_RUNNING_P2P] = "running_p2p",
+    [VFIO_DEVICE_STATE_PRE_COPY] = "pre_copy", [VFIO_DEVICE_STATE_PRE_COPY_P2P] = "pre_copy_p2p",
 };
 
 static int
@@ -683,8 +682,7 @@ mig_state(XeVfioDevice *d, guint32 flags, struct vfio_device_feature_mig_state *
             }
         return -EIO;
     }
-    if (mig->device_state >= G_N_ELEMENTS(states) ||
-        mig->device_state == VFIO_DEVICE_STATE_ERROR)
+    if (mig->device_state >= G_N_ELEMENTS(states) || mig->device_state == VFIO_DEVICE_STATE_ERROR)
         return -EINVAL;
     {
         int r = xe_vfio_sim_write(state_rel, states[mig->device_state]);
@@ -697,11 +695,10 @@ mig_state(XeVfioDevice *d, guint32 flags, struct vfio_device_feature_mig_state *
         mig->device_state == VFIO_DEVICE_STATE_RESUMING) {
         g_autofree char *rel = g_strdup_printf("sim/vfio/%s/data", d->bdf);
         g_autofree char *path = xe_vfio_sim_path(rel);
-        int fd = xe_vfio_real_open(path,
-                                   (mig->device_state == VFIO_DEVICE_STATE_STOP_COPY ? O_RDONLY
-                                                                                     : O_WRONLY) |
-                                       O_CLOEXEC,
-                                   0);
+        int fd = xe_vfio_real_open(
+            path,
+            (mig->device_state == VFIO_DEVICE_STATE_STOP_COPY ? O_RDONLY : O_WRONLY) | O_CLOEXEC,
+            0);
 
         if (fd < 0)
             return -errno;
@@ -714,8 +711,8 @@ static long
 feature(XeVfioDevice *d, struct vfio_device_feature *f)
 {
     gsize minsz = G_STRUCT_OFFSET(struct vfio_device_feature, data);
-    guint32 allowed = VFIO_DEVICE_FEATURE_MASK | VFIO_DEVICE_FEATURE_GET |
-                      VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_PROBE;
+    guint32 allowed = VFIO_DEVICE_FEATURE_MASK | VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_SET |
+                      VFIO_DEVICE_FEATURE_PROBE;
     gsize argsz;
     int r;
 

@@ -15,10 +15,10 @@
 
 #include <linux/vfio.h>
 
-#define PGSIZE_BITMAP   (4096ull | (2ull << 20) | (1ull << 30)) /* 4K, 2M, 1G */
-#define MIN_PAGE        4096ull
-#define DMA_ENTRY_LIMIT 65535u           /* type1's dma_entry_limit default */
-#define DIRTY_BITMAP_MAX (1ull << 28)    /* DIRTY_BITMAP_SIZE_MAX: INT_MAX bits, in bytes */
+#define PGSIZE_BITMAP    (4096ull | (2ull << 20) | (1ull << 30)) /* 4K, 2M, 1G */
+#define MIN_PAGE         4096ull
+#define DMA_ENTRY_LIMIT  65535u       /* type1's dma_entry_limit default */
+#define DIRTY_BITMAP_MAX (1ull << 28) /* DIRTY_BITMAP_SIZE_MAX: INT_MAX bits, in bytes */
 
 typedef struct {
     guint64 iova, size, vaddr;
@@ -26,10 +26,10 @@ typedef struct {
 } Mapping;
 
 struct _XeVfioContainer {
-    guint refs;        /* its fd, and each group attached */
-    guint groups;      /* attached */
-    guint iommu_type;  /* 0 until VFIO_SET_IOMMU */
-    GArray *maps;      /* Mapping, sorted by iova */
+    guint refs;       /* its fd, and each group attached */
+    guint groups;     /* attached */
+    guint iommu_type; /* 0 until VFIO_SET_IOMMU */
+    GArray *maps;     /* Mapping, sorted by iova */
     gboolean dirty_tracking;
 };
 
@@ -265,8 +265,8 @@ static long
 unmap_dma(XeVfioContainer *c, struct vfio_iommu_type1_dma_unmap *unmap)
 {
     gsize minsz = G_STRUCT_OFFSET(struct vfio_iommu_type1_dma_unmap, size) + sizeof(unmap->size);
-    guint32 allowed = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP | VFIO_DMA_UNMAP_FLAG_ALL |
-                      VFIO_DMA_UNMAP_FLAG_VADDR;
+    guint32 allowed =
+        VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP | VFIO_DMA_UNMAP_FLAG_ALL | VFIO_DMA_UNMAP_FLAG_VADDR;
     guint64 unmapped = 0;
 
     if (c->iommu_type == 0)
