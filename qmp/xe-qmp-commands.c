@@ -323,3 +323,99 @@ xe_qmp_query_status_finish(XeQmpClient *self, GAsyncResult *result, GError **err
 {
     return xe_qmp_client_call_finish(self, result, error);
 }
+
+/* query-memory-size-summary */
+
+gpointer
+xe_qmp_parse_memory_size(JsonNode *ret, const char *command, GError **error)
+{
+    g_autofree XeQmpMemorySize *size = g_new0(XeQmpMemorySize, 1);
+    JsonObject *obj = xe_qmp_reply_object(ret, command, error);
+    gboolean present;
+
+    if (obj == NULL ||
+        !xe_qmp_reply_get_uint(obj, command, "base-memory", NULL, &size->base_memory, error) ||
+        !xe_qmp_reply_get_uint(obj, command, "plugged-memory", &present, &size->plugged_memory,
+                               error))
+        return NULL;
+    return g_steal_pointer(&size);
+}
+
+void
+xe_qmp_query_memory_size_summary_async(XeQmpClient *self, GCancellable *cancellable,
+                                       GAsyncReadyCallback callback, gpointer user_data)
+{
+    xe_qmp_client_call_async(self, "query-memory-size-summary", NULL, xe_qmp_parse_memory_size,
+                             g_free, 0, cancellable, callback, user_data);
+}
+
+XeQmpMemorySize *
+xe_qmp_query_memory_size_summary_finish(XeQmpClient *self, GAsyncResult *result, GError **error)
+{
+    return xe_qmp_client_call_finish(self, result, error);
+}
+
+/* qom-list */
+
+void
+xe_qmp_object_property_free(XeQmpObjectProperty *property)
+{
+    if (property == NULL)
+        return;
+    g_free(property->name);
+    g_free(property->type);
+    g_free(property);
+}
+
+gpointer
+xe_qmp_parse_qom_list(JsonNode *ret, const char *command, GError **error)
+{
+    g_autoptr(GPtrArray) list =
+        g_ptr_array_new_with_free_func((GDestroyNotify)xe_qmp_object_property_free);
+    JsonArray *arr;
+
+    if (!JSON_NODE_HOLDS_ARRAY(ret)) {
+        bad_reply(error, command, "return", "is %s, expected an array", xe_qmp_node_kind(ret));
+        return NULL;
+    }
+    arr = json_node_get_array(ret);
+    for (guint i = 0; i < json_array_get_length(arr); i++) {
+        JsonNode *node = json_array_get_element(arr, i);
+        g_autoptr(XeQmpObjectProperty) p = g_new0(XeQmpObjectProperty, 1);
+        const char *name, *type;
+
+        if (!JSON_NODE_HOLDS_OBJECT(node)) {
+            g_set_error(error, XE_QMP_ERROR, XE_QMP_ERROR_BAD_REPLY,
+                        "%s: reply element %u is %s, expected an object", command, i,
+                        xe_qmp_node_kind(node));
+            return NULL;
+        }
+        if (!xe_qmp_reply_get_string(json_node_get_object(node), command, "name", TRUE, &name,
+                                     error) ||
+            !xe_qmp_reply_get_string(json_node_get_object(node), command, "type", TRUE, &type,
+                                     error))
+            return NULL;
+        p->name = g_strdup(name);
+        p->type = g_strdup(type);
+        g_ptr_array_add(list, g_steal_pointer(&p));
+    }
+    return g_steal_pointer(&list);
+}
+
+void
+xe_qmp_qom_list_async(XeQmpClient *self, const char *path, GCancellable *cancellable,
+                      GAsyncReadyCallback callback, gpointer user_data)
+{
+    g_autoptr(JsonObject) args = json_object_new();
+
+    json_object_set_string_member(args, "path", path);
+    xe_qmp_client_call_async(self, "qom-list", args, xe_qmp_parse_qom_list,
+                             (GDestroyNotify)g_ptr_array_unref, 0, cancellable, callback,
+                             user_data);
+}
+
+GPtrArray *
+xe_qmp_qom_list_finish(XeQmpClient *self, GAsyncResult *result, GError **error)
+{
+    return xe_qmp_client_call_finish(self, result, error);
+}

@@ -53,6 +53,30 @@ void xe_qmp_query_status_async(XeQmpClient *self, GCancellable *cancellable,
 XeQmpStatus *xe_qmp_query_status_finish(XeQmpClient *self, GAsyncResult *result, GError **error);
 void xe_qmp_status_free(XeQmpStatus *status);
 
+/* query-memory-size-summary: the guest's RAM, base and hot-plugged */
+typedef struct {
+    guint64 base_memory;
+    guint64 plugged_memory; /* 0 when QEMU reports none */
+} XeQmpMemorySize;
+
+void xe_qmp_query_memory_size_summary_async(XeQmpClient *self, GCancellable *cancellable,
+                                            GAsyncReadyCallback callback, gpointer user_data);
+XeQmpMemorySize *xe_qmp_query_memory_size_summary_finish(XeQmpClient *self, GAsyncResult *result,
+                                                         GError **error);
+
+/* qom-list: the properties of the QOM object at @path, as "name" and "type" pairs
+ * ("child<iommufd>", "link<...>", "str", ...) */
+typedef struct {
+    char *name;
+    char *type;
+} XeQmpObjectProperty;
+
+void xe_qmp_qom_list_async(XeQmpClient *self, const char *path, GCancellable *cancellable,
+                           GAsyncReadyCallback callback, gpointer user_data);
+/* a GPtrArray of XeQmpObjectProperty */
+GPtrArray *xe_qmp_qom_list_finish(XeQmpClient *self, GAsyncResult *result, GError **error);
+void xe_qmp_object_property_free(XeQmpObjectProperty *property);
+
 /* Reply-checking helpers shared by the typed parsers. Each fails with
  * XE_QMP_ERROR_BAD_REPLY "<command>: '<member>' <what is wrong>". */
 JsonObject *xe_qmp_reply_object(JsonNode *ret, const char *command, GError **error);
@@ -68,5 +92,6 @@ gboolean xe_qmp_reply_get_double(JsonObject *obj, const char *command, const cha
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(XeQmpVersion, xe_qmp_version_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(XeQmpStatus, xe_qmp_status_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(XeQmpObjectProperty, xe_qmp_object_property_free)
 
 G_END_DECLS

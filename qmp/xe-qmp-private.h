@@ -27,6 +27,8 @@ const char *xe_qmp_node_kind(JsonNode *node);
  * a value, or NULL with @error set (XE_QMP_ERROR_BAD_REPLY). */
 gpointer xe_qmp_parse_version(JsonNode *ret, const char *command, GError **error);
 gpointer xe_qmp_parse_status(JsonNode *ret, const char *command, GError **error);
+gpointer xe_qmp_parse_memory_size(JsonNode *ret, const char *command, GError **error);
+gpointer xe_qmp_parse_qom_list(JsonNode *ret, const char *command, GError **error);
 gpointer xe_qmp_parse_migrate_capabilities(JsonNode *ret, const char *command, GError **error);
 gpointer xe_qmp_parse_migrate_parameters(JsonNode *ret, const char *command, GError **error);
 

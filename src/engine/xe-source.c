@@ -69,7 +69,8 @@ typedef struct {
     char *profile;          /* key=value, what the destination must match */
     guint64 vf_bytes;
     guint64 estimate_ms;
-    guint64 limit_ms; /* the downtime-limit QEMU has now */
+    guint64 ram_resent; /* guest RAM the switchover resends however idle the guest */
+    guint64 limit_ms;   /* the downtime-limit QEMU has now */
     XeQmpClient *qmp;
     gboolean src_ack, src_multifd, src_switchover_bw;
 
@@ -286,6 +287,41 @@ on_disconnected(XeQmpClient *client, GError *reason, gpointer user_data)
 
 /* pre-flight */
 
+#define RAM_RESENT_WHY                                                                        \
+    "the legacy VFIO container reports every page of the guest's RAM dirty (xe-vfio-pci has " \
+    "no DMA logging), so the switchover resends all of it: "
+
+/* How much of the guest's RAM the switchover resends whatever the guest does. With the
+ * legacy VFIO container, type1 reports every mapped page dirty at every sync when the
+ * device pins nothing and logs no DMA (xe-vfio-pci): the stop-and-copy resends the whole
+ * RAM. Under iommufd, the IOMMU's own dirty tracking (where it has one) is precise, and
+ * QEMU's remaining count says what is left. */
+static gboolean
+guest_ram_resent(Migration *m, GError **error)
+{
+    g_auto(XeAwait) w = XE_AWAIT_INIT;
+    g_autofree XeQmpMemorySize *size = NULL;
+    g_autoptr(GPtrArray) objects = NULL;
+
+    size = XE_AWAIT_CALL(
+        &w, xe_qmp_query_memory_size_summary_async(m->qmp, m->cancellable, xe_await_cb, &w),
+        xe_qmp_query_memory_size_summary_finish(m->qmp, xe_await(&w), error));
+    if (size == NULL)
+        return FALSE;
+    objects = XE_AWAIT_CALL(
+        &w, xe_qmp_qom_list_async(m->qmp, "/objects", m->cancellable, xe_await_cb, &w),
+        xe_qmp_qom_list_finish(m->qmp, xe_await(&w), error));
+    if (objects == NULL)
+        return FALSE;
+    for (guint i = 0; i < objects->len; i++)
+        if (g_str_equal(((XeQmpObjectProperty *)objects->pdata[i])->type, "child<iommufd>")) {
+            m->ram_resent = 0;
+            return TRUE;
+        }
+    m->ram_resent = size->base_memory + size->plugged_memory;
+    return TRUE;
+}
+
 static gboolean
 preflight(Migration *m, GError **error)
 {
@@ -332,20 +368,6 @@ preflight(Migration *m, GError **error)
                                &size, error))
         return FALSE;
     m->vf_bytes = g_ascii_strtoull(size, NULL, 10);
-
-    /* the budget: the VF's state moves while the guest is stopped */
-    budgeted = *m->policy;
-    budgeted.downtime_budget_ms = m->budget_ms;
-    if (budgeted.switchover_bandwidth > 0) {
-        m->estimate_ms = xe_policy_estimate_downtime_ms(&budgeted, m->vf_bytes, 0, 0);
-        xe_record_post(m->job, "expected-downtime", m->estimate_ms, NULL);
-        if (!xe_policy_check_budget(&budgeted, m->vf_bytes, 0, 0, error))
-            return FALSE;
-    } else {
-        /* "auto": the budget is checked against the bandwidth QEMU measures once the
-         * live phase runs (follow()); until then the limit starts from the overhead. */
-        m->estimate_ms = budgeted.setup_overhead_ms;
-    }
 
     /* the source QEMU */
     address = g_strdup_printf("unix:%s", qmp);
@@ -415,6 +437,25 @@ preflight(Migration *m, GError **error)
     if (params == NULL)
         return FALSE;
     m->src_switchover_bw = params->has_avail_switchover_bandwidth;
+    if (!guest_ram_resent(m, error))
+        return FALSE;
+
+    /* the budget: the VF's state, and the RAM resent, move while the guest is stopped */
+    budgeted = *m->policy;
+    budgeted.downtime_budget_ms = m->budget_ms;
+    if (budgeted.switchover_bandwidth > 0) {
+        m->estimate_ms = xe_policy_estimate_downtime_ms(&budgeted, m->vf_bytes, m->ram_resent, 0);
+        xe_record_post(m->job, "expected-downtime", m->estimate_ms, NULL);
+        if (!xe_policy_check_budget(&budgeted, m->vf_bytes, m->ram_resent, 0, error)) {
+            if (m->ram_resent > 0)
+                g_prefix_error(error, "%s", RAM_RESENT_WHY);
+            return FALSE;
+        }
+    } else {
+        /* "auto": the budget is checked against the bandwidth QEMU measures once the
+         * live phase runs (follow()); until then the limit starts from the overhead. */
+        m->estimate_ms = budgeted.setup_overhead_ms;
+    }
     return TRUE;
 }
 
@@ -451,7 +492,7 @@ static gboolean
 measured_estimate(Migration *m, const XeQmpMigrationInfo *info, char **why)
 {
     XePolicy budgeted = *m->policy;
-    guint64 bw, estimate;
+    guint64 bw, estimate, residual;
 
     /* A second of live phase first: the first chunks say little about the link. */
     if (m->policy->switchover_bandwidth > 0 || !info->has_ram || info->ram.mbps <= 0 ||
@@ -459,17 +500,18 @@ measured_estimate(Migration *m, const XeQmpMigrationInfo *info, char **why)
         return TRUE;
     bw = (guint64)(info->ram.mbps * 1e6 / 8);
     budgeted.downtime_budget_ms = m->budget_ms;
-    estimate = xe_policy_estimate_downtime_ms(
-        &budgeted, m->vf_bytes, info->ram.has_remaining ? info->ram.remaining : 0, bw);
+    residual = MAX(m->ram_resent, info->ram.has_remaining ? info->ram.remaining : 0);
+    estimate = xe_policy_estimate_downtime_ms(&budgeted, m->vf_bytes, residual, bw);
     m->estimate_ms = estimate;
     xe_record_post(m->job, "expected-downtime", estimate, NULL);
     if (estimate <= m->budget_ms)
         return TRUE;
     *why = g_strdup_printf("the switchover would stop the guest for about %" G_GUINT64_FORMAT
-                           " ms (VF state %.1f MiB at the measured %.1f MB/s), over the budget of "
-                           "%" G_GUINT64_FORMAT " ms: raise the VM's downtime-budget-ms or the "
-                           "bandwidth",
-                           estimate, m->vf_bytes / 1048576.0, bw / 1e6, m->budget_ms);
+                           " ms (VF state %.1f MiB and RAM %.1f MiB at the measured %.1f MB/s), "
+                           "over the budget of %" G_GUINT64_FORMAT " ms: raise the VM's "
+                           "downtime-budget-ms or the bandwidth",
+                           estimate, m->vf_bytes / 1048576.0, residual / 1048576.0, bw / 1e6,
+                           m->budget_ms);
     return FALSE;
 }
 

@@ -92,14 +92,27 @@ journal_has(Host *h, const char *dir, const char *file)
 
 /* the source QEMU's monitor */
 
+#define NO_OBJECTS "[{'name': 'type', 'type': 'string'}]"
+
+/* Pre-flight on a guest of @ram (a QMP size) whose user-created objects are @objects. */
 static void
-script_preflight(XeFakeQmp *q)
+script_preflight_with(XeFakeQmp *q, const char *ram, const char *objects)
 {
+    g_autofree char *size = g_strdup_printf("{'base-memory': %s}", ram);
+
     xe_fake_qmp_negotiate(q);
     xe_fake_qmp_expect(q, "query-status", "{}", RUNNING);
     xe_fake_qmp_expect(q, "query-migrate", "{}", "{}");
     xe_fake_qmp_expect(q, "query-migrate-capabilities", "{}", CAPS);
     xe_fake_qmp_expect(q, "query-migrate-parameters", "{}", "{'downtime-limit': 300}");
+    xe_fake_qmp_expect(q, "query-memory-size-summary", "{}", size);
+    xe_fake_qmp_expect(q, "qom-list", "{'path': '/objects'}", objects);
+}
+
+static void
+script_preflight(XeFakeQmp *q)
+{
+    script_preflight_with(q, "134217728", NO_OBJECTS);
 }
 
 static void
@@ -312,6 +325,55 @@ START_TEST(test_preflight_explains_blocker)
     ck_assert_msg(strstr(reason, "dirty tracking") != NULL &&
                       strstr(reason, "enable-migration=on") != NULL,
                   "the reason does not say the fix: %s", reason);
+    ck_assert_uint_eq(xe_fake_peer_count(h.peer, "PrepareIncoming"), 0);
+    xe_test_services_wait(h.svc, "vm-kept demo running", DEADLINE);
+    xe_test_services_drain(h.svc, DEADLINE);
+    xe_fake_qmp_assert_done(q);
+    host_clear(&h);
+}
+END_TEST
+
+/* An 8 GiB guest under the legacy VFIO container: type1 reports all of its RAM dirty, so
+ * the switchover resends it; at the policy's 1 GiB/s that alone is over the 5 s budget, and
+ * pre-flight refuses, saying why, before the destination is asked for anything. Under
+ * iommufd (the IOMMU tracks dirty pages) the same guest is admitted and migrates. */
+static const struct {
+    const char *name;
+    const char *objects;
+    gboolean admitted;
+} ram_cases[] = {
+    { "legacy container", NO_OBJECTS, FALSE },
+    { "iommufd",
+      "[{'name': 'type', 'type': 'string'}, {'name': 'iommufd0', 'type': 'child<iommufd>'}]",
+      TRUE },
+};
+
+START_TEST(test_preflight_counts_ram_resent)
+{
+    Host h = { 0 };
+    g_autoptr(XeFakeQmp) q = xe_fake_qmp_new(FALSE);
+    g_autofree char *reason = NULL;
+
+    host_init(&h);
+    script_preflight_with(q, "8589934592", ram_cases[_i].objects);
+    if (ram_cases[_i].admitted) {
+        script_migrating(q);
+        script_completed(q);
+        script_quit(q);
+    } else {
+        xe_fake_qmp_wait_eof(q);
+    }
+    start_demo(&h, q);
+    if (ram_cases[_i].admitted) {
+        assert_moved(&h, h.job, q);
+        host_clear(&h);
+        return;
+    }
+    assert_job(h.job, "failed", "incompatible");
+    g_object_get(h.job, "failure-reason", &reason, NULL);
+    ck_assert_msg(strstr(reason, "every page of the guest's RAM dirty") != NULL &&
+                      strstr(reason, "8.00 GiB of dirty RAM") != NULL,
+                  "%s: the reason does not say why: %s", ram_cases[_i].name, reason);
     ck_assert_uint_eq(xe_fake_peer_count(h.peer, "PrepareIncoming"), 0);
     xe_test_services_wait(h.svc, "vm-kept demo running", DEADLINE);
     xe_test_services_drain(h.svc, DEADLINE);
@@ -655,6 +717,7 @@ main(void)
 
     tcase_add_test(src, test_source_completes);
     tcase_add_test(src, test_preflight_explains_blocker);
+    tcase_add_loop_test(src, test_preflight_counts_ram_resent, 0, G_N_ELEMENTS(ram_cases));
     tcase_add_loop_test(src, test_finish_late_or_lost, 0, G_N_ELEMENTS(late_finishes));
     tcase_add_test(src, test_finish_refused_source_resumes);
     tcase_add_test(src, test_destination_vanishes_in_finish);

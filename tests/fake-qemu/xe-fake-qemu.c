@@ -661,6 +661,14 @@ execute(const char *cmd, JsonObject *args, gboolean *is_error, gboolean *quit)
     }
     if (g_str_equal(cmd, "query-migrate"))
         return query_migrate();
+    if (g_str_equal(cmd, "query-memory-size-summary")) {
+        g_autofree char *text = g_strdup_printf(
+            "{\"base-memory\": %" G_GUINT64_FORMAT ", \"plugged-memory\": 0}", fake.ram_bytes);
+
+        return json_from_string(text, NULL);
+    }
+    if (g_str_equal(cmd, "qom-list"))
+        return json_from_string("[{\"name\": \"type\", \"type\": \"string\"}]", NULL);
     if (g_str_equal(cmd, "query-migrate-capabilities"))
         return json_from_string("[{\"capability\": \"events\", \"state\": false}, "
                                 "{\"capability\": \"return-path\", \"state\": false}, "

@@ -46,6 +46,8 @@ static const struct {
     { "query-migrate-capabilities", xe_qmp_parse_migrate_capabilities,
       (GDestroyNotify)g_hash_table_unref },
     { "query-migrate-parameters", xe_qmp_parse_migrate_parameters, g_free },
+    { "query-memory-size-summary", xe_qmp_parse_memory_size, g_free },
+    { "qom-list", xe_qmp_parse_qom_list, (GDestroyNotify)g_ptr_array_unref },
     { "query-qmp-schema", parse_schema, (GDestroyNotify)xe_qmp_schema_free },
 };
 

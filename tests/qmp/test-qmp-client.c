@@ -1162,6 +1162,14 @@ static const struct {
       "query-migrate-parameters: reply member 'return' is a string, expected an object" },
     { xe_qmp_parse_migrate_parameters, "query-migrate-parameters", "{\"downtime-limit\": -1}",
       "'downtime-limit' is -1, expected >= 0" },
+    { xe_qmp_parse_memory_size, "query-memory-size-summary", "{\"plugged-memory\": 0}",
+      "'base-memory' is missing" },
+    { xe_qmp_parse_memory_size, "query-memory-size-summary",
+      "{\"base-memory\": 268435456, \"plugged-memory\": \"0\"}",
+      "'plugged-memory' is a string, expected an integer" },
+    { xe_qmp_parse_qom_list, "qom-list", "{}",
+      "qom-list: reply member 'return' is an object, expected an array" },
+    { xe_qmp_parse_qom_list, "qom-list", "[{\"name\": \"iommufd0\"}]", "'type' is missing" },
 };
 
 START_TEST(test_reply_parsers_bad_shapes)

@@ -51,6 +51,8 @@ START_TEST(test_connect_and_query)
     g_autoptr(XeQmpStatus) status = NULL;
     g_autoptr(XeQmpSchema) schema = NULL;
     g_autoptr(XeQmpMigrationInfo) info = NULL;
+    g_autofree XeQmpMemorySize *size = NULL;
+    g_autoptr(GPtrArray) objects = NULL;
     g_autofree char *features = NULL;
     XeTestResult r = { 0 };
     const XeQmpVersion *greeting = xe_qmp_client_get_version(client);
@@ -91,6 +93,23 @@ START_TEST(test_connect_and_query)
         &error);
     ck_assert_msg(info != NULL, "%s", error ? error->message : "");
     ck_assert_int_eq(info->status, XE_QMP_MIGRATION_STATUS_NONE);
+
+    /* the guest's RAM, and the user-created objects (no iommufd here) */
+    size = xe_qmp_query_memory_size_summary_finish(
+        client,
+        AWAIT(r, xe_qmp_query_memory_size_summary_async(client, NULL, xe_test_result_cb, &r),
+              "mem"),
+        &error);
+    ck_assert_msg(size != NULL, "%s", error ? error->message : "");
+    ck_assert_uint_eq(size->base_memory, 128u << 20);
+    ck_assert_uint_eq(size->plugged_memory, 0);
+    objects = xe_qmp_qom_list_finish(
+        client,
+        AWAIT(r, xe_qmp_qom_list_async(client, "/objects", NULL, xe_test_result_cb, &r), "qom"),
+        &error);
+    ck_assert_msg(objects != NULL, "%s", error ? error->message : "");
+    for (guint i = 0; i < objects->len; i++)
+        ck_assert_str_ne(((XeQmpObjectProperty *)objects->pdata[i])->type, "child<iommufd>");
 
     ck_assert(xe_qmp_quit_finish(
         client, AWAIT(r, xe_qmp_quit_async(client, NULL, xe_test_result_cb, &r), "quit"), &error));
