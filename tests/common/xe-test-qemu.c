@@ -137,14 +137,15 @@ xe_test_qemu_free(XeTestQemu *qemu)
 /* the dirtying guest */
 
 gboolean
-xe_test_qemu_guest_passes(XeQmpClient *client, guint32 *passes, GError **error)
+xe_test_qemu_guest_word(XeQmpClient *client, guint64 address, guint32 *value, GError **error)
 {
     g_autoptr(JsonObject) args = json_object_new();
     g_autoptr(GAsyncResult) result = NULL;
     g_autoptr(JsonNode) out = NULL;
+    g_autofree char *line = g_strdup_printf("xp /1wx 0x%" G_GINT64_MODIFIER "x", address);
     const char *text, *colon;
 
-    json_object_set_string_member(args, "command-line", "xp /1wx 0x7000");
+    json_object_set_string_member(args, "command-line", line);
     xe_qmp_client_execute_async(client, "human-monitor-command", args, 0, NULL, store_result,
                                 &result);
     while (result == NULL) /* the command's own timeout is the deadline */
@@ -159,8 +160,14 @@ xe_test_qemu_guest_passes(XeQmpClient *client, guint32 *passes, GError **error)
                     text != NULL ? text : "");
         return FALSE;
     }
-    *passes = (guint32)g_ascii_strtoull(colon + 1, NULL, 16);
+    *value = (guint32)g_ascii_strtoull(colon + 1, NULL, 16);
     return TRUE;
+}
+
+gboolean
+xe_test_qemu_guest_passes(XeQmpClient *client, guint32 *passes, GError **error)
+{
+    return xe_test_qemu_guest_word(client, 0x7000, passes, error);
 }
 
 static gboolean

@@ -44,6 +44,9 @@ XeTestQemu *xe_test_qemu_start_dirtying(const char *name, const char *memory,
                                         XeQmpClient **client, GError **error);
 /* The dirtying guest's passes over its RAM so far (guest-physical 0x7000). */
 gboolean xe_test_qemu_guest_passes(XeQmpClient *client, guint32 *passes, GError **error);
+/* The 32-bit word at guest-physical @address (HMP xp). */
+gboolean xe_test_qemu_guest_word(XeQmpClient *client, guint64 address, guint32 *value,
+                                 GError **error);
 /* A client connected and negotiated to @qemu, or NULL with @error. Usable
  * outside Check tests (benchmarks): it does not assert. */
 XeQmpClient *xe_test_qemu_connect(XeTestQemu *qemu, GError **error);

@@ -472,6 +472,25 @@ START_TEST(test_dirtying_guest_makes_progress)
 }
 END_TEST
 
+/* -append 4: the guest rewrites only 4 MiB from 2 MiB on; the page past them stays zero. */
+START_TEST(test_dirtying_guest_bounded)
+{
+    const char *args[] = { "-append", "4", NULL };
+    g_autoptr(GError) error = NULL;
+    g_autoptr(XeQmpClient) client = NULL;
+    g_autoptr(XeTestQemu) qemu =
+        xe_test_qemu_start_dirtying("bounded", "128M", NULL, args, &client, &error);
+    guint32 first = 0, last = 0, past = 0;
+
+    ck_assert_msg(qemu != NULL, "%s", error ? error->message : "");
+    ck_assert(xe_test_qemu_guest_word(client, 0x200000, &first, &error));
+    ck_assert(xe_test_qemu_guest_word(client, 0x5ff000, &last, &error));
+    ck_assert(xe_test_qemu_guest_word(client, 0x600000, &past, &error));
+    ck_assert_msg(first > 0 && last > 0, "the 4 MiB are not rewritten: %u, %u", first, last);
+    ck_assert_msg(past == 0, "the page past 4 MiB was written %u times", past);
+}
+END_TEST
+
 static Suite *
 qemu_suite(void)
 {
@@ -486,6 +505,7 @@ qemu_suite(void)
     tcase_add_test(tc, test_qemu_dies_under_a_pending_command);
     tcase_add_test(tc, test_process_supervision);
     tcase_add_test(tc, test_dirtying_guest_makes_progress);
+    tcase_add_test(tc, test_dirtying_guest_bounded);
     suite_add_tcase(suite, tc);
     return suite;
 }
