@@ -483,11 +483,9 @@ static const XeServiceOption migrate_options[] = {
 
 /* what the source's daemon sends (xe-migration.c) */
 static const XeServiceOption prepare_incoming_options[] = {
-    { "host", G_VARIANT_TYPE_STRING },
-    { "switchover-ack", G_VARIANT_TYPE_BOOLEAN },
-    { "multifd", G_VARIANT_TYPE_BOOLEAN },
-    { "multifd-channels", G_VARIANT_TYPE_UINT32 },
-    { NULL, NULL },
+    { "host", G_VARIANT_TYPE_STRING },          { "switchover-ack", G_VARIANT_TYPE_BOOLEAN },
+    { "multifd", G_VARIANT_TYPE_BOOLEAN },      { "multifd-channels", G_VARIANT_TYPE_UINT32 },
+    { "vfio-multifd", G_VARIANT_TYPE_BOOLEAN }, { NULL, NULL },
 };
 
 static const XeServiceMethod methods[] = {

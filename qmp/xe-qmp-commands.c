@@ -419,3 +419,48 @@ xe_qmp_qom_list_finish(XeQmpClient *self, GAsyncResult *result, GError **error)
 {
     return xe_qmp_client_call_finish(self, result, error);
 }
+
+/* qom-get, qom-set */
+
+static gpointer
+parse_any(JsonNode *ret, const char *command, GError **error)
+{
+    return json_node_copy(ret);
+}
+
+void
+xe_qmp_qom_get_async(XeQmpClient *self, const char *path, const char *property,
+                     GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+    g_autoptr(JsonObject) args = json_object_new();
+
+    json_object_set_string_member(args, "path", path);
+    json_object_set_string_member(args, "property", property);
+    xe_qmp_client_call_async(self, "qom-get", args, parse_any, (GDestroyNotify)json_node_unref, 0,
+                             cancellable, callback, user_data);
+}
+
+JsonNode *
+xe_qmp_qom_get_finish(XeQmpClient *self, GAsyncResult *result, GError **error)
+{
+    return xe_qmp_client_call_finish(self, result, error);
+}
+
+void
+xe_qmp_qom_set_async(XeQmpClient *self, const char *path, const char *property, JsonNode *value,
+                     GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+    g_autoptr(JsonObject) args = json_object_new();
+
+    json_object_set_string_member(args, "path", path);
+    json_object_set_string_member(args, "property", property);
+    json_object_set_member(args, "value", json_node_copy(value));
+    xe_qmp_client_call_async(self, "qom-set", args, NULL, NULL, 0, cancellable, callback,
+                             user_data);
+}
+
+gboolean
+xe_qmp_qom_set_finish(XeQmpClient *self, GAsyncResult *result, GError **error)
+{
+    return xe_qmp_client_call_finish(self, result, error) != NULL;
+}

@@ -77,6 +77,17 @@ void xe_qmp_qom_list_async(XeQmpClient *self, const char *path, GCancellable *ca
 GPtrArray *xe_qmp_qom_list_finish(XeQmpClient *self, GAsyncResult *result, GError **error);
 void xe_qmp_object_property_free(XeQmpObjectProperty *property);
 
+/* qom-get: property @property of the QOM object at @path, its value as QEMU gives it;
+ * qom-set: sets it to @value (a JSON value). */
+void xe_qmp_qom_get_async(XeQmpClient *self, const char *path, const char *property,
+                          GCancellable *cancellable, GAsyncReadyCallback callback,
+                          gpointer user_data);
+JsonNode *xe_qmp_qom_get_finish(XeQmpClient *self, GAsyncResult *result, GError **error);
+void xe_qmp_qom_set_async(XeQmpClient *self, const char *path, const char *property,
+                          JsonNode *value, GCancellable *cancellable, GAsyncReadyCallback callback,
+                          gpointer user_data);
+gboolean xe_qmp_qom_set_finish(XeQmpClient *self, GAsyncResult *result, GError **error);
+
 /* Reply-checking helpers shared by the typed parsers. Each fails with
  * XE_QMP_ERROR_BAD_REPLY "<command>: '<member>' <what is wrong>". */
 JsonObject *xe_qmp_reply_object(JsonNode *ret, const char *command, GError **error);

@@ -27,6 +27,7 @@
 #include <glib/gstdio.h>
 
 #include "xe-flows.h"
+#include "xe-vf-device.h"
 #include "xe-error.h"
 #include "xe-log.h"
 #include "xe-qmp-migration.h"
@@ -297,6 +298,7 @@ prepare_thread(gpointer data)
     g_autoptr(GHashTable) caps = NULL;
     g_autoptr(XeQmpMigrationInfo) info = NULL;
     gboolean want_ack = FALSE, want_multifd = FALSE, ack = FALSE, multifd = FALSE;
+    gboolean vfio_multifd = FALSE;
     guint32 channels = 0;
     GVariantBuilder out;
     GError *error = NULL;
@@ -310,6 +312,7 @@ prepare_thread(gpointer data)
     g_variant_lookup(s->options, "switchover-ack", "b", &want_ack);
     g_variant_lookup(s->options, "multifd", "b", &want_multifd);
     g_variant_lookup(s->options, "multifd-channels", "u", &channels);
+    g_variant_lookup(s->options, "vfio-multifd", "b", &vfio_multifd);
 
     /* 0. on record before anything is held: a restart finds and undoes what follows */
     if (!journal(incoming, r, XE_INCOMING_PREPARING, &error))
@@ -398,6 +401,9 @@ prepare_thread(gpointer data)
                 xe_qmp_migrate_set_parameters_finish(r->client, xe_await(&w), &error)))
             goto fail;
     }
+    /* the VF's state through the channels, or not, as on the source */
+    if (multifd && !xe_vf_device_set_multifd_transfer(r->client, r->vf, vfio_multifd, NULL, &error))
+        goto fail;
     /* 5. listen on a port QEMU picks, and tell where */
     listen = g_strdup_printf(
         "tcp:%s:0", *settings->migration_address != '\0' ? settings->migration_address : "0.0.0.0");

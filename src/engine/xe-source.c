@@ -35,6 +35,7 @@
 #include "xe-log.h"
 #include "xe-peer.h"
 #include "xe-qmp-migration.h"
+#include "xe-vf-device.h"
 
 #define PROGRESS_INTERVAL_MS 250
 #define CONNECT_TIMEOUT_MS   20000
@@ -588,6 +589,11 @@ configure_source(Migration *m, gboolean dest_ack, gboolean dest_multifd, GError 
         return FALSE;
     m->limit_ms = params.downtime_limit_ms;
     xe_record_post(m->job, "downtime-limit", params.downtime_limit_ms, NULL);
+    /* with multifd, the VF's state takes the channels only when the policy says so (QEMU's
+     * "auto" would); the destination set the same on its device */
+    if (multifd &&
+        !xe_vf_device_set_multifd_transfer(m->qmp, m->vf, p->vfio_multifd, m->cancellable, error))
+        return FALSE;
     return TRUE;
 }
 
@@ -913,6 +919,8 @@ attempt(Migration *m, Evidence *e, GError **error)
     g_variant_builder_add(&options, "{sv}", "switchover-ack", g_variant_new_boolean(m->src_ack));
     g_variant_builder_add(&options, "{sv}", "multifd",
                           g_variant_new_boolean(m->policy->multifd && m->src_multifd));
+    g_variant_builder_add(&options, "{sv}", "vfio-multifd",
+                          g_variant_new_boolean(m->policy->vfio_multifd));
     g_variant_builder_add(&options, "{sv}", "multifd-channels",
                           g_variant_new_uint32(m->policy->multifd_channels));
     g_variant_builder_add(&options, "{sv}", "host", g_variant_new_string(m->host));
