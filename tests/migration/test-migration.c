@@ -14,6 +14,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <errno.h>
+#include <gio/gunixsocketaddress.h>
 #include <fcntl.h>
 #include <json-glib/json-glib.h>
 #include <math.h>
@@ -27,6 +28,7 @@
 #include "xe-qemu.h"
 #include "xe-qmp-commands.h"
 #include "xe-qmp-migration.h"
+#include "xe-test-qemu.h"
 #include "xe-test-util.h"
 
 #define DEADLINE_MS 90000
@@ -515,6 +517,49 @@ START_TEST(test_happy_path_real_qemu)
     ck_assert_uint_eq(jint(j, "DeviceBytes"), vf_stream_size('a', src_vf));
     assert_vm_only_on('b', "happy");
     /* the source VF is back, unreserved; the destination holds one for the VM */
+    assert_vfs_accounted('a');
+    assert_vfs_accounted('b');
+}
+END_TEST
+
+/* With multifd on, the VF's state takes the channels (vfio-multifd=true) or the main
+ * channel (false): the engine sets the VF device's x-migration-multifd-transfer on both
+ * QEMUs, which must agree or the destination refuses the stream. Either way the VF's whole
+ * stream arrives; through the channels it travels in packets (QEMU counts their headers),
+ * which is how the test tells the two paths apart. */
+static const gboolean vfio_multifd[] = { TRUE, FALSE };
+
+START_TEST(test_vf_state_with_multifd)
+{
+    g_autofree char *name = g_strdup_printf("mfd-%s", vfio_multifd[_i] ? "on" : "off");
+    g_autofree char *path = g_strdup_printf("%s/policies/%s.policy", lab_dir, name);
+    g_autofree char *policy = g_strdup_printf(
+        "[policy]\nname=%s\nmultifd=true\nmultifd-channels=2\nvfio-multifd=%s\nretries=0\n", name,
+        vfio_multifd[_i] ? "true" : "false");
+    g_autoptr(JsonNode) before = NULL;
+    g_autofree char *src_vf = NULL;
+    g_autofree char *id = NULL;
+    g_autoptr(JsonNode) j = NULL;
+    guint64 stream;
+
+    ck_assert(g_file_set_contents(path, policy, -1, NULL));
+    start_vf_vm(name, "256M", name);
+    src_vf = g_strdup(json_object_get_string_member(vm_on('a', name, &before), "VF"));
+    id = migrate_detached(name);
+    j = wait_job(id, job_over);
+    print_job(name, j);
+    ck_assert_msg(g_str_equal(jstr(j, "State"), "completed"), "%s: %s", name,
+                  jstr(j, "FailureReason"));
+    /* through the channels, QEMU counts its packets' headers too (a few bytes per MiB) */
+    stream = vf_stream_size('a', src_vf);
+    if (vfio_multifd[_i])
+        ck_assert_msg(jint(j, "DeviceBytes") > stream &&
+                          jint(j, "DeviceBytes") < stream + stream / 1000,
+                      "%s: %" G_GUINT64_FORMAT " device bytes for a stream of %" G_GUINT64_FORMAT,
+                      name, jint(j, "DeviceBytes"), stream);
+    else
+        ck_assert_uint_eq(jint(j, "DeviceBytes"), stream);
+    assert_vm_only_on('b', name);
     assert_vfs_accounted('a');
     assert_vfs_accounted('b');
 }
@@ -1082,6 +1127,338 @@ START_TEST(bench_downtime_prediction)
 }
 END_TEST
 
+/* P3, convergence: a 1 GiB guest rewriting 512 MiB (tests/guest, TCG) with a 1 GiB VF,
+ * 128 MiB/s in the live phase, no postcopy, no auto-converge (the guest is never paused or
+ * throttled): xe-migrated against QEMU's own knobs, each run once, for the 2 s budget and
+ * for a budget the link can meet. Each migration starts once the guest has rewritten its
+ * 512 MiB twice. */
+#define P3_PROFILE                                                                            \
+    "exec_quantum_ms=20,preempt_timeout_us=64000,vram_quota=1073741824,ggtt_quota=268435456," \
+    "contexts_quota=1024,doorbells_quota=16"
+#define P3_CAP       (128ull << 20)
+#define P3_GIVE_UP_S 30
+
+typedef struct {
+    gboolean converged;
+    double total_ms;         /* to running on b: from the destination's start (QEMU's knobs), or
+                              * the request (xe-migrated); or to giving up */
+    double downtime_ms;      /* guest-visible: STOP on a to RESUME on b */
+    double qemu_downtime_ms; /* QEMU's own count */
+    double mbps;             /* QEMU's rate once completed */
+} P3Run;
+
+/* A QEMU running the dirtier on @vf in @host's namespace, under the VFIO emulation. */
+static XeQemuProcess *
+p3_qemu(char host, const char *sock, const char *vf, gboolean incoming)
+{
+    g_autofree char *net =
+        g_strdup_printf("--net=/run/netns/%s", env(host == 'a' ? "XE_LAB_A_NS" : "XE_LAB_B_NS"));
+    g_autofree char *root = g_strdup_printf("XE_VFIO_SIM_ROOT=%s", sim_of(host));
+    g_autofree char *wrapper = g_strdup_printf("%s/qemu-vfio", lab_dir);
+    g_autofree char *device =
+        g_strdup_printf("vfio-pci,host=%s,id=xe-vf,enable-migration=on,migration-events=on", vf);
+    const char *argv[] = { "nsenter",     net,
+                           "--",          "env",
+                           root,          wrapper,
+                           "-machine",    "q35",
+                           "-accel",      "tcg",
+                           "-m",          "1G",
+                           "-nodefaults", "-no-user-config",
+                           "-display",    "none",
+                           "-kernel",     g_getenv("XE_DIRTIER"),
+                           "-append",     "512",
+                           "-device",     device,
+                           NULL };
+    g_autoptr(GError) error = NULL;
+    XeQemuProcess *p = xe_qemu_process_spawn(argv, sock, incoming, NULL, &error);
+
+    ck_assert_msg(p != NULL, "%s", error ? error->message : "");
+    return p;
+}
+
+static XeQmpMigrationInfo *
+p3_query(XeQmpClient *c)
+{
+    XeTestResult r = { 0 };
+    g_autoptr(GError) error = NULL;
+    XeQmpMigrationInfo *info;
+
+    xe_qmp_query_migrate_async(c, NULL, xe_test_result_cb, &r);
+    info = xe_qmp_query_migrate_finish(c, xe_test_result_wait(&r, 30000, "query-migrate"), &error);
+    xe_test_result_clear(&r);
+    ck_assert_msg(info != NULL, "query-migrate: %s", error ? error->message : "");
+    return info;
+}
+
+static gboolean
+p3_tick(gpointer data)
+{
+    *(gboolean *)data = TRUE;
+    return G_SOURCE_REMOVE;
+}
+
+static void
+p3_wait_tick(guint ms)
+{
+    gboolean tick = FALSE;
+
+    g_timeout_add(ms, p3_tick, &tick);
+    while (!tick)
+        g_main_context_iteration(NULL, TRUE);
+}
+
+/* The guest's passes over its RAM, asked by @ask; waits (with a deadline) for two more. */
+static void
+p3_wait_guest(gboolean (*ask)(gpointer, guint32 *), gpointer data)
+{
+    gint64 deadline = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
+    guint32 first = 0, now = 0;
+
+    ck_assert_msg(ask(data, &first), "the guest's pass counter cannot be read");
+    do {
+        ck_assert_msg(g_get_monotonic_time() < deadline, "the guest made %u passes in 60 s",
+                      now - first);
+        p3_wait_tick(100);
+        ck_assert(ask(data, &now));
+    } while (now - first < 2);
+}
+
+static gboolean
+p3_ask_qmp(gpointer client, guint32 *passes)
+{
+    return xe_test_qemu_guest_passes(client, passes, NULL);
+}
+
+/* The daemon's VM has a human monitor at @data (a socket path): "xp /1wx 0x7000". */
+static gboolean
+p3_ask_hmp(gpointer data, guint32 *passes)
+{
+    g_autoptr(GSocketClient) client = g_socket_client_new();
+    g_autoptr(GSocketAddress) address = g_unix_socket_address_new(data);
+    g_autoptr(GSocketConnection) conn = NULL;
+    g_autoptr(GString) text = g_string_new(NULL);
+    const char *hit;
+    char buf[512];
+    gssize n;
+
+    g_socket_client_set_timeout(client, 10);
+    conn = g_socket_client_connect(client, G_SOCKET_CONNECTABLE(address), NULL, NULL);
+    if (conn == NULL || !g_output_stream_write_all(g_io_stream_get_output_stream(G_IO_STREAM(conn)),
+                                                   "xp /1wx 0x7000\n", 15, NULL, NULL, NULL))
+        return FALSE;
+    /* the greeting, the echo, then "0000000000007000: 0x........" */
+    while ((hit = strstr(text->str, "7000: 0x")) == NULL || strchr(hit, '\n') == NULL) {
+        n = g_input_stream_read(g_io_stream_get_input_stream(G_IO_STREAM(conn)), buf, sizeof(buf),
+                                NULL, NULL);
+        if (n <= 0 || text->len > 65536)
+            return FALSE;
+        g_string_append_len(text, buf, n);
+    }
+    *passes = (guint32)g_ascii_strtoull(hit + 8, NULL, 16);
+    return TRUE;
+}
+
+/* One migration by QEMU's knobs alone: @params on the source (QEMU's defaults for what
+ * it leaves unset), the VF of each host reserved with the same profile. */
+static void
+p3_knobs_once(const char *label, const XeQmpMigrationParameters *params, P3Run *run)
+{
+    g_autoptr(JsonNode) res_a = ctl_json('a', "reserve", P3_PROFILE);
+    g_autoptr(JsonNode) res_b = ctl_json('b', "reserve", P3_PROFILE);
+    g_autofree char *src_sock = g_strdup_printf("%s/p3-src-%s.qmp", lab_dir, label);
+    g_autofree char *dst_sock = g_strdup_printf("%s/p3-dst-%s.qmp", lab_dir, label);
+    g_autofree char *listen = g_strdup_printf("tcp:%s:0", env("XE_LAB_B_ADDR"));
+    g_autofree char *uri = NULL;
+    g_autofree char *out = NULL;
+    g_autoptr(GHashTable) src_seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    g_autoptr(GHashTable) dst_seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    g_autoptr(XeQemuProcess) src = p3_qemu('a', src_sock, jstr(res_a, "vf"), FALSE);
+    g_autoptr(XeQemuProcess) dst = NULL;
+    g_autoptr(XeQmpClient) s = bench_connect(src, src_seen);
+    g_autoptr(XeQmpClient) d = NULL;
+    g_autoptr(XeQmpMigrationInfo) info = NULL;
+    g_autoptr(GError) error = NULL;
+    XeTestResult r = { 0 };
+    gint64 t0, give_up;
+
+    p3_wait_guest(p3_ask_qmp, s);
+    t0 = g_get_monotonic_time();
+    give_up = t0 + P3_GIVE_UP_S * G_USEC_PER_SEC;
+    dst = p3_qemu('b', dst_sock, jstr(res_b, "vf"), TRUE);
+    d = bench_connect(dst, dst_seen);
+    caps_on(s);
+    caps_on(d);
+    xe_qmp_migrate_set_parameters_async(s, params, NULL, xe_test_result_cb, &r);
+    ck_assert_msg(
+        xe_qmp_migrate_set_parameters_finish(s, xe_test_result_wait(&r, 10000, "params"), &error),
+        "%s: %s", label, error ? error->message : "");
+    xe_test_result_clear(&r);
+    xe_qmp_migrate_incoming_async(d, listen, FALSE, XE_QMP_EXIT_ON_ERROR_DEFAULT, NULL,
+                                  xe_test_result_cb, &r);
+    ck_assert(xe_qmp_migrate_incoming_finish(d, xe_test_result_wait(&r, 10000, "incoming"), NULL));
+    xe_test_result_clear(&r);
+    info = p3_query(d);
+    ck_assert(info->socket_port != NULL);
+    uri = g_strdup_printf("tcp:%s:%s", env("XE_LAB_B_ADDR"), info->socket_port);
+    g_clear_pointer(&info, xe_qmp_migration_info_free);
+    xe_qmp_migrate_async(s, uri, FALSE, NULL, xe_test_result_cb, &r);
+    ck_assert(xe_qmp_migrate_finish(s, xe_test_result_wait(&r, 10000, "migrate"), NULL));
+    xe_test_result_clear(&r);
+    for (;;) {
+        p3_wait_tick(250);
+        info = p3_query(s);
+        if (xe_qmp_migration_status_is_final(info->status) || g_get_monotonic_time() > give_up)
+            break;
+        g_clear_pointer(&info, xe_qmp_migration_info_free);
+    }
+    run->converged = info->status == XE_QMP_MIGRATION_STATUS_COMPLETED;
+    run->total_ms = (g_get_monotonic_time() - t0) / 1000.0;
+    run->qemu_downtime_ms = info->has_downtime ? (double)info->downtime_ms : 0;
+    run->mbps = info->has_ram ? info->ram.mbps : 0;
+    if (run->converged) {
+        gint64 deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+
+        xe_qmp_cont_async(d, NULL, xe_test_result_cb, &r);
+        ck_assert(xe_qmp_cont_finish(d, xe_test_result_wait(&r, 10000, "cont"), NULL));
+        xe_test_result_clear(&r);
+        while (!g_hash_table_contains(dst_seen, "RESUME")) {
+            ck_assert(g_get_monotonic_time() < deadline);
+            g_main_context_iteration(NULL, TRUE);
+        }
+        run->downtime_ms = (*(gint64 *)g_hash_table_lookup(dst_seen, "RESUME") -
+                            *(gint64 *)g_hash_table_lookup(src_seen, "STOP")) /
+                           1000.0;
+        run->total_ms = (g_get_monotonic_time() - t0) / 1000.0; /* RESUME just arrived */
+    } else {
+        /* still iterating: QEMU would go on for ever; cancelled, the guest runs on a */
+        ck_assert_msg(!g_hash_table_contains(src_seen, "STOP"), "%s: the guest was stopped", label);
+        xe_qmp_migrate_cancel_async(s, NULL, xe_test_result_cb, &r);
+        ck_assert(xe_qmp_migrate_cancel_finish(s, xe_test_result_wait(&r, 10000, "cancel"), NULL));
+        xe_test_result_clear(&r);
+    }
+    g_clear_object(&s);
+    g_clear_object(&d);
+    xe_qemu_process_kill(src);
+    xe_qemu_process_kill(dst);
+    ck_assert_msg(ctl('a', &out, "release", jstr(res_a, "reservation"), NULL) == 0, "release: %s",
+                  out);
+    g_clear_pointer(&out, g_free);
+    ck_assert_msg(ctl('b', &out, "release", jstr(res_b, "reservation"), NULL) == 0, "release: %s",
+                  out);
+}
+
+/* The same guest migrated by xe-migrated, under a policy with the same cap, @budget_ms and
+ * the link's rate as its switchover bandwidth. */
+static void
+p3_daemon_once(guint64 budget_ms, guint64 link_rate, P3Run *run, char **refusal)
+{
+    g_autofree char *policy_path = g_strdup_printf("%s/policies/p3.policy", lab_dir);
+    g_autofree char *policy = g_strdup_printf(
+        "[policy]\nname=p3\ndowntime-budget-ms=%" G_GUINT64_FORMAT
+        "\nswitchover-bandwidth=%" G_GUINT64_FORMAT "\nmax-bandwidth=%llu\nauto-converge=false\n"
+        "retries=0\ncompletion-timeout-ms=%d000\n",
+        budget_ms, link_rate, P3_CAP, P3_GIVE_UP_S);
+    g_autofree char *path = g_strdup_printf("%s/p3.vm", lab_dir);
+    g_autofree char *hmp = g_strdup_printf("%s/p3.hmp", lab_dir);
+    g_autofree char *text = g_strdup_printf(
+        "[vm]\nname=p3\ncommand=%s/qemu-vfio -machine q35 -accel tcg -m 1G -nodefaults "
+        "-no-user-config -display none -kernel %s -append 512 -monitor unix:%s,server=on,wait=off "
+        "-device vfio-pci,host={vf},id=xe-vf\nprofile=" P3_PROFILE "\npolicy=p3\n",
+        lab_dir, g_getenv("XE_DIRTIER"), hmp);
+    g_autofree char *out = NULL;
+    g_autofree char *id = NULL;
+    g_autoptr(JsonNode) j = NULL;
+
+    ck_assert(g_file_set_contents(policy_path, policy, -1, NULL));
+    ck_assert(g_file_set_contents(path, text, -1, NULL));
+    ck_assert_msg(ctl('a', &out, "vm-add", path, "--start", NULL) == 0, "vm-add: %s", out);
+    p3_wait_guest(p3_ask_hmp, hmp);
+    id = migrate_detached("p3");
+    j = wait_job(id, job_over);
+    run->converged = g_str_equal(jstr(j, "State"), "completed");
+    run->total_ms = (double)jint(j, "TimeToRunning");
+    run->downtime_ms = run->converged ? (double)jint(j, "Downtime") : 0;
+    run->qemu_downtime_ms = run->converged ? (double)jint(j, "QemuDowntime") : 0;
+    *refusal = run->converged ? NULL : g_strdup(jstr(j, "FailureReason"));
+    g_clear_pointer(&out, g_free);
+    ck_assert_msg(ctl(run->converged ? 'b' : 'a', &out, "vm-remove", "p3", NULL) == 0,
+                  "vm-remove: %s", out);
+}
+
+static void
+p3_row(const char *label, const P3Run *run, guint64 budget_ms)
+{
+    if (run->converged)
+        printf("  %-48s %8.0f ms %8.0f ms (QEMU %.0f ms)%s\n", label, run->total_ms,
+               run->downtime_ms, run->qemu_downtime_ms,
+               run->downtime_ms <= budget_ms ? "" : "  over the budget");
+    else
+        printf("  %-48s %11s %11s  not converged in %d s: cancelled, runs on a\n", label, "-", "-",
+               P3_GIVE_UP_S);
+}
+
+START_TEST(bench_convergence)
+{
+    XeQmpMigrationParameters calibrate = { .has_max_bandwidth = TRUE,
+                                           .max_bandwidth = 0,
+                                           .has_downtime_limit = TRUE,
+                                           .downtime_limit_ms = 60000 };
+    XeQmpMigrationParameters defaults = { 0 };
+    P3Run link = { 0 }, qemu_defaults = { 0 };
+    guint64 rate, budgets[2] = { 2000, 0 };
+
+    /* the link's real rate: the guest and its VF at once, uncapped */
+    p3_knobs_once("calibrate", &calibrate, &link);
+    ck_assert_msg(link.converged && link.mbps > 0, "the uncapped migration did not complete");
+    rate = (guint64)(link.mbps * 1e6 / 8);
+    /* a budget the link can meet: the whole RAM and the VF at its rate, and half again */
+    budgets[1] = ((guint64)(3.0 * (1ull << 30) * 1000 / rate) + 999) / 1000 * 1000;
+    p3_knobs_once("defaults", &defaults, &qemu_defaults);
+
+    printf("P3, convergence: 1 GiB guest rewriting 512 MiB (TCG), 1 GiB VF, %llu MiB/s live "
+           "phase, no postcopy, no auto-converge; the link's real rate %.0f MB/s (an uncapped "
+           "migration: %.0f ms to running, downtime %.0f ms); to running: from the request "
+           "(xe-migrated) or the destination QEMU's start (QEMU's knobs) to the guest running "
+           "on b\n",
+           P3_CAP >> 20, rate / 1e6, link.total_ms, link.downtime_ms);
+    for (guint b = 0; b < G_N_ELEMENTS(budgets); b++) {
+        XeQmpMigrationParameters limit = { .has_downtime_limit = TRUE,
+                                           .downtime_limit_ms = budgets[b] };
+        XeQmpMigrationParameters limit_bw = limit;
+        P3Run qemu[2] = { 0 }, xe = { 0 };
+        g_autofree char *refusal = NULL;
+        const P3Run *best = qemu_defaults.converged && qemu_defaults.downtime_ms <= budgets[b]
+                                ? &qemu_defaults
+                                : NULL;
+
+        limit_bw.has_avail_switchover_bandwidth = TRUE;
+        limit_bw.avail_switchover_bandwidth = rate;
+        p3_knobs_once("limit", &limit, &qemu[0]);
+        p3_knobs_once("limit-bw", &limit_bw, &qemu[1]);
+        p3_daemon_once(budgets[b], rate, &xe, &refusal);
+        printf("budget %" G_GUINT64_FORMAT " ms%-38s %11s %11s\n", budgets[b], "", "to running",
+               "downtime");
+        p3_row("QEMU defaults (downtime-limit 300 ms)", &qemu_defaults, budgets[b]);
+        p3_row("QEMU downtime-limit = budget", &qemu[0], budgets[b]);
+        p3_row("QEMU downtime-limit = budget, switchover bw", &qemu[1], budgets[b]);
+        if (refusal != NULL)
+            printf("  %-48s refused before starting: %s\n", "xe-migrated", refusal);
+        else
+            p3_row("xe-migrated", &xe, budgets[b]);
+        for (guint i = 0; i < G_N_ELEMENTS(qemu); i++)
+            if (qemu[i].converged && qemu[i].downtime_ms <= budgets[b] &&
+                (best == NULL || qemu[i].total_ms < best->total_ms))
+                best = &qemu[i];
+        if (xe.converged && best != NULL)
+            printf("  xe-migrated's total time / the fastest knob within the budget: %.2f\n",
+                   xe.total_ms / best->total_ms);
+        else
+            printf("  xe-migrated's total time / the fastest knob within the budget: n/a (%s)\n",
+                   best == NULL ? "no knob stayed within the budget" : "xe-migrated did not run");
+    }
+}
+END_TEST
+
 START_TEST(bench_one_gib_idle_guest)
 {
     enum { RUNS = 5 };
@@ -1589,10 +1966,12 @@ main(int argc, char **argv)
         tcase_set_timeout(tc, 900);
         tcase_add_test(tc, bench_one_gib_idle_guest);
         tcase_add_test(tc, bench_downtime_prediction);
+        tcase_add_test(tc, bench_convergence);
         suite_add_tcase(s, tc);
         return xe_test_run_suite(s);
     }
     tcase_add_test(tc, test_happy_path_real_qemu);
+    tcase_add_loop_test(tc, test_vf_state_with_multifd, 0, G_N_ELEMENTS(vfio_multifd));
     tcase_add_test(tc, test_source_reset_during_save_is_retried);
     tcase_add_test(tc, test_destination_reset_during_resume_is_retried);
     tcase_add_test(tc, test_destination_qemu_killed_is_retried);
