@@ -274,6 +274,35 @@ service_engine_prepare_incoming(Call *c)
                                      NULL, prepare_done, c);
 }
 
+/* libvirt's qemu hook */
+
+static void
+libvirt_hook_done(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    Call *c = user_data;
+    GError *error = NULL;
+    g_autofree char *xml = xe_engine_libvirt_hook_finish(XE_ENGINE(source), result, &error);
+
+    if (xml == NULL) {
+        call_fail(c, error);
+        return;
+    }
+    xe_dbus_manager_complete_libvirt_hook(c->service->manager_iface, c->invocation, xml);
+    call_free(c);
+}
+
+void
+service_engine_libvirt_hook(Call *c)
+{
+    const char *domain = NULL, *operation = NULL, *sub = NULL, *extra = NULL, *xml = NULL;
+
+    g_variant_get(c->params, "(&s&s&s&s&s)", &domain, &operation, &sub, &extra, &xml);
+    c->context =
+        g_strdup_printf("LibvirtHook: domain '%s' %s %s %s", domain, operation, sub, extra);
+    xe_engine_libvirt_hook_async(c->service->engine, domain, operation, sub, extra, xml, NULL,
+                                 libvirt_hook_done, c);
+}
+
 static void
 finish_done(GObject *source, GAsyncResult *result, gpointer user_data)
 {

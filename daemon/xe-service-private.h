@@ -87,6 +87,7 @@ void service_engine_add_vm(Call *c);
 void service_engine_remove_vm(Call *c);
 void service_engine_migrate(Call *c);
 void service_engine_prepare_incoming(Call *c);
+void service_engine_libvirt_hook(Call *c);
 void service_engine_cancel(Call *c);
 void service_engine_resolve(Call *c);
 void service_engine_finish(Call *c);

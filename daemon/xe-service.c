@@ -498,6 +498,7 @@ static const XeServiceMethod methods[] = {
     { MANAGER, "Migrate", XE_SERVICE_PRIVILEGED, migrate_options, service_engine_migrate },
     { MANAGER, "PrepareIncoming", XE_SERVICE_PRIVILEGED, prepare_incoming_options,
       service_engine_prepare_incoming },
+    { MANAGER, "LibvirtHook", XE_SERVICE_PRIVILEGED, NULL, service_engine_libvirt_hook },
     { PF, "EnableVFs", XE_SERVICE_PRIVILEGED, NULL, handle_enable_vfs },
     { PF, "DisableVFs", XE_SERVICE_PRIVILEGED, NULL, handle_disable_vfs },
     { VF, "Bind", XE_SERVICE_PRIVILEGED, NULL, handle_bind },

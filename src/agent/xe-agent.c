@@ -169,6 +169,8 @@ agent_guard(XeHost *host, const char *vf_bdf, XeHostOp op, char **reason, gpoint
             [XE_RESERVATION_OWNER_VM] = "remove the VM first",
             [XE_RESERVATION_OWNER_INCOMING] = "it is free once the migration finishes or is "
                                               "aborted",
+            [XE_RESERVATION_OWNER_DOMAIN] = "it is free once the libvirt domain stops or "
+                                            "migrates away",
         };
         g_autofree char *owner = xe_reservation_owner_display(r);
 
@@ -1691,6 +1693,8 @@ owner_phrase(XeReservationOwner kind, const char *owner)
         return g_strdup_printf("VM '%s'", name);
     case XE_RESERVATION_OWNER_INCOMING:
         return g_strdup_printf("incoming migration '%s'", name);
+    case XE_RESERVATION_OWNER_DOMAIN:
+        return g_strdup_printf("libvirt domain '%s'", name);
     case XE_RESERVATION_OWNER_CALLER:
     default:
         return g_strdup_printf("caller %s", name);
@@ -1701,12 +1705,14 @@ static const char *const release_hints[] = {
     [XE_RESERVATION_OWNER_CALLER] = "release it through Manager.Release",
     [XE_RESERVATION_OWNER_VM] = "remove the VM instead (Manager.RemoveVM, xe-migratectl vm-remove)",
     [XE_RESERVATION_OWNER_INCOMING] = "it goes when the migration finishes or is aborted",
+    [XE_RESERVATION_OWNER_DOMAIN] = "it goes when the domain stops or migrates away",
 };
 
 static const char *const kind_phrases[] = {
     [XE_RESERVATION_OWNER_CALLER] = "a caller",
     [XE_RESERVATION_OWNER_VM] = "a VM",
     [XE_RESERVATION_OWNER_INCOMING] = "an incoming migration",
+    [XE_RESERVATION_OWNER_DOMAIN] = "a libvirt domain",
 };
 
 void
@@ -1725,7 +1731,10 @@ xe_agent_release_async(XeAgent *self, const char *reservation, gboolean reset,
         g_object_unref(outer);
         return;
     }
-    if (res->kind != as) {
+    /* a domain's reservation outlives a libvirtd that never ran the hook's release: the
+     * operator's Manager.Release clears it */
+    if (res->kind != as &&
+        !(res->kind == XE_RESERVATION_OWNER_DOMAIN && as == XE_RESERVATION_OWNER_CALLER)) {
         g_autofree char *holder = owner_phrase(res->kind, res->owner);
 
         g_task_return_new_error(outer, XE_ERROR, XE_ERROR_BUSY,
@@ -1783,7 +1792,7 @@ xe_agent_transfer_reservation(XeAgent *self, const char *reservation, XeReservat
     g_autofree char *before = NULL;
     g_autofree char *after = NULL;
 
-    g_return_val_if_fail((guint)kind <= XE_RESERVATION_OWNER_INCOMING, FALSE);
+    g_return_val_if_fail((guint)kind <= XE_RESERVATION_OWNER_DOMAIN, FALSE);
     if (res == NULL) {
         g_set_error(error, XE_ERROR, XE_ERROR_NOT_FOUND, "no reservation '%s'", reservation);
         return FALSE;
@@ -1805,6 +1814,21 @@ xe_agent_transfer_reservation(XeAgent *self, const char *reservation, XeReservat
     agent_persist_async(self, persisted_logged,
                         g_strdup_printf("recording that %s holds reservation %s", after, res->id));
     return TRUE;
+}
+
+gboolean
+xe_agent_reservation_of_vf(XeAgent *self, const char *vf_bdf, char **reservation, char **owner)
+{
+    const XeReservation *r;
+
+    g_mutex_lock(&self->state_lock);
+    r = xe_reservations_lookup_vf(self->reservations, vf_bdf);
+    if (r != NULL) {
+        *reservation = g_strdup(r->id);
+        *owner = xe_reservation_owner_display(r);
+    }
+    g_mutex_unlock(&self->state_lock);
+    return r != NULL;
 }
 
 XeReservationOwner

@@ -118,6 +118,10 @@ gboolean xe_agent_release_finish(XeAgent *self, GAsyncResult *result, GError **e
  * released. */
 gboolean xe_agent_transfer_reservation(XeAgent *self, const char *reservation,
                                        XeReservationOwner kind, const char *owner, GError **error);
+/* From any thread: the reservation holding VF @vf_bdf, its id and its owner ("KIND:NAME" as
+ * xe_reservation_owner_display() spells it); FALSE when the VF is not reserved. */
+gboolean xe_agent_reservation_of_vf(XeAgent *self, const char *vf_bdf, char **reservation,
+                                    char **owner);
 /* The kind of @reservation's owner (CALLER when there is no such reservation). */
 XeReservationOwner xe_agent_reservation_owner_kind(XeAgent *self, const char *reservation);
 /* Runs the phase hooks (xe-hooks.h) with @document; a pre- phase may veto. */

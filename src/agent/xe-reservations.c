@@ -27,6 +27,7 @@ static const char *const owner_names[] = {
     [XE_RESERVATION_OWNER_CALLER] = "caller",
     [XE_RESERVATION_OWNER_VM] = "vm",
     [XE_RESERVATION_OWNER_INCOMING] = "incoming",
+    [XE_RESERVATION_OWNER_DOMAIN] = "domain",
 };
 
 const char *

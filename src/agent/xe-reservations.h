@@ -25,9 +25,10 @@ typedef enum {
     XE_RESERVATION_OWNER_CALLER,   /* a D-Bus caller's Manager.Reserve */
     XE_RESERVATION_OWNER_VM,       /* a VM of the engine */
     XE_RESERVATION_OWNER_INCOMING, /* an incoming migration */
+    XE_RESERVATION_OWNER_DOMAIN,   /* a libvirt domain (its qemu hook) */
 } XeReservationOwner;
 
-/* "caller", "vm", "incoming": the state file's and the displayed owner's spelling. */
+/* "caller", "vm", "incoming", "domain": the state file's and the displayed owner's spelling. */
 const char *xe_reservation_owner_to_string(XeReservationOwner kind);
 /* FALSE when @text is none of them. */
 gboolean xe_reservation_owner_from_string(const char *text, XeReservationOwner *kind);

@@ -183,12 +183,13 @@ engine_agent_run(XeEngine *self, XeAgentOp op, const char *target, const char *a
                                error);
 }
 
-/* The engine's owners: "vm:NAME", "incoming:ID:NAME". */
+/* The engine's owners: "vm:NAME", "incoming:ID:NAME", "domain:NAME" (a libvirt domain). */
 static XeReservationOwner
 owner_kind(const char *owner)
 {
     return g_str_has_prefix(owner, "vm:")         ? XE_RESERVATION_OWNER_VM
            : g_str_has_prefix(owner, "incoming:") ? XE_RESERVATION_OWNER_INCOMING
+           : g_str_has_prefix(owner, "domain:")   ? XE_RESERVATION_OWNER_DOMAIN
                                                   : XE_RESERVATION_OWNER_CALLER;
 }
 

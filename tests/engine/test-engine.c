@@ -1,7 +1,8 @@
 /* test-engine.c: suite "engine", the migration engine's pure logic:
  * policies (the shipped files, every key's errors), the device-aware downtime
- * estimate and budget check, downtime-limit stepping, retry backoff, and the
- * failure classifier on the error texts QEMU 10.0 produces.
+ * estimate and budget check, downtime-limit stepping, retry backoff, the
+ * failure classifier on the error texts QEMU 10.0 produces, and a libvirt domain's
+ * Xe VFs read from and written to its XML.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -13,6 +14,7 @@
 #include "xe-test-util.h"
 #include "xe-config.h"
 #include "xe-job.h"
+#include "xe-libvirt-xml.h"
 #include "xe-vm-spec.h"
 #include "xe-worker.h"
 
@@ -370,6 +372,84 @@ START_TEST(test_record_posts_apply_on_the_owner_context)
 }
 END_TEST
 
+/* libvirt domain XML */
+
+#define DOMAIN_XML(metadata)                                                              \
+    "<domain type='kvm' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>"         \
+    "<name>gpu1</name>" metadata "<memory unit='MiB'>256</memory><devices>"               \
+    "<hostdev mode='subsystem' type='pci' managed='no'><source><address domain='0x0000' " \
+    "bus='0x03' slot='0x00' function='0x1'/></source><alias name='ua-xevf0'/></hostdev>"  \
+    "<interface type='network'><source network='default'/></interface></devices>"         \
+    "<qemu:override><qemu:device alias='ua-xevf0'><qemu:frontend><qemu:property "         \
+    "name='enable-migration' type='string' value='on'/></qemu:frontend></qemu:device>"    \
+    "</qemu:override></domain>"
+#define XE_META(vf)                                                                    \
+    "<metadata><xe:migrated xmlns:xe='urn:xe-migrated:libvirt:1'>" vf "</xe:migrated>" \
+    "</metadata>"
+
+/* The VFs the metadata names are read; a retarget moves the hostdev and the metadata
+ * together and keeps the rest (the override, other devices) as it was. */
+START_TEST(test_libvirt_domain_retarget)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(XeLibvirtDomain) d = xe_libvirt_domain_parse(
+        DOMAIN_XML(XE_META("<xe:vf host='0000:03:00.1' profile='vram_quota=536870912'/>")), &error);
+    g_autoptr(XeLibvirtDomain) again = NULL;
+    g_autofree char *xml = NULL;
+    const XeLibvirtVf *vf;
+
+    ck_assert_msg(d != NULL, "%s", error != NULL ? error->message : "");
+    ck_assert_str_eq(xe_libvirt_domain_get_name(d), "gpu1");
+    ck_assert_uint_eq(xe_libvirt_domain_get_vfs(d)->len, 1);
+    vf = xe_libvirt_domain_get_vfs(d)->pdata[0];
+    ck_assert_str_eq(vf->host, "0000:03:00.1");
+    ck_assert_str_eq(vf->profile, "vram_quota=536870912");
+    ck_assert_ptr_null(vf->reservation);
+    ck_assert(xe_libvirt_domain_retarget(d, "0000:03:00.1", "0000:05:00.3", "r-1", &error));
+    xml = xe_libvirt_domain_to_xml(d);
+    ck_assert_msg(strstr(xml, "bus=\"0x05\"") != NULL && strstr(xml, "function=\"0x3\"") != NULL,
+                  "%s", xml);
+    ck_assert_msg(strstr(xml, "enable-migration") != NULL && strstr(xml, "network=") != NULL, "%s",
+                  xml);
+    again = xe_libvirt_domain_parse(xml, &error);
+    ck_assert_msg(again != NULL, "%s", error != NULL ? error->message : "");
+    vf = xe_libvirt_domain_get_vfs(again)->pdata[0];
+    ck_assert_str_eq(vf->host, "0000:05:00.3");
+    ck_assert_str_eq(vf->reservation, "r-1");
+    ck_assert_str_eq(vf->profile, "vram_quota=536870912");
+    /* a domain without the metadata has no Xe VFs, whatever its hostdevs */
+    g_clear_pointer(&again, xe_libvirt_domain_free);
+    again = xe_libvirt_domain_parse(DOMAIN_XML(""), &error);
+    ck_assert(again != NULL);
+    ck_assert_uint_eq(xe_libvirt_domain_get_vfs(again)->len, 0);
+}
+END_TEST
+
+static const struct {
+    const char *xml;
+    const char *error;
+} bad_domains[] = {
+    { "<domain", "not a libvirt domain" },
+    { "<domain type='kvm'><devices/></domain>", "not a libvirt domain" },
+    { DOMAIN_XML(XE_META("<xe:vf host='03:00.1' profile='a=1'/>")),
+      "needs host (a PCI address such as 0000:03:00.1, not '03:00.1')" },
+    { DOMAIN_XML(XE_META("<xe:vf host='0000:03:00.1'/>")), "and profile" },
+    { DOMAIN_XML(XE_META("<xe:vf host='0000:03:00.2' profile='a=1'/>")),
+      "names VF 0000:03:00.2, but no PCI hostdev of the domain has that source address" },
+};
+
+START_TEST(test_libvirt_domain_errors)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(XeLibvirtDomain) d = xe_libvirt_domain_parse(bad_domains[_i].xml, &error);
+
+    ck_assert_ptr_null(d);
+    ck_assert(g_error_matches(error, XE_ERROR, XE_ERROR_INVALID_ARGUMENT));
+    ck_assert_msg(strstr(error->message, bad_domains[_i].error) != NULL, "case %d: %s", _i,
+                  error->message);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -394,6 +474,8 @@ main(void)
         tcase_add_test(tv, test_vm_spec_variant_types);
         tcase_add_test(tv, test_config_engine_keys);
         tcase_add_test(tv, test_record_posts_apply_on_the_owner_context);
+        tcase_add_test(tv, test_libvirt_domain_retarget);
+        tcase_add_loop_test(tv, test_libvirt_domain_errors, 0, G_N_ELEMENTS(bad_domains));
         suite_add_tcase(s, tv);
     }
     return xe_test_run_suite(s);

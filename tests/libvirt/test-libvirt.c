@@ -1,0 +1,513 @@
+/* test-libvirt.c: suite "libvirt": GPU domains moved between two real libvirtd daemons
+ * (scripts/lab with XE_LAB_LIBVIRT=1: each host's libvirtd sees its xe-sim as the PCI sysfs,
+ * its QEMU runs under the VFIO emulation) through xe-migrated's qemu hook alone, with the
+ * VF's state moving through QEMU's own VFIO migration.
+ *
+ * What is checked after each case comes from outside the daemons: libvirt's own view of
+ * both hosts (virsh list, dumpxml, the job-completed event's statistics), the QEMU processes
+ * in each host's namespace, and the reservations and VFs each daemon lists.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <check.h>
+#include <json-glib/json-glib.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "xe-test-lab.h"
+#include "xe-test-util.h"
+
+#define PROFILE                                                                              \
+    "exec_quantum_ms=20,preempt_timeout_us=64000,vram_quota=536870912,ggtt_quota=268435456," \
+    "contexts_quota=1024,doorbells_quota=16"
+/* more VRAM than the lab's PF has: no VF anywhere can be provisioned so */
+#define PROFILE_TOO_BIG                                                                        \
+    "exec_quantum_ms=20,preempt_timeout_us=64000,vram_quota=68719476736,ggtt_quota=268435456," \
+    "contexts_quota=1024,doorbells_quota=16"
+
+static XeTestLab *lab;
+
+static void
+setup(void)
+{
+    const char *extra[] = { "XE_LAB_LIBVIRT=1", NULL };
+    g_autoptr(GError) error = NULL;
+
+    lab = xe_test_lab_new(g_getenv("XE_LAB"), g_getenv("XE_LAB_DIR"), g_getenv("XE_BUILD_ROOT"),
+                          g_getenv("XE_MIGRATECTL"));
+    ck_assert_msg(xe_test_lab_up(lab, extra, &error), "lab up: %s",
+                  error != NULL ? error->message : "");
+}
+
+static void
+teardown(void)
+{
+    g_autofree char *reports = xe_test_lab_sanitizer_reports(lab);
+
+    xe_test_lab_down(lab);
+    g_clear_pointer(&lab, xe_test_lab_free);
+    ck_assert_msg(reports == NULL, "sanitizer reports: %s", reports);
+}
+
+/* virsh on @host's libvirtd: its exit status; stdout and stderr in *@out */
+static int G_GNUC_NULL_TERMINATED
+virsh(char host, char **out, ...)
+{
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    g_autofree char *so = NULL, *se = NULL;
+    g_autoptr(GError) error = NULL;
+    va_list ap;
+    int status;
+
+    g_ptr_array_add(argv, (gpointer) "virsh");
+    g_ptr_array_add(argv, (gpointer) "-c");
+    g_ptr_array_add(argv, (gpointer)xe_test_lab_env(lab, host == 'a' ? "XE_LAB_A_LIBVIRT"
+                                                                     : "XE_LAB_B_LIBVIRT"));
+    va_start(ap, out);
+    for (const char *a = va_arg(ap, const char *); a != NULL; a = va_arg(ap, const char *))
+        g_ptr_array_add(argv, (gpointer)a);
+    va_end(ap);
+    g_ptr_array_add(argv, NULL);
+    ck_assert_msg(g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL,
+                               &so, &se, &status, &error),
+                  "virsh: %s", error != NULL ? error->message : "");
+    if (out != NULL)
+        *out = g_strconcat(so, se, NULL);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static gboolean
+domain_running_on(char host, const char *name)
+{
+    g_autofree char *out = NULL;
+    g_auto(GStrv) lines = NULL;
+
+    ck_assert_int_eq(virsh(host, &out, "list", "--name", NULL), 0);
+    lines = g_strsplit(out, "\n", -1);
+    for (guint i = 0; lines[i] != NULL; i++)
+        if (g_str_equal(g_strstrip(lines[i]), name))
+            return TRUE;
+    return FALSE;
+}
+
+/* The QEMU processes in @host's namespace (what runs, whatever libvirt says). */
+static guint
+qemus_on(char host)
+{
+    g_autoptr(GPtrArray) q = xe_test_lab_qemus(lab, host);
+
+    return q->len;
+}
+
+/* A GPU domain @name on host a holding VF @vf, whose metadata says @profile. */
+static void
+define_domain(const char *name, const char *vf, const char *profile, gboolean with_metadata)
+{
+    struct rlimit memlock;
+    g_autofree char *memtune = NULL;
+    g_autofree char *metadata = NULL;
+    g_autofree char *xml = NULL;
+    g_autofree char *path = g_strdup_printf("%s/%s.xml", xe_test_lab_dir(lab), name);
+    g_autofree char *out = NULL;
+    guint bus, slot, fn;
+
+    ck_assert(sscanf(vf, "0000:%x:%x.%x", &bus, &slot, &fn) == 3);
+    /* libvirt sets QEMU's memlock limit; without CAP_SYS_RESOURCE it may only keep the hard
+     * limit there is (the lab's QEMU pins nothing: the VFIO emulation) */
+    ck_assert(getrlimit(RLIMIT_MEMLOCK, &memlock) == 0);
+    memtune = memlock.rlim_max == RLIM_INFINITY
+                  ? g_strdup("")
+                  : g_strdup_printf("<memtune><hard_limit unit='KiB'>%llu</hard_limit></memtune>",
+                                    (unsigned long long)memlock.rlim_max / 1024);
+    metadata = with_metadata
+                   ? g_strdup_printf("<metadata><xe:migrated xmlns:xe='urn:xe-migrated:libvirt:1'>"
+                                     "<xe:vf host='%s' profile='%s'/></xe:migrated></metadata>",
+                                     vf, profile)
+                   : g_strdup("");
+    xml = g_strdup_printf(
+        "<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>"
+        "<name>%s</name>%s<memory unit='MiB'>256</memory>%s<vcpu>1</vcpu>"
+        "<os><type arch='x86_64' machine='q35'>hvm</type></os><devices>"
+        "<emulator>/etc/libvirt/xe-lab-qemu</emulator>"
+        "<hostdev mode='subsystem' type='pci' managed='no'><source>"
+        "<address domain='0x0000' bus='0x%02x' slot='0x%02x' function='0x%x'/></source>"
+        "<alias name='ua-xevf0'/></hostdev><memballoon model='none'/></devices>"
+        "<qemu:override><qemu:device alias='ua-xevf0'><qemu:frontend>"
+        "<qemu:property name='enable-migration' type='string' value='on'/>"
+        "<qemu:property name='migration-events' type='bool' value='true'/>"
+        "</qemu:frontend></qemu:device></qemu:override></domain>",
+        name, metadata, memtune, bus, slot, fn);
+    ck_assert(g_file_set_contents(path, xml, -1, NULL));
+    ck_assert_msg(virsh('a', &out, "define", path, NULL) == 0, "define: %s", out);
+}
+
+static void
+start_domain(char host, const char *name)
+{
+    g_autofree char *out = NULL;
+
+    ck_assert_msg(virsh(host, &out, "start", name, NULL) == 0, "start %s: %s", name, out);
+    ck_assert(domain_running_on(host, name));
+}
+
+/* a VF of @host's warm pool */
+static char *
+pool_vf(char host)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) list = xe_test_lab_ctl_json(lab, host, &error, "list", NULL);
+    JsonArray *vfs;
+
+    ck_assert_msg(list != NULL, "list: %s", error != NULL ? error->message : "");
+    vfs = json_object_get_array_member(json_node_get_object(list), "vfs");
+    for (guint i = 0; i < json_array_get_length(vfs); i++) {
+        JsonObject *vf = json_array_get_object_element(vfs, i);
+
+        if (json_object_get_boolean_member_with_default(vf, "InPool", FALSE))
+            return g_strdup(json_object_get_string_member(vf, "Address"));
+    }
+    ck_abort_msg("host %c has no VF in its pool", host);
+    return NULL;
+}
+
+static JsonObject *
+vf_of(char host, const char *address, JsonNode **keep)
+{
+    g_autoptr(GError) error = NULL;
+    JsonArray *vfs;
+
+    *keep = xe_test_lab_ctl_json(lab, host, &error, "list", NULL);
+    ck_assert_msg(*keep != NULL, "list: %s", error != NULL ? error->message : "");
+    vfs = json_object_get_array_member(json_node_get_object(*keep), "vfs");
+    for (guint i = 0; i < json_array_get_length(vfs); i++) {
+        JsonObject *vf = json_array_get_object_element(vfs, i);
+
+        if (g_str_equal(json_object_get_string_member(vf, "Address"), address))
+            return vf;
+    }
+    ck_abort_msg("host %c has no VF %s", host, address);
+    return NULL;
+}
+
+/* The reservations of @host as (vf -> owner). */
+static GHashTable *
+reservations(char host)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) node = xe_test_lab_ctl_json(lab, host, &error, "reservations", NULL);
+    GHashTable *table = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    JsonArray *list;
+
+    ck_assert_msg(node != NULL, "reservations: %s", error != NULL ? error->message : "");
+    list = json_node_get_array(node);
+    for (guint i = 0; i < json_array_get_length(list); i++) {
+        JsonObject *r = json_array_get_object_element(list, i);
+
+        g_hash_table_insert(table, g_strdup(json_object_get_string_member(r, "vf")),
+                            g_strdup(json_object_get_string_member(r, "owner")));
+    }
+    return table;
+}
+
+/* The VF the domain's hostdev names on @host, from libvirt's live XML. */
+static char *
+domain_vf(char host, const char *name)
+{
+    g_autofree char *xml = NULL;
+    const char *a;
+    guint dom, bus, slot, fn;
+
+    ck_assert_int_eq(virsh(host, &xml, "dumpxml", name, NULL), 0);
+    a = strstr(xml, "<source>");
+    ck_assert(a != NULL);
+    a = strstr(a, "<address domain=");
+    ck_assert(a != NULL &&
+              sscanf(a, "<address domain='0x%x' bus='0x%x' slot='0x%x' function='0x%x'", &dom, &bus,
+                     &slot, &fn) == 4);
+    return g_strdup_printf("%04x:%02x:%02x.%x", dom, bus, slot, fn);
+}
+
+static guint64
+vf_stream_size(char host, const char *vf)
+{
+    guint n = (guint)g_ascii_strtoull(strrchr(vf, '.') + 1, NULL, 10);
+    g_autofree char *path =
+        g_strdup_printf("%s/sys/kernel/debug/dri/0000:03:00.0/sriov/vf%u/migration_size",
+                        xe_test_lab_sim(lab, host), n);
+    g_autofree char *text = NULL;
+
+    ck_assert_msg(g_file_get_contents(path, &text, NULL, NULL), "%s", path);
+    return g_ascii_strtoull(text, NULL, 10);
+}
+
+/* `virsh migrate --live --p2p` of @name from @from to the other host, with the
+ * job-completed event of the source captured: its exit status, its output in *@out, the
+ * event's vfio_data_transferred in *@vfio (0 when there was none). */
+static int
+migrate(char from, const char *name, char **out, guint64 *vfio)
+{
+    const char *uri_key = from == 'a' ? "XE_LAB_A_LIBVIRT" : "XE_LAB_B_LIBVIRT";
+    const char *to =
+        xe_test_lab_env(lab, from == 'a' ? "XE_LAB_B_LIBVIRT_TCP" : "XE_LAB_A_LIBVIRT_TCP");
+    g_autoptr(GSubprocess) events = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *event_out = NULL;
+    const char *hit;
+    gint64 t0;
+    int status;
+
+    events =
+        g_subprocess_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE, &error,
+                         "virsh", "-c", xe_test_lab_env(lab, uri_key), "event", "--domain", name,
+                         "--event", "job-completed", "--timeout", "120", NULL);
+    ck_assert_msg(events != NULL, "virsh event: %s", error != NULL ? error->message : "");
+    t0 = g_get_monotonic_time();
+    status = virsh(from, out, "migrate", "--live", "--p2p", "--persistent", "--undefinesource",
+                   name, to, NULL);
+    printf("virsh migrate %s from %c: exit %d after %.0f ms\n", name, from, status,
+           (g_get_monotonic_time() - t0) / 1000.0);
+    *vfio = 0;
+    if (status != 0) {
+        g_subprocess_force_exit(events);
+        return status;
+    }
+    /* the event follows the migration's end on the source: virsh exits after one */
+    ck_assert(g_subprocess_communicate_utf8(events, NULL, NULL, &event_out, NULL, &error));
+    hit = event_out != NULL ? strstr(event_out, "vfio_data_transferred:") : NULL;
+    if (hit != NULL)
+        *vfio = g_ascii_strtoull(hit + strlen("vfio_data_transferred:"), NULL, 10);
+    return status;
+}
+
+/* `virsh migrate` of a GPU domain with only the hook: b's daemon picks a VF provisioned as
+ * the source's (not the address the source used: that one is taken on b), the XML comes back
+ * pointing at it, QEMU's VFIO bytes are the VF's whole stream, the domain runs on b only,
+ * and a's VF is reset and back in a's pool. */
+START_TEST(test_virsh_migrate_with_the_hook)
+{
+    g_autofree char *vf_a = pool_vf('a');
+    g_autofree char *out = NULL;
+    g_autofree char *vf_b = NULL;
+    g_autoptr(GHashTable) res_a = NULL, res_b = NULL;
+    g_autoptr(JsonNode) taken = NULL, keep_a = NULL, keep_b = NULL;
+    g_autoptr(GError) error = NULL;
+    guint64 stream, vfio;
+
+    define_domain("gpu1", vf_a, PROFILE, TRUE);
+    start_domain('a', "gpu1");
+    res_a = reservations('a');
+    ck_assert_str_eq(g_hash_table_lookup(res_a, vf_a), "domain:gpu1");
+    stream = vf_stream_size('a', vf_a);
+    /* the source's address is taken on b */
+    taken = xe_test_lab_ctl_json(lab, 'b', &error, "reserve", "standard", NULL);
+    ck_assert_msg(taken != NULL, "reserve on b: %s", error != NULL ? error->message : "");
+
+    ck_assert_msg(migrate('a', "gpu1", &out, &vfio) == 0, "virsh migrate: %s", out);
+    ck_assert_msg(vfio == stream,
+                  "QEMU moved %" G_GUINT64_FORMAT " VFIO bytes, the VF's stream "
+                  "is %" G_GUINT64_FORMAT,
+                  vfio, stream);
+    ck_assert(domain_running_on('b', "gpu1"));
+    ck_assert(!domain_running_on('a', "gpu1"));
+    ck_assert_uint_eq(qemus_on('a'), 0);
+    ck_assert_uint_eq(qemus_on('b'), 1);
+    /* b: the VF the XML names is reserved for the domain, bound, provisioned as the source's */
+    vf_b = domain_vf('b', "gpu1");
+    ck_assert_str_ne(vf_b, json_object_get_string_member(json_node_get_object(taken), "vf"));
+    res_b = reservations('b');
+    ck_assert_str_eq(g_hash_table_lookup(res_b, vf_b), "domain:gpu1");
+    ck_assert_str_eq(json_object_get_string_member(vf_of('b', vf_b, &keep_b), "Driver"),
+                     "xe-vfio-pci");
+    /* a: the VF reset and back in the pool, nothing reserved */
+    g_clear_pointer(&res_a, g_hash_table_unref);
+    res_a = reservations('a');
+    ck_assert_uint_eq(g_hash_table_size(res_a), 0);
+    ck_assert(json_object_get_boolean_member(vf_of('a', vf_a, &keep_a), "InPool"));
+}
+END_TEST
+
+/* And back: a -> b -> a, each hop through the hooks. */
+START_TEST(test_round_trip)
+{
+    g_autofree char *vf_a = pool_vf('a');
+    g_autofree char *out = NULL;
+    g_autoptr(GHashTable) res_a = NULL, res_b = NULL;
+    guint64 vfio;
+
+    define_domain("gpu1", vf_a, PROFILE, TRUE);
+    start_domain('a', "gpu1");
+    ck_assert_msg(migrate('a', "gpu1", &out, &vfio) == 0, "a -> b: %s", out);
+    g_clear_pointer(&out, g_free);
+    ck_assert_msg(migrate('b', "gpu1", &out, &vfio) == 0, "b -> a: %s", out);
+    ck_assert_uint_gt(vfio, 0);
+    ck_assert(domain_running_on('a', "gpu1"));
+    ck_assert(!domain_running_on('b', "gpu1"));
+    ck_assert_uint_eq(qemus_on('b'), 0);
+    res_a = reservations('a');
+    res_b = reservations('b');
+    ck_assert_uint_eq(g_hash_table_size(res_a), 1);
+    ck_assert_uint_eq(g_hash_table_size(res_b), 0);
+}
+END_TEST
+
+/* No VF on b can be provisioned as the source's: the hook refuses libvirt's migrate with
+ * its reason, the domain keeps running on a, nothing is left reserved on b. */
+START_TEST(test_no_compatible_vf_refused)
+{
+    g_autofree char *vf_a = pool_vf('a');
+    g_autofree char *out = NULL;
+    g_autoptr(GHashTable) res_b = NULL;
+    guint64 vfio;
+
+    define_domain("gpu1", vf_a, PROFILE_TOO_BIG, TRUE);
+    start_domain('a', "gpu1");
+    ck_assert_int_ne(migrate('a', "gpu1", &out, &vfio), 0);
+    printf("refused: %s", out);
+    ck_assert_msg(strstr(out, "xe-migrated: domain gpu1, migrate: no VF on this host for gpu1's "
+                              "VF") != NULL,
+                  "%s", out);
+    ck_assert(domain_running_on('a', "gpu1"));
+    ck_assert(!domain_running_on('b', "gpu1"));
+    ck_assert_uint_eq(qemus_on('b'), 0);
+    res_b = reservations('b');
+    ck_assert_uint_eq(g_hash_table_size(res_b), 0);
+}
+END_TEST
+
+/* b's daemon is stopped: the hook refuses at once, saying so; the domain stays on a. */
+START_TEST(test_destination_daemon_down_refused)
+{
+    g_autofree char *vf_a = pool_vf('a');
+    g_autofree char *out = NULL;
+    g_autoptr(GError) error = NULL;
+    guint64 vfio;
+
+    define_domain("gpu1", vf_a, PROFILE, TRUE);
+    start_domain('a', "gpu1");
+    ck_assert_msg(xe_test_lab_daemon(lab, "stop", 'b', &error), "stop b: %s",
+                  error != NULL ? error->message : "");
+    ck_assert_int_ne(migrate('a', "gpu1", &out, &vfio), 0);
+    printf("refused: %s", out);
+    ck_assert_msg(strstr(out, "xe-migrated: domain gpu1, migrate: xe-migrated is not running on "
+                              "this host") != NULL,
+                  "%s", out);
+    ck_assert(domain_running_on('a', "gpu1"));
+    ck_assert_uint_eq(qemus_on('b'), 0);
+}
+END_TEST
+
+/* The source VF resets in stop-copy (the kernel's FLR ends its stream): QEMU's migration
+ * fails, libvirt runs b's release hook for the failed incoming, which resets and releases
+ * the VF it had reserved there; the domain keeps running on a, holding its VF. */
+START_TEST(test_failed_incoming_releases_its_vf)
+{
+    g_autofree char *vf_a = pool_vf('a');
+    g_autofree char *arm = NULL;
+    g_autofree char *out = NULL;
+    g_autoptr(GHashTable) res_a = NULL, res_b = NULL;
+    g_autoptr(GError) error = NULL;
+    guint64 vfio;
+
+    define_domain("gpu1", vf_a, PROFILE, TRUE);
+    start_domain('a', "gpu1");
+    arm = g_strdup_printf("%s stop_copy", vf_a);
+    ck_assert_msg(xe_test_lab_sim_write(lab, 'a', "flr_on_state", arm, &error), "arm: %s",
+                  error != NULL ? error->message : "");
+    ck_assert_int_ne(migrate('a', "gpu1", &out, &vfio), 0);
+    printf("failed: %s", out);
+    ck_assert(domain_running_on('a', "gpu1"));
+    ck_assert(!domain_running_on('b', "gpu1"));
+    ck_assert_uint_eq(qemus_on('b'), 0);
+    res_b = reservations('b');
+    ck_assert_uint_eq(g_hash_table_size(res_b), 0);
+    res_a = reservations('a');
+    ck_assert_str_eq(g_hash_table_lookup(res_a, vf_a), "domain:gpu1");
+}
+END_TEST
+
+/* A domain without xe-migrated's metadata is none of the hook's business: it starts while
+ * the daemon is down, and nothing is reserved for it. */
+START_TEST(test_other_domains_unaffected)
+{
+    g_autofree char *vf_a = pool_vf('a');
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GHashTable) res_a = NULL;
+
+    define_domain("plain", vf_a, PROFILE, FALSE);
+    ck_assert_msg(xe_test_lab_daemon(lab, "stop", 'a', &error), "stop a: %s",
+                  error != NULL ? error->message : "");
+    start_domain('a', "plain");
+    ck_assert_msg(xe_test_lab_daemon(lab, "start", 'a', &error), "start a: %s",
+                  error != NULL ? error->message : "");
+    res_a = reservations('a');
+    ck_assert_uint_eq(g_hash_table_size(res_a), 0);
+}
+END_TEST
+
+/* The hook never calls libvirt: no libvirt library among what it links, no vir* symbol it
+ * imports (libvirt runs it inside the domain's job; a call back would wait on that job). */
+START_TEST(test_hook_links_no_libvirt)
+{
+    g_autofree char *hook =
+        g_build_filename(g_getenv("XE_BUILD_ROOT"), "hook", "xe-migrated-libvirt-hook", NULL);
+    const char *readelf[] = { "readelf", "-d", hook, NULL };
+    const char *nm[] = { "nm", "-D", "--undefined-only", hook, NULL };
+    g_autofree char *needed = NULL, *symbols = NULL;
+    g_auto(GStrv) lines = NULL;
+    int status;
+
+    ck_assert(g_spawn_sync(NULL, (char **)readelf, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &needed,
+                           NULL, &status, NULL) &&
+              status == 0);
+    ck_assert_msg(strstr(needed, "libvirt") == NULL, "the hook links libvirt: %s", needed);
+    ck_assert(g_spawn_sync(NULL, (char **)nm, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &symbols, NULL,
+                           &status, NULL) &&
+              status == 0);
+    lines = g_strsplit(symbols, "\n", -1);
+    for (guint i = 0; lines[i] != NULL; i++) {
+        const char *name = strrchr(lines[i], ' ');
+
+        ck_assert_msg(name == NULL || !g_str_has_prefix(name + 1, "vir"), "the hook imports %s",
+                      name + 1);
+    }
+}
+END_TEST
+
+static gboolean
+have(const char *program)
+{
+    g_autofree char *path = g_find_program_in_path(program);
+
+    return path != NULL;
+}
+
+int
+main(void)
+{
+    Suite *s = suite_create("libvirt");
+    TCase *tc = tcase_create("two-libvirtd");
+    gboolean ready = getuid() == 0 && g_file_test("/dev/fuse", G_FILE_TEST_EXISTS) &&
+                     have("qemu-system-x86_64") && have("libvirtd") && have("virsh") &&
+                     have("nsenter") && have("unshare") && have("systemd-stdio-bridge");
+
+    xe_test_require_peer(ready && have("readelf") && have("nm"),
+                         "root, /dev/fuse, QEMU, libvirtd, virsh, nsenter, unshare and binutils");
+    tcase_set_timeout(tc, 240);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_virsh_migrate_with_the_hook);
+    tcase_add_test(tc, test_round_trip);
+    tcase_add_test(tc, test_no_compatible_vf_refused);
+    tcase_add_test(tc, test_destination_daemon_down_refused);
+    tcase_add_test(tc, test_failed_incoming_releases_its_vf);
+    tcase_add_test(tc, test_other_domains_unaffected);
+    suite_add_tcase(s, tc);
+    {
+        TCase *th = tcase_create("hook");
+
+        tcase_add_test(th, test_hook_links_no_libvirt);
+        suite_add_tcase(s, th);
+    }
+    return xe_test_run_suite(s);
+}
