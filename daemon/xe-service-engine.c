@@ -295,12 +295,15 @@ void
 service_engine_libvirt_hook(Call *c)
 {
     const char *domain = NULL, *operation = NULL, *sub = NULL, *extra = NULL, *xml = NULL;
+    gint64 deadline = 0;
 
-    g_variant_get(c->params, "(&s&s&s&s&s)", &domain, &operation, &sub, &extra, &xml);
+    g_variant_get(c->params, "(&s&s&s&s&s@a{sv})", &domain, &operation, &sub, &extra, &xml, NULL);
+    if (c->options != NULL)
+        g_variant_lookup(c->options, "deadline", "x", &deadline);
     c->context =
         g_strdup_printf("LibvirtHook: domain '%s' %s %s %s", domain, operation, sub, extra);
-    xe_engine_libvirt_hook_async(c->service->engine, domain, operation, sub, extra, xml, NULL,
-                                 libvirt_hook_done, c);
+    xe_engine_libvirt_hook_async(c->service->engine, domain, operation, sub, extra, xml, deadline,
+                                 NULL, libvirt_hook_done, c);
 }
 
 static void

@@ -488,6 +488,11 @@ static const XeServiceOption prepare_incoming_options[] = {
     { "vfio-multifd", G_VARIANT_TYPE_BOOLEAN }, { NULL, NULL },
 };
 
+static const XeServiceOption libvirt_hook_options[] = {
+    { "deadline", G_VARIANT_TYPE_INT64 },
+    { NULL, NULL },
+};
+
 static const XeServiceMethod methods[] = {
     { MANAGER, "Reserve", XE_SERVICE_PRIVILEGED, reserve_options, handle_reserve },
     { MANAGER, "Release", XE_SERVICE_PRIVILEGED, NULL, handle_release },
@@ -498,7 +503,8 @@ static const XeServiceMethod methods[] = {
     { MANAGER, "Migrate", XE_SERVICE_PRIVILEGED, migrate_options, service_engine_migrate },
     { MANAGER, "PrepareIncoming", XE_SERVICE_PRIVILEGED, prepare_incoming_options,
       service_engine_prepare_incoming },
-    { MANAGER, "LibvirtHook", XE_SERVICE_PRIVILEGED, NULL, service_engine_libvirt_hook },
+    { MANAGER, "LibvirtHook", XE_SERVICE_PRIVILEGED, libvirt_hook_options,
+      service_engine_libvirt_hook },
     { PF, "EnableVFs", XE_SERVICE_PRIVILEGED, NULL, handle_enable_vfs },
     { PF, "DisableVFs", XE_SERVICE_PRIVILEGED, NULL, handle_disable_vfs },
     { VF, "Bind", XE_SERVICE_PRIVILEGED, NULL, handle_bind },
@@ -553,6 +559,8 @@ auth_done(GObject *source, GAsyncResult *result, gpointer user_data)
 
     if (!g_task_propagate_boolean(G_TASK(result), &error)) {
         g_prefix_error(&error, "%s: ", c->method->method);
+        /* refused changes are worth an operator's look: who tried, what, why */
+        g_message("refused %s from %s: %s", c->method->method, a->sender, error->message);
         call_fail(c, error);
         return;
     }

@@ -12,10 +12,12 @@
  * where and why; libvirt shows it to the user and the operation stops (a migration before
  * anything moved: the domain keeps running on its source).
  *
- * Exit codes: 0 done (or nothing to do), 1 refused or the daemon unreachable, 2 usage.
+ * Exit codes: 0 done (or nothing to do; and reconnect always, see refuse()), 1 refused or
+ * the daemon unreachable, 2 usage.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +52,8 @@ read_stdin(GError **error)
     ssize_t n;
 
     while ((n = read(STDIN_FILENO, buf, sizeof(buf))) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
         if (n < 0) {
             g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
                         "cannot read the domain XML on stdin: %s", g_strerror(errno));
@@ -65,12 +69,31 @@ read_stdin(GError **error)
     return g_string_free(g_steal_pointer(&text), FALSE);
 }
 
-/* One line: the daemon's words, without the D-Bus error name GIO puts in front. */
-static void
+/* One line: the daemon's words, without the D-Bus error name GIO puts in front. Returns the
+ * exit status: 1, but 0 for reconnect (libvirt kills a domain whose reconnect hook fails, and
+ * a running VM is never lost over bookkeeping) and for release (libvirt ignores it; the VF
+ * stays reserved, and the operator is told how to free it). */
+static int
 refuse(const char *domain, const char *operation, GError *error)
 {
     g_dbus_error_strip_remote_error(error);
+    g_strdelimit(error->message, "\r\n", ' ');
+    if (g_str_equal(operation, "reconnect")) {
+        fprintf(stderr,
+                "xe-migrated: domain %s, reconnect: %s (the domain keeps running; its "
+                "VFs are not guarded until xe-migrated sees it again)\n",
+                domain, error->message);
+        return 0;
+    }
+    if (g_str_equal(operation, "release")) {
+        fprintf(stderr,
+                "xe-migrated: domain %s, release: %s (its VFs stay reserved: "
+                "xe-migratectl reservations, then xe-migratectl release ID)\n",
+                domain, error->message);
+        return 1;
+    }
     fprintf(stderr, "xe-migrated: domain %s, %s: %s\n", domain, operation, error->message);
+    return 1;
 }
 
 int
@@ -88,6 +111,7 @@ main(int argc, char **argv)
     g_autoptr(GDBusConnection) connection = NULL;
     g_autoptr(GVariant) reply = NULL;
     g_autofree char *xml = NULL;
+    GVariantBuilder opts;
     const char *out;
 
     g_option_context_add_main_entries(options, entries, NULL);
@@ -102,21 +126,23 @@ main(int argc, char **argv)
         return 0;
     xml = read_stdin(&error);
     if (xml == NULL) {
-        refuse(argv[1], argv[2], error);
-        return 1;
+        return refuse(argv[1], argv[2], error);
     }
     if (strstr(xml, XMLNS) == NULL)
         return 0; /* not a domain xe-migrated looks after */
     connection = xe_bus_connect(bus, &error);
     if (connection == NULL) {
         g_prefix_error(&error, "cannot reach xe-migrated: ");
-        refuse(argv[1], argv[2], error);
-        return 1;
+        return refuse(argv[1], argv[2], error);
     }
+    /* the daemon keeps nothing it finishes after we gave up */
+    g_variant_builder_init(&opts, G_VARIANT_TYPE_VARDICT);
+    g_variant_builder_add(&opts, "{sv}", "deadline",
+                          g_variant_new_int64(g_get_monotonic_time() + (gint64)timeout_ms * 1000));
     reply = g_dbus_connection_call_sync(
         connection, XE_BUS_NAME, XE_OBJECT_ROOT, XE_BUS_NAME ".Manager", "LibvirtHook",
-        g_variant_new("(sssss)", argv[1], argv[2], argv[3], argv[4], xml), G_VARIANT_TYPE("(s)"),
-        G_DBUS_CALL_FLAGS_NO_AUTO_START, timeout_ms, NULL, &error);
+        g_variant_new("(sssssa{sv})", argv[1], argv[2], argv[3], argv[4], xml, &opts),
+        G_VARIANT_TYPE("(s)"), G_DBUS_CALL_FLAGS_NO_AUTO_START, timeout_ms, NULL, &error);
     if (reply == NULL) {
         g_dbus_error_strip_remote_error(error);
         if (g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_SERVICE_UNKNOWN) ||
@@ -129,8 +155,7 @@ main(int argc, char **argv)
         } else if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT)) {
             g_prefix_error(&error, "xe-migrated did not answer within %d ms: ", timeout_ms);
         }
-        refuse(argv[1], argv[2], error);
-        return 1;
+        return refuse(argv[1], argv[2], error);
     }
     g_variant_get(reply, "(&s)", &out);
     if (*out != '\0' && (fputs(out, stdout) == EOF || fflush(stdout) == EOF)) {

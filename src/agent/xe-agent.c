@@ -170,7 +170,8 @@ agent_guard(XeHost *host, const char *vf_bdf, XeHostOp op, char **reason, gpoint
             [XE_RESERVATION_OWNER_INCOMING] = "it is free once the migration finishes or is "
                                               "aborted",
             [XE_RESERVATION_OWNER_DOMAIN] = "it is free once the libvirt domain stops or "
-                                            "migrates away",
+                                            "migrates away (should its release hook never "
+                                            "run: xe-migratectl release ID)",
         };
         g_autofree char *owner = xe_reservation_owner_display(r);
 
@@ -1705,7 +1706,9 @@ static const char *const release_hints[] = {
     [XE_RESERVATION_OWNER_CALLER] = "release it through Manager.Release",
     [XE_RESERVATION_OWNER_VM] = "remove the VM instead (Manager.RemoveVM, xe-migratectl vm-remove)",
     [XE_RESERVATION_OWNER_INCOMING] = "it goes when the migration finishes or is aborted",
-    [XE_RESERVATION_OWNER_DOMAIN] = "it goes when the domain stops or migrates away",
+    [XE_RESERVATION_OWNER_DOMAIN] = "it goes when the domain stops or migrates away; should "
+                                    "its release hook never have run, xe-migratectl release ID "
+                                    "frees it",
 };
 
 static const char *const kind_phrases[] = {
@@ -1814,6 +1817,21 @@ xe_agent_transfer_reservation(XeAgent *self, const char *reservation, XeReservat
     agent_persist_async(self, persisted_logged,
                         g_strdup_printf("recording that %s holds reservation %s", after, res->id));
     return TRUE;
+}
+
+gboolean
+xe_agent_reservation_get(XeAgent *self, const char *reservation, char **vf_bdf, char **owner)
+{
+    const XeReservation *r;
+
+    g_mutex_lock(&self->state_lock);
+    r = xe_reservations_lookup(self->reservations, reservation);
+    if (r != NULL) {
+        *vf_bdf = g_strdup(r->vf_bdf);
+        *owner = xe_reservation_owner_display(r);
+    }
+    g_mutex_unlock(&self->state_lock);
+    return r != NULL;
 }
 
 gboolean

@@ -118,6 +118,10 @@ gboolean xe_agent_release_finish(XeAgent *self, GAsyncResult *result, GError **e
  * released. */
 gboolean xe_agent_transfer_reservation(XeAgent *self, const char *reservation,
                                        XeReservationOwner kind, const char *owner, GError **error);
+/* From any thread: reservation @reservation's VF and owner ("KIND:NAME"); FALSE when there
+ * is no such reservation. */
+gboolean xe_agent_reservation_get(XeAgent *self, const char *reservation, char **vf_bdf,
+                                  char **owner);
 /* From any thread: the reservation holding VF @vf_bdf, its id and its owner ("KIND:NAME" as
  * xe_reservation_owner_display() spells it); FALSE when the VF is not reserved. */
 gboolean xe_agent_reservation_of_vf(XeAgent *self, const char *vf_bdf, char **reservation,

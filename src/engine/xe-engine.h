@@ -75,11 +75,13 @@ void xe_engine_prepare_incoming_async(XeEngine *self, GVariant *spec, const char
 GVariant *xe_engine_prepare_incoming_finish(XeEngine *self, GAsyncResult *result, GError **error);
 /* libvirt's qemu hook (xe-libvirt-hook.c) for domain @domain: what @operation means for its
  * Xe VFs. The result is the XML libvirt should use (migrate, restore), or "" for the XML
- * unchanged. Never calls libvirt: the hook runs inside libvirt's job. */
+ * unchanged. @deadline (CLOCK_MONOTONIC µs, 0: none) is when the hook gives up waiting: a
+ * migrate or restore that would end later undoes what it reserved and fails. Never calls
+ * libvirt: the hook runs inside libvirt's job. */
 void xe_engine_libvirt_hook_async(XeEngine *self, const char *domain, const char *operation,
                                   const char *sub_operation, const char *extra, const char *xml,
-                                  GCancellable *cancellable, GAsyncReadyCallback callback,
-                                  gpointer user_data);
+                                  gint64 deadline, GCancellable *cancellable,
+                                  GAsyncReadyCallback callback, gpointer user_data);
 char *xe_engine_libvirt_hook_finish(XeEngine *self, GAsyncResult *result, GError **error);
 
 void xe_engine_incoming_finish_async(XeEngine *self, const char *id, guint timeout_ms,

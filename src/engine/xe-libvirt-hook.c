@@ -5,8 +5,10 @@
  *       first), checked the way the kernel's restore checks it, reserved for the domain;
  *       the XML comes back pointing at it. A VF the XML names with a reservation this host
  *       made for the domain (a daemon-driven migration) is kept.
- *   prepare: every VF is bound to xe-vfio-pci.
- *   started, reconnect: the domain holds its VFs (reserved as they are, for it).
+ *   prepare: every VF is bound to xe-vfio-pci, provisioned as the metadata says, and held
+ *       by the domain (reserved as it is, for it) before QEMU opens it.
+ *   started, reconnect: the domain holds its VFs; a reconnect never fails (libvirt would
+ *       kill the running domain): what cannot be done is logged.
  *   release: the domain's VFs are reset and go back (after migrating away, after a failed
  *       incoming, after it stopped).
  *
@@ -40,6 +42,7 @@ static const char *const op_names[] = {
 
 typedef struct {
     char *name;
+    gint64 deadline; /* CLOCK_MONOTONIC µs; 0: none */
     HookOp op;
     char *sub_operation;
     char *extra;
@@ -88,136 +91,171 @@ release_all(XeEngine *self, GPtrArray *reservations, const char *caller)
     }
 }
 
-/* migrate, restore: a VF here for each of the source's */
-static char *
-incoming(XeEngine *self, XeLibvirtDomain *d, const char *owner, const char *caller, GError **error)
+static gboolean
+too_late(gint64 deadline, GError **error)
 {
-    GPtrArray *vfs = xe_libvirt_domain_get_vfs(d);
-    g_autoptr(GPtrArray) made = g_ptr_array_new_with_free_func(g_free);
-    g_autoptr(GPtrArray) sources = g_ptr_array_new_with_free_func(g_free);
-
-    /* the source's addresses first: retargeting changes the list as it goes */
-    for (guint i = 0; i < vfs->len; i++)
-        g_ptr_array_add(sources, g_strdup(((XeLibvirtVf *)vfs->pdata[i])->host));
-    for (guint i = 0; i < sources->len; i++) {
-        const XeLibvirtVf *vf = vfs->pdata[i];
-        g_autofree char *profile = g_strdup(vf->profile);
-        g_autofree char *here = NULL, *id = NULL, *reason = NULL;
-
-        /* reserved for this migration already (a daemon-driven one): keep it */
-        if (vf->reservation != NULL) {
-            g_autofree char *held = domain_reservation(self, vf->host, owner);
-
-            if (held != NULL && g_str_equal(held, vf->reservation))
-                continue;
-        }
-        if (!engine_reserve(self, profile, NULL, owner, &here, &id, error)) {
-            g_prefix_error(error, "no VF on this host for %s's VF %s (profile %s): ",
-                           xe_libvirt_domain_get_name(d), (char *)sources->pdata[i], profile);
-            release_all(self, made, caller);
-            return NULL;
-        }
-        g_ptr_array_add(made, g_strdup(id));
-        if (!engine_agent_run(self, XE_AGENT_OP_CHECK, here, profile, caller, &reason, error)) {
-            release_all(self, made, caller);
-            return NULL;
-        }
-        if (*reason != '\0') {
-            g_set_error(error, XE_ERROR, XE_ERROR_INCOMPATIBLE,
-                        "VF %s on this host cannot take the state of %s's VF %s: %s", here,
-                        xe_libvirt_domain_get_name(d), (char *)sources->pdata[i], reason);
-            release_all(self, made, caller);
-            return NULL;
-        }
-        if (!xe_libvirt_domain_retarget(d, sources->pdata[i], here, id, error)) {
-            release_all(self, made, caller);
-            return NULL;
-        }
-        g_message("domain %s: VF %s (reservation %s) takes the state of the source's VF %s",
-                  xe_libvirt_domain_get_name(d), here, id, (char *)sources->pdata[i]);
-    }
-    return xe_libvirt_domain_to_xml(d);
+    if (deadline == 0 || g_get_monotonic_time() < deadline)
+        return FALSE;
+    g_set_error(error, XE_ERROR, XE_ERROR_TIMED_OUT,
+                "the hook gave up waiting %.1f s ago: nothing is kept for it",
+                (g_get_monotonic_time() - deadline) / 1e6);
+    return TRUE;
 }
 
+/* Would state saved from a VF provisioned as @profile restore into @vf? */
 static gboolean
-bound(XeEngine *self, XeLibvirtDomain *d, GError **error)
+takes_state(XeEngine *self, const char *vf, const char *profile, const char *caller, GError **error)
 {
+    g_autofree char *reason = NULL;
+
+    if (!engine_agent_run(self, XE_AGENT_OP_CHECK, vf, profile, caller, &reason, error))
+        return FALSE;
+    if (*reason == '\0')
+        return TRUE;
+    g_set_error(error, XE_ERROR, XE_ERROR_INCOMPATIBLE, "%s", reason);
+    return FALSE;
+}
+
+/* migrate, restore: a VF here for each of the source's. A VF the XML names with a
+ * reservation this host made for the domain (a daemon-driven migration) is kept. Past
+ * @deadline the hook has gone (libvirt refused the migration without it): what was
+ * reserved is given back. */
+static char *
+incoming(XeEngine *self, XeLibvirtDomain *d, const char *owner, const char *caller, gint64 deadline,
+         GError **error)
+{
+    const char *name = xe_libvirt_domain_get_name(d);
+    GPtrArray *vfs = xe_libvirt_domain_get_vfs(d);
+    g_autoptr(GPtrArray) made = g_ptr_array_new_with_free_func(g_free);
+
+    for (guint i = 0; i < vfs->len; i++) {
+        const XeLibvirtVf *vf = vfs->pdata[i];
+        g_autofree char *source = g_strdup(vf->host);
+        g_autofree char *profile = g_strdup(vf->profile);
+        g_autofree char *here = NULL, *id = NULL, *holder = NULL;
+
+        if (vf->reservation != NULL &&
+            xe_agent_reservation_get(self->agent, vf->reservation, &here, &holder) &&
+            g_str_equal(holder, owner)) {
+            id = g_strdup(vf->reservation);
+        } else {
+            g_clear_pointer(&here, g_free);
+            if (!engine_reserve(self, profile, NULL, owner, &here, &id, error)) {
+                g_prefix_error(error, "no VF on this host for %s's VF %s (profile %s): ", name,
+                               source, profile);
+                goto fail;
+            }
+            g_ptr_array_add(made, g_strdup(id));
+            if (!takes_state(self, here, profile, caller, error)) {
+                g_prefix_error(error,
+                               "VF %s on this host cannot take the state of %s's VF %s: ", here,
+                               name, source);
+                goto fail;
+            }
+        }
+        if (!xe_libvirt_domain_retarget(d, i, here, id, error))
+            goto fail;
+        g_message("domain %s: VF %s (reservation %s) takes the state of the source's VF %s", name,
+                  here, id, source);
+    }
+    if (too_late(deadline, error))
+        goto fail;
+    return xe_libvirt_domain_to_xml(d);
+
+fail:
+    release_all(self, made, caller);
+    return NULL;
+}
+
+/* prepare, started, reconnect: the domain holds its VFs, bound to xe-vfio-pci, reserved for
+ * it as they are; with @check (prepare, before QEMU opens them), each must also hold what
+ * the metadata says it was provisioned with. */
+static gboolean
+hold(XeEngine *self, XeLibvirtDomain *d, const char *owner, gboolean check, const char *caller,
+     GError **error)
+{
+    const char *name = xe_libvirt_domain_get_name(d);
     GPtrArray *vfs = xe_libvirt_domain_get_vfs(d);
 
     for (guint i = 0; i < vfs->len; i++) {
         const XeLibvirtVf *vf = vfs->pdata[i];
         g_autofree char *driver = NULL, *migration = NULL;
+        g_autofree char *id = NULL, *holder = NULL, *got = NULL;
+        gboolean made = FALSE;
 
         if (!engine_vf_facts(self, vf->host, &driver, &migration)) {
             g_set_error(error, XE_ERROR, XE_ERROR_NOT_FOUND,
-                        "domain %s: its VF %s is not a VF of this host's Xe PFs",
-                        xe_libvirt_domain_get_name(d), vf->host);
+                        "domain %s: its VF %s is not a VF of this host's Xe PFs", name, vf->host);
             return FALSE;
         }
         if (!g_str_equal(driver, XE_DRIVER_VFIO)) {
             g_set_error(error, XE_ERROR, XE_ERROR_BUSY,
                         "domain %s: its VF %s is bound to '%s', not " XE_DRIVER_VFIO
                         " (xe-migratectl bind %s " XE_DRIVER_VFIO ")",
-                        xe_libvirt_domain_get_name(d), vf->host,
-                        *driver != '\0' ? driver : "nothing", vf->host);
+                        name, vf->host, *driver != '\0' ? driver : "nothing", vf->host);
             return FALSE;
         }
-    }
-    return TRUE;
-}
-
-/* started, reconnect: the domain holds its VFs */
-static gboolean
-hold(XeEngine *self, XeLibvirtDomain *d, const char *owner, GError **error)
-{
-    GPtrArray *vfs = xe_libvirt_domain_get_vfs(d);
-
-    for (guint i = 0; i < vfs->len; i++) {
-        const XeLibvirtVf *vf = vfs->pdata[i];
-        g_autofree char *id = NULL, *holder = NULL, *got = NULL;
-
         if (xe_agent_reservation_of_vf(self->agent, vf->host, &id, &holder)) {
-            if (g_str_equal(holder, owner))
-                continue;
-            g_set_error(error, XE_ERROR, XE_ERROR_BUSY,
-                        "domain %s: its VF %s is reserved by %s (reservation %s)",
-                        xe_libvirt_domain_get_name(d), vf->host, holder, id);
+            if (!g_str_equal(holder, owner)) {
+                g_set_error(error, XE_ERROR, XE_ERROR_BUSY,
+                            "domain %s: its VF %s is reserved by %s (reservation %s)", name,
+                            vf->host, holder, id);
+                return FALSE;
+            }
+        } else {
+            g_clear_pointer(&id, g_free);
+            if (!engine_reserve(self, vf->profile, vf->host, owner, &got, &id, error)) {
+                g_prefix_error(error, "domain %s: reserving its VF %s: ", name, vf->host);
+                return FALSE;
+            }
+            made = TRUE;
+            g_message("domain %s holds VF %s (reservation %s)", name, vf->host, id);
+        }
+        if (check && !takes_state(self, vf->host, vf->profile, caller, error)) {
+            g_prefix_error(error,
+                           "domain %s: its VF %s is not provisioned as xe-migrated's metadata "
+                           "says (%s): ",
+                           name, vf->host, vf->profile);
+            if (made) {
+                g_autoptr(GError) local = NULL;
+
+                if (!engine_release(self, id, FALSE, caller, &local))
+                    g_warning("%s", local->message);
+            }
             return FALSE;
         }
-        g_clear_pointer(&id, g_free);
-        if (!engine_reserve(self, vf->profile, vf->host, owner, &got, &id, error))
-            return FALSE;
-        g_message("domain %s holds VF %s (reservation %s)", xe_libvirt_domain_get_name(d), vf->host,
-                  id);
     }
     return TRUE;
 }
 
-/* release: the domain's VFs reset and given back */
+/* release: the domain's VFs reset and given back; every failure logged, the first
+ * reported */
 static gboolean
 let_go(XeEngine *self, XeLibvirtDomain *d, const char *owner, const char *why, const char *caller,
        GError **error)
 {
+    const char *name = xe_libvirt_domain_get_name(d);
     GPtrArray *vfs = xe_libvirt_domain_get_vfs(d);
     gboolean ok = TRUE;
 
     for (guint i = 0; i < vfs->len; i++) {
         const XeLibvirtVf *vf = vfs->pdata[i];
         g_autofree char *id = domain_reservation(self, vf->host, owner);
-        GError *local = NULL;
+        g_autoptr(GError) local = NULL;
 
         if (id == NULL)
             continue;
         if (!engine_release(self, id, TRUE, caller, &local)) {
+            g_prefix_error(&local, "domain %s (%s): its VF %s stays reserved (%s): ", name, why,
+                           vf->host, id);
+            g_warning("%s", local->message);
             if (ok)
-                g_propagate_error(error, local);
-            else
-                g_error_free(local);
+                g_propagate_error(error, g_steal_pointer(&local));
             ok = FALSE;
             continue;
         }
-        g_message("domain %s let go of VF %s (%s): reset, reservation %s released",
-                  xe_libvirt_domain_get_name(d), vf->host, why, id);
+        g_message("domain %s let go of VF %s (%s): reset, reservation %s released", name, vf->host,
+                  why, id);
     }
     return ok;
 }
@@ -227,6 +265,7 @@ hook_run(XeEngine *self, Hook *h, GError **error)
 {
     g_autoptr(XeLibvirtDomain) d = xe_libvirt_domain_parse(h->xml, error);
     g_autofree char *owner = NULL, *caller = NULL;
+    g_autoptr(GError) local = NULL;
 
     if (d == NULL)
         return NULL;
@@ -241,12 +280,20 @@ hook_run(XeEngine *self, Hook *h, GError **error)
     switch (h->op) {
     case OP_MIGRATE:
     case OP_RESTORE:
-        return incoming(self, d, owner, caller, error);
+        if (too_late(h->deadline, error))
+            return NULL;
+        return incoming(self, d, owner, caller, h->deadline, error);
     case OP_PREPARE:
-        return bound(self, d, error) ? g_strdup("") : NULL;
+        return hold(self, d, owner, TRUE, caller, error) ? g_strdup("") : NULL;
     case OP_STARTED:
+        return hold(self, d, owner, FALSE, caller, error) ? g_strdup("") : NULL;
     case OP_RECONNECT:
-        return hold(self, d, owner, error) ? g_strdup("") : NULL;
+        /* libvirt kills a domain whose reconnect hook fails: a running VM is never lost
+         * over the daemon's bookkeeping, which only logs what it could not do */
+        if (!hold(self, d, owner, FALSE, caller, &local))
+            g_warning("libvirt hook, domain %s, reconnect: %s (the domain keeps running)", h->name,
+                      local->message);
+        return g_strdup("");
     case OP_RELEASE:
         return let_go(self, d, owner, h->extra, caller, error) ? g_strdup("") : NULL;
     case OP_OTHER:
@@ -255,32 +302,50 @@ hook_run(XeEngine *self, Hook *h, GError **error)
     }
 }
 
-/* A worker of its own: the agent's calls wait on this thread's context. */
+static gboolean
+hook_worker_exited(gpointer data)
+{
+    XeEngine *self = data;
+
+    self->live_workers--;
+    return G_SOURCE_REMOVE;
+}
+
+/* A worker of its own: the agent's calls wait on this thread's context. Counted with the
+ * engine's workers, so a stopping daemon runs its main context until it is done. */
 static void
 hook_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
 {
+    XeEngine *self = source;
+    Hook *h = data;
     g_autoptr(GMainContext) context = g_main_context_new();
     GError *error = NULL;
     char *out;
 
     g_main_context_push_thread_default(context);
-    out = hook_run(source, data, &error);
+    out = hook_run(self, h, &error);
     g_main_context_pop_thread_default(context);
-    if (out == NULL)
+    if (out == NULL) {
+        /* the journal keeps what libvirt shows once */
+        g_warning("libvirt hook, domain %s, %s: refused: %s", h->name, op_names[h->op],
+                  error->message);
         g_task_return_error(task, error);
-    else
+    } else {
         g_task_return_pointer(task, out, g_free);
+    }
+    xe_context_post(self->main, hook_worker_exited, g_object_ref(self), g_object_unref);
 }
 
 void
 xe_engine_libvirt_hook_async(XeEngine *self, const char *domain, const char *operation,
                              const char *sub_operation, const char *extra, const char *xml,
-                             GCancellable *cancellable, GAsyncReadyCallback callback,
-                             gpointer user_data)
+                             gint64 deadline, GCancellable *cancellable,
+                             GAsyncReadyCallback callback, gpointer user_data)
 {
     g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
     Hook *h = g_new0(Hook, 1);
 
+    h->deadline = deadline;
     h->name = g_strdup(domain);
     h->op = op_from_string(operation);
     h->sub_operation = g_strdup(sub_operation);
@@ -291,6 +356,12 @@ xe_engine_libvirt_hook_async(XeEngine *self, const char *domain, const char *ope
         g_task_return_pointer(task, g_strdup(""), g_free);
         return;
     }
+    if (self->shutting_down) {
+        g_task_return_new_error(task, XE_ERROR, XE_ERROR_BUSY,
+                                "xe-migrated is stopping; try again once it runs");
+        return;
+    }
+    self->live_workers++;
     g_task_run_in_thread(task, hook_thread);
 }
 

@@ -18,8 +18,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(GVirConfigDomainAddressPci, g_object_unref)
 
 struct _XeLibvirtDomain {
     GVirConfigDomain *config;
-    GPtrArray *vfs;      /* XeLibvirtVf */
-    GPtrArray *hostdevs; /* GVirConfigDomainHostdevPci, all of them */
+    GPtrArray *vfs;       /* XeLibvirtVf */
+    GPtrArray *hostdevs;  /* GVirConfigDomainHostdevPci, all of them */
+    GPtrArray *vf_device; /* the hostdev of each VF (borrowed from hostdevs) */
 };
 
 static void
@@ -38,6 +39,7 @@ xe_libvirt_domain_free(XeLibvirtDomain *domain)
         return;
     g_clear_object(&domain->config);
     g_ptr_array_unref(domain->vfs);
+    g_ptr_array_unref(domain->vf_device);
     g_ptr_array_unref(domain->hostdevs);
     g_free(domain);
 }
@@ -130,6 +132,7 @@ xe_libvirt_domain_parse(const char *xml, GError **error)
 
     domain->vfs = g_ptr_array_new_with_free_func((GDestroyNotify)vf_free);
     domain->hostdevs = g_ptr_array_new_with_free_func(g_object_unref);
+    domain->vf_device = g_ptr_array_new();
     domain->config = gvir_config_domain_new_from_xml(xml, &local);
     if (domain->config == NULL || gvir_config_domain_get_name(domain->config) == NULL) {
         g_set_error(error, XE_ERROR, XE_ERROR_INVALID_ARGUMENT,
@@ -159,14 +162,22 @@ xe_libvirt_domain_parse(const char *xml, GError **error)
     }
     for (guint i = 0; i < domain->vfs->len; i++) {
         const XeLibvirtVf *vf = domain->vfs->pdata[i];
+        GVirConfigDomainHostdevPci *hostdev = find_hostdev(domain, vf->host);
 
-        if (find_hostdev(domain, vf->host) == NULL) {
+        if (hostdev == NULL) {
             g_set_error(error, XE_ERROR, XE_ERROR_INVALID_ARGUMENT,
                         "domain '%s': xe-migrated's metadata names VF %s, but no PCI hostdev "
                         "of the domain has that source address",
                         gvir_config_domain_get_name(domain->config), vf->host);
             return NULL;
         }
+        if (g_ptr_array_find(domain->vf_device, hostdev, NULL)) {
+            g_set_error(error, XE_ERROR, XE_ERROR_INVALID_ARGUMENT,
+                        "domain '%s': xe-migrated's metadata names VF %s twice",
+                        gvir_config_domain_get_name(domain->config), vf->host);
+            return NULL;
+        }
+        g_ptr_array_add(domain->vf_device, hostdev);
     }
     return g_steal_pointer(&domain);
 }
@@ -207,22 +218,38 @@ write_metadata(XeLibvirtDomain *domain, GError **error)
 }
 
 gboolean
-xe_libvirt_domain_retarget(XeLibvirtDomain *domain, const char *host, const char *new_host,
+xe_libvirt_domain_retarget(XeLibvirtDomain *domain, guint index, const char *new_host,
                            const char *reservation, GError **error)
 {
-    GVirConfigDomainHostdevPci *hostdev = find_hostdev(domain, host);
     g_autoptr(GVirConfigDomainAddressPci) address = NULL;
-    XeLibvirtVf *vf = NULL;
+    GVirConfigDomainHostdevPci *hostdev;
+    XeLibvirtVf *vf;
     guint d, b, s, f;
 
-    for (guint i = 0; i < domain->vfs->len && vf == NULL; i++)
-        if (g_ascii_strcasecmp(((XeLibvirtVf *)domain->vfs->pdata[i])->host, host) == 0)
-            vf = domain->vfs->pdata[i];
-    if (hostdev == NULL || vf == NULL || !parse_bdf(new_host, &d, &b, &s, &f)) {
+    g_return_val_if_fail(index < domain->vfs->len, FALSE);
+    vf = domain->vfs->pdata[index];
+    hostdev = domain->vf_device->pdata[index];
+    if (!parse_bdf(new_host, &d, &b, &s, &f)) {
         g_set_error(error, XE_ERROR, XE_ERROR_INVALID_ARGUMENT,
-                    "domain '%s': cannot point its VF %s at %s", xe_libvirt_domain_get_name(domain),
-                    host, new_host);
+                    "domain '%s': '%s' is not a PCI address for its VF %s",
+                    xe_libvirt_domain_get_name(domain), new_host, vf->host);
         return FALSE;
+    }
+    /* another device of the domain there: two hostdevs would name one function (the
+     * domain's Xe VFs move together, each to a VF reserved for it) */
+    for (guint i = 0; i < domain->hostdevs->len; i++) {
+        g_autofree char *other = NULL;
+
+        if (g_ptr_array_find(domain->vf_device, domain->hostdevs->pdata[i], NULL))
+            continue;
+        other = hostdev_address(domain->hostdevs->pdata[i]);
+        if (other != NULL && g_ascii_strcasecmp(other, new_host) == 0) {
+            g_set_error(error, XE_ERROR, XE_ERROR_INVALID_ARGUMENT,
+                        "domain '%s': cannot point its VF %s at %s, which another of its "
+                        "hostdevs names",
+                        xe_libvirt_domain_get_name(domain), vf->host, new_host);
+            return FALSE;
+        }
     }
     /* the address object is the document's own node: set in place */
     address = gvir_config_domain_hostdev_pci_get_address(hostdev);

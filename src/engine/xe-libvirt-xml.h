@@ -33,16 +33,18 @@ typedef struct {
 typedef struct _XeLibvirtDomain XeLibvirtDomain;
 
 /* NULL with XE_ERROR_INVALID_ARGUMENT saying what is wrong and where: XML libvirt would not
- * have written, a metadata entry without its host or profile, or naming no hostdev. */
+ * have written, a metadata entry without its host or profile, naming no hostdev, or naming
+ * one another entry names too. */
 XeLibvirtDomain *xe_libvirt_domain_parse(const char *xml, GError **error);
 void xe_libvirt_domain_free(XeLibvirtDomain *domain);
 
 const char *xe_libvirt_domain_get_name(XeLibvirtDomain *domain);
 /* The domain's Xe VFs (XeLibvirtVf), in the metadata's order; empty for other domains. */
 GPtrArray *xe_libvirt_domain_get_vfs(XeLibvirtDomain *domain);
-/* Points the hostdev at @host (the VF's address now) at @new_host, and its metadata entry
- * with it, recording @reservation (NULL: none). */
-gboolean xe_libvirt_domain_retarget(XeLibvirtDomain *domain, const char *host, const char *new_host,
+/* Points VF @index (of xe_libvirt_domain_get_vfs()) at @new_host: its hostdev and its
+ * metadata entry, recording @reservation (NULL: none). Refused when another hostdev, not
+ * one of the domain's Xe VFs, has that address. */
+gboolean xe_libvirt_domain_retarget(XeLibvirtDomain *domain, guint index, const char *new_host,
                                     const char *reservation, GError **error);
 char *xe_libvirt_domain_to_xml(XeLibvirtDomain *domain);
 

@@ -405,7 +405,7 @@ START_TEST(test_libvirt_domain_retarget)
     ck_assert_str_eq(vf->host, "0000:03:00.1");
     ck_assert_str_eq(vf->profile, "vram_quota=536870912");
     ck_assert_ptr_null(vf->reservation);
-    ck_assert(xe_libvirt_domain_retarget(d, "0000:03:00.1", "0000:05:00.3", "r-1", &error));
+    ck_assert(xe_libvirt_domain_retarget(d, 0, "0000:05:00.3", "r-1", &error));
     xml = xe_libvirt_domain_to_xml(d);
     ck_assert_msg(strstr(xml, "bus=\"0x05\"") != NULL && strstr(xml, "function=\"0x3\"") != NULL,
                   "%s", xml);
@@ -425,10 +425,61 @@ START_TEST(test_libvirt_domain_retarget)
 }
 END_TEST
 
+/* Two VFs moving to addresses that overlap the source's (.1 .2 -> .2 .3): each hostdev goes
+ * where its own VF was reserved, whatever the order; a device that is not one of the domain's
+ * Xe VFs is never doubled. */
+#define TWO_VFS(other)                                                                  \
+    "<domain type='kvm'><name>gpu2</name><metadata><xe:migrated "                       \
+    "xmlns:xe='urn:xe-migrated:libvirt:1'><xe:vf host='0000:03:00.1' profile='a=1'/>"   \
+    "<xe:vf host='0000:03:00.2' profile='a=2'/></xe:migrated></metadata><devices>"      \
+    "<hostdev mode='subsystem' type='pci'><source><address domain='0x0000' bus='0x03' " \
+    "slot='0x00' function='0x1'/></source></hostdev>"                                   \
+    "<hostdev mode='subsystem' type='pci'><source><address domain='0x0000' bus='0x03' " \
+    "slot='0x00' function='0x2'/></source></hostdev>" other "</devices></domain>"
+
+START_TEST(test_libvirt_domain_two_vfs)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(XeLibvirtDomain) d = xe_libvirt_domain_parse(TWO_VFS(""), &error);
+    g_autoptr(XeLibvirtDomain) again = NULL;
+    g_autoptr(XeLibvirtDomain) other = NULL;
+    g_autofree char *xml = NULL;
+    const char *first, *second;
+
+    ck_assert_msg(d != NULL, "%s", error != NULL ? error->message : "");
+    ck_assert(xe_libvirt_domain_retarget(d, 0, "0000:03:00.2", "r-1", &error));
+    ck_assert(xe_libvirt_domain_retarget(d, 1, "0000:03:00.3", "r-2", &error));
+    xml = xe_libvirt_domain_to_xml(d);
+    first = strstr(xml, "function=\"0x2\"");
+    second = strstr(xml, "function=\"0x3\"");
+    ck_assert_msg(first != NULL && second != NULL && first < second, "%s", xml);
+    again = xe_libvirt_domain_parse(xml, &error);
+    ck_assert_msg(again != NULL, "%s", error != NULL ? error->message : "");
+    ck_assert_str_eq(((XeLibvirtVf *)xe_libvirt_domain_get_vfs(again)->pdata[0])->profile, "a=1");
+    ck_assert_str_eq(((XeLibvirtVf *)xe_libvirt_domain_get_vfs(again)->pdata[0])->host,
+                     "0000:03:00.2");
+    ck_assert_str_eq(((XeLibvirtVf *)xe_libvirt_domain_get_vfs(again)->pdata[1])->profile, "a=2");
+    ck_assert_str_eq(((XeLibvirtVf *)xe_libvirt_domain_get_vfs(again)->pdata[1])->host,
+                     "0000:03:00.3");
+    /* another of the domain's hostdevs at 0000:04:00.0: never two there */
+    other = xe_libvirt_domain_parse(
+        TWO_VFS("<hostdev mode='subsystem' type='pci'><source><address domain='0x0000' "
+                "bus='0x04' slot='0x00' function='0x0'/></source></hostdev>"),
+        &error);
+    ck_assert(other != NULL);
+    ck_assert(!xe_libvirt_domain_retarget(other, 0, "0000:04:00.0", "r-1", &error));
+    ck_assert_msg(strstr(error->message, "which another of its hostdevs names") != NULL, "%s",
+                  error->message);
+}
+END_TEST
+
 static const struct {
     const char *xml;
     const char *error;
 } bad_domains[] = {
+    { DOMAIN_XML(XE_META("<xe:vf host='0000:03:00.1' profile='a=1'/>"
+                         "<xe:vf host='0000:03:00.1' profile='a=1'/>")),
+      "names VF 0000:03:00.1 twice" },
     { "<domain", "not a libvirt domain" },
     { "<domain type='kvm'><devices/></domain>", "not a libvirt domain" },
     { DOMAIN_XML(XE_META("<xe:vf host='03:00.1' profile='a=1'/>")),
@@ -475,6 +526,7 @@ main(void)
         tcase_add_test(tv, test_config_engine_keys);
         tcase_add_test(tv, test_record_posts_apply_on_the_owner_context);
         tcase_add_test(tv, test_libvirt_domain_retarget);
+        tcase_add_test(tv, test_libvirt_domain_two_vfs);
         tcase_add_loop_test(tv, test_libvirt_domain_errors, 0, G_N_ELEMENTS(bad_domains));
         suite_add_tcase(s, tv);
     }

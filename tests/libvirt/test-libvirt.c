@@ -13,6 +13,7 @@
 #include <json-glib/json-glib.h>
 #include <stdio.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -22,7 +23,7 @@
 #define PROFILE                                                                              \
     "exec_quantum_ms=20,preempt_timeout_us=64000,vram_quota=536870912,ggtt_quota=268435456," \
     "contexts_quota=1024,doorbells_quota=16"
-/* more VRAM than the lab's PF has: no VF anywhere can be provisioned so */
+/* more VRAM than a's VFs hold */
 #define PROFILE_TOO_BIG                                                                        \
     "exec_quantum_ms=20,preempt_timeout_us=64000,vram_quota=68719476736,ggtt_quota=268435456," \
     "contexts_quota=1024,doorbells_quota=16"
@@ -352,17 +353,30 @@ START_TEST(test_round_trip)
 }
 END_TEST
 
-/* No VF on b can be provisioned as the source's: the hook refuses libvirt's migrate with
- * its reason, the domain keeps running on a, nothing is left reserved on b. */
+/* No VF on b can take the source's state (every one is taken): the hook refuses libvirt's
+ * migrate with its reason, the domain keeps running on a, nothing is reserved for it on b. */
 START_TEST(test_no_compatible_vf_refused)
 {
     g_autofree char *vf_a = pool_vf('a');
     g_autofree char *out = NULL;
     g_autoptr(GHashTable) res_b = NULL;
+    g_autoptr(GError) error = NULL;
+    GHashTableIter iter;
+    gpointer owner;
     guint64 vfio;
+    guint taken = 0;
 
-    define_domain("gpu1", vf_a, PROFILE_TOO_BIG, TRUE);
+    define_domain("gpu1", vf_a, PROFILE, TRUE);
     start_domain('a', "gpu1");
+    /* every VF of b held by somebody else */
+    for (;;) {
+        g_autoptr(JsonNode) r = xe_test_lab_ctl_json(lab, 'b', &error, "reserve", "standard", NULL);
+
+        if (r == NULL)
+            break;
+        taken++;
+    }
+    ck_assert_uint_gt(taken, 0);
     ck_assert_int_ne(migrate('a', "gpu1", &out, &vfio), 0);
     printf("refused: %s", out);
     ck_assert_msg(strstr(out, "xe-migrated: domain gpu1, migrate: no VF on this host for gpu1's "
@@ -372,7 +386,10 @@ START_TEST(test_no_compatible_vf_refused)
     ck_assert(!domain_running_on('b', "gpu1"));
     ck_assert_uint_eq(qemus_on('b'), 0);
     res_b = reservations('b');
-    ck_assert_uint_eq(g_hash_table_size(res_b), 0);
+    ck_assert_uint_eq(g_hash_table_size(res_b), taken);
+    g_hash_table_iter_init(&iter, res_b);
+    while (g_hash_table_iter_next(&iter, NULL, &owner))
+        ck_assert_str_ne(owner, "domain:gpu1");
 }
 END_TEST
 
@@ -395,6 +412,47 @@ START_TEST(test_destination_daemon_down_refused)
                   "%s", out);
     ck_assert(domain_running_on('a', "gpu1"));
     ck_assert_uint_eq(qemus_on('b'), 0);
+}
+END_TEST
+
+/* b's daemon hangs (SIGSTOP): the hook gives up after its deadline (10 s) with a clear
+ * refusal, the domain stays on a; once the daemon runs again, the late call (its caller,
+ * the hook, gone) is refused and nothing is reserved. */
+START_TEST(test_destination_daemon_hung_refused)
+{
+    g_autofree char *vf_a = pool_vf('a');
+    g_autofree char *out = NULL;
+    g_autofree char *log_path = xe_test_lab_path(lab, 'b', "daemon.log");
+    g_autoptr(GHashTable) res_b = NULL;
+    GPid daemon = xe_test_lab_daemon_pid(lab, 'b');
+    gint64 deadline;
+    guint64 vfio;
+
+    define_domain("gpu1", vf_a, PROFILE, TRUE);
+    start_domain('a', "gpu1");
+    ck_assert_int_eq(kill(daemon, SIGSTOP), 0);
+    ck_assert_int_ne(migrate('a', "gpu1", &out, &vfio), 0);
+    ck_assert_int_eq(kill(daemon, SIGCONT), 0);
+    printf("refused: %s", out);
+    ck_assert_msg(strstr(out, "xe-migrated: domain gpu1, migrate: xe-migrated did not answer "
+                              "within 10000 ms") != NULL,
+                  "%s", out);
+    ck_assert(domain_running_on('a', "gpu1"));
+    ck_assert_uint_eq(qemus_on('b'), 0);
+    /* the late call: refused by the daemon itself, nothing kept */
+    deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+    for (;;) {
+        g_autofree char *log = NULL;
+
+        if (g_file_get_contents(log_path, &log, NULL, NULL) &&
+            (strstr(log, "refused LibvirtHook") != NULL ||
+             strstr(log, "the hook gave up waiting") != NULL))
+            break;
+        ck_assert_msg(g_get_monotonic_time() < deadline, "b's daemon never took the late call");
+        g_usleep(50000);
+    }
+    res_b = reservations('b');
+    ck_assert_uint_eq(g_hash_table_size(res_b), 0);
 }
 END_TEST
 
@@ -424,6 +482,68 @@ START_TEST(test_failed_incoming_releases_its_vf)
     ck_assert_uint_eq(g_hash_table_size(res_b), 0);
     res_a = reservations('a');
     ck_assert_str_eq(g_hash_table_lookup(res_a, vf_a), "domain:gpu1");
+}
+END_TEST
+
+static void
+libvirtd_restart(char host)
+{
+    const char *argv[] = { g_getenv("XE_LAB"), "libvirtd-restart", xe_test_lab_dir(lab),
+                           host == 'a' ? "a" : "b", NULL };
+    g_autofree char *err = NULL;
+    g_autoptr(GError) error = NULL;
+    int status;
+
+    ck_assert_msg(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, NULL, &err,
+                               &status, &error) &&
+                      g_spawn_check_wait_status(status, NULL),
+                  "libvirtd-restart %c: %s", host, error != NULL ? error->message : err);
+}
+
+/* libvirtd restarts while xe-migrated is down: libvirt would kill a domain whose reconnect
+ * hook fails, so the hook lets it be; the domain runs on, and keeps its reservation. With the
+ * daemon up, a reconnect finds the domain holding its VF. */
+START_TEST(test_libvirtd_restart_keeps_the_domain)
+{
+    g_autofree char *vf_a = pool_vf('a');
+    g_autoptr(GHashTable) res_a = NULL;
+    g_autoptr(GError) error = NULL;
+
+    define_domain("gpu1", vf_a, PROFILE, TRUE);
+    start_domain('a', "gpu1");
+    ck_assert_msg(xe_test_lab_daemon(lab, "stop", 'a', &error), "stop a: %s",
+                  error != NULL ? error->message : "");
+    libvirtd_restart('a');
+    ck_assert(domain_running_on('a', "gpu1"));
+    ck_assert_uint_eq(qemus_on('a'), 1);
+    ck_assert_msg(xe_test_lab_daemon(lab, "start", 'a', &error), "start a: %s",
+                  error != NULL ? error->message : "");
+    libvirtd_restart('a');
+    ck_assert(domain_running_on('a', "gpu1"));
+    ck_assert_uint_eq(qemus_on('a'), 1);
+    res_a = reservations('a');
+    ck_assert_str_eq(g_hash_table_lookup(res_a, vf_a), "domain:gpu1");
+}
+END_TEST
+
+/* The metadata says the VF holds more than it does: prepare refuses the start before QEMU
+ * opens the VF (a migration would fail at its very end otherwise), and keeps nothing. */
+START_TEST(test_start_refused_when_the_vf_differs)
+{
+    g_autofree char *vf_a = pool_vf('a');
+    g_autofree char *out = NULL;
+    g_autoptr(GHashTable) res_a = NULL;
+
+    define_domain("gpu1", vf_a, PROFILE_TOO_BIG, TRUE);
+    ck_assert_int_ne(virsh('a', &out, "start", "gpu1", NULL), 0);
+    printf("refused: %s", out);
+    ck_assert_msg(strstr(out, "xe-migrated: domain gpu1, prepare: domain gpu1: its VF") != NULL &&
+                      strstr(out, "is not provisioned as xe-migrated's metadata says") != NULL,
+                  "%s", out);
+    ck_assert(!domain_running_on('a', "gpu1"));
+    ck_assert_uint_eq(qemus_on('a'), 0);
+    res_a = reservations('a');
+    ck_assert_uint_eq(g_hash_table_size(res_a), 0);
 }
 END_TEST
 
@@ -500,7 +620,10 @@ main(void)
     tcase_add_test(tc, test_round_trip);
     tcase_add_test(tc, test_no_compatible_vf_refused);
     tcase_add_test(tc, test_destination_daemon_down_refused);
+    tcase_add_test(tc, test_destination_daemon_hung_refused);
     tcase_add_test(tc, test_failed_incoming_releases_its_vf);
+    tcase_add_test(tc, test_libvirtd_restart_keeps_the_domain);
+    tcase_add_test(tc, test_start_refused_when_the_vf_differs);
     tcase_add_test(tc, test_other_domains_unaffected);
     suite_add_tcase(s, tc);
     {

@@ -1649,7 +1649,8 @@ START_TEST(test_daemon_restart_keeps_vms)
     /* and it migrates */
     id = migrate_detached("stays");
     j = wait_job(id, job_over);
-    ck_assert_str_eq(jstr(j, "State"), "completed");
+    ck_assert_msg(g_str_equal(jstr(j, "State"), "completed"), "stays: %s",
+                  jstr(j, "FailureReason"));
     assert_vm_only_on('b', "stays");
     assert_vfs_accounted('a');
     assert_vfs_accounted('b');
