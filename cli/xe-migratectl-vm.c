@@ -319,6 +319,53 @@ cmd_jobs(Ctl *ctl)
     return EXIT_OK;
 }
 
+/* libvirt domains holding this host's VFs, and whether each can migrate */
+static int
+cmd_domains(Ctl *ctl)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(XeDBusManager) m = get_manager(ctl, &error);
+    g_autoptr(GVariant) domains = NULL;
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    GVariantIter iter;
+    GVariant *d;
+
+    if (m == NULL || !xe_dbus_manager_call_list_domains_sync(m, &domains, NULL, &error))
+        return fail("domains", error);
+    json_builder_begin_array(b);
+    if (!ctl->json)
+        printf("%-16s %-10s %-10s %-30s %s\n", "DOMAIN", "STATE", "MIGRATES", "VFS", "WHY NOT");
+    g_variant_iter_init(&iter, domains);
+    while ((d = g_variant_iter_next_value(&iter)) != NULL) {
+        const char *name = "", *state = "";
+        g_autofree const char **vfs = NULL, **problems = NULL;
+        g_autofree char *vf_list = NULL;
+        gboolean ready = FALSE;
+
+        g_variant_lookup(d, "name", "&s", &name);
+        g_variant_lookup(d, "state", "&s", &state);
+        g_variant_lookup(d, "ready", "b", &ready);
+        g_variant_lookup(d, "vfs", "^a&s", &vfs);
+        g_variant_lookup(d, "problems", "^a&s", &problems);
+        vf_list = vfs != NULL ? g_strjoinv(",", (char **)vfs) : g_strdup("");
+        if (ctl->json) {
+            JsonNode *node = json_gvariant_serialize(d);
+
+            json_builder_add_value(b, node);
+        } else {
+            printf("%-16s %-10s %-10s %-30s %s\n", name, state, ready ? "yes" : "no", vf_list,
+                   problems != NULL && problems[0] != NULL ? problems[0] : "");
+            for (guint i = 1; problems != NULL && problems[i] != NULL; i++)
+                printf("%-69s %s\n", "", problems[i]);
+        }
+        g_variant_unref(d);
+    }
+    json_builder_end_array(b);
+    if (ctl->json)
+        print_json(b);
+    return EXIT_OK;
+}
+
 gboolean
 ctl_vm_command(Ctl *ctl, const char *cmd, char **args, int n, int *ret)
 {
@@ -327,6 +374,26 @@ ctl_vm_command(Ctl *ctl, const char *cmd, char **args, int n, int *ret)
 
     if (g_str_equal(cmd, "vms")) {
         *ret = n == 0 ? cmd_vms(ctl) : usage_error("'vms' takes no argument");
+    } else if (g_str_equal(cmd, "domains")) {
+        *ret = n == 0 ? cmd_domains(ctl) : usage_error("'domains' takes no argument");
+    } else if (g_str_equal(cmd, "domain-prepare")) {
+        g_auto(GStrv) changes = NULL;
+
+        if (n != 1) {
+            *ret = usage_error("'domain-prepare' takes a libvirt domain's name");
+            return TRUE;
+        }
+        m = get_manager(ctl, &error);
+        if (m == NULL ||
+            !xe_dbus_manager_call_prepare_domain_sync(m, args[0], &changes, NULL, &error)) {
+            *ret = fail(cmd, error);
+            return TRUE;
+        }
+        if (changes[0] == NULL)
+            printf("domain %s has what it needs to migrate: nothing changed\n", args[0]);
+        for (guint i = 0; changes[i] != NULL; i++)
+            printf("domain %s: %s\n", args[0], changes[i]);
+        *ret = EXIT_OK;
     } else if (g_str_equal(cmd, "jobs")) {
         *ret = n == 0 ? cmd_jobs(ctl) : usage_error("'jobs' takes no argument");
     } else if (g_str_equal(cmd, "job") || g_str_equal(cmd, "cancel") ||

@@ -54,6 +54,12 @@ static const char usage_text[] =
     "                                source paused): where the VM runs, when that host\n"
     "                                cannot say any more (the job's reason tells)\n"
     "\n"
+    "libvirt domains:\n"
+    "  domains                       domains holding this host's Xe VFs: can each migrate,\n"
+    "                                and why not\n"
+    "  domain-prepare DOMAIN         add what it needs to migrate to its definition (the\n"
+    "                                VFs' profiles, the enable-migration override)\n"
+    "\n"
     "exit codes: 0 done, 1 failed, 2 usage, 3 daemon unreachable, 4 not permitted,\n"
     "  5 busy (reserved, in use, vetoed), 6 not found, 7 incompatible (check, migrate),\n"
     "  8 cancelled (migrate)\n";

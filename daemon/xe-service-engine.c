@@ -306,6 +306,55 @@ service_engine_libvirt_hook(Call *c)
                                  NULL, libvirt_hook_done, c);
 }
 
+/* libvirt domains */
+
+static void
+list_domains_done(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    Call *c = user_data;
+    GError *error = NULL;
+    g_autoptr(GVariant) domains = xe_engine_list_domains_finish(XE_ENGINE(source), result, &error);
+
+    if (domains == NULL) {
+        call_fail(c, error);
+        return;
+    }
+    xe_dbus_manager_complete_list_domains(c->service->manager_iface, c->invocation, domains);
+    call_free(c);
+}
+
+void
+service_engine_list_domains(Call *c)
+{
+    xe_engine_list_domains_async(c->service->engine, NULL, list_domains_done, c);
+}
+
+static void
+prepare_domain_done(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    Call *c = user_data;
+    GError *error = NULL;
+    g_auto(GStrv) changes = xe_engine_prepare_domain_finish(XE_ENGINE(source), result, &error);
+
+    if (changes == NULL) {
+        call_fail(c, error);
+        return;
+    }
+    xe_dbus_manager_complete_prepare_domain(c->service->manager_iface, c->invocation,
+                                            (const char *const *)changes);
+    call_free(c);
+}
+
+void
+service_engine_prepare_domain(Call *c)
+{
+    const char *name = NULL;
+
+    g_variant_get_child(c->params, 0, "&s", &name);
+    c->context = g_strdup_printf("PrepareDomain: domain '%s'", name);
+    xe_engine_prepare_domain_async(c->service->engine, name, NULL, prepare_domain_done, c);
+}
+
 static void
 finish_done(GObject *source, GAsyncResult *result, gpointer user_data)
 {

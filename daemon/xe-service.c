@@ -505,6 +505,8 @@ static const XeServiceMethod methods[] = {
       service_engine_prepare_incoming },
     { MANAGER, "LibvirtHook", XE_SERVICE_PRIVILEGED, libvirt_hook_options,
       service_engine_libvirt_hook },
+    { MANAGER, "ListDomains", XE_SERVICE_ANYONE, NULL, service_engine_list_domains },
+    { MANAGER, "PrepareDomain", XE_SERVICE_PRIVILEGED, NULL, service_engine_prepare_domain },
     { PF, "EnableVFs", XE_SERVICE_PRIVILEGED, NULL, handle_enable_vfs },
     { PF, "DisableVFs", XE_SERVICE_PRIVILEGED, NULL, handle_disable_vfs },
     { VF, "Bind", XE_SERVICE_PRIVILEGED, NULL, handle_bind },

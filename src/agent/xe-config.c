@@ -54,6 +54,7 @@ xe_config_free(XeConfig *config)
     g_free(config->policy_dir);
     g_strfreev(config->transport);
     g_free(config->migration_address);
+    g_free(config->libvirt_uri);
     g_strfreev(config->emulators);
     g_hash_table_unref(config->profiles);
     g_ptr_array_unref(config->layouts);
@@ -74,6 +75,7 @@ xe_config_new_default(void)
     c->policy_dir = g_strdup(DEFAULT_POLICY_DIR);
     c->transport = g_strsplit(DEFAULT_TRANSPORT, " ", -1);
     c->migration_address = g_strdup("");
+    c->libvirt_uri = g_strdup("qemu:///system");
     c->emulators = g_strsplit(DEFAULT_EMULATORS, ";", -1);
     c->profiles =
         g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)xe_profile_free);
@@ -140,10 +142,11 @@ get_string(GKeyFile *kf, const char *group, const char *key, char **inout)
 static gboolean
 parse_daemon(GKeyFile *kf, const char *file, XeConfig *c, GError **error)
 {
-    static const char *const known[] = { "version",           "allowed-group",   "hooks-dir",
-                                         "hook-timeout-ms",   "peer-timeout-ms", "state-dir",
-                                         "run-dir",           "policy-dir",      "transport",
-                                         "migration-address", "emulators",       NULL };
+    static const char *const known[] = {
+        "version",   "allowed-group", "hooks-dir",  "hook-timeout-ms", "peer-timeout-ms",
+        "state-dir", "run-dir",       "policy-dir", "transport",       "migration-address",
+        "emulators", "libvirt-uri",   NULL
+    };
     guint version = XE_CONFIG_VERSION;
     g_autofree char *transport = NULL;
 
@@ -174,6 +177,7 @@ parse_daemon(GKeyFile *kf, const char *file, XeConfig *c, GError **error)
         c->run_dir_from = XE_CONFIG_FROM_FILE;
     get_string(kf, GROUP_DAEMON, "policy-dir", &c->policy_dir);
     get_string(kf, GROUP_DAEMON, "migration-address", &c->migration_address);
+    get_string(kf, GROUP_DAEMON, "libvirt-uri", &c->libvirt_uri);
     {
         const char *dirs[][2] = { { "hooks-dir", c->hooks_dir },
                                   { "state-dir", c->state_dir },

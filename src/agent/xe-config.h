@@ -3,6 +3,7 @@
  * policy/xe-migrated.conf, which documents every key):
  *
  *   [daemon]          version, allowed-group, hooks-dir, hook-timeout-ms, peer-timeout-ms,
+ *                     libvirt-uri,
  *                     state-dir, run-dir, policy-dir, transport, migration-address, emulators
  *   [profile NAME]    a VF provisioning profile (xe-profile.h keys)
  *   [layout PF-BDF]   vfs=N and pool=PROFILE:COUNT,... (VFs kept bound and provisioned)
@@ -54,6 +55,7 @@ typedef struct {
     GStrv transport;  /* the command that reaches another host's daemon bus; "{host}" in it */
     char *migration_address; /* where other hosts reach this one's QEMUs; "" = its host name */
     GStrv emulators;         /* a spec's argv[0] must be one of these, exactly */
+    char *libvirt_uri;       /* this host's libvirt ("" : none) */
     GHashTable *profiles;    /* name -> XeProfile */
     GPtrArray *layouts;      /* XeLayout, in file order */
     XeConfigSource allowed_group_from, hooks_dir_from, state_dir_from, run_dir_from;

@@ -21,9 +21,15 @@
 
 G_BEGIN_DECLS
 
+/* xe-libvirt.c: the connection to this host's libvirt (any thread, blocking) */
+typedef struct _XeLibvirt XeLibvirt;
+XeLibvirt *xe_libvirt_new(void);
+void xe_libvirt_free(XeLibvirt *lv);
+
 struct _XeEngine {
     GObject parent_instance;
     XeAgent *agent;
+    XeLibvirt *libvirt;
     GMainContext *main;
     GHashTable *vms;       /* name -> XeVm */
     GHashTable *jobs;      /* id -> XeJob */

@@ -41,6 +41,7 @@ xe_engine_finalize(GObject *object)
     g_hash_table_unref(self->jobs);
     g_hash_table_unref(self->incomings);
     g_clear_object(&self->agent);
+    g_clear_pointer(&self->libvirt, xe_libvirt_free);
     g_clear_object(&self->stopping);
     g_main_context_unref(self->main);
     G_OBJECT_CLASS(xe_engine_parent_class)->finalize(object);
@@ -86,6 +87,7 @@ xe_engine_new(XeAgent *agent)
 
     self->agent = g_object_ref(agent);
     self->main = g_main_context_ref_thread_default();
+    self->libvirt = xe_libvirt_new();
     return self;
 }
 

@@ -84,6 +84,17 @@ void xe_engine_libvirt_hook_async(XeEngine *self, const char *domain, const char
                                   GAsyncReadyCallback callback, gpointer user_data);
 char *xe_engine_libvirt_hook_finish(XeEngine *self, GAsyncResult *result, GError **error);
 
+/* libvirt (xe-libvirt.c, the configuration's libvirt-uri): the domains holding this host's Xe
+ * VFs, an aa{sv} (name s, state s, persistent b, vfs as, ready b, problems as: what keeps
+ * each from migrating); and adding what a domain needs (the metadata with each VF's profile,
+ * the enable-migration override) to its persistent definition, returning what changed. */
+void xe_engine_list_domains_async(XeEngine *self, GCancellable *cancellable,
+                                  GAsyncReadyCallback callback, gpointer user_data);
+GVariant *xe_engine_list_domains_finish(XeEngine *self, GAsyncResult *result, GError **error);
+void xe_engine_prepare_domain_async(XeEngine *self, const char *name, GCancellable *cancellable,
+                                    GAsyncReadyCallback callback, gpointer user_data);
+GStrv xe_engine_prepare_domain_finish(XeEngine *self, GAsyncResult *result, GError **error);
+
 void xe_engine_incoming_finish_async(XeEngine *self, const char *id, guint timeout_ms,
                                      GCancellable *cancellable, GAsyncReadyCallback callback,
                                      gpointer user_data);

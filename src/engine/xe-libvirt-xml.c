@@ -8,6 +8,8 @@
 #include "xe-libvirt-xml.h"
 
 #include <libvirt-gconfig/libvirt-gconfig.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -268,4 +270,313 @@ char *
 xe_libvirt_domain_to_xml(XeLibvirtDomain *domain)
 {
     return gvir_config_object_to_xml(GVIR_CONFIG_OBJECT(domain->config));
+}
+
+/* What a GPU domain needs: read and added with libxml2 (libvirt-gconfig has no access to
+ * <qemu:override>). */
+
+#define QEMU_XMLNS "http://libvirt.org/schemas/domain/qemu/1.0"
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlDoc, xmlFreeDoc)
+
+/* lines: a GPtrArray of strings, ended into a GStrv */
+static GStrv
+lines_end(GPtrArray *lines)
+{
+    g_ptr_array_add(lines, NULL);
+    return (GStrv)g_ptr_array_free(lines, FALSE);
+}
+
+GStrv
+xe_libvirt_domain_get_hostdevs(XeLibvirtDomain *domain)
+{
+    g_autoptr(GStrvBuilder) b = g_strv_builder_new();
+
+    for (guint i = 0; i < domain->hostdevs->len; i++) {
+        g_autofree char *address = hostdev_address(domain->hostdevs->pdata[i]);
+
+        if (address != NULL)
+            g_strv_builder_add(b, address);
+    }
+    return g_strv_builder_end(b);
+}
+
+static gboolean
+is_element(xmlNode *node, const char *name, const char *ns)
+{
+    return node->type == XML_ELEMENT_NODE && g_str_equal((const char *)node->name, name) &&
+           (ns == NULL ? node->ns == NULL
+                       : node->ns != NULL && g_strcmp0((const char *)node->ns->href, ns) == 0);
+}
+
+static xmlNode *
+child(xmlNode *parent, const char *name, const char *ns)
+{
+    for (xmlNode *n = parent != NULL ? parent->children : NULL; n != NULL; n = n->next)
+        if (is_element(n, name, ns))
+            return n;
+    return NULL;
+}
+
+static gboolean
+attr_is(xmlNode *node, const char *name, const char *value)
+{
+    g_autofree char *v = (char *)xmlGetProp(node, (const xmlChar *)name);
+
+    return v != NULL && g_str_equal(v, value);
+}
+
+static guint
+hex_attr(xmlNode *node, const char *name)
+{
+    g_autofree char *v = (char *)xmlGetProp(node, (const xmlChar *)name);
+
+    return v != NULL ? (guint)g_ascii_strtoull(v, NULL, g_str_has_prefix(v, "0x") ? 16 : 10) : 0;
+}
+
+static xmlDoc *
+read_domain(const char *xml, GError **error)
+{
+    xmlDoc *doc = xmlReadMemory(xml, (int)strlen(xml), "domain.xml", NULL,
+                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    xmlNode *root = doc != NULL ? xmlDocGetRootElement(doc) : NULL;
+
+    if (root == NULL || !is_element(root, "domain", NULL)) {
+        g_set_error(error, XE_ERROR, XE_ERROR_INVALID_ARGUMENT,
+                    "the domain XML is not a libvirt domain");
+        if (doc != NULL)
+            xmlFreeDoc(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+/* the PCI hostdev whose source address is @host */
+static xmlNode *
+find_pci_hostdev(xmlDoc *doc, const char *host)
+{
+    xmlNode *devices = child(xmlDocGetRootElement(doc), "devices", NULL);
+
+    for (xmlNode *n = devices != NULL ? devices->children : NULL; n != NULL; n = n->next) {
+        xmlNode *address;
+        g_autofree char *bdf = NULL;
+
+        if (!is_element(n, "hostdev", NULL) || !attr_is(n, "type", "pci"))
+            continue;
+        address = child(child(n, "source", NULL), "address", NULL);
+        if (address == NULL)
+            continue;
+        bdf = g_strdup_printf("%04x:%02x:%02x.%x", hex_attr(address, "domain"),
+                              hex_attr(address, "bus"), hex_attr(address, "slot"),
+                              hex_attr(address, "function"));
+        if (g_ascii_strcasecmp(bdf, host) == 0)
+            return n;
+    }
+    return NULL;
+}
+
+/* the hostdev's user alias ("ua-..."), which <qemu:override> can name, or NULL */
+static char *
+user_alias(xmlNode *hostdev)
+{
+    xmlNode *alias = child(hostdev, "alias", NULL);
+    g_autofree char *name =
+        alias != NULL ? (char *)xmlGetProp(alias, (const xmlChar *)"name") : NULL;
+
+    return name != NULL && g_str_has_prefix(name, "ua-") ? g_strdup(name) : NULL;
+}
+
+/* <qemu:override><qemu:device alias=ALIAS><qemu:frontend>, created with @create */
+static xmlNode *
+override_frontend(xmlDoc *doc, const char *alias, gboolean create)
+{
+    xmlNode *root = xmlDocGetRootElement(doc);
+    xmlNode *override = child(root, "override", QEMU_XMLNS), *device = NULL, *frontend;
+    xmlNs *ns;
+
+    for (xmlNode *n = override != NULL ? override->children : NULL; n != NULL; n = n->next)
+        if (is_element(n, "device", QEMU_XMLNS) && attr_is(n, "alias", alias))
+            device = n;
+    frontend = child(device, "frontend", QEMU_XMLNS);
+    if (frontend != NULL || !create)
+        return frontend;
+    ns = xmlSearchNsByHref(doc, root, (const xmlChar *)QEMU_XMLNS);
+    if (ns == NULL)
+        ns = xmlNewNs(root, (const xmlChar *)QEMU_XMLNS, (const xmlChar *)"qemu");
+    if (override == NULL)
+        override = xmlNewChild(root, ns, (const xmlChar *)"override", NULL);
+    if (device == NULL) {
+        device = xmlNewChild(override, ns, (const xmlChar *)"device", NULL);
+        xmlNewProp(device, (const xmlChar *)"alias", (const xmlChar *)alias);
+    }
+    return xmlNewChild(device, ns, (const xmlChar *)"frontend", NULL);
+}
+
+static xmlNode *
+frontend_property(xmlNode *frontend, const char *name)
+{
+    for (xmlNode *n = frontend != NULL ? frontend->children : NULL; n != NULL; n = n->next)
+        if (is_element(n, "property", QEMU_XMLNS) && attr_is(n, "name", name))
+            return n;
+    return NULL;
+}
+
+static gboolean
+migration_enabled(xmlDoc *doc, xmlNode *hostdev)
+{
+    g_autofree char *alias = user_alias(hostdev);
+    xmlNode *p = alias != NULL
+                     ? frontend_property(override_frontend(doc, alias, FALSE), "enable-migration")
+                     : NULL;
+
+    return p != NULL && attr_is(p, "value", "on");
+}
+
+GStrv
+xe_libvirt_xml_missing(const char *xml, const char *host, GError **error)
+{
+    g_autoptr(xmlDoc) doc = read_domain(xml, error);
+    g_autoptr(XeLibvirtDomain) d = NULL;
+    g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func(g_free);
+    xmlNode *hostdev;
+    gboolean named = FALSE;
+    GStrv out;
+
+    if (doc == NULL || (d = xe_libvirt_domain_parse(xml, error)) == NULL)
+        return NULL;
+    hostdev = find_pci_hostdev(doc, host);
+    if (hostdev == NULL) {
+        g_set_error(error, XE_ERROR, XE_ERROR_INVALID_ARGUMENT, "domain '%s' has no PCI hostdev %s",
+                    xe_libvirt_domain_get_name(d), host);
+        return NULL;
+    }
+    for (guint i = 0; i < d->vfs->len; i++)
+        named |= g_ascii_strcasecmp(((XeLibvirtVf *)d->vfs->pdata[i])->host, host) == 0;
+    if (!named)
+        g_ptr_array_add(problems, g_strdup_printf("VF %s: no xe-migrated metadata (the profile a "
+                                                  "destination must provision)",
+                                                  host));
+    if (!migration_enabled(doc, hostdev))
+        g_ptr_array_add(problems,
+                        g_strdup_printf("VF %s: no enable-migration=on override on its hostdev "
+                                        "(QEMU blocks the migration of a VF without dirty "
+                                        "tracking: \"VFIO device doesn't support device and "
+                                        "IOMMU dirty tracking\")",
+                                        host));
+    out = lines_end(g_steal_pointer(&problems));
+    if (out[0] == NULL)
+        g_clear_pointer(&out, g_strfreev);
+    return out;
+}
+
+/* a user alias no other device of the domain has: ua-xevfN */
+static char *
+new_alias(xmlDoc *doc)
+{
+    for (guint n = 0;; n++) {
+        g_autofree char *alias = g_strdup_printf("ua-xevf%u", n);
+        g_autofree char *needle = g_strdup_printf("name=\"%s\"", alias);
+        xmlChar *text = NULL;
+        int len = 0;
+        gboolean taken;
+
+        xmlDocDumpMemory(doc, &text, &len);
+        taken = text != NULL && strstr((const char *)text, needle) != NULL;
+        xmlFree(text);
+        if (!taken)
+            return g_steal_pointer(&alias);
+    }
+}
+
+static void
+set_property(xmlNode *frontend, const char *name, const char *type, const char *value)
+{
+    xmlNode *p = frontend_property(frontend, name);
+
+    if (p == NULL) {
+        p = xmlNewChild(frontend, frontend->ns, (const xmlChar *)"property", NULL);
+        xmlNewProp(p, (const xmlChar *)"name", (const xmlChar *)name);
+    }
+    xmlSetProp(p, (const xmlChar *)"type", (const xmlChar *)type);
+    xmlSetProp(p, (const xmlChar *)"value", (const xmlChar *)value);
+}
+
+char *
+xe_libvirt_xml_prepare(const char *xml, const char *const *hosts, const char *const *profiles,
+                       GStrv *changes, GError **error)
+{
+    g_autoptr(xmlDoc) doc = read_domain(xml, error);
+    g_autoptr(GPtrArray) said = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(XeLibvirtDomain) d = NULL;
+    xmlChar *text = NULL;
+    int len = 0;
+    g_autofree char *edited = NULL;
+    gboolean metadata_changed = FALSE;
+
+    if (doc == NULL)
+        return NULL;
+    for (guint i = 0; hosts[i] != NULL; i++) {
+        xmlNode *hostdev = find_pci_hostdev(doc, hosts[i]);
+        g_autofree char *alias = NULL;
+
+        if (hostdev == NULL) {
+            g_set_error(error, XE_ERROR, XE_ERROR_INVALID_ARGUMENT,
+                        "the domain has no PCI hostdev %s", hosts[i]);
+            return NULL;
+        }
+        if (migration_enabled(doc, hostdev))
+            continue;
+        alias = user_alias(hostdev);
+        if (alias == NULL) {
+            xmlNode *node = child(hostdev, "alias", NULL);
+
+            alias = new_alias(doc);
+            if (node == NULL)
+                node = xmlNewChild(hostdev, NULL, (const xmlChar *)"alias", NULL);
+            xmlSetProp(node, (const xmlChar *)"name", (const xmlChar *)alias);
+            g_ptr_array_add(said, g_strdup_printf("hostdev %s: user alias %s (for the "
+                                                  "override to name it)",
+                                                  hosts[i], alias));
+        }
+        {
+            xmlNode *frontend = override_frontend(doc, alias, TRUE);
+
+            set_property(frontend, "enable-migration", "string", "on");
+            set_property(frontend, "migration-events", "bool", "true");
+        }
+        g_ptr_array_add(said, g_strdup_printf("hostdev %s: <qemu:override> of %s with "
+                                              "enable-migration=on and migration-events=on "
+                                              "(libvirt marks the domain tainted)",
+                                              hosts[i], alias));
+    }
+    xmlDocDumpMemory(doc, &text, &len);
+    edited = g_strndup((const char *)text, len);
+    xmlFree(text);
+    d = xe_libvirt_domain_parse(edited, error);
+    if (d == NULL)
+        return NULL;
+    for (guint i = 0; hosts[i] != NULL; i++) {
+        gboolean named = FALSE;
+        GVirConfigDomainHostdevPci *hostdev;
+        XeLibvirtVf *vf;
+
+        for (guint j = 0; j < d->vfs->len; j++)
+            named |= g_ascii_strcasecmp(((XeLibvirtVf *)d->vfs->pdata[j])->host, hosts[i]) == 0;
+        if (named)
+            continue;
+        hostdev = find_hostdev(d, hosts[i]);
+        g_assert(hostdev != NULL);
+        vf = g_new0(XeLibvirtVf, 1);
+        vf->host = g_ascii_strdown(hosts[i], -1);
+        vf->profile = g_strdup(profiles[i]);
+        g_ptr_array_add(d->vfs, vf);
+        g_ptr_array_add(d->vf_device, hostdev);
+        metadata_changed = TRUE;
+        g_ptr_array_add(
+            said, g_strdup_printf("metadata: VF %s provisioned as %s", hosts[i], profiles[i]));
+    }
+    if (metadata_changed && !write_metadata(d, error))
+        return NULL;
+    *changes = lines_end(g_steal_pointer(&said));
+    return xe_libvirt_domain_to_xml(d);
 }

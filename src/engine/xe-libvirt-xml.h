@@ -48,6 +48,23 @@ gboolean xe_libvirt_domain_retarget(XeLibvirtDomain *domain, guint index, const 
                                     const char *reservation, GError **error);
 char *xe_libvirt_domain_to_xml(XeLibvirtDomain *domain);
 
+/* The PCI addresses of all the domain's PCI hostdevs. */
+GStrv xe_libvirt_domain_get_hostdevs(XeLibvirtDomain *domain);
+
+/* What a domain whose hostdev @host is an Xe VF needs to migrate, as one-line problems
+ * (NULL when nothing is missing): its metadata entry, and the enable-migration=on
+ * frontend override on the hostdev's user alias (QEMU blocks the migration of a VF without
+ * dirty tracking otherwise). */
+GStrv xe_libvirt_xml_missing(const char *xml, const char *host, GError **error);
+
+/* @xml with what xe_libvirt_xml_missing() names added for each VF of @hosts, the profile of
+ * each in @profiles (same order): a user alias (ua-xevfN) on its hostdev where it has none,
+ * the override, and the metadata entry. *@changes says what was added, a line each (empty
+ * when nothing was missing). NULL with XE_ERROR_INVALID_ARGUMENT when @xml is not a domain
+ * or a host names no hostdev. */
+char *xe_libvirt_xml_prepare(const char *xml, const char *const *hosts, const char *const *profiles,
+                             GStrv *changes, GError **error);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(XeLibvirtDomain, xe_libvirt_domain_free)
 
 G_END_DECLS

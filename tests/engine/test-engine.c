@@ -298,8 +298,9 @@ START_TEST(test_config_engine_keys)
     g_autoptr(XeConfig) c =
         xe_config_load_from_data("[daemon]\ntransport=ssh -p 2222 {host} systemd-stdio-bridge\n"
                                  "emulators=qemu-system-x86_64;/opt/qemu/bin/qemu-system-x86_64\n"
-                                 "migration-address=10.0.0.2\n",
+                                 "migration-address=10.0.0.2\nlibvirt-uri=\n",
                                  "t.conf", &error);
+    g_autoptr(XeConfig) defaults = xe_config_new_default();
     g_autoptr(XeConfig) no_host = NULL;
     g_autoptr(XeConfig) relative = NULL;
 
@@ -308,6 +309,8 @@ START_TEST(test_config_engine_keys)
     ck_assert_str_eq(c->transport[3], "{host}");
     ck_assert_uint_eq(g_strv_length(c->emulators), 2);
     ck_assert_str_eq(c->migration_address, "10.0.0.2");
+    ck_assert_str_eq(c->libvirt_uri, ""); /* libvirt not looked at */
+    ck_assert_str_eq(defaults->libvirt_uri, "qemu:///system");
     no_host = xe_config_load_from_data("[daemon]\ntransport=ssh somewhere\n", "t.conf", &error);
     ck_assert_ptr_null(no_host);
     ck_assert_ptr_nonnull(strstr(error->message, "has no {host}"));

@@ -104,7 +104,8 @@ qemus_on(char host)
 
 /* A GPU domain @name on host a holding VF @vf, whose metadata says @profile. */
 static void
-define_domain(const char *name, const char *vf, const char *profile, gboolean with_metadata)
+define_domain(const char *name, const char *vf, const char *profile, gboolean with_metadata,
+              gboolean with_override)
 {
     struct rlimit memlock;
     g_autofree char *memtune = NULL;
@@ -134,12 +135,13 @@ define_domain(const char *name, const char *vf, const char *profile, gboolean wi
         "<emulator>/etc/libvirt/xe-lab-qemu</emulator>"
         "<hostdev mode='subsystem' type='pci' managed='no'><source>"
         "<address domain='0x0000' bus='0x%02x' slot='0x%02x' function='0x%x'/></source>"
-        "<alias name='ua-xevf0'/></hostdev><memballoon model='none'/></devices>"
-        "<qemu:override><qemu:device alias='ua-xevf0'><qemu:frontend>"
-        "<qemu:property name='enable-migration' type='string' value='on'/>"
-        "<qemu:property name='migration-events' type='bool' value='true'/>"
-        "</qemu:frontend></qemu:device></qemu:override></domain>",
-        name, metadata, memtune, bus, slot, fn);
+        "%s</hostdev><memballoon model='none'/></devices>%s</domain>",
+        name, metadata, memtune, bus, slot, fn, with_override ? "<alias name='ua-xevf0'/>" : "",
+        with_override ? "<qemu:override><qemu:device alias='ua-xevf0'><qemu:frontend>"
+                        "<qemu:property name='enable-migration' type='string' value='on'/>"
+                        "<qemu:property name='migration-events' type='bool' value='true'/>"
+                        "</qemu:frontend></qemu:device></qemu:override>"
+                      : "");
     ck_assert(g_file_set_contents(path, xml, -1, NULL));
     ck_assert_msg(virsh('a', &out, "define", path, NULL) == 0, "define: %s", out);
 }
@@ -296,7 +298,7 @@ START_TEST(test_virsh_migrate_with_the_hook)
     g_autoptr(GError) error = NULL;
     guint64 stream, vfio;
 
-    define_domain("gpu1", vf_a, PROFILE, TRUE);
+    define_domain("gpu1", vf_a, PROFILE, TRUE, TRUE);
     start_domain('a', "gpu1");
     res_a = reservations('a');
     ck_assert_str_eq(g_hash_table_lookup(res_a, vf_a), "domain:gpu1");
@@ -337,7 +339,7 @@ START_TEST(test_round_trip)
     g_autoptr(GHashTable) res_a = NULL, res_b = NULL;
     guint64 vfio;
 
-    define_domain("gpu1", vf_a, PROFILE, TRUE);
+    define_domain("gpu1", vf_a, PROFILE, TRUE, TRUE);
     start_domain('a', "gpu1");
     ck_assert_msg(migrate('a', "gpu1", &out, &vfio) == 0, "a -> b: %s", out);
     g_clear_pointer(&out, g_free);
@@ -366,7 +368,7 @@ START_TEST(test_no_compatible_vf_refused)
     guint64 vfio;
     guint taken = 0;
 
-    define_domain("gpu1", vf_a, PROFILE, TRUE);
+    define_domain("gpu1", vf_a, PROFILE, TRUE, TRUE);
     start_domain('a', "gpu1");
     /* every VF of b held by somebody else */
     for (;;) {
@@ -401,7 +403,7 @@ START_TEST(test_destination_daemon_down_refused)
     g_autoptr(GError) error = NULL;
     guint64 vfio;
 
-    define_domain("gpu1", vf_a, PROFILE, TRUE);
+    define_domain("gpu1", vf_a, PROFILE, TRUE, TRUE);
     start_domain('a', "gpu1");
     ck_assert_msg(xe_test_lab_daemon(lab, "stop", 'b', &error), "stop b: %s",
                   error != NULL ? error->message : "");
@@ -428,7 +430,7 @@ START_TEST(test_destination_daemon_hung_refused)
     gint64 deadline;
     guint64 vfio;
 
-    define_domain("gpu1", vf_a, PROFILE, TRUE);
+    define_domain("gpu1", vf_a, PROFILE, TRUE, TRUE);
     start_domain('a', "gpu1");
     ck_assert_int_eq(kill(daemon, SIGSTOP), 0);
     ck_assert_int_ne(migrate('a', "gpu1", &out, &vfio), 0);
@@ -468,7 +470,7 @@ START_TEST(test_failed_incoming_releases_its_vf)
     g_autoptr(GError) error = NULL;
     guint64 vfio;
 
-    define_domain("gpu1", vf_a, PROFILE, TRUE);
+    define_domain("gpu1", vf_a, PROFILE, TRUE, TRUE);
     start_domain('a', "gpu1");
     arm = g_strdup_printf("%s stop_copy", vf_a);
     ck_assert_msg(xe_test_lab_sim_write(lab, 'a', "flr_on_state", arm, &error), "arm: %s",
@@ -509,7 +511,7 @@ START_TEST(test_libvirtd_restart_keeps_the_domain)
     g_autoptr(GHashTable) res_a = NULL;
     g_autoptr(GError) error = NULL;
 
-    define_domain("gpu1", vf_a, PROFILE, TRUE);
+    define_domain("gpu1", vf_a, PROFILE, TRUE, TRUE);
     start_domain('a', "gpu1");
     ck_assert_msg(xe_test_lab_daemon(lab, "stop", 'a', &error), "stop a: %s",
                   error != NULL ? error->message : "");
@@ -534,7 +536,7 @@ START_TEST(test_start_refused_when_the_vf_differs)
     g_autofree char *out = NULL;
     g_autoptr(GHashTable) res_a = NULL;
 
-    define_domain("gpu1", vf_a, PROFILE_TOO_BIG, TRUE);
+    define_domain("gpu1", vf_a, PROFILE_TOO_BIG, TRUE, TRUE);
     ck_assert_int_ne(virsh('a', &out, "start", "gpu1", NULL), 0);
     printf("refused: %s", out);
     ck_assert_msg(strstr(out, "xe-migrated: domain gpu1, prepare: domain gpu1: its VF") != NULL &&
@@ -547,6 +549,74 @@ START_TEST(test_start_refused_when_the_vf_differs)
 }
 END_TEST
 
+/* xe-migratectl on a's daemon: its exit status, its output in *@out */
+static int G_GNUC_NULL_TERMINATED
+ctl(char host, char **out, ...)
+{
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    g_autofree char *so = NULL, *se = NULL;
+    g_autoptr(GError) error = NULL;
+    va_list ap;
+    int status;
+
+    g_ptr_array_add(argv, (gpointer)g_getenv("XE_MIGRATECTL"));
+    g_ptr_array_add(argv, (gpointer) "--bus");
+    g_ptr_array_add(argv, (gpointer)xe_test_lab_bus(lab, host));
+    va_start(ap, out);
+    for (const char *a = va_arg(ap, const char *); a != NULL; a = va_arg(ap, const char *))
+        g_ptr_array_add(argv, (gpointer)a);
+    va_end(ap);
+    g_ptr_array_add(argv, NULL);
+    ck_assert(g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, &so, &se,
+                           &status, &error));
+    *out = g_strconcat(so, se, NULL);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* A GPU domain defined the way libvirt users write one, with neither the metadata nor the
+ * override: `xe-migratectl domains` says it cannot migrate and why; `domain-prepare` adds
+ * both to its definition, saying what; then it starts, and `virsh migrate` moves it through
+ * the hook with the VF's whole stream. */
+START_TEST(test_domain_prepare_then_virsh_migrate)
+{
+    g_autofree char *vf_a = pool_vf('a');
+    g_autofree char *out = NULL;
+    g_autofree char *xml = NULL;
+    guint64 stream = vf_stream_size('a', vf_a), vfio;
+
+    define_domain("gpu1", vf_a, PROFILE, FALSE, FALSE);
+    ck_assert_int_eq(ctl('a', &out, "domains", NULL), 0);
+    printf("%s", out);
+    ck_assert_msg(strstr(out, "gpu1") != NULL && strstr(out, " no ") != NULL &&
+                      strstr(out, "no xe-migrated metadata") != NULL &&
+                      strstr(out, "no enable-migration=on override") != NULL,
+                  "%s", out);
+    g_clear_pointer(&out, g_free);
+    ck_assert_int_eq(ctl('a', &out, "domain-prepare", "gpu1", NULL), 0);
+    printf("%s", out);
+    ck_assert_msg(strstr(out, "user alias ua-xevf0") != NULL &&
+                      strstr(out, "enable-migration=on") != NULL &&
+                      strstr(out, "metadata: VF") != NULL,
+                  "%s", out);
+    ck_assert_int_eq(virsh('a', &xml, "dumpxml", "--inactive", "gpu1", NULL), 0);
+    ck_assert_msg(strstr(xml, "urn:xe-migrated:libvirt:1") != NULL &&
+                      strstr(xml, "name='enable-migration' type='string' value='on'") != NULL,
+                  "%s", xml);
+    g_clear_pointer(&out, g_free);
+    ck_assert_int_eq(ctl('a', &out, "domain-prepare", "gpu1", NULL), 0);
+    ck_assert_msg(strstr(out, "nothing changed") != NULL, "%s", out);
+    g_clear_pointer(&out, g_free);
+    ck_assert_int_eq(ctl('a', &out, "domains", NULL), 0);
+    ck_assert_msg(strstr(out, " yes ") != NULL, "%s", out);
+    start_domain('a', "gpu1");
+    g_clear_pointer(&out, g_free);
+    ck_assert_msg(migrate('a', "gpu1", &out, &vfio) == 0, "virsh migrate: %s", out);
+    ck_assert_uint_eq(vfio, stream);
+    ck_assert(domain_running_on('b', "gpu1"));
+    ck_assert(!domain_running_on('a', "gpu1"));
+}
+END_TEST
+
 /* A domain without xe-migrated's metadata is none of the hook's business: it starts while
  * the daemon is down, and nothing is reserved for it. */
 START_TEST(test_other_domains_unaffected)
@@ -555,7 +625,7 @@ START_TEST(test_other_domains_unaffected)
     g_autoptr(GError) error = NULL;
     g_autoptr(GHashTable) res_a = NULL;
 
-    define_domain("plain", vf_a, PROFILE, FALSE);
+    define_domain("plain", vf_a, PROFILE, FALSE, TRUE);
     ck_assert_msg(xe_test_lab_daemon(lab, "stop", 'a', &error), "stop a: %s",
                   error != NULL ? error->message : "");
     start_domain('a', "plain");
@@ -624,6 +694,7 @@ main(void)
     tcase_add_test(tc, test_failed_incoming_releases_its_vf);
     tcase_add_test(tc, test_libvirtd_restart_keeps_the_domain);
     tcase_add_test(tc, test_start_refused_when_the_vf_differs);
+    tcase_add_test(tc, test_domain_prepare_then_virsh_migrate);
     tcase_add_test(tc, test_other_domains_unaffected);
     suite_add_tcase(s, tc);
     {

@@ -1,0 +1,377 @@
+/* xe-libvirt.c: the daemon's libvirt connection, and what it asks libvirt about GPU domains:
+ * which of the host's domains hold this host's Xe VFs and whether each can migrate
+ * (Manager.ListDomains), and adding what one needs to its persistent definition
+ * (Manager.PrepareDomain).
+ *
+ * libvirt's C API blocks: every call runs on a thread of its own (GTask), never on the main
+ * loop. The connection (libvirt's connections are thread-safe) is opened on first use from
+ * the configuration's libvirt-uri and opened again when libvirtd went away meanwhile. These
+ * calls never run from the qemu hook's path: the hook runs inside libvirt's job.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#define G_LOG_DOMAIN "xe-libvirt"
+
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+
+#include "xe-engine-private.h"
+#include "xe-error.h"
+#include "xe-libvirt-xml.h"
+
+struct _XeLibvirt {
+    GMutex lock;
+    virConnectPtr conn;
+    char *uri;
+};
+
+XeLibvirt *
+xe_libvirt_new(void)
+{
+    XeLibvirt *lv = g_new0(XeLibvirt, 1);
+
+    g_mutex_init(&lv->lock);
+    return lv;
+}
+
+void
+xe_libvirt_free(XeLibvirt *lv)
+{
+    if (lv == NULL)
+        return;
+    if (lv->conn != NULL)
+        virConnectClose(lv->conn);
+    g_free(lv->uri);
+    g_mutex_clear(&lv->lock);
+    g_free(lv);
+}
+
+static gboolean
+libvirt_error(GError **error, const char *what)
+{
+    const char *message = virGetLastErrorMessage();
+
+    g_set_error(error, XE_ERROR, XE_ERROR_FAILED, "%s: %s", what,
+                message != NULL ? message : "unknown libvirt error");
+    return FALSE;
+}
+
+/* Blocking. A connection of its own for the caller (virConnectClose() it), to @uri. */
+static virConnectPtr
+connect_libvirt(XeLibvirt *lv, const char *uri, GError **error)
+{
+    virConnectPtr conn;
+
+    if (uri == NULL || *uri == '\0') {
+        g_set_error(error, XE_ERROR, XE_ERROR_NOT_SUPPORTED,
+                    "no libvirt-uri in the configuration: xe-migrated does not look at libvirt "
+                    "on this host");
+        return NULL;
+    }
+    g_mutex_lock(&lv->lock);
+    if (lv->conn != NULL && (g_strcmp0(lv->uri, uri) != 0 || virConnectIsAlive(lv->conn) != 1)) {
+        virConnectClose(lv->conn);
+        lv->conn = NULL;
+    }
+    if (lv->conn == NULL) {
+        lv->conn = virConnectOpen(uri);
+        g_free(lv->uri);
+        lv->uri = g_strdup(uri);
+    }
+    conn = lv->conn;
+    if (conn != NULL)
+        virConnectRef(conn);
+    g_mutex_unlock(&lv->lock);
+    if (conn == NULL) {
+        g_autofree char *what = g_strdup_printf("cannot connect to libvirt at %s", uri);
+
+        libvirt_error(error, what);
+    }
+    return conn;
+}
+
+static const char *
+state_text(virDomainPtr dom)
+{
+    static const char *const states[] = {
+        [VIR_DOMAIN_NOSTATE] = "no state",       [VIR_DOMAIN_RUNNING] = "running",
+        [VIR_DOMAIN_BLOCKED] = "blocked",        [VIR_DOMAIN_PAUSED] = "paused",
+        [VIR_DOMAIN_SHUTDOWN] = "shutting down", [VIR_DOMAIN_SHUTOFF] = "shut off",
+        [VIR_DOMAIN_CRASHED] = "crashed",        [VIR_DOMAIN_PMSUSPENDED] = "suspended",
+    };
+    int state = VIR_DOMAIN_NOSTATE, reason;
+
+    if (virDomainGetState(dom, &state, &reason, 0) < 0 || state < 0 ||
+        state >= (int)G_N_ELEMENTS(states))
+        return "unknown";
+    return states[state];
+}
+
+/* The domain's hostdevs that are VFs of this host's Xe PFs (@vfs: a set of addresses). */
+static GStrv
+xe_vfs_of(const char *xml, GHashTable *vfs, GError **error)
+{
+    g_autoptr(XeLibvirtDomain) d = xe_libvirt_domain_parse(xml, error);
+    g_auto(GStrv) hostdevs = NULL;
+    g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func(g_free);
+
+    if (d == NULL)
+        return NULL;
+    hostdevs = xe_libvirt_domain_get_hostdevs(d);
+    for (guint i = 0; hostdevs[i] != NULL; i++)
+        if (g_hash_table_contains(vfs, hostdevs[i]))
+            g_ptr_array_add(out, g_strdup(hostdevs[i]));
+    g_ptr_array_add(out, NULL);
+    return (GStrv)g_ptr_array_free(g_steal_pointer(&out), FALSE);
+}
+
+typedef struct {
+    char *uri;
+    GHashTable *vfs; /* this host's VF addresses */
+    char *name;      /* PrepareDomain's */
+} Request;
+
+static void
+request_free(Request *r)
+{
+    g_free(r->uri);
+    g_hash_table_unref(r->vfs);
+    g_free(r->name);
+    g_free(r);
+}
+
+/* main: what a libvirt call needs from the engine, copied for its thread */
+static GTask *
+request_new(XeEngine *self, const char *name, GCancellable *cancellable,
+            GAsyncReadyCallback callback, gpointer user_data)
+{
+    GTask *task = g_task_new(self, cancellable, callback, user_data);
+    Request *r = g_new0(Request, 1);
+    GPtrArray *vfs = xe_agent_get_vfs(self->agent);
+
+    r->uri = g_strdup(xe_agent_get_config(self->agent)->libvirt_uri);
+    r->vfs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    for (guint i = 0; i < vfs->len; i++)
+        g_hash_table_add(r->vfs, g_strdup(((XeAgentVf *)vfs->pdata[i])->info.bdf));
+    r->name = g_strdup(name);
+    g_task_set_task_data(task, r, (GDestroyNotify)request_free);
+    return task;
+}
+
+/* One domain's entry, or NULL when it holds none of this host's VFs. */
+static GVariant *
+describe(virDomainPtr dom, GHashTable *vfs, GError **error)
+{
+    g_autofree char *xml = virDomainGetXMLDesc(dom, 0);
+    g_autofree char *inactive = NULL;
+    g_auto(GStrv) mine = NULL;
+    g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func(g_free);
+    gboolean next_start_ready = FALSE;
+    GVariantBuilder b;
+
+    if (xml == NULL)
+        return libvirt_error(error, "reading a domain's XML"), NULL;
+    mine = xe_vfs_of(xml, vfs, error);
+    if (mine == NULL)
+        return NULL;
+    if (mine[0] == NULL)
+        return NULL;
+    for (guint i = 0; mine[i] != NULL; i++) {
+        g_auto(GStrv) missing = xe_libvirt_xml_missing(xml, mine[i], error);
+
+        if (missing == NULL && *error != NULL)
+            return NULL;
+        for (guint j = 0; missing != NULL && missing[j] != NULL; j++)
+            g_ptr_array_add(problems, g_strdup(missing[j]));
+    }
+    /* running: what it runs with is what migrates; a prepared definition waits for a start */
+    if (problems->len > 0 && virDomainIsActive(dom) == 1 && virDomainIsPersistent(dom) == 1 &&
+        (inactive = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE)) != NULL) {
+        next_start_ready = TRUE;
+        for (guint i = 0; mine[i] != NULL && next_start_ready; i++) {
+            g_auto(GStrv) missing = xe_libvirt_xml_missing(inactive, mine[i], NULL);
+
+            next_start_ready = missing == NULL;
+        }
+        if (next_start_ready)
+            g_ptr_array_add(problems, g_strdup("its definition has all of this: the domain runs "
+                                               "without it until it is started again"));
+    }
+    g_variant_builder_init(&b, G_VARIANT_TYPE_VARDICT);
+    g_variant_builder_add(&b, "{sv}", "name", g_variant_new_string(virDomainGetName(dom)));
+    g_variant_builder_add(&b, "{sv}", "state", g_variant_new_string(state_text(dom)));
+    g_variant_builder_add(&b, "{sv}", "persistent",
+                          g_variant_new_boolean(virDomainIsPersistent(dom) == 1));
+    g_variant_builder_add(&b, "{sv}", "vfs", g_variant_new_strv((const char *const *)mine, -1));
+    g_variant_builder_add(&b, "{sv}", "ready", g_variant_new_boolean(problems->len == 0));
+    g_variant_builder_add(
+        &b, "{sv}", "problems",
+        g_variant_new_strv((const char *const *)problems->pdata, (gssize)problems->len));
+    return g_variant_builder_end(&b);
+}
+
+static void
+list_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+    XeEngine *self = source;
+    Request *r = data;
+    GError *error = NULL;
+    virConnectPtr conn = connect_libvirt(self->libvirt, r->uri, &error);
+    virDomainPtr *doms = NULL;
+    GVariantBuilder list;
+    int n;
+
+    if (conn == NULL) {
+        g_task_return_error(task, error);
+        return;
+    }
+    n = virConnectListAllDomains(conn, &doms, 0);
+    if (n < 0) {
+        libvirt_error(&error, "listing libvirt's domains");
+        virConnectClose(conn);
+        g_task_return_error(task, error);
+        return;
+    }
+    g_variant_builder_init(&list, G_VARIANT_TYPE("aa{sv}"));
+    for (int i = 0; i < n; i++) {
+        g_autoptr(GError) local = NULL;
+        GVariant *entry = describe(doms[i], r->vfs, &local);
+
+        if (entry != NULL)
+            g_variant_builder_add_value(&list, entry);
+        else if (local != NULL)
+            g_warning("domain %s: %s", virDomainGetName(doms[i]), local->message);
+        virDomainFree(doms[i]);
+    }
+    g_free(doms);
+    virConnectClose(conn);
+    g_task_return_pointer(task, g_variant_ref_sink(g_variant_builder_end(&list)),
+                          (GDestroyNotify)g_variant_unref);
+}
+
+void
+xe_engine_list_domains_async(XeEngine *self, GCancellable *cancellable,
+                             GAsyncReadyCallback callback, gpointer user_data)
+{
+    g_autoptr(GTask) task = request_new(self, NULL, cancellable, callback, user_data);
+
+    g_task_run_in_thread(task, list_thread);
+}
+
+GVariant *
+xe_engine_list_domains_finish(XeEngine *self, GAsyncResult *result, GError **error)
+{
+    return g_task_propagate_pointer(G_TASK(result), error);
+}
+
+static GStrv
+prepare(XeEngine *self, virConnectPtr conn, Request *r, GError **error)
+{
+    virDomainPtr dom = virDomainLookupByName(conn, r->name);
+    g_autofree char *xml = NULL, *edited = NULL;
+    g_auto(GStrv) mine = NULL;
+    g_autoptr(GPtrArray) profiles = g_ptr_array_new_with_free_func(g_free);
+    g_auto(GStrv) changes = NULL;
+    gboolean active;
+
+    if (dom == NULL) {
+        g_set_error(error, XE_ERROR, XE_ERROR_NOT_FOUND, "libvirt has no domain '%s'", r->name);
+        return NULL;
+    }
+    active = virDomainIsActive(dom) == 1;
+    if (virDomainIsPersistent(dom) != 1) {
+        g_set_error(error, XE_ERROR, XE_ERROR_NOT_SUPPORTED,
+                    "domain '%s' is transient: it has no definition to add to (define it, "
+                    "virsh define, then prepare it)",
+                    r->name);
+        virDomainFree(dom);
+        return NULL;
+    }
+    xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE);
+    virDomainFree(dom);
+    if (xml == NULL)
+        return libvirt_error(error, "reading the domain's definition"), NULL;
+    mine = xe_vfs_of(xml, r->vfs, error);
+    if (mine == NULL)
+        return NULL;
+    if (mine[0] == NULL) {
+        g_set_error(error, XE_ERROR, XE_ERROR_NOT_FOUND,
+                    "domain '%s' has no hostdev that is a VF of this host's Xe PFs", r->name);
+        return NULL;
+    }
+    for (guint i = 0; mine[i] != NULL; i++) {
+        g_autofree char *profile = NULL;
+
+        if (!xe_agent_query_sync(self->agent, XE_AGENT_OP_READ_PROFILE, mine[i], &profile, error)) {
+            g_prefix_error(error, "domain '%s', VF %s: reading its profile: ", r->name, mine[i]);
+            return NULL;
+        }
+        g_ptr_array_add(profiles, g_steal_pointer(&profile));
+    }
+    g_ptr_array_add(profiles, NULL);
+    edited = xe_libvirt_xml_prepare(xml, (const char *const *)mine,
+                                    (const char *const *)profiles->pdata, &changes, error);
+    if (edited == NULL)
+        return NULL;
+    if (changes[0] != NULL) {
+        virDomainPtr defined = virDomainDefineXML(conn, edited);
+
+        if (defined == NULL) {
+            g_autofree char *what = g_strdup_printf("libvirt refused domain '%s' with what it "
+                                                    "needs added",
+                                                    r->name);
+
+            return libvirt_error(error, what), NULL;
+        }
+        virDomainFree(defined);
+        g_message("domain %s prepared for migration: %u change(s)", r->name,
+                  g_strv_length(changes));
+        if (active) {
+            g_autoptr(GPtrArray) all = g_ptr_array_new_with_free_func(g_free);
+
+            for (guint i = 0; changes[i] != NULL; i++)
+                g_ptr_array_add(all, g_strdup(changes[i]));
+            g_ptr_array_add(all, g_strdup("the domain runs: these apply from its next start"));
+            g_ptr_array_add(all, NULL);
+            g_strfreev(changes);
+            changes = (GStrv)g_ptr_array_free(g_steal_pointer(&all), FALSE);
+        }
+    }
+    return g_steal_pointer(&changes);
+}
+
+static void
+prepare_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+    XeEngine *self = source;
+    Request *r = data;
+    GError *error = NULL;
+    virConnectPtr conn = connect_libvirt(self->libvirt, r->uri, &error);
+    GStrv changes;
+
+    if (conn == NULL) {
+        g_task_return_error(task, error);
+        return;
+    }
+    changes = prepare(self, conn, r, &error);
+    virConnectClose(conn);
+    if (changes == NULL)
+        g_task_return_error(task, error);
+    else
+        g_task_return_pointer(task, changes, (GDestroyNotify)g_strfreev);
+}
+
+void
+xe_engine_prepare_domain_async(XeEngine *self, const char *name, GCancellable *cancellable,
+                               GAsyncReadyCallback callback, gpointer user_data)
+{
+    g_autoptr(GTask) task = request_new(self, name, cancellable, callback, user_data);
+
+    g_task_run_in_thread(task, prepare_thread);
+}
+
+GStrv
+xe_engine_prepare_domain_finish(XeEngine *self, GAsyncResult *result, GError **error)
+{
+    return g_task_propagate_pointer(G_TASK(result), error);
+}
