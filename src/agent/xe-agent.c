@@ -1819,6 +1819,26 @@ xe_agent_transfer_reservation(XeAgent *self, const char *reservation, XeReservat
     return TRUE;
 }
 
+GStrv
+xe_agent_reservations_of(XeAgent *self, const char *owner)
+{
+    g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func(g_free);
+    GPtrArray *all;
+
+    g_mutex_lock(&self->state_lock);
+    all = xe_reservations_list(self->reservations);
+    for (guint i = 0; i < all->len; i++) {
+        const XeReservation *r = all->pdata[i];
+        g_autofree char *who = xe_reservation_owner_display(r);
+
+        if (!r->releasing && g_str_equal(who, owner))
+            g_ptr_array_add(ids, g_strdup(r->id));
+    }
+    g_mutex_unlock(&self->state_lock);
+    g_ptr_array_add(ids, NULL);
+    return (GStrv)g_ptr_array_free(g_steal_pointer(&ids), FALSE);
+}
+
 gboolean
 xe_agent_reservation_get(XeAgent *self, const char *reservation, char **vf_bdf, char **owner)
 {

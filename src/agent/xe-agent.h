@@ -122,6 +122,8 @@ gboolean xe_agent_transfer_reservation(XeAgent *self, const char *reservation,
  * is no such reservation. */
 gboolean xe_agent_reservation_get(XeAgent *self, const char *reservation, char **vf_bdf,
                                   char **owner);
+/* From any thread: the ids of the reservations @owner ("KIND:NAME") holds, oldest first. */
+GStrv xe_agent_reservations_of(XeAgent *self, const char *owner);
 /* From any thread: the reservation holding VF @vf_bdf, its id and its owner ("KIND:NAME" as
  * xe_reservation_owner_display() spells it); FALSE when the VF is not reserved. */
 gboolean xe_agent_reservation_of_vf(XeAgent *self, const char *vf_bdf, char **reservation,

@@ -127,7 +127,28 @@ incoming(XeEngine *self, XeLibvirtDomain *d, const char *owner, const char *call
     const char *name = xe_libvirt_domain_get_name(d);
     GPtrArray *vfs = xe_libvirt_domain_get_vfs(d);
     g_autoptr(GPtrArray) made = g_ptr_array_new_with_free_func(g_free);
+    g_auto(GStrv) held = xe_agent_reservations_of(self->agent, owner);
 
+    /* A domain of that name holds VFs here already (one runs or is defined here, or an
+     * incoming libvirt gave up on kept them): libvirt refuses a second domain of a name, and
+     * a reservation made now would be stranded. Only those the XML names for this migration
+     * are expected. */
+    for (guint h = 0; held[h] != NULL; h++) {
+        gboolean expected = FALSE;
+        g_autofree char *vf_here = NULL, *holder = NULL;
+
+        for (guint i = 0; i < vfs->len; i++)
+            expected |= g_strcmp0(((XeLibvirtVf *)vfs->pdata[i])->reservation, held[h]) == 0;
+        if (expected)
+            continue;
+        xe_agent_reservation_get(self->agent, held[h], &vf_here, &holder);
+        g_set_error(error, XE_ERROR, XE_ERROR_BUSY,
+                    "a domain '%s' holds VF %s on this host already (reservation %s): the "
+                    "domain runs or is defined here; should it not, xe-migratectl release %s "
+                    "frees the VF",
+                    name, vf_here != NULL ? vf_here : "?", held[h], held[h]);
+        return NULL;
+    }
     for (guint i = 0; i < vfs->len; i++) {
         const XeLibvirtVf *vf = vfs->pdata[i];
         g_autofree char *source = g_strdup(vf->host);

@@ -327,7 +327,17 @@ START_TEST(test_virsh_migrate_with_the_hook)
     g_clear_pointer(&res_a, g_hash_table_unref);
     res_a = reservations('a');
     ck_assert_uint_eq(g_hash_table_size(res_a), 0);
-    ck_assert(json_object_get_boolean_member(vf_of('a', vf_a, &keep_a), "InPool"));
+    /* the pool takes a released VF back once the layout converges again */
+    {
+        gint64 deadline = g_get_monotonic_time() + 20 * G_USEC_PER_SEC;
+
+        while (!json_object_get_boolean_member(vf_of('a', vf_a, &keep_a), "InPool")) {
+            ck_assert_msg(g_get_monotonic_time() < deadline, "VF %s never went back to a's pool",
+                          vf_a);
+            g_clear_pointer(&keep_a, json_node_unref);
+            g_usleep(50000);
+        }
+    }
 }
 END_TEST
 
@@ -392,6 +402,43 @@ START_TEST(test_no_compatible_vf_refused)
     g_hash_table_iter_init(&iter, res_b);
     while (g_hash_table_iter_next(&iter, NULL, &owner))
         ck_assert_str_ne(owner, "domain:gpu1");
+}
+END_TEST
+
+/* A domain of the same name runs on b already: b's hook refuses the incoming one before
+ * reserving anything (libvirt would refuse it after the hook, and a VF reserved for it would
+ * be stranded); both domains run on, each on its host. */
+START_TEST(test_same_name_on_destination_refused)
+{
+    g_autofree char *vf_a = pool_vf('a');
+    g_autofree char *vf_b = pool_vf('b');
+    g_autofree char *out = NULL;
+    g_autofree char *xml = NULL;
+    g_autofree char *path = NULL;
+    g_autoptr(GHashTable) res_b = NULL;
+    guint64 vfio;
+
+    /* the same definition on b, on one of b's VFs */
+    define_domain("gpu1", vf_b, PROFILE, TRUE, TRUE);
+    ck_assert_int_eq(virsh('a', &xml, "dumpxml", "--inactive", "gpu1", NULL), 0);
+    path = g_strdup_printf("%s/gpu1-b.xml", xe_test_lab_dir(lab));
+    ck_assert(g_file_set_contents(path, xml, -1, NULL));
+    ck_assert_int_eq(virsh('a', NULL, "undefine", "gpu1", NULL), 0);
+    ck_assert_msg(virsh('b', &out, "define", path, NULL) == 0, "define on b: %s", out);
+    start_domain('b', "gpu1");
+    g_clear_pointer(&out, g_free);
+    define_domain("gpu1", vf_a, PROFILE, TRUE, TRUE);
+    start_domain('a', "gpu1");
+    ck_assert_int_ne(migrate('a', "gpu1", &out, &vfio), 0);
+    printf("refused: %s", out);
+    ck_assert_msg(strstr(out, "xe-migrated: domain gpu1, migrate: a domain 'gpu1' holds VF") !=
+                      NULL,
+                  "%s", out);
+    ck_assert(domain_running_on('a', "gpu1"));
+    ck_assert(domain_running_on('b', "gpu1"));
+    res_b = reservations('b');
+    ck_assert_uint_eq(g_hash_table_size(res_b), 1);
+    ck_assert_str_eq(g_hash_table_lookup(res_b, vf_b), "domain:gpu1");
 }
 END_TEST
 
@@ -690,6 +737,7 @@ main(void)
     tcase_add_test(tc, test_round_trip);
     tcase_add_test(tc, test_no_compatible_vf_refused);
     tcase_add_test(tc, test_destination_daemon_down_refused);
+    tcase_add_test(tc, test_same_name_on_destination_refused);
     tcase_add_test(tc, test_destination_daemon_hung_refused);
     tcase_add_test(tc, test_failed_incoming_releases_its_vf);
     tcase_add_test(tc, test_libvirtd_restart_keeps_the_domain);
