@@ -71,8 +71,8 @@ read_stdin(GError **error)
 
 /* One line: the daemon's words, without the D-Bus error name GIO puts in front. Returns the
  * exit status: 1, but 0 for reconnect (libvirt kills a domain whose reconnect hook fails, and
- * a running VM is never lost over bookkeeping) and for release (libvirt ignores it; the VF
- * stays reserved, and the operator is told how to free it). */
+ * a running VM is never lost over bookkeeping). A failed release stays 1 (libvirt logs it and
+ * goes on); the VF stays reserved, and the operator is told how to free it. */
 static int
 refuse(const char *domain, const char *operation, GError *error)
 {

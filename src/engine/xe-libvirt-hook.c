@@ -91,10 +91,14 @@ release_all(XeEngine *self, GPtrArray *reservations, const char *caller)
     }
 }
 
+/* The daemon stops a second before the hook gives up: a reply still on its way when the hook
+ * leaves would keep VFs nobody releases. */
+#define DEADLINE_MARGIN_US G_USEC_PER_SEC
+
 static gboolean
 too_late(gint64 deadline, GError **error)
 {
-    if (deadline == 0 || g_get_monotonic_time() < deadline)
+    if (deadline == 0 || g_get_monotonic_time() < deadline - DEADLINE_MARGIN_US)
         return FALSE;
     g_set_error(error, XE_ERROR, XE_ERROR_TIMED_OUT,
                 "the hook gave up waiting %.1f s ago: nothing is kept for it",

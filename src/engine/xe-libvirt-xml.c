@@ -321,17 +321,25 @@ child(xmlNode *parent, const char *name, const char *ns)
 static gboolean
 attr_is(xmlNode *node, const char *name, const char *value)
 {
-    g_autofree char *v = (char *)xmlGetProp(node, (const xmlChar *)name);
+    xmlChar *v = xmlGetProp(node, (const xmlChar *)name);
+    gboolean is = v != NULL && g_str_equal((const char *)v, value);
 
-    return v != NULL && g_str_equal(v, value);
+    xmlFree(v);
+    return is;
 }
 
+/* A number as libvirt reads these attributes (base 0: 0x.. hex, 0.. octal); G_MAXUINT when
+ * it is no number. */
 static guint
-hex_attr(xmlNode *node, const char *name)
+number_attr(xmlNode *node, const char *name)
 {
-    g_autofree char *v = (char *)xmlGetProp(node, (const xmlChar *)name);
+    xmlChar *v = xmlGetProp(node, (const xmlChar *)name);
+    char *end = NULL;
+    guint64 n = v != NULL ? g_ascii_strtoull((const char *)v, &end, 0) : 0;
+    gboolean ok = v != NULL && end != (char *)v && *end == '\0' && n < G_MAXUINT;
 
-    return v != NULL ? (guint)g_ascii_strtoull(v, NULL, g_str_has_prefix(v, "0x") ? 16 : 10) : 0;
+    xmlFree(v);
+    return ok ? (guint)n : G_MAXUINT;
 }
 
 static xmlDoc *
@@ -366,9 +374,9 @@ find_pci_hostdev(xmlDoc *doc, const char *host)
         address = child(child(n, "source", NULL), "address", NULL);
         if (address == NULL)
             continue;
-        bdf = g_strdup_printf("%04x:%02x:%02x.%x", hex_attr(address, "domain"),
-                              hex_attr(address, "bus"), hex_attr(address, "slot"),
-                              hex_attr(address, "function"));
+        bdf = g_strdup_printf("%04x:%02x:%02x.%x", number_attr(address, "domain"),
+                              number_attr(address, "bus"), number_attr(address, "slot"),
+                              number_attr(address, "function"));
         if (g_ascii_strcasecmp(bdf, host) == 0)
             return n;
     }
@@ -380,10 +388,13 @@ static char *
 user_alias(xmlNode *hostdev)
 {
     xmlNode *alias = child(hostdev, "alias", NULL);
-    g_autofree char *name =
-        alias != NULL ? (char *)xmlGetProp(alias, (const xmlChar *)"name") : NULL;
+    xmlChar *name = alias != NULL ? xmlGetProp(alias, (const xmlChar *)"name") : NULL;
+    char *out = name != NULL && g_str_has_prefix((const char *)name, "ua-")
+                    ? g_strdup((const char *)name)
+                    : NULL;
 
-    return name != NULL && g_str_has_prefix(name, "ua-") ? g_strdup(name) : NULL;
+    xmlFree(name);
+    return out;
 }
 
 /* <qemu:override><qemu:device alias=ALIAS><qemu:frontend>, created with @create */
@@ -401,8 +412,14 @@ override_frontend(xmlDoc *doc, const char *alias, gboolean create)
     if (frontend != NULL || !create)
         return frontend;
     ns = xmlSearchNsByHref(doc, root, (const xmlChar *)QEMU_XMLNS);
+    /* "qemu" may be bound to something else already: another prefix then */
+    for (guint n = 0; ns == NULL && n < 100; n++) {
+        g_autofree char *prefix = n == 0 ? g_strdup("qemu") : g_strdup_printf("qemu%u", n);
+
+        ns = xmlNewNs(root, (const xmlChar *)QEMU_XMLNS, (const xmlChar *)prefix);
+    }
     if (ns == NULL)
-        ns = xmlNewNs(root, (const xmlChar *)QEMU_XMLNS, (const xmlChar *)"qemu");
+        return NULL;
     if (override == NULL)
         override = xmlNewChild(root, ns, (const xmlChar *)"override", NULL);
     if (device == NULL) {
@@ -541,6 +558,12 @@ xe_libvirt_xml_prepare(const char *xml, const char *const *hosts, const char *co
         {
             xmlNode *frontend = override_frontend(doc, alias, TRUE);
 
+            if (frontend == NULL) {
+                g_set_error(error, XE_ERROR, XE_ERROR_INVALID_ARGUMENT,
+                            "the domain XML binds every qemu prefix to another namespace: no "
+                            "room for <qemu:override>");
+                return NULL;
+            }
             set_property(frontend, "enable-migration", "string", "on");
             set_property(frontend, "migration-events", "bool", "true");
         }

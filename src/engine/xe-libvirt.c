@@ -73,21 +73,49 @@ connect_libvirt(XeLibvirt *lv, const char *uri, GError **error)
         virConnectClose(lv->conn);
         lv->conn = NULL;
     }
-    if (lv->conn == NULL) {
-        lv->conn = virConnectOpen(uri);
-        g_free(lv->uri);
-        lv->uri = g_strdup(uri);
-    }
     conn = lv->conn;
     if (conn != NULL)
         virConnectRef(conn);
     g_mutex_unlock(&lv->lock);
+    if (conn != NULL)
+        return conn;
+    /* opened outside the lock: a libvirtd that hangs holds up this call only */
+    conn = virConnectOpen(uri);
     if (conn == NULL) {
         g_autofree char *what = g_strdup_printf("cannot connect to libvirt at %s", uri);
 
         libvirt_error(error, what);
+        return NULL;
     }
+    g_mutex_lock(&lv->lock);
+    if (lv->conn == NULL) {
+        lv->conn = conn;
+        virConnectRef(conn);
+        g_free(lv->uri);
+        lv->uri = g_strdup(uri);
+    }
+    g_mutex_unlock(&lv->lock);
     return conn;
+}
+
+/* The shared connection went away under a call (libvirtd restarted): forget it, so that the
+ * next call opens another. */
+static gboolean
+connection_lost(XeLibvirt *lv, virConnectPtr conn)
+{
+    virErrorPtr e = virGetLastError();
+    gboolean lost = e != NULL && (e->domain == VIR_FROM_RPC || e->code == VIR_ERR_SYSTEM_ERROR ||
+                                  e->code == VIR_ERR_NO_CONNECT || e->code == VIR_ERR_RPC);
+
+    if (!lost)
+        return FALSE;
+    g_mutex_lock(&lv->lock);
+    if (lv->conn == conn) {
+        virConnectClose(lv->conn);
+        lv->conn = NULL;
+    }
+    g_mutex_unlock(&lv->lock);
+    return TRUE;
 }
 
 static const char *
@@ -160,7 +188,7 @@ request_new(XeEngine *self, const char *name, GCancellable *cancellable,
 
 /* One domain's entry, or NULL when it holds none of this host's VFs. */
 static GVariant *
-describe(virDomainPtr dom, GHashTable *vfs, GError **error)
+describe(XeAgent *agent, virDomainPtr dom, GHashTable *vfs, GError **error)
 {
     g_autofree char *xml = virDomainGetXMLDesc(dom, 0);
     g_autofree char *inactive = NULL;
@@ -169,29 +197,50 @@ describe(virDomainPtr dom, GHashTable *vfs, GError **error)
     gboolean next_start_ready = FALSE;
     GVariantBuilder b;
 
+    g_autoptr(GError) local = NULL;
+
     if (xml == NULL)
         return libvirt_error(error, "reading a domain's XML"), NULL;
-    mine = xe_vfs_of(xml, vfs, error);
-    if (mine == NULL)
+    mine = xe_vfs_of(xml, vfs, &local);
+    if (mine == NULL) {
+        /* a domain whose XML xe-migrated cannot read is the one its operator must see */
+        g_ptr_array_add(problems, g_strdup(local->message));
+        mine = g_new0(char *, 1);
+    } else if (mine[0] == NULL) {
         return NULL;
-    if (mine[0] == NULL)
-        return NULL;
+    }
     for (guint i = 0; mine[i] != NULL; i++) {
-        g_auto(GStrv) missing = xe_libvirt_xml_missing(xml, mine[i], error);
+        g_auto(GStrv) missing = xe_libvirt_xml_missing(xml, mine[i], &local);
 
-        if (missing == NULL && *error != NULL)
-            return NULL;
+        if (missing == NULL && local != NULL) {
+            g_ptr_array_add(problems, g_strdup(local->message));
+            g_clear_error(&local);
+        }
         for (guint j = 0; missing != NULL && missing[j] != NULL; j++)
             g_ptr_array_add(problems, g_strdup(missing[j]));
+        /* running: the hook reserved its VFs at start, unless it started unprepared */
+        if (virDomainIsActive(dom) == 1) {
+            g_autofree char *id = NULL, *holder = NULL;
+            g_autofree char *owner = g_strdup_printf("domain:%s", virDomainGetName(dom));
+
+            if (!xe_agent_reservation_of_vf(agent, mine[i], &id, &holder) ||
+                !g_str_equal(holder, owner))
+                g_ptr_array_add(problems,
+                                g_strdup_printf("VF %s is not reserved for the domain: xe-migrated "
+                                                "does not guard it (it started before it was "
+                                                "prepared; domain-prepare reserves it)",
+                                                mine[i]));
+        }
     }
     /* running: what it runs with is what migrates; a prepared definition waits for a start */
     if (problems->len > 0 && virDomainIsActive(dom) == 1 && virDomainIsPersistent(dom) == 1 &&
         (inactive = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE)) != NULL) {
         next_start_ready = TRUE;
         for (guint i = 0; mine[i] != NULL && next_start_ready; i++) {
-            g_auto(GStrv) missing = xe_libvirt_xml_missing(inactive, mine[i], NULL);
+            g_autoptr(GError) def_error = NULL;
+            g_auto(GStrv) missing = xe_libvirt_xml_missing(inactive, mine[i], &def_error);
 
-            next_start_ready = missing == NULL;
+            next_start_ready = missing == NULL && def_error == NULL;
         }
         if (next_start_ready)
             g_ptr_array_add(problems, g_strdup("its definition has all of this: the domain runs "
@@ -226,6 +275,15 @@ list_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellab
         return;
     }
     n = virConnectListAllDomains(conn, &doms, 0);
+    if (n < 0 && connection_lost(self->libvirt, conn)) {
+        virConnectClose(conn);
+        conn = connect_libvirt(self->libvirt, r->uri, &error);
+        if (conn == NULL) {
+            g_task_return_error(task, error);
+            return;
+        }
+        n = virConnectListAllDomains(conn, &doms, 0);
+    }
     if (n < 0) {
         libvirt_error(&error, "listing libvirt's domains");
         virConnectClose(conn);
@@ -235,7 +293,7 @@ list_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellab
     g_variant_builder_init(&list, G_VARIANT_TYPE("aa{sv}"));
     for (int i = 0; i < n; i++) {
         g_autoptr(GError) local = NULL;
-        GVariant *entry = describe(doms[i], r->vfs, &local);
+        GVariant *entry = describe(self->agent, doms[i], r->vfs, &local);
 
         if (entry != NULL)
             g_variant_builder_add_value(&list, entry);
@@ -268,14 +326,18 @@ static GStrv
 prepare(XeEngine *self, virConnectPtr conn, Request *r, GError **error)
 {
     virDomainPtr dom = virDomainLookupByName(conn, r->name);
-    g_autofree char *xml = NULL, *edited = NULL;
+    g_autofree char *xml = NULL, *edited = NULL, *again = NULL;
     g_auto(GStrv) mine = NULL;
     g_autoptr(GPtrArray) profiles = g_ptr_array_new_with_free_func(g_free);
     g_auto(GStrv) changes = NULL;
+    virDomainJobInfo job = { 0 };
     gboolean active;
 
     if (dom == NULL) {
-        g_set_error(error, XE_ERROR, XE_ERROR_NOT_FOUND, "libvirt has no domain '%s'", r->name);
+        if (virGetLastErrorCode() == VIR_ERR_NO_DOMAIN)
+            g_set_error(error, XE_ERROR, XE_ERROR_NOT_FOUND, "libvirt has no domain '%s'", r->name);
+        else
+            libvirt_error(error, "looking the domain up");
         return NULL;
     }
     active = virDomainIsActive(dom) == 1;
@@ -287,16 +349,27 @@ prepare(XeEngine *self, virConnectPtr conn, Request *r, GError **error)
         virDomainFree(dom);
         return NULL;
     }
-    xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE);
-    virDomainFree(dom);
-    if (xml == NULL)
-        return libvirt_error(error, "reading the domain's definition"), NULL;
-    mine = xe_vfs_of(xml, r->vfs, error);
-    if (mine == NULL)
+    /* a migration under way could undefine it here meanwhile: a define would bring it back */
+    if (active && virDomainGetJobInfo(dom, &job) == 0 && job.type != VIR_DOMAIN_JOB_NONE) {
+        g_set_error(error, XE_ERROR, XE_ERROR_BUSY,
+                    "domain '%s' has a libvirt job under way (a migration?): prepare it once "
+                    "that is over",
+                    r->name);
+        virDomainFree(dom);
         return NULL;
-    if (mine[0] == NULL) {
-        g_set_error(error, XE_ERROR, XE_ERROR_NOT_FOUND,
-                    "domain '%s' has no hostdev that is a VF of this host's Xe PFs", r->name);
+    }
+    xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE);
+    if (xml == NULL) {
+        libvirt_error(error, "reading the domain's definition");
+        virDomainFree(dom);
+        return NULL;
+    }
+    mine = xe_vfs_of(xml, r->vfs, error);
+    if (mine == NULL || mine[0] == NULL) {
+        if (mine != NULL)
+            g_set_error(error, XE_ERROR, XE_ERROR_NOT_FOUND,
+                        "domain '%s' has no hostdev that is a VF of this host's Xe PFs", r->name);
+        virDomainFree(dom);
         return NULL;
     }
     for (guint i = 0; mine[i] != NULL; i++) {
@@ -304,6 +377,7 @@ prepare(XeEngine *self, virConnectPtr conn, Request *r, GError **error)
 
         if (!xe_agent_query_sync(self->agent, XE_AGENT_OP_READ_PROFILE, mine[i], &profile, error)) {
             g_prefix_error(error, "domain '%s', VF %s: reading its profile: ", r->name, mine[i]);
+            virDomainFree(dom);
             return NULL;
         }
         g_ptr_array_add(profiles, g_steal_pointer(&profile));
@@ -311,8 +385,21 @@ prepare(XeEngine *self, virConnectPtr conn, Request *r, GError **error)
     g_ptr_array_add(profiles, NULL);
     edited = xe_libvirt_xml_prepare(xml, (const char *const *)mine,
                                     (const char *const *)profiles->pdata, &changes, error);
-    if (edited == NULL)
+    if (edited == NULL) {
+        virDomainFree(dom);
         return NULL;
+    }
+    /* still the same definition, still persistent, right before defining it */
+    again =
+        virDomainIsPersistent(dom) == 1 ? virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE) : NULL;
+    virDomainFree(dom);
+    if (again == NULL || !g_str_equal(again, xml)) {
+        g_set_error(error, XE_ERROR, XE_ERROR_BUSY,
+                    "domain '%s' changed (or went) while it was being prepared: nothing was "
+                    "defined; try again",
+                    r->name);
+        return NULL;
+    }
     if (changes[0] != NULL) {
         virDomainPtr defined = virDomainDefineXML(conn, edited);
 
@@ -326,16 +413,41 @@ prepare(XeEngine *self, virConnectPtr conn, Request *r, GError **error)
         virDomainFree(defined);
         g_message("domain %s prepared for migration: %u change(s)", r->name,
                   g_strv_length(changes));
-        if (active) {
-            g_autoptr(GPtrArray) all = g_ptr_array_new_with_free_func(g_free);
+    }
+    if (active) {
+        g_autoptr(GPtrArray) all = g_ptr_array_new_with_free_func(g_free);
+        g_autofree char *owner = g_strdup_printf("domain:%s", r->name);
 
-            for (guint i = 0; changes[i] != NULL; i++)
-                g_ptr_array_add(all, g_strdup(changes[i]));
+        for (guint i = 0; changes[i] != NULL; i++)
+            g_ptr_array_add(all, g_strdup(changes[i]));
+        if (changes[0] != NULL)
             g_ptr_array_add(all, g_strdup("the domain runs: these apply from its next start"));
-            g_ptr_array_add(all, NULL);
-            g_strfreev(changes);
-            changes = (GStrv)g_ptr_array_free(g_steal_pointer(&all), FALSE);
+        /* a domain started unprepared went past the hook: its VFs are held for it now */
+        for (guint i = 0; mine[i] != NULL; i++) {
+            g_autofree char *id = NULL, *holder = NULL, *got = NULL;
+            g_autoptr(GError) local = NULL;
+
+            if (xe_agent_reservation_of_vf(self->agent, mine[i], &id, &holder)) {
+                if (!g_str_equal(holder, owner))
+                    g_ptr_array_add(all, g_strdup_printf("VF %s is reserved by %s (reservation "
+                                                         "%s), not for the domain: left as it is",
+                                                         mine[i], holder, id));
+                continue;
+            }
+            g_clear_pointer(&id, g_free);
+            if (!engine_reserve(self, profiles->pdata[i], mine[i], owner, &got, &id, &local)) {
+                g_propagate_prefixed_error(error, g_steal_pointer(&local),
+                                           "domain '%s': reserving its running VF %s: ", r->name,
+                                           mine[i]);
+                return NULL;
+            }
+            g_ptr_array_add(all, g_strdup_printf("VF %s reserved for the running domain "
+                                                 "(reservation %s)",
+                                                 mine[i], id));
         }
+        g_ptr_array_add(all, NULL);
+        g_strfreev(changes);
+        changes = (GStrv)g_ptr_array_free(g_steal_pointer(&all), FALSE);
     }
     return g_steal_pointer(&changes);
 }
@@ -347,13 +459,17 @@ prepare_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancel
     Request *r = data;
     GError *error = NULL;
     virConnectPtr conn = connect_libvirt(self->libvirt, r->uri, &error);
+    g_autoptr(GMainContext) context = g_main_context_new();
     GStrv changes;
 
     if (conn == NULL) {
         g_task_return_error(task, error);
         return;
     }
+    /* the agent's calls (a reservation) wait on this thread's own context */
+    g_main_context_push_thread_default(context);
     changes = prepare(self, conn, r, &error);
+    g_main_context_pop_thread_default(context);
     virConnectClose(conn);
     if (changes == NULL)
         g_task_return_error(task, error);

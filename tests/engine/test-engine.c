@@ -476,6 +476,63 @@ START_TEST(test_libvirt_domain_two_vfs)
 }
 END_TEST
 
+/* What a GPU domain lacks, then added: a root without xmlns:qemu, or with "qemu" bound to
+ * something else; a hostdev with libvirt's own alias (not a user alias) next to a device that
+ * already has ua-xevf0; an override saying "off"; addresses written in octal. */
+static const struct {
+    const char *name;
+    const char *xml;
+    const char *alias;
+} to_prepare[] = {
+    { "no xmlns:qemu",
+      "<domain type='kvm'><name>g</name><devices><hostdev mode='subsystem' type='pci'><source>"
+      "<address domain='0x0000' bus='0x03' slot='0x00' function='0x1'/></source></hostdev>"
+      "</devices></domain>",
+      "ua-xevf0" },
+    { "qemu bound elsewhere, alias taken, libvirt's alias",
+      "<domain type='kvm' xmlns:qemu='urn:other'><name>g</name><devices><disk type='file'>"
+      "<alias name='ua-xevf0'/></disk><hostdev mode='subsystem' type='pci'><source>"
+      "<address domain='0x0000' bus='0x03' slot='0x00' function='0x1'/></source>"
+      "<alias name='hostdev0'/></hostdev></devices></domain>",
+      "ua-xevf1" },
+    { "override off, octal",
+      "<domain type='kvm' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'><name>g</name>"
+      "<devices><hostdev mode='subsystem' type='pci'><source><address domain='0' bus='03' "
+      "slot='0x0' function='01'/></source><alias name='ua-gpu'/></hostdev></devices>"
+      "<qemu:override><qemu:device alias='ua-gpu'><qemu:frontend><qemu:property "
+      "name='enable-migration' type='string' value='off'/></qemu:frontend></qemu:device>"
+      "</qemu:override></domain>",
+      "ua-gpu" },
+};
+
+START_TEST(test_libvirt_domain_prepare)
+{
+    const char *hosts[] = { "0000:03:00.1", NULL };
+    const char *profiles[] = { "vram_quota=536870912", NULL };
+    g_autoptr(GError) error = NULL;
+    g_auto(GStrv) before = xe_libvirt_xml_missing(to_prepare[_i].xml, hosts[0], &error);
+    g_auto(GStrv) changes = NULL;
+    g_auto(GStrv) after = NULL;
+    g_auto(GStrv) unchanged = NULL;
+    g_autofree char *xml = NULL;
+    g_autofree char *again = NULL;
+    g_autofree char *alias = g_strdup_printf("alias=\"%s\"", to_prepare[_i].alias);
+
+    ck_assert_msg(before != NULL && g_strv_length(before) == 2, "%s: %s", to_prepare[_i].name,
+                  error != NULL ? error->message : "not two problems");
+    xml = xe_libvirt_xml_prepare(to_prepare[_i].xml, hosts, profiles, &changes, &error);
+    ck_assert_msg(xml != NULL, "%s: %s", to_prepare[_i].name, error ? error->message : "");
+    ck_assert_msg(strstr(xml, alias) != NULL, "%s: %s", to_prepare[_i].name, xml);
+    after = xe_libvirt_xml_missing(xml, hosts[0], &error);
+    ck_assert_msg(after == NULL && error == NULL, "%s: still missing %s in %s", to_prepare[_i].name,
+                  after != NULL ? after[0] : error->message, xml);
+    /* and once more: nothing to add */
+    again = xe_libvirt_xml_prepare(xml, hosts, profiles, &unchanged, &error);
+    ck_assert(again != NULL);
+    ck_assert_uint_eq(g_strv_length(unchanged), 0);
+}
+END_TEST
+
 static const struct {
     const char *xml;
     const char *error;
@@ -530,6 +587,7 @@ main(void)
         tcase_add_test(tv, test_record_posts_apply_on_the_owner_context);
         tcase_add_test(tv, test_libvirt_domain_retarget);
         tcase_add_test(tv, test_libvirt_domain_two_vfs);
+        tcase_add_loop_test(tv, test_libvirt_domain_prepare, 0, G_N_ELEMENTS(to_prepare));
         tcase_add_loop_test(tv, test_libvirt_domain_errors, 0, G_N_ELEMENTS(bad_domains));
         suite_add_tcase(s, tv);
     }

@@ -664,6 +664,37 @@ START_TEST(test_domain_prepare_then_virsh_migrate)
 }
 END_TEST
 
+/* A GPU domain started before it was prepared went past the hook: `domains` says its VF is
+ * not guarded; `domain-prepare` adds what it lacks to its definition and reserves the VF it
+ * runs on for it; `domains` then says the definition is ready for the next start. */
+START_TEST(test_prepare_a_running_domain)
+{
+    g_autofree char *vf_a = pool_vf('a');
+    g_autofree char *out = NULL;
+    g_autoptr(GHashTable) res_a = NULL;
+
+    define_domain("gpu1", vf_a, PROFILE, FALSE, FALSE);
+    start_domain('a', "gpu1");
+    ck_assert_int_eq(ctl('a', &out, "domains", NULL), 0);
+    printf("%s", out);
+    ck_assert_msg(strstr(out, "is not reserved for the domain") != NULL, "%s", out);
+    g_clear_pointer(&out, g_free);
+    ck_assert_int_eq(ctl('a', &out, "domain-prepare", "gpu1", NULL), 0);
+    printf("%s", out);
+    ck_assert_msg(strstr(out, "reserved for the running domain") != NULL &&
+                      strstr(out, "apply from its next start") != NULL,
+                  "%s", out);
+    res_a = reservations('a');
+    ck_assert_str_eq(g_hash_table_lookup(res_a, vf_a), "domain:gpu1");
+    g_clear_pointer(&out, g_free);
+    ck_assert_int_eq(ctl('a', &out, "domains", NULL), 0);
+    printf("%s", out);
+    ck_assert_msg(strstr(out, "its definition has all of this") != NULL &&
+                      strstr(out, "is not reserved") == NULL,
+                  "%s", out);
+}
+END_TEST
+
 /* A domain without xe-migrated's metadata is none of the hook's business: it starts while
  * the daemon is down, and nothing is reserved for it. */
 START_TEST(test_other_domains_unaffected)
@@ -743,6 +774,7 @@ main(void)
     tcase_add_test(tc, test_libvirtd_restart_keeps_the_domain);
     tcase_add_test(tc, test_start_refused_when_the_vf_differs);
     tcase_add_test(tc, test_domain_prepare_then_virsh_migrate);
+    tcase_add_test(tc, test_prepare_a_running_domain);
     tcase_add_test(tc, test_other_domains_unaffected);
     suite_add_tcase(s, tc);
     {
