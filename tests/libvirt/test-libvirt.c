@@ -695,6 +695,36 @@ START_TEST(test_prepare_a_running_domain)
 }
 END_TEST
 
+/* Restarts on both sides between a domain's start and its migration: a's daemon (its
+ * reservation for the domain survives in its state file), b's daemon, and b's libvirtd (the
+ * hook is found again). The domain then migrates through the hook as ever. */
+START_TEST(test_restarts_then_migrate)
+{
+    g_autofree char *vf_a = pool_vf('a');
+    g_autofree char *out = NULL;
+    g_autoptr(GHashTable) res_a = NULL, res_b = NULL;
+    g_autoptr(GError) error = NULL;
+    guint64 vfio;
+
+    define_domain("gpu1", vf_a, PROFILE, TRUE, TRUE);
+    start_domain('a', "gpu1");
+    ck_assert_msg(xe_test_lab_daemon(lab, "stop", 'a', &error) &&
+                      xe_test_lab_daemon(lab, "start", 'a', &error) &&
+                      xe_test_lab_daemon(lab, "stop", 'b', &error) &&
+                      xe_test_lab_daemon(lab, "start", 'b', &error),
+                  "restarting the daemons: %s", error != NULL ? error->message : "");
+    libvirtd_restart('b');
+    res_a = reservations('a');
+    ck_assert_str_eq(g_hash_table_lookup(res_a, vf_a), "domain:gpu1");
+    ck_assert_msg(migrate('a', "gpu1", &out, &vfio) == 0, "virsh migrate: %s", out);
+    ck_assert_uint_gt(vfio, 0);
+    ck_assert(domain_running_on('b', "gpu1"));
+    ck_assert(!domain_running_on('a', "gpu1"));
+    res_b = reservations('b');
+    ck_assert_uint_eq(g_hash_table_size(res_b), 1);
+}
+END_TEST
+
 /* A domain without xe-migrated's metadata is none of the hook's business: it starts while
  * the daemon is down, and nothing is reserved for it. */
 START_TEST(test_other_domains_unaffected)
@@ -775,6 +805,7 @@ main(void)
     tcase_add_test(tc, test_start_refused_when_the_vf_differs);
     tcase_add_test(tc, test_domain_prepare_then_virsh_migrate);
     tcase_add_test(tc, test_prepare_a_running_domain);
+    tcase_add_test(tc, test_restarts_then_migrate);
     tcase_add_test(tc, test_other_domains_unaffected);
     suite_add_tcase(s, tc);
     {
