@@ -29,6 +29,7 @@
     "contexts_quota=1024,doorbells_quota=16"
 
 static XeTestLab *lab;
+static guint64 last_downtime; /* ms, of the last migrate()'s job-completed event */
 
 static void
 setup(void)
@@ -281,6 +282,8 @@ migrate(char from, const char *name, char **out, guint64 *vfio)
     hit = event_out != NULL ? strstr(event_out, "vfio_data_transferred:") : NULL;
     if (hit != NULL)
         *vfio = g_ascii_strtoull(hit + strlen("vfio_data_transferred:"), NULL, 10);
+    hit = event_out != NULL ? strstr(event_out, "\tdowntime:") : NULL;
+    last_downtime = hit != NULL ? g_ascii_strtoull(hit + strlen("\tdowntime:"), NULL, 10) : 0;
     return status;
 }
 
@@ -773,6 +776,137 @@ START_TEST(test_hook_links_no_libvirt)
 }
 END_TEST
 
+/* bench: the same guest (256 MiB, TCG) and VF (512 MiB of state) migrated by `virsh migrate`
+ * with the hook only, and by xe-migrated in QMP mode, median of 5 each, one run. */
+
+static int
+cmp_double(gconstpointer a, gconstpointer b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return (x > y) - (x < y);
+}
+
+static double
+median(double *v, guint n)
+{
+    qsort(v, n, sizeof(double), (int (*)(const void *, const void *))cmp_double);
+    return v[n / 2];
+}
+
+/* One `virsh migrate` hop from @from: total (virsh's wall time), time to running (from the
+ * request to the destination's "Resumed Migrated", as libvirt timestamps it), downtime (the
+ * source's job-completed event). */
+static void
+virsh_hop(char from, double *total, double *running, double *downtime)
+{
+    char to = from == 'a' ? 'b' : 'a';
+    g_autoptr(GSubprocess) lifecycle = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *out = NULL, *events = NULL;
+    const char *line;
+    gint64 t0 = g_get_real_time(), t1;
+    guint64 vfio;
+
+    lifecycle = g_subprocess_new(
+        G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE, &error, "virsh", "-c",
+        xe_test_lab_env(lab, to == 'a' ? "XE_LAB_A_LIBVIRT" : "XE_LAB_B_LIBVIRT"), "event",
+        "--event", "lifecycle", "--loop", "--timestamp", "--timeout", "60", NULL);
+    ck_assert(lifecycle != NULL);
+    ck_assert_msg(migrate(from, "gpu1", &out, &vfio) == 0, "virsh migrate: %s", out);
+    t1 = g_get_real_time();
+    *total = (t1 - t0) / 1000.0;
+    g_subprocess_send_signal(lifecycle, SIGINT);
+    ck_assert(g_subprocess_communicate_utf8(lifecycle, NULL, NULL, &events, NULL, &error));
+    line = events != NULL ? strstr(events, "Resumed Migrated") : NULL;
+    ck_assert_msg(line != NULL, "no Resumed Migrated event: %s", events);
+    /* back to the start of its line: "2026-11-30 11:45:00.123+0000: event ..." */
+    while (line > events && line[-1] != '\n')
+        line--;
+    {
+        g_autofree char *stamp = g_strndup(line, strcspn(line, ":") + 26);
+        g_autoptr(GDateTime) when = NULL;
+        char *colon = strstr(stamp, ": event");
+
+        if (colon != NULL)
+            *colon = '\0';
+        if (strlen(stamp) > 10)
+            stamp[10] = 'T';
+        when = g_date_time_new_from_iso8601(stamp, NULL);
+        ck_assert_msg(when != NULL, "cannot read the time of '%s'", stamp);
+        *running =
+            (g_date_time_to_unix(when) * G_USEC_PER_SEC + g_date_time_get_microsecond(when) - t0) /
+            1000.0;
+    }
+    *downtime = (double)last_downtime;
+}
+
+/* One migration of a QMP-mode VM of the same size by xe-migrated, a to b. */
+static void
+qmp_hop(guint i, double *total, double *running, double *downtime)
+{
+    g_autofree char *name = g_strdup_printf("qmp%u", i);
+    g_autofree char *path = g_strdup_printf("%s/%s.vm", xe_test_lab_dir(lab), name);
+    g_autofree char *spec = g_strdup_printf(
+        "[vm]\nname=%s\ncommand=%s -machine q35 -accel tcg -m 256M -nodefaults -no-user-config "
+        "-display none -device vfio-pci,host={vf},id=xe-vf\nprofile=" PROFILE "\n",
+        name, xe_test_lab_env(lab, "XE_LAB_QEMU_VFIO"));
+    g_autofree char *out = NULL;
+    g_autoptr(JsonParser) parser = json_parser_new();
+    JsonObject *job;
+
+    ck_assert(g_file_set_contents(path, spec, -1, NULL));
+    ck_assert_msg(ctl('a', &out, "vm-add", path, "--start", NULL) == 0, "vm-add: %s", out);
+    g_clear_pointer(&out, g_free);
+    ck_assert_msg(ctl('a', &out, "migrate", name, "--to", "b", NULL) == 0, "migrate: %s", out);
+    g_clear_pointer(&out, g_free);
+    ck_assert_int_eq(ctl('a', &out, "--json", "jobs", NULL), 0);
+    ck_assert(json_parser_load_from_data(parser, out, -1, NULL));
+    job = NULL;
+    {
+        JsonArray *jobs = json_node_get_array(json_parser_get_root(parser));
+
+        for (guint k = 0; k < json_array_get_length(jobs); k++) {
+            JsonObject *o = json_array_get_object_element(jobs, k);
+
+            if (g_str_equal(json_object_get_string_member(o, "VM"), name))
+                job = o;
+        }
+    }
+    ck_assert_msg(job != NULL, "no job for %s", name);
+    *total =
+        (json_object_get_int_member(job, "Finished") - json_object_get_int_member(job, "Started")) /
+        1000.0;
+    *running = (double)json_object_get_int_member(job, "TimeToRunning");
+    *downtime = (double)json_object_get_int_member(job, "Downtime");
+    g_clear_pointer(&out, g_free);
+    ck_assert_msg(ctl('b', &out, "vm-remove", name, NULL) == 0, "vm-remove: %s", out);
+}
+
+START_TEST(bench_libvirt_against_qmp)
+{
+    enum { RUNS = 5 };
+    double vt[RUNS], vr[RUNS], vd[RUNS], qt[RUNS], qr[RUNS], qd[RUNS];
+    g_autofree char *vf_a = pool_vf('a');
+
+    define_domain("gpu1", vf_a, PROFILE, TRUE, TRUE);
+    start_domain('a', "gpu1");
+    for (guint i = 0; i < RUNS; i++) {
+        virsh_hop(i % 2 == 0 ? 'a' : 'b', &vt[i], &vr[i], &vd[i]);
+        qmp_hop(i, &qt[i], &qr[i], &qd[i]);
+        printf("run %u: virsh+hook total %.0f ms, to running %.0f ms, downtime %.0f ms; "
+               "xe-migrated (QMP) total %.0f ms, to running %.0f ms, downtime %.0f ms\n",
+               i + 1, vt[i], vr[i], vd[i], qt[i], qr[i], qd[i]);
+    }
+    printf("256 MiB guest (TCG), VF with 512 MiB of state, median of %d:\n", RUNS);
+    printf("%-36s %10s %12s %10s\n", "", "total", "to running", "downtime");
+    printf("%-36s %7.0f ms %9.0f ms %7.0f ms\n", "virsh migrate --p2p, the hook only",
+           median(vt, RUNS), median(vr, RUNS), median(vd, RUNS));
+    printf("%-36s %7.0f ms %9.0f ms %7.0f ms\n", "xe-migratectl migrate (QMP mode)",
+           median(qt, RUNS), median(qr, RUNS), median(qd, RUNS));
+}
+END_TEST
+
 static gboolean
 have(const char *program)
 {
@@ -782,9 +916,10 @@ have(const char *program)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
-    Suite *s = suite_create("libvirt");
+    gboolean bench = argc > 1 && g_str_equal(argv[1], "bench");
+    Suite *s = suite_create(bench ? "libvirt-bench" : "libvirt");
     TCase *tc = tcase_create("two-libvirtd");
     gboolean ready = getuid() == 0 && g_file_test("/dev/fuse", G_FILE_TEST_EXISTS) &&
                      have("qemu-system-x86_64") && have("libvirtd") && have("virsh") &&
@@ -794,6 +929,12 @@ main(void)
                          "root, /dev/fuse, QEMU, libvirtd, virsh, nsenter, unshare and binutils");
     tcase_set_timeout(tc, 240);
     tcase_add_checked_fixture(tc, setup, teardown);
+    if (bench) {
+        tcase_set_timeout(tc, 900);
+        tcase_add_test(tc, bench_libvirt_against_qmp);
+        suite_add_tcase(s, tc);
+        return xe_test_run_suite(s);
+    }
     tcase_add_test(tc, test_virsh_migrate_with_the_hook);
     tcase_add_test(tc, test_round_trip);
     tcase_add_test(tc, test_no_compatible_vf_refused);
