@@ -389,9 +389,23 @@ ctl_vm_command(Ctl *ctl, const char *cmd, char **args, int n, int *ret)
             *ret = fail(cmd, error);
             return TRUE;
         }
-        if (changes[0] == NULL)
+        if (ctl->json) {
+            g_autoptr(JsonBuilder) b = json_builder_new();
+
+            json_builder_begin_object(b);
+            json_builder_set_member_name(b, "domain");
+            json_builder_add_string_value(b, args[0]);
+            json_builder_set_member_name(b, "changes");
+            json_builder_begin_array(b);
+            for (guint i = 0; changes[i] != NULL; i++)
+                json_builder_add_string_value(b, changes[i]);
+            json_builder_end_array(b);
+            json_builder_end_object(b);
+            print_json(b);
+        } else if (changes[0] == NULL) {
             printf("domain %s has what it needs to migrate: nothing changed\n", args[0]);
-        for (guint i = 0; changes[i] != NULL; i++)
+        }
+        for (guint i = 0; !ctl->json && changes[i] != NULL; i++)
             printf("domain %s: %s\n", args[0], changes[i]);
         *ret = EXIT_OK;
     } else if (g_str_equal(cmd, "jobs")) {

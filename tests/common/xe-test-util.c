@@ -111,6 +111,29 @@ xe_test_require_peer(gboolean present, const char *what)
     exit(XE_TEST_SKIP);
 }
 
+gboolean
+xe_test_have(const char *program)
+{
+    g_autofree char *path = g_find_program_in_path(program);
+
+    return path != NULL;
+}
+
+int
+xe_test_cmp_double(gconstpointer a, gconstpointer b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return (x > y) - (x < y);
+}
+
+double
+xe_test_median(double *v, guint n)
+{
+    qsort(v, n, sizeof(double), (int (*)(const void *, const void *))xe_test_cmp_double);
+    return v[n / 2];
+}
+
 static guint tests_added;
 
 void

@@ -41,6 +41,13 @@ gboolean xe_test_in_ci(void);
 /* For a suite's main(): when a real peer is missing, exits 77 (skip) outside
  * CI, and under CI prints why and exits 1. */
 void xe_test_require_peer(gboolean present, const char *what);
+/* TRUE when @program is in PATH. */
+gboolean xe_test_have(const char *program);
+
+/* For benchmarks: doubles in ascending order (qsort, g_array_sort), and the median of @n
+ * (sorts @v). */
+int xe_test_cmp_double(gconstpointer a, gconstpointer b);
+double xe_test_median(double *v, guint n);
 
 /* Runs @suite with Check and returns main()'s exit status. */
 int xe_test_run_suite(Suite *suite);

@@ -1613,14 +1613,6 @@ trial_rand(Driver *d, guint index)
     return g_rand_new_with_seed_array(seed, 4);
 }
 
-static int
-cmp_double(gconstpointer a, gconstpointer b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return (x > y) - (x < y);
-}
-
 static void
 print_matrix(Driver *d)
 {
@@ -1658,7 +1650,7 @@ print_matrix(Driver *d)
         {
             g_autofree char *cell = g_strdup_printf("%u/%u", row[0], row[1]);
 
-            g_array_sort(dur, cmp_double);
+            g_array_sort(dur, xe_test_cmp_double);
             printf(" %10s  %.1f/%.1f\n", cell, g_array_index(dur, double, dur->len / 2),
                    g_array_index(dur, double, dur->len - 1));
         }
@@ -1677,7 +1669,7 @@ print_matrix(Driver *d)
     if (all->len > 0) {
         g_autofree char *cell = g_strdup_printf("%u/%u", total[0], total[1]);
 
-        g_array_sort(all, cmp_double);
+        g_array_sort(all, xe_test_cmp_double);
         printf(" %10s  %.1f/%.1f\n", cell, g_array_index(all, double, all->len / 2),
                g_array_index(all, double, all->len - 1));
     } else {
@@ -1842,14 +1834,6 @@ START_TEST(bench_matrix)
 }
 END_TEST
 
-static gboolean
-have(const char *program)
-{
-    g_autofree char *path = g_find_program_in_path(program);
-
-    return path != NULL;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -1858,8 +1842,8 @@ main(int argc, char **argv)
     const char *seed_text = g_getenv("XE_FAULTS_SEED");
     gboolean known = FALSE;
     gboolean ready = getuid() == 0 && g_file_test("/dev/fuse", G_FILE_TEST_EXISTS) &&
-                     have("qemu-system-x86_64") && have("systemd-stdio-bridge") &&
-                     have("nsenter") && have("ip");
+                     xe_test_have("qemu-system-x86_64") && xe_test_have("systemd-stdio-bridge") &&
+                     xe_test_have("nsenter") && xe_test_have("ip");
 
     mode = argc > 1 ? argv[1] : "";
     for (Fault f = 0; f < N_FAULTS; f++)

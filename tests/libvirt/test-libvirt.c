@@ -779,21 +779,6 @@ END_TEST
 /* bench: the same guest (256 MiB, TCG) and VF (512 MiB of state) migrated by `virsh migrate`
  * with the hook only, and by xe-migrated in QMP mode, median of 5 each, one run. */
 
-static int
-cmp_double(gconstpointer a, gconstpointer b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return (x > y) - (x < y);
-}
-
-static double
-median(double *v, guint n)
-{
-    qsort(v, n, sizeof(double), (int (*)(const void *, const void *))cmp_double);
-    return v[n / 2];
-}
-
 /* One `virsh migrate` hop from @from: total (virsh's wall time), time to running (from the
  * request to the destination's "Resumed Migrated", as libvirt timestamps it), downtime (the
  * source's job-completed event). */
@@ -901,19 +886,11 @@ START_TEST(bench_libvirt_against_qmp)
     printf("256 MiB guest (TCG), VF with 512 MiB of state, median of %d:\n", RUNS);
     printf("%-36s %10s %12s %10s\n", "", "total", "to running", "downtime");
     printf("%-36s %7.0f ms %9.0f ms %7.0f ms\n", "virsh migrate --p2p, the hook only",
-           median(vt, RUNS), median(vr, RUNS), median(vd, RUNS));
+           xe_test_median(vt, RUNS), xe_test_median(vr, RUNS), xe_test_median(vd, RUNS));
     printf("%-36s %7.0f ms %9.0f ms %7.0f ms\n", "xe-migratectl migrate (QMP mode)",
-           median(qt, RUNS), median(qr, RUNS), median(qd, RUNS));
+           xe_test_median(qt, RUNS), xe_test_median(qr, RUNS), xe_test_median(qd, RUNS));
 }
 END_TEST
-
-static gboolean
-have(const char *program)
-{
-    g_autofree char *path = g_find_program_in_path(program);
-
-    return path != NULL;
-}
 
 int
 main(int argc, char **argv)
@@ -922,10 +899,11 @@ main(int argc, char **argv)
     Suite *s = suite_create(bench ? "libvirt-bench" : "libvirt");
     TCase *tc = tcase_create("two-libvirtd");
     gboolean ready = getuid() == 0 && g_file_test("/dev/fuse", G_FILE_TEST_EXISTS) &&
-                     have("qemu-system-x86_64") && have("libvirtd") && have("virsh") &&
-                     have("nsenter") && have("unshare") && have("systemd-stdio-bridge");
+                     xe_test_have("qemu-system-x86_64") && xe_test_have("libvirtd") &&
+                     xe_test_have("virsh") && xe_test_have("nsenter") && xe_test_have("unshare") &&
+                     xe_test_have("systemd-stdio-bridge");
 
-    xe_test_require_peer(ready && have("readelf") && have("nm"),
+    xe_test_require_peer(ready && xe_test_have("readelf") && xe_test_have("nm"),
                          "root, /dev/fuse, QEMU, libvirtd, virsh, nsenter, unshare and binutils");
     tcase_set_timeout(tc, 240);
     tcase_add_checked_fixture(tc, setup, teardown);

@@ -1034,21 +1034,6 @@ daemon_once(guint i, double *total_ms, double *running_ms, double *downtime_ms,
     ck_assert_msg(ctl('b', &out, "vm-remove", name, NULL) == 0, "vm-remove: %s", out);
 }
 
-static int
-cmp_double(gconstpointer a, gconstpointer b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return (x > y) - (x < y);
-}
-
-static double
-median(double *v, guint n)
-{
-    qsort(v, n, sizeof(double), (int (*)(const void *, const void *))cmp_double);
-    return v[n / 2];
-}
-
 /* P2, downtime prediction: an idle guest with a VF of @vram bytes, migrated under a policy that
  * knows the device's rate (the simulated VF saves and restores at sim/vfio_rate). The
  * engine's VF-aware estimate (ExpectedDowntime) against the guest-visible downtime. */
@@ -1114,12 +1099,12 @@ START_TEST(bench_downtime_prediction)
 
             for (guint i = 0; i < RUNS; i++)
                 predict_once(sizes[s], g == 1, i, &p[i], &m[i], &d[i]);
-            pm = median(p, RUNS);
-            mm = median(m, RUNS);
+            pm = xe_test_median(p, RUNS);
+            mm = xe_test_median(m, RUNS);
             printf("%-10s %-9s %12.1f %9.0f ms %9.0f ms %9.1f%%\n",
                    sizes[s] >= 1ull << 30 ? (sizes[s] == 1ull << 30 ? "1 GiB" : "4 GiB")
                                           : "256 MiB",
-                   g == 1 ? "dirtying" : "idle", median(d, RUNS), pm, mm,
+                   g == 1 ? "dirtying" : "idle", xe_test_median(d, RUNS), pm, mm,
                    mm > 0 ? fabs(pm - mm) / mm * 100 : 0);
         }
     sim_control('a', "vfio_rate", "0");
@@ -1476,9 +1461,10 @@ START_TEST(bench_one_gib_idle_guest)
     printf("1 GiB idle guest, median of %d (%s): xe-migrated time to running %.1f ms, total "
            "%.1f ms, downtime %.0f ms (QEMU-reported %.0f ms); bare QMP time to running %.1f ms, "
            "downtime %.1f ms (QEMU-reported %.0f ms)\n",
-           RUNS, g_file_test("/dev/kvm", G_FILE_TEST_EXISTS) ? "KVM" : "TCG", median(dr, RUNS),
-           median(dt, RUNS), median(dd, RUNS), median(dq, RUNS), median(bt, RUNS), median(bd, RUNS),
-           median(bq, RUNS));
+           RUNS, g_file_test("/dev/kvm", G_FILE_TEST_EXISTS) ? "KVM" : "TCG",
+           xe_test_median(dr, RUNS), xe_test_median(dt, RUNS), xe_test_median(dd, RUNS),
+           xe_test_median(dq, RUNS), xe_test_median(bt, RUNS), xe_test_median(bd, RUNS),
+           xe_test_median(bq, RUNS));
 }
 END_TEST
 
@@ -1941,14 +1927,6 @@ teardown(void)
     assert_no_sanitizer_reports();
 }
 
-static gboolean
-have(const char *program)
-{
-    g_autofree char *path = g_find_program_in_path(program);
-
-    return path != NULL;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -1956,8 +1934,8 @@ main(int argc, char **argv)
     Suite *s = suite_create(bench ? "migration-bench" : "migration");
     TCase *tc = tcase_create("two-hosts");
     gboolean ready = getuid() == 0 && g_file_test("/dev/fuse", G_FILE_TEST_EXISTS) &&
-                     have("qemu-system-x86_64") && have("systemd-stdio-bridge") &&
-                     have("nsenter") && have("ip");
+                     xe_test_have("qemu-system-x86_64") && xe_test_have("systemd-stdio-bridge") &&
+                     xe_test_have("nsenter") && xe_test_have("ip");
 
     xe_test_require_peer(ready, "root, /dev/fuse, QEMU, nsenter and systemd-stdio-bridge");
     lab_dir = g_strdup(g_getenv("XE_LAB_DIR"));
