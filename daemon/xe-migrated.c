@@ -37,6 +37,7 @@ typedef struct {
     char *last_status;        /* STATUS goes out only when it changes */
     guint64 reloads;          /* reloads asked for so far */
     guint64 reload_applied;   /* the newest of them handed to the agent */
+    gboolean reconciling;     /* a libvirt reconcile under way */
     int exit_code;
 } Daemon;
 
@@ -220,6 +221,32 @@ name_acquired(GDBusConnection *connection, const char *name, gpointer user_data)
     g_message("ready: %s", XE_BUS_NAME);
 }
 
+/* libvirt domains' reservations against the domains that run: at start, then every
+ * libvirt-reconcile-s (xe_engine_libvirt_reconcile_async()) */
+
+static void
+reconciled(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    Daemon *d = user_data;
+
+    (void)xe_engine_libvirt_reconcile_finish(XE_ENGINE(source), result, NULL);
+    d->reconciling = FALSE;
+}
+
+static gboolean
+reconcile_libvirt(gpointer user_data)
+{
+    Daemon *d = user_data;
+    guint every = xe_agent_get_config(d->agent)->libvirt_reconcile_s;
+
+    if (!d->reconciling) {
+        d->reconciling = TRUE;
+        xe_engine_libvirt_reconcile_async(d->engine, every, NULL, reconciled, d);
+    }
+    g_timeout_add_seconds(every, reconcile_libvirt, d);
+    return G_SOURCE_REMOVE;
+}
+
 static void
 restored(GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -228,6 +255,7 @@ restored(GObject *source, GAsyncResult *result, gpointer user_data)
 
     if (!xe_engine_restore_finish(XE_ENGINE(source), result, &error))
         g_warning("re-adopting VMs: %s", error->message);
+    reconcile_libvirt(d);
     /* Callers see the daemon only now: reservations reconciled, layout converged, VMs
      * re-adopted. It is ready once the name is its own. */
     d->owner = g_bus_own_name_on_connection(d->connection, XE_BUS_NAME, G_BUS_NAME_OWNER_FLAGS_NONE,

@@ -76,6 +76,7 @@ xe_config_new_default(void)
     c->transport = g_strsplit(DEFAULT_TRANSPORT, " ", -1);
     c->migration_address = g_strdup("");
     c->libvirt_uri = g_strdup("qemu:///system");
+    c->libvirt_reconcile_s = 60;
     c->emulators = g_strsplit(DEFAULT_EMULATORS, ";", -1);
     c->profiles =
         g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)xe_profile_free);
@@ -142,11 +143,20 @@ get_string(GKeyFile *kf, const char *group, const char *key, char **inout)
 static gboolean
 parse_daemon(GKeyFile *kf, const char *file, XeConfig *c, GError **error)
 {
-    static const char *const known[] = {
-        "version",   "allowed-group", "hooks-dir",  "hook-timeout-ms", "peer-timeout-ms",
-        "state-dir", "run-dir",       "policy-dir", "transport",       "migration-address",
-        "emulators", "libvirt-uri",   NULL
-    };
+    static const char *const known[] = { "version",
+                                         "allowed-group",
+                                         "hooks-dir",
+                                         "hook-timeout-ms",
+                                         "peer-timeout-ms",
+                                         "state-dir",
+                                         "run-dir",
+                                         "policy-dir",
+                                         "transport",
+                                         "migration-address",
+                                         "emulators",
+                                         "libvirt-uri",
+                                         "libvirt-reconcile-s",
+                                         NULL };
     guint version = XE_CONFIG_VERSION;
     g_autofree char *transport = NULL;
 
@@ -155,8 +165,14 @@ parse_daemon(GKeyFile *kf, const char *file, XeConfig *c, GError **error)
     if (!check_keys(kf, file, GROUP_DAEMON, known, error) ||
         !get_uint(kf, file, GROUP_DAEMON, "version", 1000, &version, error) ||
         !get_uint(kf, file, GROUP_DAEMON, "hook-timeout-ms", 3600000, &c->hook_timeout_ms, error) ||
-        !get_uint(kf, file, GROUP_DAEMON, "peer-timeout-ms", 3600000, &c->peer_timeout_ms, error))
+        !get_uint(kf, file, GROUP_DAEMON, "peer-timeout-ms", 3600000, &c->peer_timeout_ms, error) ||
+        !get_uint(kf, file, GROUP_DAEMON, "libvirt-reconcile-s", 86400, &c->libvirt_reconcile_s,
+                  error))
         return FALSE;
+    if (c->libvirt_reconcile_s == 0)
+        return config_error(error, file, GROUP_DAEMON,
+                            "libvirt-reconcile-s must be above 0 (an incoming domain's "
+                            "reservation is younger than its QEMU for a moment)");
     if (version != XE_CONFIG_VERSION)
         return config_error(error, file, GROUP_DAEMON,
                             "version=%u: this xe-migrated reads version %d", version,

@@ -53,11 +53,12 @@ typedef struct {
     char *run_dir;    /* QMP sockets and logs of the QEMUs the daemon starts */
     char *policy_dir; /* NAME.policy files */
     GStrv transport;  /* the command that reaches another host's daemon bus; "{host}" in it */
-    char *migration_address; /* where other hosts reach this one's QEMUs; "" = its host name */
-    GStrv emulators;         /* a spec's argv[0] must be one of these, exactly */
-    char *libvirt_uri;       /* this host's libvirt ("" : none) */
-    GHashTable *profiles;    /* name -> XeProfile */
-    GPtrArray *layouts;      /* XeLayout, in file order */
+    char *migration_address;   /* where other hosts reach this one's QEMUs; "" = its host name */
+    GStrv emulators;           /* a spec's argv[0] must be one of these, exactly */
+    char *libvirt_uri;         /* this host's libvirt ("" : none) */
+    guint libvirt_reconcile_s; /* how old a domain's reservation must be, and how often */
+    GHashTable *profiles;      /* name -> XeProfile */
+    GPtrArray *layouts;        /* XeLayout, in file order */
     XeConfigSource allowed_group_from, hooks_dir_from, state_dir_from, run_dir_from;
 } XeConfig;
 

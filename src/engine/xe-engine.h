@@ -95,6 +95,13 @@ void xe_engine_prepare_domain_async(XeEngine *self, const char *name, GCancellab
                                     GAsyncReadyCallback callback, gpointer user_data);
 GStrv xe_engine_prepare_domain_finish(XeEngine *self, GAsyncResult *result, GError **error);
 
+/* The reservations of libvirt domains (owner "domain:NAME") older than @min_age_s whose
+ * domain does not run on this host's libvirt: reset and released. Nothing is decided when
+ * libvirt cannot be asked. The result is how many were released. */
+void xe_engine_libvirt_reconcile_async(XeEngine *self, guint min_age_s, GCancellable *cancellable,
+                                       GAsyncReadyCallback callback, gpointer user_data);
+guint xe_engine_libvirt_reconcile_finish(XeEngine *self, GAsyncResult *result, GError **error);
+
 void xe_engine_incoming_finish_async(XeEngine *self, const char *id, guint timeout_ms,
                                      GCancellable *cancellable, GAsyncReadyCallback callback,
                                      gpointer user_data);

@@ -1,7 +1,9 @@
 /* xe-libvirt.c: the daemon's libvirt connection, and what it asks libvirt about GPU domains:
  * which of the host's domains hold this host's Xe VFs and whether each can migrate
  * (Manager.ListDomains), and adding what one needs to its persistent definition
- * (Manager.PrepareDomain).
+ * (Manager.PrepareDomain); and the reservations of domains that do not run here, which
+ * libvirt went on without (an incoming it gave up after the hook, a release hook that could
+ * not reach the daemon): reset and released, at start and every libvirt-reconcile-s.
  *
  * libvirt's C API blocks: every call runs on a thread of its own (GTask), never on the main
  * loop. The connection (libvirt's connections are thread-safe) is opened on first use from
@@ -14,6 +16,8 @@
 
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
+
+#include <string.h>
 
 #include "xe-engine-private.h"
 #include "xe-error.h"
@@ -155,8 +159,10 @@ xe_vfs_of(const char *xml, GHashTable *vfs, GError **error)
 
 typedef struct {
     char *uri;
-    GHashTable *vfs; /* this host's VF addresses */
-    char *name;      /* PrepareDomain's */
+    GHashTable *vfs;        /* this host's VF addresses */
+    char *name;             /* PrepareDomain's */
+    GVariant *reservations; /* the reconcile's: a(ssssx), as the agent lists them */
+    guint min_age_s;
 } Request;
 
 static void
@@ -165,6 +171,7 @@ request_free(Request *r)
     g_free(r->uri);
     g_hash_table_unref(r->vfs);
     g_free(r->name);
+    g_clear_pointer(&r->reservations, g_variant_unref);
     g_free(r);
 }
 
@@ -490,4 +497,97 @@ GStrv
 xe_engine_prepare_domain_finish(XeEngine *self, GAsyncResult *result, GError **error)
 {
     return g_task_propagate_pointer(G_TASK(result), error);
+}
+
+/* reconciling: the domains' reservations against what runs */
+
+static gboolean
+reconcile_exited(gpointer data)
+{
+    XeEngine *self = data;
+
+    self->live_workers--;
+    return G_SOURCE_REMOVE;
+}
+
+static void
+reconcile_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+    XeEngine *self = source;
+    Request *r = data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GMainContext) context = g_main_context_new();
+    virConnectPtr conn = NULL;
+    GVariantIter iter;
+    const char *id, *vf, *profile, *owner;
+    gint64 created, now = g_get_real_time();
+    guint released = 0;
+
+    g_variant_iter_init(&iter, r->reservations);
+    g_main_context_push_thread_default(context);
+    while (g_variant_iter_next(&iter, "(&s&s&s&sx)", &id, &vf, &profile, &owner, &created)) {
+        const char *name = g_str_has_prefix(owner, "domain:") ? owner + strlen("domain:") : NULL;
+        virDomainPtr dom;
+        gboolean runs;
+        g_autoptr(GError) local = NULL;
+
+        /* younger ones may be an incoming whose QEMU is not up yet */
+        if (name == NULL || now - created < (gint64)r->min_age_s * G_USEC_PER_SEC)
+            continue;
+        if (conn == NULL && (conn = connect_libvirt(self->libvirt, r->uri, &error)) == NULL)
+            break; /* libvirt cannot say: nothing is decided without it */
+        dom = virDomainLookupByName(conn, name);
+        if (dom == NULL && virGetLastErrorCode() != VIR_ERR_NO_DOMAIN) {
+            g_warning("domain %s: cannot tell whether it runs (%s): its VF %s stays reserved", name,
+                      virGetLastErrorMessage(), vf);
+            continue;
+        }
+        runs = dom != NULL && virDomainIsActive(dom) == 1;
+        if (dom != NULL)
+            virDomainFree(dom);
+        if (runs)
+            continue;
+        if (!engine_release(self, id, TRUE, "xe-migrated (libvirt reconcile)", &local)) {
+            g_warning("domain %s: %s", name, local->message);
+            continue;
+        }
+        released++;
+        g_message("domain %s does not run on this host: its VF %s reset and reservation %s "
+                  "released (libvirt went on without the hook's release)",
+                  name, vf, id);
+    }
+    g_main_context_pop_thread_default(context);
+    if (conn != NULL)
+        virConnectClose(conn);
+    if (error != NULL && r->uri != NULL && *r->uri != '\0')
+        g_message("libvirt reconcile: %s; the domains' reservations stay as they are",
+                  error->message);
+    g_task_return_int(task, released);
+    xe_context_post(self->main, reconcile_exited, g_object_ref(self), g_object_unref);
+}
+
+void
+xe_engine_libvirt_reconcile_async(XeEngine *self, guint min_age_s, GCancellable *cancellable,
+                                  GAsyncReadyCallback callback, gpointer user_data)
+{
+    g_autoptr(GTask) task = request_new(self, NULL, cancellable, callback, user_data);
+    Request *r = g_task_get_task_data(task);
+
+    r->reservations = g_variant_ref_sink(xe_agent_list_reservations(self->agent));
+    r->min_age_s = min_age_s;
+    if (self->shutting_down || *r->uri == '\0') {
+        g_task_return_int(task, 0);
+        return;
+    }
+    /* counted with the engine's workers: a stopping daemon waits for its releases */
+    self->live_workers++;
+    g_task_run_in_thread(task, reconcile_thread);
+}
+
+guint
+xe_engine_libvirt_reconcile_finish(XeEngine *self, GAsyncResult *result, GError **error)
+{
+    gssize n = g_task_propagate_int(G_TASK(result), error);
+
+    return n > 0 ? (guint)n : 0;
 }

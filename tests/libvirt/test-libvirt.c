@@ -728,6 +728,62 @@ START_TEST(test_restarts_then_migrate)
 }
 END_TEST
 
+/* libvirt runs b's migrate hook for domain "ghost", then gives up without a release hook
+ * (as after a same-name clash, or --offline): the VF reserved for it is reset and released
+ * by the daemon's reconcile (libvirt-reconcile-s, 5 s in the lab) once libvirt says no such
+ * domain runs, while a running domain's reservation stays. */
+START_TEST(test_stale_reservation_reconciled)
+{
+    g_autofree char *vf_a = pool_vf('a');
+    g_autofree char *hook =
+        g_build_filename(g_getenv("XE_BUILD_ROOT"), "hook", "xe-migrated-libvirt-hook", NULL);
+    g_autofree char *xml = NULL, *ghost = NULL, *out = NULL, *err = NULL;
+    g_autoptr(GSubprocess) p = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GHashTable) res_a = NULL;
+    gint64 deadline;
+
+    define_domain("gpu1", vf_a, PROFILE, TRUE, TRUE);
+    start_domain('a', "gpu1");
+    ck_assert_int_eq(virsh('a', &xml, "dumpxml", "gpu1", NULL), 0);
+    /* the same GPU domain, by another name, as b's libvirt would hand it to the hook */
+    {
+        const char *at = strstr(xml, "<name>gpu1</name>");
+
+        ck_assert(at != NULL);
+        ghost = g_strdup_printf("%.*s<name>ghost</name>%s", (int)(at - xml), xml,
+                                at + strlen("<name>gpu1</name>"));
+    }
+    p = g_subprocess_new(G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                             G_SUBPROCESS_FLAGS_STDERR_PIPE,
+                         &error, hook, "--bus", xe_test_lab_bus(lab, 'b'), "ghost", "migrate",
+                         "begin", "-", NULL);
+    ck_assert_msg(p != NULL, "%s", error != NULL ? error->message : "");
+    ck_assert(g_subprocess_communicate_utf8(p, ghost, NULL, &out, &err, &error));
+    ck_assert_msg(g_subprocess_get_if_exited(p) && g_subprocess_get_exit_status(p) == 0,
+                  "the hook: %s", err);
+    ck_assert_msg(strstr(out, "<name>ghost</name>") != NULL, "%s", out);
+    {
+        g_autoptr(GHashTable) res_b = reservations('b');
+
+        ck_assert_uint_eq(g_hash_table_size(res_b), 1);
+    }
+    /* libvirt never brings "ghost" up on b: the daemon lets its VF go */
+    deadline = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
+    for (;;) {
+        g_autoptr(GHashTable) res_b = reservations('b');
+
+        if (g_hash_table_size(res_b) == 0)
+            break;
+        ck_assert_msg(g_get_monotonic_time() < deadline, "ghost's VF is still reserved on b");
+        g_usleep(200000);
+    }
+    /* and a's running domain keeps its own */
+    res_a = reservations('a');
+    ck_assert_str_eq(g_hash_table_lookup(res_a, vf_a), "domain:gpu1");
+}
+END_TEST
+
 /* A domain without xe-migrated's metadata is none of the hook's business: it starts while
  * the daemon is down, and nothing is reserved for it. */
 START_TEST(test_other_domains_unaffected)
@@ -925,6 +981,7 @@ main(int argc, char **argv)
     tcase_add_test(tc, test_domain_prepare_then_virsh_migrate);
     tcase_add_test(tc, test_prepare_a_running_domain);
     tcase_add_test(tc, test_restarts_then_migrate);
+    tcase_add_test(tc, test_stale_reservation_reconciled);
     tcase_add_test(tc, test_other_domains_unaffected);
     suite_add_tcase(s, tc);
     {
