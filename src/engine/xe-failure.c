@@ -58,6 +58,10 @@ static const char *const connect_failed[] = { "Failed to connect", "Connection r
 static const char *const sibling[] = { "Sibling indicated error", NULL };
 static const char *const load_refused[] = { "Invalid argument", "error while loading state",
                                             "Unknown savevm section", NULL };
+/* QEMU 10's VFIO state moved one way and expected the other (x-migration-multifd-transfer
+ * set differently on the two ends) */
+static const char *const multifd_mismatch[] = { "but doing multifd transfer",
+                                                "not doing multifd transfer", NULL };
 
 XeFailureClass
 xe_failure_classify(const XeFailureEvidence *e, char **reason)
@@ -83,6 +87,10 @@ xe_failure_classify(const XeFailureEvidence *e, char **reason)
     } else if (e->timed_out) {
         klass = XE_FAILURE_TIMEOUT;
         why = "no completion within the policy's timeout, or progress stalled";
+    } else if (mentions(dst, multifd_mismatch)) {
+        klass = XE_FAILURE_INCOMPATIBLE;
+        why = "the two QEMUs disagree on moving the VF's state through the multifd channels "
+              "(x-migration-multifd-transfer differs: the policy's vfio-multifd sets both ends)";
     } else if (mentions(src, sibling) || mentions(dst, load_refused)) {
         /* A refusal with no reset behind it: identity or provisioning differ. */
         klass = XE_FAILURE_INCOMPATIBLE;

@@ -144,6 +144,7 @@ static const struct {
     const char *name;
     XeFailureEvidence e;
     XeFailureClass want;
+    const char *reason_has; /* NULL: any reason */
 } cases[] = {
     { "cancel wins",
       { .cancelled = TRUE, .source_error = "Channel error: No such device" },
@@ -173,6 +174,14 @@ static const struct {
         .source_error = "Sibling indicated error 1",
         .destination_error = "load of migration failed: Invalid argument" },
       XE_FAILURE_INCOMPATIBLE },
+    { "multifd settings that disagree",
+      { .destination_exited = TRUE,
+        .source_error = "Sibling indicated error 1",
+        .destination_error =
+            "0000:03:00.1: got DEV_CONFIG_STATE in main migration channel but "
+            "doing multifd transfer | load of migration failed: Invalid argument" },
+      XE_FAILURE_INCOMPATIBLE,
+      "x-migration-multifd-transfer differs" },
     { "destination refused the descriptor (no reset)",
       { .source_error = "Sibling indicated error 1",
         .destination_error = "error while loading state section id 3(0000:00:05.0/vfio)" },
@@ -199,6 +208,8 @@ START_TEST(test_failure_classes)
 
     ck_assert_msg(got == cases[_i].want, "%s: got %s, want %s (%s)", cases[_i].name,
                   xe_failure_to_string(got), xe_failure_to_string(cases[_i].want), reason);
+    ck_assert_msg(cases[_i].reason_has == NULL || strstr(reason, cases[_i].reason_has) != NULL,
+                  "%s: the reason does not say it: %s", cases[_i].name, reason);
     if (cases[_i].e.source_error != NULL)
         ck_assert_ptr_nonnull(strstr(reason, cases[_i].e.source_error));
 }
