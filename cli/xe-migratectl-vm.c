@@ -355,7 +355,8 @@ cmd_domains(Ctl *ctl)
         } else {
             printf("%-16s %-10s %-10s %-30s %s\n", name, state, ready ? "yes" : "no", vf_list,
                    problems != NULL && problems[0] != NULL ? problems[0] : "");
-            for (guint i = 1; problems != NULL && problems[i] != NULL; i++)
+            /* the first problem shares the domain's line, the others follow it */
+            for (guint i = 1; problems != NULL && i < g_strv_length((char **)problems); i++)
                 printf("%-69s %s\n", "", problems[i]);
         }
         g_variant_unref(d);

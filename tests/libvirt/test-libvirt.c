@@ -635,14 +635,14 @@ START_TEST(test_domain_prepare_then_virsh_migrate)
     guint64 stream = vf_stream_size('a', vf_a), vfio;
 
     define_domain("gpu1", vf_a, PROFILE, FALSE, FALSE);
-    ck_assert_int_eq(ctl('a', &out, "domains", NULL), 0);
+    ck_assert_msg(ctl('a', &out, "domains", NULL) == 0, "xe-migratectl: %s", out);
     printf("%s", out);
     ck_assert_msg(strstr(out, "gpu1") != NULL && strstr(out, " no ") != NULL &&
                       strstr(out, "no xe-migrated metadata") != NULL &&
                       strstr(out, "no enable-migration=on override") != NULL,
                   "%s", out);
     g_clear_pointer(&out, g_free);
-    ck_assert_int_eq(ctl('a', &out, "domain-prepare", "gpu1", NULL), 0);
+    ck_assert_msg(ctl('a', &out, "domain-prepare", "gpu1", NULL) == 0, "xe-migratectl: %s", out);
     printf("%s", out);
     ck_assert_msg(strstr(out, "user alias ua-xevf0") != NULL &&
                       strstr(out, "enable-migration=on") != NULL &&
@@ -653,10 +653,10 @@ START_TEST(test_domain_prepare_then_virsh_migrate)
                       strstr(xml, "name='enable-migration' type='string' value='on'") != NULL,
                   "%s", xml);
     g_clear_pointer(&out, g_free);
-    ck_assert_int_eq(ctl('a', &out, "domain-prepare", "gpu1", NULL), 0);
+    ck_assert_msg(ctl('a', &out, "domain-prepare", "gpu1", NULL) == 0, "xe-migratectl: %s", out);
     ck_assert_msg(strstr(out, "nothing changed") != NULL, "%s", out);
     g_clear_pointer(&out, g_free);
-    ck_assert_int_eq(ctl('a', &out, "domains", NULL), 0);
+    ck_assert_msg(ctl('a', &out, "domains", NULL) == 0, "xe-migratectl: %s", out);
     ck_assert_msg(strstr(out, " yes ") != NULL, "%s", out);
     start_domain('a', "gpu1");
     g_clear_pointer(&out, g_free);
@@ -678,11 +678,11 @@ START_TEST(test_prepare_a_running_domain)
 
     define_domain("gpu1", vf_a, PROFILE, FALSE, FALSE);
     start_domain('a', "gpu1");
-    ck_assert_int_eq(ctl('a', &out, "domains", NULL), 0);
+    ck_assert_msg(ctl('a', &out, "domains", NULL) == 0, "xe-migratectl: %s", out);
     printf("%s", out);
     ck_assert_msg(strstr(out, "is not reserved for the domain") != NULL, "%s", out);
     g_clear_pointer(&out, g_free);
-    ck_assert_int_eq(ctl('a', &out, "domain-prepare", "gpu1", NULL), 0);
+    ck_assert_msg(ctl('a', &out, "domain-prepare", "gpu1", NULL) == 0, "xe-migratectl: %s", out);
     printf("%s", out);
     ck_assert_msg(strstr(out, "reserved for the running domain") != NULL &&
                       strstr(out, "apply from its next start") != NULL,
@@ -690,7 +690,7 @@ START_TEST(test_prepare_a_running_domain)
     res_a = reservations('a');
     ck_assert_str_eq(g_hash_table_lookup(res_a, vf_a), "domain:gpu1");
     g_clear_pointer(&out, g_free);
-    ck_assert_int_eq(ctl('a', &out, "domains", NULL), 0);
+    ck_assert_msg(ctl('a', &out, "domains", NULL) == 0, "xe-migratectl: %s", out);
     printf("%s", out);
     ck_assert_msg(strstr(out, "its definition has all of this") != NULL &&
                       strstr(out, "is not reserved") == NULL,
@@ -901,7 +901,7 @@ qmp_hop(guint i, double *total, double *running, double *downtime)
     g_clear_pointer(&out, g_free);
     ck_assert_msg(ctl('a', &out, "migrate", name, "--to", "b", NULL) == 0, "migrate: %s", out);
     g_clear_pointer(&out, g_free);
-    ck_assert_int_eq(ctl('a', &out, "--json", "jobs", NULL), 0);
+    ck_assert_msg(ctl('a', &out, "--json", "jobs", NULL) == 0, "xe-migratectl: %s", out);
     ck_assert(json_parser_load_from_data(parser, out, -1, NULL));
     job = NULL;
     {
