@@ -13,6 +13,7 @@
 #include <stdlib.h>
 
 #include <glib-unix.h>
+#include <libvirt-glib/libvirt-glib-event.h>
 #include <systemd/sd-daemon.h>
 
 #include "config.h"
@@ -351,6 +352,9 @@ main(int argc, char **argv)
         return 1;
     }
     d.loop = g_main_loop_new(NULL, FALSE);
+    /* libvirt's events (a migration's job-completed) and keepalives run on this loop; set
+     * before the engine opens its first libvirt connection */
+    gvir_event_register();
     d.engine = xe_engine_new(d.agent);
     d.connection = connection;
     d.service = xe_service_new(d.agent, d.engine, connection, &error);

@@ -180,19 +180,14 @@ on_job_removed(XeEngine *engine, XeJob *job, XeService *service)
     unexport(service, path);
 }
 
-void
-service_engine_migrate(Call *c)
+static void
+migrate_done(GObject *source, GAsyncResult *result, gpointer user_data)
 {
-    const char *vm = NULL, *host = NULL, *policy = NULL;
+    Call *c = user_data;
     GError *error = NULL;
-    XeJob *job;
+    g_autoptr(XeJob) job = xe_engine_migrate_finish(XE_ENGINE(source), result, &error);
     g_autofree char *path = NULL;
 
-    g_variant_get_child(c->params, 0, "&s", &vm);
-    g_variant_get_child(c->params, 1, "&s", &host);
-    g_variant_lookup(c->options, "policy", "&s", &policy);
-    c->context = g_strdup_printf("Migrate: VM '%s' to %s", vm, host);
-    job = xe_engine_migrate(c->service->engine, vm, host, policy, c->caller, &error);
     if (job == NULL) {
         call_fail(c, error);
         return;
@@ -200,6 +195,18 @@ service_engine_migrate(Call *c)
     path = xe_bus_object_path("job", xe_job_get_id(job));
     xe_dbus_manager_complete_migrate(c->service->manager_iface, c->invocation, path);
     call_free(c);
+}
+
+void
+service_engine_migrate(Call *c)
+{
+    const char *vm = NULL, *host = NULL, *policy = NULL;
+
+    g_variant_get_child(c->params, 0, "&s", &vm);
+    g_variant_get_child(c->params, 1, "&s", &host);
+    g_variant_lookup(c->options, "policy", "&s", &policy);
+    c->context = g_strdup_printf("Migrate: VM '%s' to %s", vm, host);
+    xe_engine_migrate_async(c->service->engine, vm, host, policy, c->caller, NULL, migrate_done, c);
 }
 
 /* incoming migrations */
@@ -304,6 +311,70 @@ service_engine_libvirt_hook(Call *c)
         g_strdup_printf("LibvirtHook: domain '%s' %s %s %s", domain, operation, sub, extra);
     xe_engine_libvirt_hook_async(c->service->engine, domain, operation, sub, extra, xml, deadline,
                                  NULL, libvirt_hook_done, c);
+}
+
+/* a daemon-driven libvirt migration's destination */
+
+static void
+prepare_incoming_domain_done(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    Call *c = user_data;
+    GError *error = NULL;
+    g_autofree char *xml = xe_engine_domain_incoming_finish(XE_ENGINE(source), result, &error);
+    GVariantBuilder info;
+
+    if (xml == NULL) {
+        call_fail(c, error);
+        return;
+    }
+    g_variant_builder_init(&info, G_VARIANT_TYPE_VARDICT);
+    g_variant_builder_add(
+        &info, "{sv}", "libvirt-uri",
+        g_variant_new_string(xe_agent_get_config(c->service->agent)->libvirt_migration_uri));
+    xe_dbus_manager_complete_prepare_incoming_domain(c->service->manager_iface, c->invocation, xml,
+                                                     g_variant_builder_end(&info));
+    call_free(c);
+}
+
+void
+service_engine_prepare_incoming_domain(Call *c)
+{
+    const char *xml = NULL;
+    guint timeout_ms = 0;
+
+    g_variant_get(c->params, "(&s@a{sv})", &xml, NULL);
+    if (c->options != NULL)
+        g_variant_lookup(c->options, "timeout-ms", "u", &timeout_ms);
+    if (timeout_ms == 0)
+        timeout_ms = xe_agent_get_config(c->service->agent)->peer_timeout_ms;
+    c->context = g_strdup("PrepareIncomingDomain");
+    xe_engine_domain_incoming_async(c->service->engine, xml, timeout_ms, c->caller, NULL,
+                                    prepare_incoming_domain_done, c);
+}
+
+static void
+abort_incoming_domain_done(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    Call *c = user_data;
+    GError *error = NULL;
+
+    if (!xe_engine_domain_abort_finish(XE_ENGINE(source), result, &error)) {
+        call_fail(c, error);
+        return;
+    }
+    xe_dbus_manager_complete_abort_incoming_domain(c->service->manager_iface, c->invocation);
+    call_free(c);
+}
+
+void
+service_engine_abort_incoming_domain(Call *c)
+{
+    const char *xml = NULL;
+
+    g_variant_get(c->params, "(&s)", &xml);
+    c->context = g_strdup("AbortIncomingDomain");
+    xe_engine_domain_abort_async(c->service->engine, xml, c->caller, NULL,
+                                 abort_incoming_domain_done, c);
 }
 
 /* libvirt domains */

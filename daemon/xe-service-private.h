@@ -88,6 +88,8 @@ void service_engine_remove_vm(Call *c);
 void service_engine_migrate(Call *c);
 void service_engine_prepare_incoming(Call *c);
 void service_engine_libvirt_hook(Call *c);
+void service_engine_prepare_incoming_domain(Call *c);
+void service_engine_abort_incoming_domain(Call *c);
 void service_engine_list_domains(Call *c);
 void service_engine_prepare_domain(Call *c);
 void service_engine_cancel(Call *c);

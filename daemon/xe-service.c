@@ -493,6 +493,11 @@ static const XeServiceOption libvirt_hook_options[] = {
     { NULL, NULL },
 };
 
+static const XeServiceOption prepare_incoming_domain_options[] = {
+    { "timeout-ms", G_VARIANT_TYPE_UINT32 },
+    { NULL, NULL },
+};
+
 static const XeServiceMethod methods[] = {
     { MANAGER, "Reserve", XE_SERVICE_PRIVILEGED, reserve_options, handle_reserve },
     { MANAGER, "Release", XE_SERVICE_PRIVILEGED, NULL, handle_release },
@@ -505,6 +510,10 @@ static const XeServiceMethod methods[] = {
       service_engine_prepare_incoming },
     { MANAGER, "LibvirtHook", XE_SERVICE_PRIVILEGED, libvirt_hook_options,
       service_engine_libvirt_hook },
+    { MANAGER, "PrepareIncomingDomain", XE_SERVICE_PRIVILEGED, prepare_incoming_domain_options,
+      service_engine_prepare_incoming_domain },
+    { MANAGER, "AbortIncomingDomain", XE_SERVICE_PRIVILEGED, NULL,
+      service_engine_abort_incoming_domain },
     { MANAGER, "ListDomains", XE_SERVICE_ANYONE, NULL, service_engine_list_domains },
     { MANAGER, "PrepareDomain", XE_SERVICE_PRIVILEGED, NULL, service_engine_prepare_domain },
     { PF, "EnableVFs", XE_SERVICE_PRIVILEGED, NULL, handle_enable_vfs },

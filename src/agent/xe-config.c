@@ -55,6 +55,7 @@ xe_config_free(XeConfig *config)
     g_strfreev(config->transport);
     g_free(config->migration_address);
     g_free(config->libvirt_uri);
+    g_free(config->libvirt_migration_uri);
     g_strfreev(config->emulators);
     g_hash_table_unref(config->profiles);
     g_ptr_array_unref(config->layouts);
@@ -76,6 +77,7 @@ xe_config_new_default(void)
     c->transport = g_strsplit(DEFAULT_TRANSPORT, " ", -1);
     c->migration_address = g_strdup("");
     c->libvirt_uri = g_strdup("qemu:///system");
+    c->libvirt_migration_uri = g_strdup("");
     c->libvirt_reconcile_s = 60;
     c->emulators = g_strsplit(DEFAULT_EMULATORS, ";", -1);
     c->profiles =
@@ -155,6 +157,7 @@ parse_daemon(GKeyFile *kf, const char *file, XeConfig *c, GError **error)
                                          "migration-address",
                                          "emulators",
                                          "libvirt-uri",
+                                         "libvirt-migration-uri",
                                          "libvirt-reconcile-s",
                                          NULL };
     guint version = XE_CONFIG_VERSION;
@@ -194,6 +197,7 @@ parse_daemon(GKeyFile *kf, const char *file, XeConfig *c, GError **error)
     get_string(kf, GROUP_DAEMON, "policy-dir", &c->policy_dir);
     get_string(kf, GROUP_DAEMON, "migration-address", &c->migration_address);
     get_string(kf, GROUP_DAEMON, "libvirt-uri", &c->libvirt_uri);
+    get_string(kf, GROUP_DAEMON, "libvirt-migration-uri", &c->libvirt_migration_uri);
     {
         const char *dirs[][2] = { { "hooks-dir", c->hooks_dir },
                                   { "state-dir", c->state_dir },

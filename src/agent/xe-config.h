@@ -3,7 +3,7 @@
  * policy/xe-migrated.conf, which documents every key):
  *
  *   [daemon]          version, allowed-group, hooks-dir, hook-timeout-ms, peer-timeout-ms,
- *                     libvirt-uri,
+ *                     libvirt-uri, libvirt-migration-uri, libvirt-reconcile-s,
  *                     state-dir, run-dir, policy-dir, transport, migration-address, emulators
  *   [profile NAME]    a VF provisioning profile (xe-profile.h keys)
  *   [layout PF-BDF]   vfs=N and pool=PROFILE:COUNT,... (VFs kept bound and provisioned)
@@ -53,12 +53,13 @@ typedef struct {
     char *run_dir;    /* QMP sockets and logs of the QEMUs the daemon starts */
     char *policy_dir; /* NAME.policy files */
     GStrv transport;  /* the command that reaches another host's daemon bus; "{host}" in it */
-    char *migration_address;   /* where other hosts reach this one's QEMUs; "" = its host name */
-    GStrv emulators;           /* a spec's argv[0] must be one of these, exactly */
-    char *libvirt_uri;         /* this host's libvirt ("" : none) */
-    guint libvirt_reconcile_s; /* how old a domain's reservation must be, and how often */
-    GHashTable *profiles;      /* name -> XeProfile */
-    GPtrArray *layouts;        /* XeLayout, in file order */
+    char *migration_address;     /* where other hosts reach this one's QEMUs; "" = its host name */
+    GStrv emulators;             /* a spec's argv[0] must be one of these, exactly */
+    char *libvirt_uri;           /* this host's libvirt ("" : none) */
+    char *libvirt_migration_uri; /* how other hosts' libvirtd reach it ("": qemu+tls://HOST) */
+    guint libvirt_reconcile_s;   /* how old a domain's reservation must be, and how often */
+    GHashTable *profiles;        /* name -> XeProfile */
+    GPtrArray *layouts;          /* XeLayout, in file order */
     XeConfigSource allowed_group_from, hooks_dir_from, state_dir_from, run_dir_from;
 } XeConfig;
 

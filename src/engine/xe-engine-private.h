@@ -31,11 +31,12 @@ struct _XeEngine {
     XeAgent *agent;
     XeLibvirt *libvirt;
     GMainContext *main;
-    GHashTable *vms;       /* name -> XeVm */
-    GHashTable *jobs;      /* id -> XeJob */
-    GHashTable *incomings; /* id -> XeIncoming, the finished ones kept as tombstones */
-    GHashTable *workers;   /* job or incoming id -> XeWorker, while its work runs */
-    guint live_workers;    /* threads not yet exited (stopped ones included) */
+    GHashTable *vms;         /* name -> XeVm */
+    GHashTable *jobs;        /* id -> XeJob */
+    GHashTable *incomings;   /* id -> XeIncoming, the finished ones kept as tombstones */
+    GHashTable *workers;     /* job or incoming id -> XeWorker, while its work runs */
+    GHashTable *domain_jobs; /* libvirt domain name -> id of the job migrating it */
+    guint live_workers;      /* threads not yet exited (stopped ones included) */
     guint next_job;
     guint next_incoming;
     gboolean shutting_down;
@@ -67,6 +68,20 @@ gboolean engine_vf_facts(XeEngine *self, const char *vf, char **driver, char **m
 /* The worker of a job or an incoming, and its end. */
 XeWorker *engine_worker(XeEngine *self, const char *id);
 void engine_worker_done(XeEngine *self, const char *id);
+/* xe-domain-migration.c: migrating libvirt domain @name (running on the libvirt at @uri)
+ * to @host, on the job's worker; its end calls engine_domain_job_done() on main. */
+void domain_migration_start(XeEngine *self, XeJob *job, const char *name, const char *host,
+                            const char *uri);
+void engine_domain_job_done(XeEngine *self, const char *name);
+
+/* From a thread counted in live_workers (a GTask thread of the hook's or libvirt's), as it
+ * ends: main counts it gone. */
+void engine_thread_exited(XeEngine *self);
+
+/* xe-libvirt.c, from a worker (blocking): whether domain @name is active on the libvirt at
+ * @uri. FALSE with @error when libvirt cannot say. */
+gboolean engine_libvirt_domain_active(XeEngine *self, const char *uri, const char *name,
+                                      gboolean *active, GError **error);
 
 /* Registry changes, on the main context (workers call them through xe_call_main). */
 void engine_vm_add(XeEngine *self, XeVm *vm);

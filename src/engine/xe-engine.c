@@ -37,6 +37,7 @@ xe_engine_finalize(GObject *object)
     XeEngine *self = XE_ENGINE(object);
 
     g_hash_table_unref(self->workers);
+    g_hash_table_unref(self->domain_jobs);
     g_hash_table_unref(self->vms);
     g_hash_table_unref(self->jobs);
     g_hash_table_unref(self->incomings);
@@ -54,6 +55,7 @@ xe_engine_init(XeEngine *self)
     self->jobs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_object_unref);
     self->incomings = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_object_unref);
     self->workers = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    self->domain_jobs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     self->stopping = g_cancellable_new();
 }
 
@@ -433,6 +435,12 @@ worker_exited(gpointer data)
     self->live_workers--;
     g_object_unref(self);
     return G_SOURCE_REMOVE;
+}
+
+void
+engine_thread_exited(XeEngine *self)
+{
+    xe_context_post(self->main, worker_exited, g_object_ref(self), NULL);
 }
 
 typedef struct {
@@ -1062,49 +1070,192 @@ prune_jobs(XeEngine *self)
     }
 }
 
-XeJob *
-xe_engine_migrate(XeEngine *self, const char *name, const char *host, const char *policy,
-                  const char *caller, GError **error)
+static XeJob *
+job_add(XeEngine *self, const char *name, const char *host, const char *policy, const char *caller)
 {
-    XeVm *vm = g_hash_table_lookup(self->vms, name);
-    g_autofree char *state = NULL;
     g_autofree char *id = NULL;
-    g_autofree char *vm_policy = NULL;
     XeJob *job;
 
-    if (vm == NULL) {
-        g_set_error(error, XE_ERROR, XE_ERROR_NOT_FOUND, "no VM '%s' on this host", name);
-        return NULL;
-    }
+    prune_jobs(self);
+    id = g_strdup_printf("%u", ++self->next_job);
+    job = xe_job_new(self->main, id, name, host, policy, caller);
+    g_hash_table_replace(self->jobs, g_strdup(id), job);
+    return job;
+}
+
+static gboolean
+migrate_refused(XeEngine *self, const char *host, const char *policy, GError **error)
+{
     if (host == NULL || *host == '\0' || g_str_has_prefix(host, "-")) {
         g_set_error(error, XE_ERROR, XE_ERROR_INVALID_ARGUMENT,
                     "'%s' is not a host name to migrate to", host != NULL ? host : "");
-        return NULL;
+        return TRUE;
     }
     if (policy != NULL && *policy != '\0' && !xe_vm_name_is_valid(policy)) {
         g_set_error(error, XE_ERROR, XE_ERROR_INVALID_ARGUMENT, "bad policy name '%s'", policy);
-        return NULL;
+        return TRUE;
     }
+    if (self->shutting_down) {
+        g_set_error(error, XE_ERROR, XE_ERROR_BUSY, "xe-migrated is stopping");
+        return TRUE;
+    }
+    return FALSE;
+}
+
+static XeJob *
+migrate_vm(XeEngine *self, XeVm *vm, const char *host, const char *policy, const char *caller,
+           GError **error)
+{
+    g_autofree char *state = NULL;
+    g_autofree char *vm_policy = NULL;
+    XeJob *job;
+
     g_object_get(vm, "state", &state, "policy", &vm_policy, NULL);
     if (xe_vm_get_state(vm) != XE_VM_RUNNING) {
         /* One migration per VM, and so per VF: the VF of a VM in a migration
          * stays reserved to it, so nobody binds, provisions or resets it. */
-        g_set_error(error, XE_ERROR, XE_ERROR_BUSY, "VM '%s' is %s, not running", name, state);
+        g_set_error(error, XE_ERROR, XE_ERROR_BUSY, "VM '%s' is %s, not running",
+                    xe_vm_get_spec(vm)->name, state);
         return NULL;
     }
-    if (self->shutting_down) {
-        g_set_error(error, XE_ERROR, XE_ERROR_BUSY, "xe-migrated is stopping");
-        return NULL;
-    }
-    prune_jobs(self);
-    id = g_strdup_printf("%u", ++self->next_job);
-    job = xe_job_new(self->main, id, name, host,
-                     policy != NULL && *policy != '\0' ? policy : vm_policy, caller);
-    g_hash_table_replace(self->jobs, g_strdup(id), job);
-    g_object_set(vm, "state", xe_vm_state_to_string(XE_VM_MIGRATING), "job", id, NULL);
+    job = job_add(self, xe_vm_get_spec(vm)->name, host,
+                  policy != NULL && *policy != '\0' ? policy : vm_policy, caller);
+    g_object_set(vm, "state", xe_vm_state_to_string(XE_VM_MIGRATING), "job", xe_job_get_id(job),
+                 NULL);
     g_signal_emit(self, signals[SIGNAL_JOB_ADDED], 0, job);
     migration_start(XE_SERVICES(self), job, vm, host);
     return job;
+}
+
+typedef struct {
+    char *name, *host, *policy, *caller, *uri;
+} MigrateRequest;
+
+static void
+migrate_request_free(MigrateRequest *r)
+{
+    g_free(r->name);
+    g_free(r->host);
+    g_free(r->policy);
+    g_free(r->caller);
+    g_free(r->uri);
+    g_free(r);
+}
+
+/* a thread of its own: is there such a domain, running here? */
+static void
+domain_lookup_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+    XeEngine *self = source;
+    MigrateRequest *r = data;
+    GError *error = NULL;
+    gboolean active = FALSE;
+
+    if (!engine_libvirt_domain_active(self, r->uri, r->name, &active, &error))
+        g_task_return_error(task, error);
+    else
+        g_task_return_boolean(task, active);
+    engine_thread_exited(self);
+}
+
+static void
+domain_lookup_done(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    XeEngine *self = XE_ENGINE(source);
+    g_autoptr(GTask) task = user_data;
+    MigrateRequest *r = g_task_get_task_data(task);
+    GError *error = NULL;
+    gboolean active = g_task_propagate_boolean(G_TASK(result), &error);
+    const char *busy;
+    XeJob *job;
+
+    if (error != NULL) {
+        g_prefix_error(&error, "no VM '%s' on this host, and ", r->name);
+        g_task_return_error(task, error);
+        return;
+    }
+    if (!active) {
+        g_task_return_new_error(task, XE_ERROR, XE_ERROR_NOT_FOUND,
+                                "no VM '%s' on this host, nor a running libvirt domain of that "
+                                "name (%s)",
+                                r->name, r->uri);
+        return;
+    }
+    /* checked again: main ran other requests while libvirt answered */
+    if (migrate_refused(self, r->host, r->policy, &error)) {
+        g_task_return_error(task, error);
+        return;
+    }
+    if ((busy = g_hash_table_lookup(self->domain_jobs, r->name)) != NULL) {
+        g_task_return_new_error(task, XE_ERROR, XE_ERROR_BUSY,
+                                "domain '%s' is migrating already (job %s)", r->name, busy);
+        return;
+    }
+    job = job_add(self, r->name, r->host,
+                  r->policy != NULL && *r->policy != '\0' ? r->policy : "default", r->caller);
+    g_hash_table_insert(self->domain_jobs, g_strdup(r->name), g_strdup(xe_job_get_id(job)));
+    g_signal_emit(self, signals[SIGNAL_JOB_ADDED], 0, job);
+    domain_migration_start(self, job, r->name, r->host, r->uri);
+    g_task_return_pointer(task, g_object_ref(job), g_object_unref);
+}
+
+void
+engine_domain_job_done(XeEngine *self, const char *name)
+{
+    g_hash_table_remove(self->domain_jobs, name);
+}
+
+void
+xe_engine_migrate_async(XeEngine *self, const char *name, const char *host, const char *policy,
+                        const char *caller, GCancellable *cancellable, GAsyncReadyCallback callback,
+                        gpointer user_data)
+{
+    g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
+    const char *uri = xe_agent_get_config(self->agent)->libvirt_uri;
+    XeVm *vm = g_hash_table_lookup(self->vms, name);
+    GError *error = NULL;
+    MigrateRequest *r;
+    XeJob *job;
+
+    if (migrate_refused(self, host, policy, &error)) {
+        g_task_return_error(task, error);
+        return;
+    }
+    if (vm != NULL) {
+        job = migrate_vm(self, vm, host, policy, caller, &error);
+        if (job == NULL)
+            g_task_return_error(task, error);
+        else
+            g_task_return_pointer(task, g_object_ref(job), g_object_unref);
+        return;
+    }
+    if (uri == NULL || *uri == '\0' || !xe_vm_name_is_valid(name)) {
+        g_task_return_new_error(task, XE_ERROR, XE_ERROR_NOT_FOUND, "no VM '%s' on this host",
+                                name);
+        return;
+    }
+    /* a libvirt domain of that name? (libvirt's API blocks: asked on a thread) */
+    r = g_new0(MigrateRequest, 1);
+    r->name = g_strdup(name);
+    r->host = g_strdup(host);
+    r->policy = g_strdup(policy);
+    r->caller = g_strdup(caller);
+    r->uri = g_strdup(uri);
+    {
+        GTask *lookup = g_task_new(self, cancellable, domain_lookup_done, g_object_ref(task));
+
+        g_task_set_task_data(task, r, (GDestroyNotify)migrate_request_free);
+        g_task_set_task_data(lookup, r, NULL);
+        self->live_workers++;
+        g_task_run_in_thread(lookup, domain_lookup_thread);
+        g_object_unref(lookup);
+    }
+}
+
+XeJob *
+xe_engine_migrate_finish(XeEngine *self, GAsyncResult *result, GError **error)
+{
+    return g_task_propagate_pointer(G_TASK(result), error);
 }
 
 gboolean

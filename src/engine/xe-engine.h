@@ -55,10 +55,14 @@ void xe_engine_remove_vm_async(XeEngine *self, const char *name, const char *cal
                                gpointer user_data);
 gboolean xe_engine_remove_vm_finish(XeEngine *self, GAsyncResult *result, GError **error);
 
-/* Starts migrating VM @name to @host (reached through the configured
- * transport). @policy NULL: the VM's. Returns the job at once. */
-XeJob *xe_engine_migrate(XeEngine *self, const char *name, const char *host, const char *policy,
-                         const char *caller, GError **error);
+/* Starts migrating VM @name to @host (reached through the configured transport).
+ * @policy NULL: the VM's. With no VM of that name, a libvirt domain of that name running on
+ * the configuration's libvirt-uri is migrated by libvirt (xe-domain-migration.c; policy
+ * NULL: "default"). The job comes back once it started. */
+void xe_engine_migrate_async(XeEngine *self, const char *name, const char *host, const char *policy,
+                             const char *caller, GCancellable *cancellable,
+                             GAsyncReadyCallback callback, gpointer user_data);
+XeJob *xe_engine_migrate_finish(XeEngine *self, GAsyncResult *result, GError **error);
 
 /* Job.Resolve: an operator's word on where the VM of a job that waits for its destination
  * runs ("source" or "destination"). */
@@ -83,6 +87,22 @@ void xe_engine_libvirt_hook_async(XeEngine *self, const char *domain, const char
                                   gint64 deadline, GCancellable *cancellable,
                                   GAsyncReadyCallback callback, gpointer user_data);
 char *xe_engine_libvirt_hook_finish(XeEngine *self, GAsyncResult *result, GError **error);
+
+/* A daemon-driven migration of a libvirt domain, on its destination (Manager.
+ * PrepareIncomingDomain, AbortIncomingDomain): before the source's libvirt starts, what the
+ * migrate hook would do for the domain XML @xml (a VF like each of the source's reserved for
+ * the domain), within @timeout_ms; the result is the XML pointing at them, their
+ * reservations in its metadata, which the hook then keeps. The abort undoes it when libvirt
+ * never came: the VFs the XML names, reserved for the domain, are reset and released;
+ * refused while the domain runs on this host's libvirt. */
+void xe_engine_domain_incoming_async(XeEngine *self, const char *xml, guint timeout_ms,
+                                     const char *caller, GCancellable *cancellable,
+                                     GAsyncReadyCallback callback, gpointer user_data);
+char *xe_engine_domain_incoming_finish(XeEngine *self, GAsyncResult *result, GError **error);
+void xe_engine_domain_abort_async(XeEngine *self, const char *xml, const char *caller,
+                                  GCancellable *cancellable, GAsyncReadyCallback callback,
+                                  gpointer user_data);
+gboolean xe_engine_domain_abort_finish(XeEngine *self, GAsyncResult *result, GError **error);
 
 /* libvirt (xe-libvirt.c, the configuration's libvirt-uri): the domains holding this host's Xe
  * VFs, an aa{sv} (name s, state s, persistent b, vfs as, ready b, problems as: what keeps

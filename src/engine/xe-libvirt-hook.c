@@ -12,6 +12,11 @@
  *   release: the domain's VFs are reset and go back (after migrating away, after a failed
  *       incoming, after it stopped).
  *
+ * A daemon-driven migration (xe-domain-migration.c on the source) asks the destination's
+ * daemon for the migrate hook's work before libvirt starts (Manager.PrepareIncomingDomain),
+ * and to undo it when libvirt never came (AbortIncomingDomain: refused while the domain
+ * runs here).
+ *
  * The hook runs inside libvirt's job: nothing here calls libvirt. The work runs on a
  * worker thread (the agent's calls hop to main and back, as the flows' do).
  *
@@ -32,16 +37,20 @@ typedef enum {
     OP_STARTED,
     OP_RECONNECT,
     OP_RELEASE,
+    OP_ABORT, /* not libvirt's: a daemon-driven migration that never reached libvirt here */
     OP_OTHER, /* start, stopped, attach: nothing to do */
 } HookOp;
 
 static const char *const op_names[] = {
     [OP_MIGRATE] = "migrate", [OP_RESTORE] = "restore",     [OP_PREPARE] = "prepare",
     [OP_STARTED] = "started", [OP_RECONNECT] = "reconnect", [OP_RELEASE] = "release",
+    [OP_ABORT] = "abort",
 };
 
 typedef struct {
-    char *name;
+    char *name;      /* NULL: the XML's (a peer daemon's call) */
+    char *caller;    /* NULL: the hook */
+    char *uri;       /* abort: this host's libvirt */
     gint64 deadline; /* CLOCK_MONOTONIC µs; 0: none */
     HookOp op;
     char *sub_operation;
@@ -53,6 +62,8 @@ static void
 hook_free(Hook *h)
 {
     g_free(h->name);
+    g_free(h->caller);
+    g_free(h->uri);
     g_free(h->sub_operation);
     g_free(h->extra);
     g_free(h->xml);
@@ -62,7 +73,7 @@ hook_free(Hook *h)
 static HookOp
 op_from_string(const char *text)
 {
-    for (guint i = 0; i < G_N_ELEMENTS(op_names); i++)
+    for (guint i = 0; i <= OP_RELEASE; i++)
         if (op_names[i] != NULL && g_str_equal(op_names[i], text))
             return (HookOp)i;
     return OP_OTHER;
@@ -294,6 +305,8 @@ hook_run(XeEngine *self, Hook *h, GError **error)
 
     if (d == NULL)
         return NULL;
+    if (h->name == NULL)
+        h->name = g_strdup(xe_libvirt_domain_get_name(d));
     if (!g_str_equal(xe_libvirt_domain_get_name(d), h->name)) {
         g_set_error(error, XE_ERROR, XE_ERROR_INVALID_ARGUMENT,
                     "the hook names domain '%s' but its XML is domain '%s'", h->name,
@@ -301,7 +314,8 @@ hook_run(XeEngine *self, Hook *h, GError **error)
         return NULL;
     }
     owner = g_strdup_printf("domain:%s", h->name);
-    caller = g_strdup_printf("libvirt hook (%s %s)", h->name, op_names[h->op]);
+    caller = h->caller != NULL ? g_strdup(h->caller)
+                               : g_strdup_printf("libvirt hook (%s %s)", h->name, op_names[h->op]);
     switch (h->op) {
     case OP_MIGRATE:
     case OP_RESTORE:
@@ -321,19 +335,29 @@ hook_run(XeEngine *self, Hook *h, GError **error)
         return g_strdup("");
     case OP_RELEASE:
         return let_go(self, d, owner, h->extra, caller, error) ? g_strdup("") : NULL;
+    case OP_ABORT: {
+        gboolean active = FALSE;
+
+        /* libvirt may have taken the migration after all (its answer to the source was
+         * lost): a domain running here keeps its VFs */
+        if (!engine_libvirt_domain_active(self, h->uri, h->name, &active, error)) {
+            g_prefix_error(error, "domain %s's VFs stay reserved here: ", h->name);
+            return NULL;
+        }
+        if (active) {
+            g_set_error(error, XE_ERROR, XE_ERROR_BUSY,
+                        "domain %s runs on this host's libvirt: its VFs stay reserved for it",
+                        h->name);
+            return NULL;
+        }
+        return let_go(self, d, owner, "its migration here did not happen", caller, error)
+                   ? g_strdup("")
+                   : NULL;
+    }
     case OP_OTHER:
     default:
         return g_strdup("");
     }
-}
-
-static gboolean
-hook_worker_exited(gpointer data)
-{
-    XeEngine *self = data;
-
-    self->live_workers--;
-    return G_SOURCE_REMOVE;
 }
 
 /* A worker of its own: the agent's calls wait on this thread's context. Counted with the
@@ -352,30 +376,21 @@ hook_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellab
     g_main_context_pop_thread_default(context);
     if (out == NULL) {
         /* the journal keeps what libvirt shows once */
-        g_warning("libvirt hook, domain %s, %s: refused: %s", h->name, op_names[h->op],
-                  error->message);
+        g_warning("%s, domain %s, %s: refused: %s", h->caller != NULL ? h->caller : "libvirt hook",
+                  h->name != NULL ? h->name : "?", op_names[h->op], error->message);
         g_task_return_error(task, error);
     } else {
         g_task_return_pointer(task, out, g_free);
     }
-    xe_context_post(self->main, hook_worker_exited, g_object_ref(self), g_object_unref);
+    engine_thread_exited(self);
 }
 
-void
-xe_engine_libvirt_hook_async(XeEngine *self, const char *domain, const char *operation,
-                             const char *sub_operation, const char *extra, const char *xml,
-                             gint64 deadline, GCancellable *cancellable,
-                             GAsyncReadyCallback callback, gpointer user_data)
+static void
+hook_start(XeEngine *self, Hook *h, GCancellable *cancellable, GAsyncReadyCallback callback,
+           gpointer user_data)
 {
     g_autoptr(GTask) task = g_task_new(self, cancellable, callback, user_data);
-    Hook *h = g_new0(Hook, 1);
 
-    h->deadline = deadline;
-    h->name = g_strdup(domain);
-    h->op = op_from_string(operation);
-    h->sub_operation = g_strdup(sub_operation);
-    h->extra = g_strdup(extra);
-    h->xml = g_strdup(xml);
     g_task_set_task_data(task, h, (GDestroyNotify)hook_free);
     if (h->op == OP_OTHER) {
         g_task_return_pointer(task, g_strdup(""), g_free);
@@ -388,6 +403,65 @@ xe_engine_libvirt_hook_async(XeEngine *self, const char *domain, const char *ope
     }
     self->live_workers++;
     g_task_run_in_thread(task, hook_thread);
+}
+
+void
+xe_engine_libvirt_hook_async(XeEngine *self, const char *domain, const char *operation,
+                             const char *sub_operation, const char *extra, const char *xml,
+                             gint64 deadline, GCancellable *cancellable,
+                             GAsyncReadyCallback callback, gpointer user_data)
+{
+    Hook *h = g_new0(Hook, 1);
+
+    h->deadline = deadline;
+    h->name = g_strdup(domain);
+    h->op = op_from_string(operation);
+    h->sub_operation = g_strdup(sub_operation);
+    h->extra = g_strdup(extra);
+    h->xml = g_strdup(xml);
+    hook_start(self, h, cancellable, callback, user_data);
+}
+
+void
+xe_engine_domain_incoming_async(XeEngine *self, const char *xml, guint timeout_ms,
+                                const char *caller, GCancellable *cancellable,
+                                GAsyncReadyCallback callback, gpointer user_data)
+{
+    Hook *h = g_new0(Hook, 1);
+
+    h->op = OP_MIGRATE;
+    h->deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+    h->caller = g_strdup(caller);
+    h->xml = g_strdup(xml);
+    hook_start(self, h, cancellable, callback, user_data);
+}
+
+char *
+xe_engine_domain_incoming_finish(XeEngine *self, GAsyncResult *result, GError **error)
+{
+    return g_task_propagate_pointer(G_TASK(result), error);
+}
+
+void
+xe_engine_domain_abort_async(XeEngine *self, const char *xml, const char *caller,
+                             GCancellable *cancellable, GAsyncReadyCallback callback,
+                             gpointer user_data)
+{
+    Hook *h = g_new0(Hook, 1);
+
+    h->op = OP_ABORT;
+    h->caller = g_strdup(caller);
+    h->uri = g_strdup(xe_agent_get_config(self->agent)->libvirt_uri);
+    h->xml = g_strdup(xml);
+    hook_start(self, h, cancellable, callback, user_data);
+}
+
+gboolean
+xe_engine_domain_abort_finish(XeEngine *self, GAsyncResult *result, GError **error)
+{
+    g_autofree char *out = g_task_propagate_pointer(G_TASK(result), error);
+
+    return out != NULL;
 }
 
 char *

@@ -499,16 +499,45 @@ xe_engine_prepare_domain_finish(XeEngine *self, GAsyncResult *result, GError **e
     return g_task_propagate_pointer(G_TASK(result), error);
 }
 
-/* reconciling: the domains' reservations against what runs */
-
+/* Blocking: whether @name is active on @conn. FALSE with @error when libvirt cannot say. */
 static gboolean
-reconcile_exited(gpointer data)
+domain_active(virConnectPtr conn, const char *name, gboolean *active, GError **error)
 {
-    XeEngine *self = data;
+    virDomainPtr dom = virDomainLookupByName(conn, name);
 
-    self->live_workers--;
-    return G_SOURCE_REMOVE;
+    if (dom == NULL && virGetLastErrorCode() != VIR_ERR_NO_DOMAIN) {
+        g_autofree char *what = g_strdup_printf("cannot tell whether domain %s runs", name);
+
+        return libvirt_error(error, what);
+    }
+    *active = dom != NULL && virDomainIsActive(dom) == 1;
+    if (dom != NULL)
+        virDomainFree(dom);
+    return TRUE;
 }
+
+gboolean
+engine_libvirt_domain_active(XeEngine *self, const char *uri, const char *name, gboolean *active,
+                             GError **error)
+{
+    virConnectPtr conn = connect_libvirt(self->libvirt, uri, error);
+    gboolean ok;
+
+    if (conn == NULL)
+        return FALSE;
+    ok = domain_active(conn, name, active, error);
+    if (!ok && connection_lost(self->libvirt, conn)) {
+        virConnectClose(conn);
+        g_clear_error(error);
+        if ((conn = connect_libvirt(self->libvirt, uri, error)) == NULL)
+            return FALSE;
+        ok = domain_active(conn, name, active, error);
+    }
+    virConnectClose(conn);
+    return ok;
+}
+
+/* reconciling: the domains' reservations against what runs */
 
 static void
 reconcile_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
@@ -527,7 +556,6 @@ reconcile_thread(GTask *task, gpointer source, gpointer data, GCancellable *canc
     g_main_context_push_thread_default(context);
     while (g_variant_iter_next(&iter, "(&s&s&s&sx)", &id, &vf, &profile, &owner, &created)) {
         const char *name = g_str_has_prefix(owner, "domain:") ? owner + strlen("domain:") : NULL;
-        virDomainPtr dom;
         gboolean runs;
         g_autoptr(GError) local = NULL;
 
@@ -536,15 +564,10 @@ reconcile_thread(GTask *task, gpointer source, gpointer data, GCancellable *canc
             continue;
         if (conn == NULL && (conn = connect_libvirt(self->libvirt, r->uri, &error)) == NULL)
             break; /* libvirt cannot say: nothing is decided without it */
-        dom = virDomainLookupByName(conn, name);
-        if (dom == NULL && virGetLastErrorCode() != VIR_ERR_NO_DOMAIN) {
-            g_warning("domain %s: cannot tell whether it runs (%s): its VF %s stays reserved", name,
-                      virGetLastErrorMessage(), vf);
+        if (!domain_active(conn, name, &runs, &local)) {
+            g_warning("%s: its VF %s stays reserved", local->message, vf);
             continue;
         }
-        runs = dom != NULL && virDomainIsActive(dom) == 1;
-        if (dom != NULL)
-            virDomainFree(dom);
         if (runs)
             continue;
         if (!engine_release(self, id, TRUE, "xe-migrated (libvirt reconcile)", &local)) {
@@ -563,7 +586,7 @@ reconcile_thread(GTask *task, gpointer source, gpointer data, GCancellable *canc
         g_message("libvirt reconcile: %s; the domains' reservations stay as they are",
                   error->message);
     g_task_return_int(task, released);
-    xe_context_post(self->main, reconcile_exited, g_object_ref(self), g_object_unref);
+    engine_thread_exited(self);
 }
 
 void

@@ -214,3 +214,58 @@ xe_peer_incoming_properties(XePeer *peer, const char *incoming, guint timeout_ms
     g_variant_get(reply, "(@a{sv})", &out);
     return out;
 }
+
+char *
+xe_peer_prepare_incoming_domain(XePeer *peer, const char *xml, guint timeout_ms,
+                                GCancellable *cancellable, char **libvirt_uri, GError **error)
+{
+    GVariantBuilder options;
+    g_autoptr(GVariant) reply = NULL;
+    g_autoptr(GVariant) info = NULL;
+    char *out = NULL;
+
+    g_variant_builder_init(&options, G_VARIANT_TYPE_VARDICT);
+    g_variant_builder_add(&options, "{sv}", "timeout-ms", g_variant_new_uint32(timeout_ms));
+    /* the peer gives up (and gives back) a second before this call would */
+    reply = peer_call(peer, XE_OBJECT_ROOT, IFACE_MANAGER, "PrepareIncomingDomain",
+                      g_variant_new("(s@a{sv})", xml, g_variant_builder_end(&options)), "(sa{sv})",
+                      timeout_ms, cancellable, error);
+    if (reply == NULL)
+        return NULL;
+    g_variant_get(reply, "(s@a{sv})", &out, &info);
+    if (!g_variant_lookup(info, "libvirt-uri", "s", libvirt_uri))
+        *libvirt_uri = g_strdup("");
+    return out;
+}
+
+gboolean
+xe_peer_abort_incoming_domain(XePeer *peer, const char *xml, guint timeout_ms, GError **error)
+{
+    g_autoptr(GVariant) reply =
+        peer_call(peer, XE_OBJECT_ROOT, IFACE_MANAGER, "AbortIncomingDomain",
+                  g_variant_new("(s)", xml), "()", timeout_ms, NULL, error);
+
+    return reply != NULL;
+}
+
+char *
+xe_peer_domain_state(XePeer *peer, const char *name, guint timeout_ms, GError **error)
+{
+    g_autoptr(GVariant) reply = peer_call(peer, XE_OBJECT_ROOT, IFACE_MANAGER, "ListDomains", NULL,
+                                          "(aa{sv})", timeout_ms, NULL, error);
+    g_autoptr(GVariantIter) iter = NULL;
+    GVariant *domain;
+
+    if (reply == NULL)
+        return NULL;
+    g_variant_get(reply, "(aa{sv})", &iter);
+    while ((domain = g_variant_iter_next_value(iter)) != NULL) {
+        g_autoptr(GVariant) d = domain;
+        const char *n = NULL, *state = NULL;
+
+        if (g_variant_lookup(d, "name", "&s", &n) && g_str_equal(n, name) &&
+            g_variant_lookup(d, "state", "&s", &state))
+            return g_strdup(state);
+    }
+    return g_strdup("");
+}

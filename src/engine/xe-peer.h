@@ -47,6 +47,20 @@ gboolean xe_peer_runs_vm(XePeer *peer, const char *name, guint timeout_ms, GErro
 GVariant *xe_peer_incoming_properties(XePeer *peer, const char *incoming, guint timeout_ms,
                                       GError **error);
 
+/* Manager.PrepareIncomingDomain: the destination's VFs for libvirt domain XML @xml,
+ * reserved for the domain; the XML pointing at them (their reservations in its metadata).
+ * *@libvirt_uri: how the source's libvirtd reaches the peer's ("": the default). */
+char *xe_peer_prepare_incoming_domain(XePeer *peer, const char *xml, guint timeout_ms,
+                                      GCancellable *cancellable, char **libvirt_uri,
+                                      GError **error);
+/* Manager.AbortIncomingDomain: what PrepareIncomingDomain reserved for @xml, given back. */
+gboolean xe_peer_abort_incoming_domain(XePeer *peer, const char *xml, guint timeout_ms,
+                                       GError **error);
+/* The state of domain @name on the peer's libvirt as its daemon lists it (running,
+ * paused...); "" when the peer has no such domain holding its Xe VFs; NULL with @error when
+ * the peer cannot say. */
+char *xe_peer_domain_state(XePeer *peer, const char *name, guint timeout_ms, GError **error);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(XePeer, xe_peer_free)
 
 G_END_DECLS

@@ -32,6 +32,7 @@
 #include "xe-flows.h"
 #include "xe-error.h"
 #include "xe-failure.h"
+#include "xe-job-run.h"
 #include "xe-log.h"
 #include "xe-peer.h"
 #include "xe-qmp-migration.h"
@@ -89,13 +90,8 @@ typedef struct {
     gboolean resumed;     /* RESUME from the source during the attempt */
     SourceEnd vm_after;   /* what becomes of the VM when the job ends other than completed */
 
-    /* timings */
-    XeJobPhase phase;
-    gboolean in_phase; /* FALSE until the first phase */
-    gint64 phase_started;
-    GHashTable *timings; /* phase -> ms */
-    GPtrArray *attempts; /* GVariant (ussst): the failed attempts so far */
-    gint64 created;      /* monotonic: the job's request */
+    XeJobRun run;   /* phases, timings, failed attempts, hooks */
+    gint64 created; /* monotonic: the job's request */
 
     XeJobEntry *entry;      /* STATE_DIR/jobs/ID.job */
     GCancellable *stopping; /* the daemon stops: a wait for the destination gives up */
@@ -136,8 +132,7 @@ migration_free(Migration *m)
     xe_peer_free(m->peer);
     g_free(m->incoming);
     g_free(m->dest_vf);
-    g_hash_table_unref(m->timings);
-    g_ptr_array_unref(m->attempts);
+    xe_job_run_clear(&m->run);
     xe_job_entry_free(m->entry);
     g_cancellable_disconnect(m->stopping, m->stop_id);
     g_clear_object(&m->stopping);
@@ -161,83 +156,22 @@ journal(Migration *m, GError **error)
     return TRUE;
 }
 
-/* phases and their timings */
-
-static GVariant *
-timings_variant(Migration *m)
-{
-    GVariantBuilder b;
-    GHashTableIter iter;
-    gpointer key, value;
-
-    g_variant_builder_init(&b, G_VARIANT_TYPE("a{st}"));
-    g_hash_table_iter_init(&iter, m->timings);
-    while (g_hash_table_iter_next(&iter, &key, &value))
-        g_variant_builder_add(&b, "{st}", key, *(guint64 *)value);
-    return g_variant_builder_end(&b);
-}
-
 static void
 set_phase(Migration *m, XeJobPhase phase)
 {
-    gint64 now = g_get_monotonic_time();
-
-    if (m->in_phase) {
-        const char *name = xe_job_phase_to_string(m->phase); /* static: a key as it is */
-        guint64 *ms = g_hash_table_lookup(m->timings, name);
-
-        if (ms == NULL) {
-            ms = g_new0(guint64, 1);
-            g_hash_table_insert(m->timings, (gpointer)name, ms);
-        }
-        *ms += (guint64)(now - m->phase_started) / 1000;
-    }
-    m->phase = phase;
-    m->in_phase = TRUE;
-    m->phase_started = now;
-    xe_record_post(m->job, "phase", xe_job_phase_to_string(phase), "timings", timings_variant(m),
-                   NULL);
-}
-
-/* hooks: the job as JSON (what D-Bus shows), plus the hook's phase and the VFs */
-
-typedef struct {
-    XeJob *job;
-    JsonNode *doc;
-} JobJson;
-
-static gboolean
-main_job_json(gpointer data)
-{
-    JobJson *j = data;
-
-    j->doc = xe_job_to_json(j->job);
-    return G_SOURCE_REMOVE;
+    xe_job_run_phase(&m->run, phase);
 }
 
 static gboolean
 run_hooks(Migration *m, const char *phase, GError **error)
 {
-    JobJson j = { m->job, NULL };
-    g_autoptr(JsonNode) doc = NULL;
-    JsonObject *obj;
-
-    /* after every change posted so far */
-    xe_call_main(xe_services_get_main(m->svc), main_job_json, &j);
-    doc = j.doc;
-    obj = json_node_get_object(doc);
-    json_object_set_string_member(obj, "phase", phase);
-    json_object_set_string_member(obj, "job-phase",
-                                  m->in_phase ? xe_job_phase_to_string(m->phase) : "");
-    json_object_set_string_member(obj, "vf", m->vf != NULL ? m->vf : "");
-    json_object_set_string_member(obj, "destination-vf", m->dest_vf != NULL ? m->dest_vf : "");
-    return xe_services_hooks(m->svc, phase, doc, error);
+    return xe_job_run_hooks(&m->run, phase, m->vf, m->dest_vf, error);
 }
 
 static void
 inform(Migration *m, const char *phase)
 {
-    (void)run_hooks(m, phase, NULL); /* informative: xe-hooks logs failures */
+    xe_job_run_inform(&m->run, phase, m->vf, m->dest_vf);
 }
 
 /* QMP on the worker */
@@ -1064,14 +998,7 @@ main_finish(gpointer data)
 static void
 record_attempt(Migration *m, XeFailureClass klass, const char *reason, gint64 started)
 {
-    g_ptr_array_add(m->attempts, g_variant_ref_sink(g_variant_new(
-                                     "(ussst)", m->attempt, xe_failure_to_string(klass), reason,
-                                     m->dest_vf != NULL ? m->dest_vf : "",
-                                     (guint64)(g_get_monotonic_time() - started) / 1000)));
-    xe_record_post(m->job, "attempts",
-                   g_variant_new_array(G_VARIANT_TYPE("(ussst)"), (GVariant **)m->attempts->pdata,
-                                       m->attempts->len),
-                   NULL);
+    xe_job_run_attempt_failed(&m->run, m->attempt, klass, reason, m->dest_vf, started);
 }
 
 static void
@@ -1443,8 +1370,7 @@ migration_new(XeServices *svc, XeJob *job, XeVm *vm, const char *host)
     }
     m->settings = xe_services_get_settings(svc);
     m->cancellable = g_object_ref(xe_job_get_cancellable(job));
-    m->timings = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
-    m->attempts = g_ptr_array_new_with_free_func((GDestroyNotify)g_variant_unref);
+    xe_job_run_init(&m->run, svc, job);
     m->created = g_get_monotonic_time();
     m->stopping = g_object_ref(xe_services_get_stopping(svc));
     /* the daemon stopping ends a wait for the destination as an operator's word would */

@@ -784,6 +784,246 @@ START_TEST(test_stale_reservation_reconciled)
 }
 END_TEST
 
+/* daemon-driven: xe-migratectl migrate DOMAIN --to HOST */
+
+/* `xe-migratectl --json migrate @name --to` the other host, from @from: its exit status, its
+ * stream in *@stream (one object per change of the job, then the job) and the job as
+ * `xe-migratectl job` shows it afterwards in *@job. */
+static int
+ctl_migrate(char from, const char *name, char **stream, JsonNode **job)
+{
+    const char to[2] = { from == 'a' ? 'b' : 'a', '\0' };
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) jobs = NULL;
+    gint64 t0 = g_get_monotonic_time();
+    int status = xe_test_lab_ctl(lab, from, stream, "--json", "migrate", name, "--to", to, NULL);
+    JsonArray *list;
+    const char *id;
+
+    printf("xe-migratectl migrate %s from %c: exit %d after %.0f ms\n", name, from, status,
+           (g_get_monotonic_time() - t0) / 1000.0);
+    jobs = xe_test_lab_ctl_json(lab, from, &error, "jobs", NULL);
+    ck_assert_msg(jobs != NULL, "jobs: %s", error != NULL ? error->message : "");
+    list = json_node_get_array(jobs);
+    ck_assert_uint_gt(json_array_get_length(list), 0);
+    id = json_object_get_string_member(
+        json_array_get_object_element(list, json_array_get_length(list) - 1), "Id");
+    *job = xe_test_lab_ctl_json(lab, from, &error, "job", id, NULL);
+    ck_assert_msg(*job != NULL, "job %s: %s", id, error != NULL ? error->message : "");
+    return status;
+}
+
+static const char *
+jstr(JsonNode *j, const char *member)
+{
+    return json_object_get_string_member(json_node_get_object(j), member);
+}
+
+static guint64
+jint(JsonNode *j, const char *member)
+{
+    return (guint64)json_object_get_int_member(json_node_get_object(j), member);
+}
+
+/* The failure class of failed attempt @i (0-based). */
+static const char *
+attempt_class(JsonNode *j, guint i)
+{
+    JsonArray *a = json_object_get_array_member(json_node_get_object(j), "Attempts");
+
+    ck_assert_uint_gt(json_array_get_length(a), i);
+    return json_array_get_string_element(json_array_get_array_element(a, i), 1);
+}
+
+static void
+print_job(const char *test, JsonNode *j)
+{
+    printf("%s: %s after %" G_GUINT64_FORMAT " attempt(s); downtime %" G_GUINT64_FORMAT
+           " ms, time to running %" G_GUINT64_FORMAT " ms, device %" G_GUINT64_FORMAT
+           " bytes; %s %s\n",
+           test, jstr(j, "State"), jint(j, "Attempt"), jint(j, "Downtime"),
+           jint(j, "TimeToRunning"), jint(j, "DeviceBytes"), jstr(j, "FailureClass"),
+           jstr(j, "FailureReason"));
+}
+
+/* `xe-migratectl migrate` of a GPU domain: b's daemon reserves a VF like a's before libvirt
+ * starts (not the address a used: that one is taken on b), libvirt moves the domain
+ * peer-to-peer with the destination XML naming it, the job on D-Bus goes through the phases
+ * with its progress, libvirt's VFIO bytes are the VF's whole stream, and afterwards the
+ * domain runs on b only, holding that VF, with a's VF reset and released. */
+START_TEST(test_ctl_migrate_domain)
+{
+    g_autofree char *vf_a = pool_vf('a');
+    g_autofree char *stream = NULL;
+    g_autofree char *vf_b = NULL;
+    g_autoptr(JsonNode) job = NULL, taken = NULL, keep_b = NULL;
+    g_autoptr(GHashTable) res_a = NULL, res_b = NULL;
+    g_autoptr(GError) error = NULL;
+    guint64 size;
+
+    define_domain("gpu1", vf_a, PROFILE, TRUE, TRUE);
+    start_domain('a', "gpu1");
+    size = vf_stream_size('a', vf_a);
+    taken = xe_test_lab_ctl_json(lab, 'b', &error, "reserve", "standard", NULL);
+    ck_assert_msg(taken != NULL, "reserve on b: %s", error != NULL ? error->message : "");
+
+    ck_assert_msg(ctl_migrate('a', "gpu1", &stream, &job) == 0, "migrate: %s", stream);
+    print_job("xe-migratectl migrate gpu1", job);
+    ck_assert_str_eq(jstr(job, "State"), "completed");
+    ck_assert_uint_eq(jint(job, "Attempt"), 1);
+    ck_assert_msg(jint(job, "DeviceBytes") == size,
+                  "libvirt moved %" G_GUINT64_FORMAT " VFIO bytes, the VF's stream is "
+                  "%" G_GUINT64_FORMAT,
+                  jint(job, "DeviceBytes"), size);
+    ck_assert_uint_gt(jint(job, "Downtime"), 0);
+    ck_assert_uint_gt(jint(job, "TimeToRunning"), 0);
+    /* the stream showed the phases as libvirt went through them */
+    ck_assert_ptr_nonnull(strstr(stream, "\"Phase\":\"preparing-destination\""));
+    ck_assert_ptr_nonnull(strstr(stream, "\"Phase\":\"migrating\""));
+    ck_assert_ptr_nonnull(strstr(stream, "\"Phase\":\"switchover\""));
+
+    ck_assert(domain_running_on('b', "gpu1"));
+    ck_assert(!domain_running_on('a', "gpu1"));
+    ck_assert_uint_eq(qemus_on('a'), 0);
+    ck_assert_uint_eq(qemus_on('b'), 1);
+    vf_b = domain_vf('b', "gpu1");
+    ck_assert_str_ne(vf_b, json_object_get_string_member(json_node_get_object(taken), "vf"));
+    res_b = reservations('b');
+    ck_assert_str_eq(g_hash_table_lookup(res_b, vf_b), "domain:gpu1");
+    ck_assert_uint_eq(g_hash_table_size(res_b), 2); /* the domain's, and the one taken */
+    ck_assert_str_eq(json_object_get_string_member(vf_of('b', vf_b, &keep_b), "Driver"),
+                     "xe-vfio-pci");
+    res_a = reservations('a');
+    ck_assert_uint_eq(g_hash_table_size(res_a), 0);
+}
+END_TEST
+
+/* Arms an FLR on every VF of @host for when it enters @state (once each); NULL disarms. */
+static void
+arm_reset(char host, const char *state)
+{
+    for (int f = 1; f <= 4; f++) {
+        g_autofree char *value = state != NULL ? g_strdup_printf("0000:03:00.%d %s", f, state)
+                                               : g_strdup_printf("0000:03:00.%d", f);
+        g_autoptr(GError) error = NULL;
+
+        ck_assert_msg(xe_test_lab_sim_write(lab, host, "flr_on_state", value, &error), "%s",
+                      error != NULL ? error->message : "");
+    }
+}
+
+/* The source VF is reset as its save starts (the kernel aborts the stream, QEMU fails with
+ * ENODEV, libvirt carries it): the attempt is classed vf-reset, b gives its VF back, and the
+ * next attempt, with a fresh VF on b, completes; the domain ran on a until then and runs on
+ * b only after. */
+START_TEST(test_ctl_migrate_domain_source_reset_retried)
+{
+    g_autofree char *vf_a = pool_vf('a');
+    g_autofree char *stream = NULL;
+    g_autoptr(JsonNode) job = NULL;
+    g_autoptr(GHashTable) res_a = NULL, res_b = NULL;
+
+    define_domain("gpu1", vf_a, PROFILE, TRUE, TRUE);
+    start_domain('a', "gpu1");
+    arm_reset('a', "stop_copy");
+    ck_assert_msg(ctl_migrate('a', "gpu1", &stream, &job) == 0, "migrate: %s", stream);
+    arm_reset('a', NULL);
+    print_job("VF reset on the source during save", job);
+    ck_assert_str_eq(jstr(job, "State"), "completed");
+    ck_assert_uint_eq(jint(job, "Attempt"), 2);
+    ck_assert_str_eq(attempt_class(job, 0), "vf-reset");
+    ck_assert_ptr_nonnull(strstr(stream, "\"Phase\":\"backoff\""));
+    ck_assert(domain_running_on('b', "gpu1"));
+    ck_assert(!domain_running_on('a', "gpu1"));
+    ck_assert_uint_eq(qemus_on('a'), 0);
+    ck_assert_uint_eq(qemus_on('b'), 1);
+    res_b = reservations('b');
+    ck_assert_uint_eq(g_hash_table_size(res_b), 1);
+    res_a = reservations('a');
+    ck_assert_uint_eq(g_hash_table_size(res_a), 0);
+}
+END_TEST
+
+/* No VF on b can take the state: b's daemon refuses before libvirt starts; the job fails
+ * as incompatible with b's reason, the domain runs on in a, nothing is reserved for it on
+ * b. */
+START_TEST(test_ctl_migrate_domain_no_compatible_vf)
+{
+    g_autofree char *vf_a = pool_vf('a');
+    g_autofree char *stream = NULL;
+    g_autoptr(JsonNode) job = NULL;
+    g_autoptr(GHashTable) res_b = NULL;
+    g_autoptr(GError) error = NULL;
+    GHashTableIter iter;
+    gpointer owner;
+    guint taken = 0;
+
+    define_domain("gpu1", vf_a, PROFILE, TRUE, TRUE);
+    start_domain('a', "gpu1");
+    for (;;) {
+        g_autoptr(JsonNode) r = xe_test_lab_ctl_json(lab, 'b', &error, "reserve", "standard", NULL);
+
+        if (r == NULL)
+            break;
+        taken++;
+    }
+    ck_assert_int_ne(ctl_migrate('a', "gpu1", &stream, &job), 0);
+    print_job("no compatible VF on b", job);
+    ck_assert_str_eq(jstr(job, "State"), "failed");
+    ck_assert_str_eq(jstr(job, "FailureClass"), "incompatible");
+    ck_assert_ptr_nonnull(strstr(jstr(job, "FailureReason"), "no VF on this host for gpu1's VF"));
+    ck_assert_uint_eq(jint(job, "Attempt"), 1);
+    ck_assert(domain_running_on('a', "gpu1"));
+    ck_assert(!domain_running_on('b', "gpu1"));
+    ck_assert_uint_eq(qemus_on('b'), 0);
+    res_b = reservations('b');
+    ck_assert_uint_eq(g_hash_table_size(res_b), taken);
+    g_hash_table_iter_init(&iter, res_b);
+    while (g_hash_table_iter_next(&iter, NULL, &owner))
+        ck_assert_str_ne(owner, "domain:gpu1");
+}
+END_TEST
+
+/* A domain started without the enable-migration override: pre-flight names QEMU's blocker
+ * and the fix, before anything is asked of b; the domain runs on. */
+START_TEST(test_ctl_migrate_domain_blocker_named)
+{
+    g_autofree char *vf_a = pool_vf('a');
+    g_autofree char *stream = NULL;
+    g_autoptr(JsonNode) job = NULL;
+    g_autoptr(GHashTable) res_b = NULL;
+    const char *why;
+
+    define_domain("gpu1", vf_a, PROFILE, TRUE, FALSE);
+    start_domain('a', "gpu1");
+    ck_assert_int_ne(ctl_migrate('a', "gpu1", &stream, &job), 0);
+    print_job("no enable-migration override", job);
+    why = jstr(job, "FailureReason");
+    ck_assert_str_eq(jstr(job, "FailureClass"), "incompatible");
+    ck_assert_msg(strstr(why, "pre-flight: QEMU would block the migration of VF") != NULL &&
+                      strstr(why, "enable-migration=on") != NULL &&
+                      strstr(why, "xe-migratectl domain-prepare gpu1") != NULL,
+                  "%s", why);
+    ck_assert(domain_running_on('a', "gpu1"));
+    res_b = reservations('b');
+    ck_assert_uint_eq(g_hash_table_size(res_b), 0);
+}
+END_TEST
+
+/* Migrate names neither a VM of the daemon's nor a running domain: refused at once, saying
+ * so; a domain already migrating is refused too. */
+START_TEST(test_ctl_migrate_unknown_domain_refused)
+{
+    g_autofree char *out = NULL;
+
+    ck_assert_int_ne(xe_test_lab_ctl(lab, 'a', &out, "migrate", "nosuch", "--to", "b", NULL), 0);
+    printf("refused: %s", out);
+    ck_assert_msg(strstr(out, "no VM 'nosuch' on this host, nor a running libvirt domain of that "
+                              "name") != NULL,
+                  "%s", out);
+}
+END_TEST
+
 /* A domain without xe-migrated's metadata is none of the hook's business: it starts while
  * the daemon is down, and nothing is reserved for it. */
 START_TEST(test_other_domains_unaffected)
@@ -970,6 +1210,11 @@ main(int argc, char **argv)
         return xe_test_run_suite(s);
     }
     tcase_add_test(tc, test_virsh_migrate_with_the_hook);
+    tcase_add_test(tc, test_ctl_migrate_domain);
+    tcase_add_test(tc, test_ctl_migrate_domain_source_reset_retried);
+    tcase_add_test(tc, test_ctl_migrate_domain_no_compatible_vf);
+    tcase_add_test(tc, test_ctl_migrate_domain_blocker_named);
+    tcase_add_test(tc, test_ctl_migrate_unknown_domain_refused);
     tcase_add_test(tc, test_round_trip);
     tcase_add_test(tc, test_no_compatible_vf_refused);
     tcase_add_test(tc, test_destination_daemon_down_refused);
