@@ -343,6 +343,14 @@ service_engine_prepare_incoming_domain(Call *c)
     guint timeout_ms = 0;
 
     g_variant_get(c->params, "(&s@a{sv})", &xml, NULL);
+    if (*xe_agent_get_config(c->service->agent)->libvirt_uri == '\0') {
+        /* what it reserves would be nobody's to give back: neither the abort nor the
+         * reconcile can ask libvirt whether the domain runs here */
+        call_fail(c, g_error_new(XE_ERROR, XE_ERROR_NOT_SUPPORTED,
+                                 "libvirt-uri is empty in this host's configuration: "
+                                 "xe-migrated does not take libvirt domains here"));
+        return;
+    }
     if (c->options != NULL)
         g_variant_lookup(c->options, "timeout-ms", "u", &timeout_ms);
     if (timeout_ms == 0)

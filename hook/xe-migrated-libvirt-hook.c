@@ -150,8 +150,11 @@ main(int argc, char **argv)
             g_clear_error(&error);
             g_set_error(&error, G_DBUS_ERROR, G_DBUS_ERROR_SERVICE_UNKNOWN,
                         "xe-migrated is not running on this host (nothing owns " XE_BUS_NAME
-                        " on its bus), so no VF can be prepared for the domain: start "
-                        "xe-migrated.service and try again");
+                        " on its bus)%s",
+                        g_str_equal(argv[2], "release")
+                            ? ""
+                            : ", so no VF can be prepared for the domain: start "
+                              "xe-migrated.service and try again");
         } else if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT)) {
             g_prefix_error(&error, "xe-migrated did not answer within %d ms: ", timeout_ms);
         }

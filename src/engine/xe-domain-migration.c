@@ -16,6 +16,7 @@
  *                policy's bandwidths and connections; libvirt's job statistics every 250 ms
  *                give the progress (RAM and VFIO bytes); the downtime is stepped within the
  *                budget; a stall, the completion timeout and Cancel abort libvirt's job
+ *                (a lost peer daemon does not: libvirt runs both ends)
  *   completion   libvirt's: the destination runs the domain before the source's QEMU
  *                ends, and the source's release hook resets the old VFs and returns them to
  *                the pool; libvirt's JOB_COMPLETED event (libvirt-glib dispatches it on the
@@ -101,8 +102,9 @@ typedef struct {
 
     virConnectPtr conn;
     virDomainPtr dom;
-    char *xml; /* migratable */
-    char *vfs; /* the source VFs, ", "-joined (hooks, log) */
+    char *xml;      /* migratable, live */
+    char *inactive; /* the persistent definition, migratable; NULL for a transient domain */
+    char *vfs;      /* the source VFs, ", "-joined (hooks, log) */
     gboolean persistent;
     gboolean was_running;
     guint64 vf_bytes, ram_bytes, estimate_ms, limit_ms;
@@ -111,6 +113,7 @@ typedef struct {
     guint attempt;
     XePeer *peer;
     char *dest_xml;
+    char *dest_persist_xml; /* the definition for the destination, pointing at its VFs */
     char *dest_vfs;
     Completed *completed;
     int event_id;
@@ -136,9 +139,11 @@ domain_migration_free(DomainMigration *m)
     xe_policy_free(m->policy);
     xe_job_run_clear(&m->run);
     g_free(m->xml);
+    g_free(m->inactive);
     g_free(m->vfs);
     xe_peer_free(m->peer);
     g_free(m->dest_xml);
+    g_free(m->dest_persist_xml);
     g_free(m->dest_vfs);
     if (m->completed != NULL)
         completed_unref(m->completed);
@@ -161,14 +166,21 @@ inform(DomainMigration *m, const char *phase)
     xe_job_run_inform(&m->run, phase, m->vfs, m->dest_vfs);
 }
 
-/* "running", "paused" (with libvirt's reason), or NULL when the domain is not active here */
+/* "running", "paused" (with libvirt's reason), "other", or NULL when the domain is not
+ * active here; "unknown" when libvirt cannot say (its error logged). */
 static char *
 local_state(DomainMigration *m, int *reason_out)
 {
     int state = VIR_DOMAIN_NOSTATE, reason = 0;
+    int active = virDomainIsActive(m->dom);
 
-    if (virDomainIsActive(m->dom) != 1 || virDomainGetState(m->dom, &state, &reason, 0) < 0)
+    if (active == 0)
         return NULL;
+    if (active < 0 || virDomainGetState(m->dom, &state, &reason, 0) < 0) {
+        g_message("job %s: libvirt cannot say what domain %s does here: %s", xe_job_get_id(m->job),
+                  m->name, virGetLastErrorMessage());
+        return g_strdup("unknown");
+    }
     if (reason_out != NULL)
         *reason_out = reason;
     return g_strdup(state == VIR_DOMAIN_RUNNING  ? "running"
@@ -261,16 +273,21 @@ preflight(DomainMigration *m, GError **error)
                     "libvirt domain '%s' does not run on this host", m->name);
         return FALSE;
     }
-    if (g_str_equal(state, "other")) {
+    if (g_str_equal(state, "other") || g_str_equal(state, "unknown")) {
         g_set_error(error, XE_ERROR, XE_ERROR_BUSY,
                     "domain '%s' is neither running nor paused: it migrates from either", m->name);
         return FALSE;
     }
     m->was_running = g_str_equal(state, "running");
     m->persistent = virDomainIsPersistent(m->dom) == 1;
-    m->xml = virDomainGetXMLDesc(m->dom, VIR_DOMAIN_XML_MIGRATABLE);
+    /* (secure: what the destination defines keeps the domain's passwords) */
+    m->xml = virDomainGetXMLDesc(m->dom, VIR_DOMAIN_XML_MIGRATABLE | VIR_DOMAIN_XML_SECURE);
     if (m->xml == NULL)
         return libvirt_failed(error, XE_ERROR_FAILED, "reading the domain's XML");
+    if (m->persistent && (m->inactive = virDomainGetXMLDesc(
+                              m->dom, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_MIGRATABLE |
+                                          VIR_DOMAIN_XML_SECURE)) == NULL)
+        return libvirt_failed(error, XE_ERROR_FAILED, "reading the domain's definition");
     d = xe_libvirt_domain_parse(m->xml, error);
     if (d == NULL)
         return FALSE;
@@ -317,7 +334,6 @@ preflight(DomainMigration *m, GError **error)
 typedef struct {
     gboolean timed_out;
     gboolean cancelled;
-    gboolean transport_down;
     char *error; /* libvirt's */
     XeFailureClass forced;
     char *forced_reason;
@@ -458,16 +474,30 @@ measured_estimate(DomainMigration *m, guint64 bps, gint64 elapsed_us, char **why
 }
 
 /* Follows libvirt's job until the API returns: progress, the downtime steps, the phase
- * (switchover once libvirt paused the guest for it), and an abort on a stall, the
- * completion timeout, a lost peer or Cancel. */
+ * (switchover once libvirt paused the guest for it), and an abort on a stall in the live
+ * phase (the switchover moves the VF's state with no count until its end), the completion
+ * timeout or Cancel. */
+/* libvirt aborts QEMU's migration and resumes the source; a switchover that already
+ * completed is not abortable and ends as it would have. FALSE when libvirt did not take it
+ * (no job yet, a lost answer): asked again at the next interval. */
+static gboolean
+abort_job(DomainMigration *m)
+{
+    if (virDomainAbortJob(m->dom) == 0)
+        return TRUE;
+    g_message("job %s: libvirt did not abort (yet): %s", xe_job_get_id(m->job),
+              virGetLastErrorMessage());
+    return FALSE;
+}
+
 static void
 follow(DomainMigration *m, Perform *p, Evidence *e)
 {
     const XePolicy *pol = m->policy;
-    gint64 start = g_get_monotonic_time(), last_time = start, last_step = start;
+    gint64 start = g_get_monotonic_time(), moving = 0, last_time = start, last_step = start;
     guint64 last_bytes = 0, bps = 0;
     guint step = 0;
-    gboolean started = FALSE, switchover = FALSE, aborting = FALSE;
+    gboolean switchover = FALSE, aborting = FALSE, aborted = FALSE;
     gulong cancel_id = g_cancellable_connect(m->cancellable, G_CALLBACK(perform_wake), p, NULL);
 
     for (;;) {
@@ -478,7 +508,8 @@ follow(DomainMigration *m, Perform *p, Evidence *e)
         g_autofree char *why = NULL;
 
         g_mutex_lock(&p->lock);
-        if (!p->done && !g_cancellable_is_cancelled(m->cancellable))
+        /* a Cancel not acted on yet wakes the wait; otherwise one interval */
+        if (!p->done && (aborting || !g_cancellable_is_cancelled(m->cancellable)))
             g_cond_wait_until(&p->cond, &p->lock,
                               g_get_monotonic_time() + PROGRESS_INTERVAL_MS * 1000);
         done = p->done;
@@ -486,31 +517,35 @@ follow(DomainMigration *m, Perform *p, Evidence *e)
         if (done)
             break;
         now = g_get_monotonic_time();
-        if (aborting)
+        if (aborting) {
+            if (!aborted)
+                aborted = abort_job(m);
             continue;
+        }
         if (g_cancellable_is_cancelled(m->cancellable))
             e->cancelled = TRUE;
         else if (pol->completion_timeout_ms > 0 &&
                  (guint64)(now - start) / 1000 > pol->completion_timeout_ms)
             e->timed_out = TRUE;
-        else if (pol->stall_timeout_ms > 0 &&
+        /* a stall counts once data moves (libvirt's Begin and Prepare, a destination QEMU
+         * pinning the guest's RAM, come first) and until the switchover (the VF's state moves
+         * with no count until its end) */
+        else if (pol->stall_timeout_ms > 0 && moving > 0 && !switchover &&
                  (guint64)(now - last_time) / 1000 > pol->stall_timeout_ms)
             e->timed_out = TRUE;
-        else if (!xe_peer_is_connected(m->peer))
-            e->transport_down = TRUE;
-        if (e->cancelled || e->timed_out || e->transport_down) {
-            /* libvirt aborts QEMU's migration and resumes the source; a switchover that
-             * already completed is not abortable and ends as it would have */
+        /* (a lost peer daemon is no reason to stop: libvirt runs both ends, and the peer's
+         * part, the reservation, is done and on its record) */
+        if (e->cancelled || e->timed_out) {
             aborting = TRUE;
-            if (virDomainAbortJob(m->dom) < 0)
-                g_message("job %s: libvirt did not abort: %s", xe_job_get_id(m->job),
-                          virGetLastErrorMessage());
+            aborted = abort_job(m);
             continue;
         }
         progress(m, &last_bytes, &last_time, &bps);
-        if (!started && last_bytes > 0) {
+        if (moving == 0 && last_bytes > 0) {
             /* QEMU's downtime-limit exists once libvirt's job does */
-            started = TRUE;
+            moving = now;
+            last_time = now;
+            last_step = now;
             set_downtime(m, xe_policy_downtime_step_ms(pol, m->estimate_ms, 0));
         }
         if (!switchover && m->was_running && (state = local_state(m, &reason)) != NULL &&
@@ -519,14 +554,15 @@ follow(DomainMigration *m, Perform *p, Evidence *e)
             xe_job_run_phase(&m->run, XE_JOB_PHASE_SWITCHOVER);
             inform(m, "switchover");
         }
-        if (!switchover && !measured_estimate(m, bps, now - start, &why)) {
+        if (!switchover && moving > 0 && !measured_estimate(m, bps, now - moving, &why)) {
             e->forced = XE_FAILURE_INCOMPATIBLE;
             e->forced_reason = g_steal_pointer(&why);
             aborting = TRUE;
-            (void)virDomainAbortJob(m->dom);
+            aborted = abort_job(m);
             continue;
         }
-        if (started && !switchover && pol->downtime_steps > 1 && step + 1 < pol->downtime_steps &&
+        if (moving > 0 && !switchover && pol->downtime_steps > 1 &&
+            step + 1 < pol->downtime_steps &&
             (guint64)(now - last_step) / 1000 >= pol->step_interval_ms) {
             step++;
             last_step = now;
@@ -544,18 +580,23 @@ migrate_params(DomainMigration *m, int *nparams, unsigned int *flags)
     int max = 0;
 
     *nparams = 0;
-    *flags = VIR_MIGRATE_LIVE | VIR_MIGRATE_PEER2PEER | VIR_MIGRATE_PERSIST_DEST;
+    *flags = VIR_MIGRATE_LIVE | VIR_MIGRATE_PEER2PEER;
     /* never VIR_MIGRATE_POSTCOPY: a destination that dies in post-copy loses the guest */
-    if (m->persistent)
-        *flags |= VIR_MIGRATE_UNDEFINE_SOURCE;
     virTypedParamsAddString(&params, nparams, &max, VIR_MIGRATE_PARAM_DEST_XML, m->dest_xml);
+    if (m->dest_persist_xml != NULL) {
+        /* the definition moves too, pointing at the destination's VFs (libvirt would send
+         * the source's, naming this host's addresses); a transient domain stays transient */
+        *flags |= VIR_MIGRATE_PERSIST_DEST | VIR_MIGRATE_UNDEFINE_SOURCE;
+        virTypedParamsAddString(&params, nparams, &max, VIR_MIGRATE_PARAM_PERSIST_XML,
+                                m->dest_persist_xml);
+    }
     if (p->max_bandwidth > 0) /* libvirt's unit: MiB/s */
         virTypedParamsAddULLong(&params, nparams, &max, VIR_MIGRATE_PARAM_BANDWIDTH,
                                 MAX(p->max_bandwidth / 1048576, 1));
-    if (p->switchover_bandwidth > 0)
+    if (p->switchover_bandwidth > 0) /* MiB/s too */
         virTypedParamsAddULLong(&params, nparams, &max,
                                 VIR_MIGRATE_PARAM_BANDWIDTH_AVAIL_SWITCHOVER,
-                                p->switchover_bandwidth);
+                                MAX(p->switchover_bandwidth / 1048576, 1));
     if (p->multifd) {
         *flags |= VIR_MIGRATE_PARALLEL;
         virTypedParamsAddInt(&params, nparams, &max, VIR_MIGRATE_PARAM_PARALLEL_CONNECTIONS,
@@ -579,6 +620,66 @@ vfs_of(const char *xml)
         g_string_append_printf(out, "%s%s", i > 0 ? ", " : "",
                                ((XeLibvirtVf *)vfs->pdata[i])->host);
     return g_string_free(g_steal_pointer(&out), FALSE);
+}
+
+/* The definition for the destination: the source's, each VF the live domain holds pointed at
+ * the VF the destination reserved in its place. */
+static char *
+persist_xml(DomainMigration *m, GError **error)
+{
+    g_autoptr(XeLibvirtDomain) live = xe_libvirt_domain_parse(m->xml, error);
+    g_autoptr(XeLibvirtDomain) dest = NULL;
+    g_autoptr(XeLibvirtDomain) def = NULL;
+    GPtrArray *from, *to, *mine;
+
+    if (live == NULL || (dest = xe_libvirt_domain_parse(m->dest_xml, error)) == NULL ||
+        (def = xe_libvirt_domain_parse(m->inactive, error)) == NULL)
+        return NULL;
+    from = xe_libvirt_domain_get_vfs(live);
+    to = xe_libvirt_domain_get_vfs(dest);
+    mine = xe_libvirt_domain_get_vfs(def);
+    if (from->len != to->len) {
+        g_set_error(error, XE_ERROR, XE_ERROR_BAD_DATA,
+                    "%s's daemon answered with %u VFs for the domain's %u", m->host, to->len,
+                    from->len);
+        return NULL;
+    }
+    for (guint i = 0; i < mine->len; i++) {
+        const char *host = ((XeLibvirtVf *)mine->pdata[i])->host;
+        guint j = 0;
+
+        while (j < from->len && !g_str_equal(((XeLibvirtVf *)from->pdata[j])->host, host))
+            j++;
+        if (j == from->len) {
+            g_set_error(error, XE_ERROR, XE_ERROR_INCOMPATIBLE,
+                        "the definition of domain %s names VF %s, which the running domain "
+                        "does not hold: its definition cannot move with it (virsh edit %s, or "
+                        "restart the domain from its definition)",
+                        m->name, host, m->name);
+            return NULL;
+        }
+        if (!xe_libvirt_domain_retarget(def, i, ((XeLibvirtVf *)to->pdata[j])->host, NULL, error))
+            return NULL;
+    }
+    return xe_libvirt_domain_to_xml(def);
+}
+
+/* libvirt words a hook's refusal "Hook script execution failed: internal error: Child
+ * process (ENVIRONMENT... /etc/libvirt/hooks/qemu.d/...) unexpected exit status 1: LINE":
+ * the hook's line is what says what, where and why. Takes @error. */
+static char *
+hook_refusal(char *error)
+{
+    const char *line = error != NULL && strstr(error, "Hook script execution failed") != NULL
+                           ? strstr(error, "xe-migrated: domain ")
+                           : NULL;
+    char *out;
+
+    if (line == NULL)
+        return error;
+    out = g_strdup_printf("a libvirt hook refused: %s", line);
+    g_free(error);
+    return out;
 }
 
 typedef enum {
@@ -618,6 +719,13 @@ attempt(DomainMigration *m, Evidence *e)
         return ATTEMPT_FAILED;
     }
     m->dest_vfs = vfs_of(m->dest_xml);
+    if (m->inactive != NULL && (m->dest_persist_xml = persist_xml(m, &error)) == NULL) {
+        e->forced = g_error_matches(error, XE_ERROR, XE_ERROR_INCOMPATIBLE)
+                        ? XE_FAILURE_INCOMPATIBLE
+                        : XE_FAILURE_UNKNOWN;
+        e->forced_reason = g_strdup(error->message);
+        return ATTEMPT_FAILED;
+    }
     xe_log_event(G_LOG_LEVEL_MESSAGE, XE_MESSAGE_MIGRATION_STARTED, NULL, m->vfs, NULL,
                  "job %s: domain %s to %s (VF %s), attempt %u", xe_job_get_id(m->job), m->name,
                  m->host, m->dest_vfs, m->attempt);
@@ -639,7 +747,7 @@ attempt(DomainMigration *m, Evidence *e)
     g_cond_clear(&p.cond);
     if (p.ret == 0)
         return ATTEMPT_COMPLETED;
-    e->error = p.error;
+    e->error = hook_refusal(p.error);
     return ATTEMPT_FAILED;
 }
 
@@ -665,73 +773,127 @@ record_downtime(DomainMigration *m)
     g_mutex_unlock(&c->lock);
 }
 
-/* the destination's reservations of a failed attempt, given back (its daemon refuses while
- * the domain runs there; a libvirt that took the migration's prepare released them itself) */
+#define SETTLE_MS      30000 /* libvirt tearing down an incoming, restarting, answering */
+#define SETTLE_POLL_MS 500
+
+/* The peer daemon, connected again when the link went. NULL with @error when it cannot be. */
+static XePeer *
+peer(DomainMigration *m, GError **error)
+{
+    if (m->peer != NULL && !xe_peer_is_connected(m->peer))
+        g_clear_pointer(&m->peer, xe_peer_free);
+    if (m->peer == NULL)
+        m->peer = xe_peer_connect((const char *const *)m->settings->transport, m->host,
+                                  CONNECT_TIMEOUT_MS, NULL, error);
+    return m->peer;
+}
+
+/* the destination's reservations of a failed attempt, given back. Its daemon refuses while
+ * the domain is active on its libvirt (libvirt may still be tearing down the incoming, whose
+ * release hook then gives them back itself): asked again until it settles. What cannot be
+ * given back now is the destination's reconcile's once the domain is known not to run there. */
 static void
 drop_destination(DomainMigration *m)
 {
-    g_autoptr(GError) error = NULL;
+    gint64 deadline = g_get_monotonic_time() + SETTLE_MS * 1000;
 
-    if (m->peer != NULL && m->dest_xml != NULL &&
-        !xe_peer_abort_incoming_domain(m->peer, m->dest_xml, m->settings->peer_timeout_ms, &error))
-        g_warning("job %s: %s (the reconcile on %s releases them once the domain is known not "
-                  "to run there)",
-                  xe_job_get_id(m->job), error->message, m->host);
+    while (m->dest_xml != NULL) {
+        g_autoptr(GError) error = NULL;
+
+        if (peer(m, &error) != NULL &&
+            xe_peer_abort_incoming_domain(m->peer, m->dest_xml, m->settings->peer_timeout_ms,
+                                          &error))
+            break;
+        if (g_get_monotonic_time() >= deadline) {
+            g_warning("job %s: %s (the reconcile on %s releases them once the domain is known "
+                      "not to run there)",
+                      xe_job_get_id(m->job), error->message, m->host);
+            break;
+        }
+        (void)xe_sleep(SETTLE_POLL_MS, NULL);
+    }
     g_clear_pointer(&m->peer, xe_peer_free);
     g_clear_pointer(&m->dest_xml, g_free);
+    g_clear_pointer(&m->dest_persist_xml, g_free);
 }
 
 typedef enum {
     WHERE_SOURCE,      /* runs here */
-    WHERE_PAUSED,      /* here, paused, and not resumed */
     WHERE_DESTINATION, /* runs there: the migration did happen */
     WHERE_NOWHERE,     /* neither host's libvirt runs it */
+    WHERE_BOTH,        /* both run it: libvirt broke its promise */
+    WHERE_UNKNOWN,     /* not known within SETTLE_MS: left as it is */
 } Where;
 
-/* Where the domain runs after libvirt's API failed, asked from both libvirts. A source
- * libvirt left paused is resumed only once the destination is known not to run it. */
+typedef enum {
+    THERE_ABSENT,   /* not defined there, or shut off, or crashed */
+    THERE_INCOMING, /* libvirt's incoming, paused for the migration: not a running copy */
+    THERE_RUNS,     /* active there: running, paused by somebody, ... */
+    THERE_UNKNOWN,  /* the peer cannot say */
+} There;
+
+static There
+there_now(DomainMigration *m, char **state, GError **error)
+{
+    g_free(*state);
+    *state = peer(m, error) != NULL
+                 ? xe_peer_domain_state(m->peer, m->name, m->settings->peer_timeout_ms, error)
+                 : NULL;
+    if (*state == NULL || g_str_equal(*state, "unknown") || g_str_equal(*state, "no state"))
+        return THERE_UNKNOWN;
+    if (**state == '\0' || g_str_equal(*state, "shut off") || g_str_equal(*state, "crashed"))
+        return THERE_ABSENT;
+    if (g_str_equal(*state, "paused (migration)") || g_str_equal(*state, "paused (starting up)"))
+        return THERE_INCOMING;
+    return THERE_RUNS;
+}
+
+/* Where the domain runs after libvirt's API failed, asked of both libvirts until both say
+ * something definite (or SETTLE_MS). A source left paused that ran before the job is resumed
+ * only once the destination is known to have no copy of it. */
 static Where
 where_now(DomainMigration *m, char **why)
 {
-    g_autofree char *here = local_state(m, NULL);
-    g_autofree char *there = NULL;
-    g_autoptr(GError) error = NULL;
+    gint64 deadline = g_get_monotonic_time() + SETTLE_MS * 1000;
+    g_autofree char *state = NULL;
 
-    if (here != NULL && g_str_equal(here, "running"))
-        return WHERE_SOURCE;
-    if (m->peer == NULL)
-        m->peer = xe_peer_connect((const char *const *)m->settings->transport, m->host,
-                                  CONNECT_TIMEOUT_MS, NULL, &error);
-    if (m->peer != NULL)
-        there = xe_peer_domain_state(m->peer, m->name, m->settings->peer_timeout_ms, &error);
-    if (there != NULL && (g_str_equal(there, "running") || g_str_equal(there, "paused"))) {
-        if (here == NULL)
-            return WHERE_DESTINATION;
-        *why = g_strdup_printf("the domain is paused here and %s on %s: libvirt's own "
-                               "migration recovery decides (virsh domjobinfo, virsh resume "
-                               "on the host that should run it)",
-                               there, m->host);
-        return WHERE_PAUSED;
-    }
-    if (here == NULL) {
-        *why = g_strdup_printf(there != NULL ? "the domain runs on neither host"
-                                             : "the domain does not run here, and %s cannot "
-                                               "say whether it runs there: %s",
-                               m->host, error != NULL ? error->message : "");
-        return there != NULL ? WHERE_NOWHERE : WHERE_PAUSED;
-    }
-    if (g_str_equal(here, "paused") && m->was_running && there != NULL) {
-        if (virDomainResume(m->dom) == 0)
+    for (;;) {
+        g_autofree char *here = local_state(m, NULL);
+        g_autoptr(GError) error = NULL;
+        There there = there_now(m, &state, &error);
+        gboolean here_runs = here != NULL && (g_str_equal(here, "running") ||
+                                              (g_str_equal(here, "paused") && !m->was_running));
+
+        if (here_runs && there == THERE_RUNS) {
+            *why = g_strdup_printf("domain %s runs on this host and on %s (%s there): stop the "
+                                   "copy that must not run (virsh destroy on that host)",
+                                   m->name, m->host, state);
+            return WHERE_BOTH;
+        }
+        if (here_runs && there != THERE_UNKNOWN)
             return WHERE_SOURCE;
-        *why = g_strdup_printf("the domain stays paused here: %s", virGetLastErrorMessage());
-        return WHERE_PAUSED;
+        if (here == NULL && there == THERE_RUNS)
+            return WHERE_DESTINATION;
+        if (here == NULL && there == THERE_ABSENT) {
+            *why = g_strdup("the domain runs on neither host");
+            return WHERE_NOWHERE;
+        }
+        if (here != NULL && g_str_equal(here, "paused") && there == THERE_ABSENT) {
+            if (virDomainResume(m->dom) == 0)
+                return WHERE_SOURCE;
+            g_message("job %s: domain %s did not resume here: %s", xe_job_get_id(m->job), m->name,
+                      virGetLastErrorMessage());
+        }
+        if (g_get_monotonic_time() >= deadline) {
+            *why = g_strdup_printf(
+                "the domain is %s here and %s on %s%s%s: it is left as it is (virsh domstate on "
+                "both hosts; virsh resume on the one that should run it)",
+                here != NULL ? here : "not active", state != NULL ? state : "unknown", m->host,
+                error != NULL ? ": " : "", error != NULL ? error->message : "");
+            return WHERE_UNKNOWN;
+        }
+        (void)xe_sleep(SETTLE_POLL_MS, NULL);
     }
-    if (g_str_equal(here, "paused") && !m->was_running)
-        return WHERE_SOURCE; /* it was paused before the job */
-    *why = g_strdup_printf("the domain is %s here and %s cannot say whether it runs there "
-                           "(%s): it is left as it is",
-                           here, m->host, error != NULL ? error->message : "no answer");
-    return WHERE_PAUSED;
 }
 
 static gboolean
@@ -770,7 +932,6 @@ classify(DomainMigration *m, Evidence *e, char **reason)
     XeFailureEvidence ev = {
         .cancelled = e->cancelled,
         .timed_out = e->timed_out,
-        .transport_down = e->transport_down,
         .source_error = e->error,
     };
 
@@ -857,6 +1018,10 @@ job_thread(gpointer data)
 
             g_free(reason);
             reason = g_steal_pointer(&more);
+            if (where == WHERE_BOTH)
+                xe_log_event(G_LOG_LEVEL_WARNING, XE_MESSAGE_MIGRATION_FAILED, NULL, m->vfs, NULL,
+                             "job %s: %s", xe_job_get_id(m->job), why);
+            /* nothing of the destination is touched unless it is known not to run it */
             if (where == WHERE_NOWHERE)
                 drop_destination(m);
             else

@@ -136,6 +136,11 @@ state_text(virDomainPtr dom)
     if (virDomainGetState(dom, &state, &reason, 0) < 0 || state < 0 ||
         state >= (int)G_N_ELEMENTS(states))
         return "unknown";
+    /* an incoming migration's domain is no running copy (a source's daemon asks) */
+    if (state == VIR_DOMAIN_PAUSED && reason == VIR_DOMAIN_PAUSED_MIGRATION)
+        return "paused (migration)";
+    if (state == VIR_DOMAIN_PAUSED && reason == VIR_DOMAIN_PAUSED_STARTING_UP)
+        return "paused (starting up)";
     return states[state];
 }
 

@@ -4,6 +4,7 @@
  */
 #include "xe-test-qemu.h"
 
+#include <check.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -220,4 +221,99 @@ xe_test_qemu_start_dirtying(const char *name, const char *memory, const char *co
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED,
                 "the dirtying guest makes no progress, with %s nor with tcg", accels[0]);
     return NULL;
+}
+
+/* a migration by hand */
+
+static void
+on_event_seen(XeQmpClient *client, const char *name, JsonObject *data, gint64 timestamp,
+              gpointer user_data)
+{
+    GHashTable *seen = user_data;
+    XeQmpMigrationStatus status;
+
+    if (g_str_equal(name, "MIGRATION") && (!xe_qmp_event_migration_decode(data, &status, NULL) ||
+                                           status != XE_QMP_MIGRATION_STATUS_COMPLETED))
+        return;
+    if (!g_hash_table_contains(seen, name))
+        g_hash_table_insert(seen, g_strdup(name), g_memdup2(&timestamp, sizeof(timestamp)));
+}
+
+XeQmpClient *
+xe_test_qemu_connect_seeing(XeQemuProcess *p, GHashTable *seen)
+{
+    XeQmpCapability caps[] = { { "events", TRUE }, { "return-path", TRUE } };
+    XeTestResult r = { 0 };
+    g_autoptr(GError) error = NULL;
+    XeQmpClient *c;
+
+    xe_qemu_process_connect_async(p, NULL, xe_test_result_cb, &r);
+    c = xe_qemu_process_connect_finish(p, xe_test_result_wait(&r, 20000, "connect"), &error);
+    xe_test_result_clear(&r);
+    ck_assert_msg(c != NULL, "QMP: %s", error ? error->message : "");
+    g_signal_connect(c, "event", G_CALLBACK(on_event_seen), seen);
+    xe_qmp_migrate_set_capabilities_async(c, caps, G_N_ELEMENTS(caps), NULL, xe_test_result_cb, &r);
+    ck_assert_msg(
+        xe_qmp_migrate_set_capabilities_finish(c, xe_test_result_wait(&r, 10000, "caps"), &error),
+        "caps: %s", error ? error->message : "");
+    xe_test_result_clear(&r);
+    return c;
+}
+
+static void
+wait_seen(GHashTable *seen, const char *name, guint timeout_s)
+{
+    gint64 deadline = g_get_monotonic_time() + timeout_s * G_USEC_PER_SEC;
+
+    while (!g_hash_table_contains(seen, name)) {
+        ck_assert_msg(g_get_monotonic_time() < deadline, "no %s within %u s", name, timeout_s);
+        g_main_context_iteration(NULL, TRUE);
+    }
+}
+
+void
+xe_test_qemu_bare_migrate(XeQemuProcess *src, XeQemuProcess *dst, const char *dst_addr, gint64 t0,
+                          double *running_ms, double *downtime_ms, double *qemu_downtime_ms)
+{
+    g_autofree char *listen = g_strdup_printf("tcp:%s:0", dst_addr);
+    g_autofree char *uri = NULL;
+    g_autoptr(GHashTable) src_seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    g_autoptr(GHashTable) dst_seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    g_autoptr(XeQmpClient) s = xe_test_qemu_connect_seeing(src, src_seen);
+    g_autoptr(XeQmpClient) d = xe_test_qemu_connect_seeing(dst, dst_seen);
+    g_autoptr(XeQmpMigrationInfo) info = NULL;
+    g_autoptr(GError) error = NULL;
+    XeTestResult r = { 0 };
+
+    xe_qmp_migrate_incoming_async(d, listen, FALSE, XE_QMP_EXIT_ON_ERROR_DEFAULT, NULL,
+                                  xe_test_result_cb, &r);
+    ck_assert_msg(
+        xe_qmp_migrate_incoming_finish(d, xe_test_result_wait(&r, 10000, "incoming"), &error),
+        "migrate-incoming: %s", error ? error->message : "");
+    xe_test_result_clear(&r);
+    xe_qmp_query_migrate_async(d, NULL, xe_test_result_cb, &r);
+    info = xe_qmp_query_migrate_finish(d, xe_test_result_wait(&r, 10000, "qm"), &error);
+    xe_test_result_clear(&r);
+    ck_assert(info != NULL && info->socket_port != NULL);
+    uri = g_strdup_printf("tcp:%s:%s", dst_addr, info->socket_port);
+    g_clear_pointer(&info, xe_qmp_migration_info_free);
+    xe_qmp_migrate_async(s, uri, FALSE, NULL, xe_test_result_cb, &r);
+    ck_assert_msg(xe_qmp_migrate_finish(s, xe_test_result_wait(&r, 10000, "migrate"), &error),
+                  "migrate: %s", error ? error->message : "");
+    xe_test_result_clear(&r);
+    wait_seen(src_seen, "MIGRATION", 120);
+    xe_qmp_cont_async(d, NULL, xe_test_result_cb, &r);
+    ck_assert_msg(xe_qmp_cont_finish(d, xe_test_result_wait(&r, 10000, "cont"), &error), "cont: %s",
+                  error ? error->message : "");
+    xe_test_result_clear(&r);
+    *running_ms = (g_get_monotonic_time() - t0) / 1000.0;
+    wait_seen(dst_seen, "RESUME", 10);
+    *downtime_ms = (*(gint64 *)g_hash_table_lookup(dst_seen, "RESUME") -
+                    *(gint64 *)g_hash_table_lookup(src_seen, "STOP")) /
+                   1000.0;
+    xe_qmp_query_migrate_async(s, NULL, xe_test_result_cb, &r);
+    info = xe_qmp_query_migrate_finish(s, xe_test_result_wait(&r, 10000, "qm src"), &error);
+    xe_test_result_clear(&r);
+    ck_assert(info != NULL && info->has_downtime);
+    *qemu_downtime_ms = (double)info->downtime_ms;
 }

@@ -53,6 +53,20 @@ XeQmpClient *xe_test_qemu_connect(XeTestQemu *qemu, GError **error);
 /* Kills QEMU if it still runs, reaps it and removes its directory. */
 void xe_test_qemu_free(XeTestQemu *qemu);
 
+/* @p's monitor, with the events and return-path capabilities on; each event's first time
+ * (MIGRATION: its "completed") recorded in @seen (name -> gint64 µs, QEMU's timestamp). */
+XeQmpClient *xe_test_qemu_connect_seeing(XeQemuProcess *p, GHashTable *seen);
+/* A migration by hand, as an operator runs one without xe-migrated (or libvirt): @src
+ * running, @dst started paused (-incoming defer) where @dst_addr reaches it; events and
+ * return-path on both sides, migrate-incoming on tcp:@dst_addr:0, migrate, the source's
+ * MIGRATION completed, cont on the destination. *@running_ms runs from @t0 (monotonic µs,
+ * the caller's start) to cont's answer, *@downtime_ms from the source's STOP event to the
+ * destination's RESUME, *@qemu_downtime_ms is the source's own figure. Fails the test on any
+ * error. */
+void xe_test_qemu_bare_migrate(XeQemuProcess *src, XeQemuProcess *dst, const char *dst_addr,
+                               gint64 t0, double *running_ms, double *downtime_ms,
+                               double *qemu_downtime_ms);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(XeTestQemu, xe_test_qemu_free)
 
 G_END_DECLS

@@ -15,9 +15,11 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "xe-test-lab.h"
+#include "xe-test-qemu.h"
 #include "xe-test-util.h"
 
 #define PROFILE                                                                              \
@@ -215,15 +217,18 @@ reservations(char host)
     return table;
 }
 
-/* The VF the domain's hostdev names on @host, from libvirt's live XML. */
+/* The VF the domain's hostdev names on @host, from libvirt's live XML (@inactive: its
+ * persistent definition). */
 static char *
-domain_vf(char host, const char *name)
+domain_xml_vf(char host, const char *name, gboolean inactive)
 {
     g_autofree char *xml = NULL;
     const char *a;
     guint dom, bus, slot, fn;
 
-    ck_assert_int_eq(virsh(host, &xml, "dumpxml", name, NULL), 0);
+    ck_assert_int_eq(inactive ? virsh(host, &xml, "dumpxml", "--inactive", name, NULL)
+                              : virsh(host, &xml, "dumpxml", name, NULL),
+                     0);
     a = strstr(xml, "<source>");
     ck_assert(a != NULL);
     a = strstr(a, "<address domain=");
@@ -231,6 +236,12 @@ domain_vf(char host, const char *name)
               sscanf(a, "<address domain='0x%x' bus='0x%x' slot='0x%x' function='0x%x'", &dom, &bus,
                      &slot, &fn) == 4);
     return g_strdup_printf("%04x:%02x:%02x.%x", dom, bus, slot, fn);
+}
+
+static char *
+domain_vf(char host, const char *name)
+{
+    return domain_xml_vf(host, name, FALSE);
 }
 
 static guint64
@@ -888,6 +899,12 @@ START_TEST(test_ctl_migrate_domain)
     ck_assert_uint_eq(qemus_on('b'), 1);
     vf_b = domain_vf('b', "gpu1");
     ck_assert_str_ne(vf_b, json_object_get_string_member(json_node_get_object(taken), "vf"));
+    /* its definition moved with it, naming b's VF (a's address would be another's on b) */
+    {
+        g_autofree char *def_vf = domain_xml_vf('b', "gpu1", TRUE);
+
+        ck_assert_str_eq(def_vf, vf_b);
+    }
     res_b = reservations('b');
     ck_assert_str_eq(g_hash_table_lookup(res_b, vf_b), "domain:gpu1");
     ck_assert_uint_eq(g_hash_table_size(res_b), 2); /* the domain's, and the one taken */
@@ -1010,6 +1027,214 @@ START_TEST(test_ctl_migrate_domain_blocker_named)
 }
 END_TEST
 
+/* `xe-migratectl migrate --detach` from a: the job's id */
+static char *
+ctl_migrate_detached(const char *name)
+{
+    g_autofree char *out = NULL;
+
+    ck_assert_msg(xe_test_lab_ctl(lab, 'a', &out, "migrate", name, "--to", "b", "--detach", NULL) ==
+                      0,
+                  "migrate --detach: %s", out);
+    return g_strdup(strrchr(g_strstrip(out), '/') + 1);
+}
+
+/* Waits (a deadline, not a sleep) until a's job @id is in phase @phase or over. */
+static void
+wait_phase(const char *id, const char *phase)
+{
+    gint64 deadline = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
+
+    for (;;) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(JsonNode) job = xe_test_lab_ctl_json(lab, 'a', &error, "job", id, NULL);
+
+        ck_assert_msg(job != NULL, "job %s: %s", id, error != NULL ? error->message : "");
+        if (g_str_equal(jstr(job, "Phase"), phase) || g_str_equal(jstr(job, "Phase"), "done"))
+            return;
+        ck_assert_msg(g_get_monotonic_time() < deadline, "job %s never reached %s (%s)", id, phase,
+                      jstr(job, "Phase"));
+        g_usleep(20000);
+    }
+}
+
+/* The domain's reservations on @host: how many are owned by domain:@name. */
+static guint
+domain_reservations(char host, const char *name)
+{
+    g_autoptr(GHashTable) res = reservations(host);
+    g_autofree char *owner = g_strdup_printf("domain:%s", name);
+    GHashTableIter iter;
+    gpointer value;
+    guint n = 0;
+
+    g_hash_table_iter_init(&iter, res);
+    while (g_hash_table_iter_next(&iter, NULL, &value))
+        n += g_str_equal(value, owner);
+    return n;
+}
+
+/* The promise, checked from outside both daemons once their reconciles had their time
+ * (libvirt-reconcile-s is 5 s in the lab): the domain runs on exactly one host (libvirt's
+ * list on both, and the QEMU processes in each namespace), that host holds one VF for it,
+ * the other none. Returns the host it runs on. */
+static char
+assert_one_home(const char *name)
+{
+    gboolean on_a = domain_running_on('a', name), on_b = domain_running_on('b', name);
+    char home = on_a ? 'a' : 'b', other = on_a ? 'b' : 'a';
+    gint64 deadline = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
+
+    ck_assert_msg(on_a != on_b, "domain %s runs on %s", name, on_a ? "both hosts" : "no host");
+    ck_assert_uint_eq(qemus_on(home), 1);
+    ck_assert_uint_eq(qemus_on(other), 0);
+    while (domain_reservations(home, name) != 1 || domain_reservations(other, name) != 0) {
+        ck_assert_msg(g_get_monotonic_time() < deadline,
+                      "domain %s on %c: %u VF(s) reserved for it there, %u on %c", name, home,
+                      domain_reservations(home, name), domain_reservations(other, name), other);
+        g_usleep(200000);
+    }
+    return home;
+}
+
+/* A hook of @host's daemon that kills @victim with SIGKILL when a job reaches hook phase
+ * @phase (hooks run inside the job, so the moment is exact). */
+static void
+kill_at_phase(char host, const char *phase, GPid victim)
+{
+    g_autofree char *hook = xe_test_lab_path(lab, host, "hooks/20-kill");
+    g_autofree char *script =
+        g_strdup_printf("#!/bin/sh\n[ \"$1\" = %s ] && kill -9 %d\nexit 0\n", phase, (int)victim);
+
+    ck_assert(g_file_set_contents(hook, script, -1, NULL));
+    ck_assert_int_eq(chmod(hook, 0755), 0);
+}
+
+/* kill -9 of @victim's daemon when a's job for gpu1 reaches @phase: libvirt finishes or
+ * undoes its migration without it; the daemon, started again, and its peer account for
+ * every VF (a VF reserved for a domain that runs elsewhere is released by the reconcile);
+ * the domain then runs on @home only. */
+static void
+daemon_killed(char victim, const char *phase, char home)
+{
+    g_autofree char *vf_a = pool_vf('a');
+    g_autofree char *id = NULL;
+    g_autoptr(GError) error = NULL;
+    GPid pid = xe_test_lab_daemon_pid(lab, victim);
+    gint64 deadline = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
+
+    define_domain("gpu1", vf_a, PROFILE, TRUE, TRUE);
+    start_domain('a', "gpu1");
+    kill_at_phase('a', phase, pid);
+    id = ctl_migrate_detached("gpu1");
+    /* libvirt's migration (if it began) ends without the dead daemon */
+    while (xe_test_pid_alive(pid) ||
+           domain_running_on('a', "gpu1") == domain_running_on('b', "gpu1") ||
+           qemus_on('a') + qemus_on('b') != 1) {
+        ck_assert_msg(g_get_monotonic_time() < deadline,
+                      "%c's daemon killed at %s: libvirt's migration never ended", victim, phase);
+        g_usleep(100000);
+    }
+    if (victim == 'b') {
+        /* a's job goes on without its peer */
+        g_autoptr(JsonNode) job = NULL;
+
+        for (;;) {
+            g_clear_pointer(&job, json_node_unref);
+            job = xe_test_lab_ctl_json(lab, 'a', &error, "job", id, NULL);
+            ck_assert_msg(job != NULL, "job: %s", error != NULL ? error->message : "");
+            if (g_str_equal(jstr(job, "Phase"), "done"))
+                break;
+            ck_assert_msg(g_get_monotonic_time() < deadline, "job %s never ended", id);
+            g_usleep(50000);
+        }
+        print_job(phase, job);
+        ck_assert_str_eq(jstr(job, "State"), home == 'b' ? "completed" : "failed");
+    }
+    ck_assert_msg(xe_test_lab_daemon(lab, "start", victim, &error), "start %c: %s", victim,
+                  error != NULL ? error->message : "");
+    ck_assert_int_eq(assert_one_home("gpu1"), home);
+    printf("%c's daemon killed at %s: the domain runs on %c only, every VF accounted for\n", victim,
+           phase, home);
+}
+
+/* a's daemon dies once b reserved, before it asked libvirt: nothing migrated; b's reserved
+ * VF is released by b's reconcile */
+START_TEST(test_domain_source_daemon_killed_before_libvirt)
+{
+    daemon_killed('a', "migration-started", 'a');
+}
+END_TEST
+
+/* a's daemon dies in the switchover: libvirt completes; a's release hook found no daemon, so
+ * a's restarted daemon's reconcile releases the VF */
+START_TEST(test_domain_source_daemon_killed_in_switchover)
+{
+    daemon_killed('a', "switchover", 'b');
+}
+END_TEST
+
+/* b's daemon dies before libvirt's incoming: b's prepare hook refuses (no daemon), libvirt
+ * fails the migration, the domain runs on in a */
+START_TEST(test_domain_destination_daemon_killed_before_libvirt)
+{
+    daemon_killed('b', "migration-started", 'a');
+}
+END_TEST
+
+/* b's daemon dies in the switchover: its part (the reservation, the incoming's hooks) is done
+ * and on its record; libvirt completes and the job too */
+START_TEST(test_domain_destination_daemon_killed_in_switchover)
+{
+    daemon_killed('b', "switchover", 'b');
+}
+END_TEST
+
+/* kill -9 of the source QEMU while libvirt migrates: the guest dies with it (no copy of it
+ * ran anywhere else), libvirt undoes the incoming on b; the job fails saying the domain runs
+ * on neither host, and neither host keeps a VF for it. */
+START_TEST(test_domain_source_qemu_killed)
+{
+    g_autofree char *vf_a = pool_vf('a');
+    g_autofree char *id = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) job = NULL;
+    g_autoptr(GPtrArray) q = NULL;
+    gint64 deadline = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
+
+    define_domain("gpu1", vf_a, PROFILE, TRUE, TRUE);
+    start_domain('a', "gpu1");
+    id = ctl_migrate_detached("gpu1");
+    wait_phase(id, "migrating");
+    q = xe_test_lab_qemus(lab, 'a');
+    ck_assert_uint_eq(q->len, 1);
+    ck_assert_int_eq(kill(((XeTestLabQemu *)q->pdata[0])->pid, SIGKILL), 0);
+    for (;;) {
+        g_clear_pointer(&job, json_node_unref);
+        job = xe_test_lab_ctl_json(lab, 'a', &error, "job", id, NULL);
+        ck_assert_msg(job != NULL, "job: %s", error != NULL ? error->message : "");
+        if (g_str_equal(jstr(job, "Phase"), "done"))
+            break;
+        ck_assert_msg(g_get_monotonic_time() < deadline, "job %s never ended", id);
+        g_usleep(50000);
+    }
+    print_job("source QEMU killed mid-migration", job);
+    if (g_str_equal(jstr(job, "State"), "completed")) {
+        /* the kill came after QEMU had sent everything: b runs it */
+        ck_assert_int_eq(assert_one_home("gpu1"), 'b');
+        return;
+    }
+    ck_assert_str_eq(jstr(job, "State"), "failed");
+    ck_assert_ptr_nonnull(strstr(jstr(job, "FailureReason"), "runs on neither host"));
+    ck_assert(!domain_running_on('a', "gpu1") && !domain_running_on('b', "gpu1"));
+    ck_assert_uint_eq(qemus_on('a') + qemus_on('b'), 0);
+    while (domain_reservations('a', "gpu1") + domain_reservations('b', "gpu1") != 0) {
+        ck_assert_msg(g_get_monotonic_time() < deadline, "a VF is still reserved for gpu1");
+        g_usleep(200000);
+    }
+}
+END_TEST
+
 /* Migrate names neither a VM of the daemon's nor a running domain: refused at once, saying
  * so; a domain already migrating is refused too. */
 START_TEST(test_ctl_migrate_unknown_domain_refused)
@@ -1073,7 +1298,8 @@ START_TEST(test_hook_links_no_libvirt)
 END_TEST
 
 /* bench: the same guest (256 MiB, TCG) and VF (512 MiB of state) migrated by `virsh migrate`
- * with the hook only, and by xe-migrated in QMP mode, median of 5 each, one run. */
+ * with the hook only, by `xe-migratectl migrate` over libvirt, by xe-migrated in QMP mode, and
+ * by bare QMP, median of 5 each, one run. */
 
 /* One `virsh migrate` hop from @from: total (virsh's wall time), time to running (from the
  * request to the destination's "Resumed Migrated", as libvirt timestamps it), downtime (the
@@ -1164,27 +1390,117 @@ qmp_hop(guint i, double *total, double *running, double *downtime)
     ck_assert_msg(ctl('b', &out, "vm-remove", name, NULL) == 0, "vm-remove: %s", out);
 }
 
+/* One `xe-migratectl migrate` of the domain from @from, over libvirt: the job's own
+ * figures (total: started to finished; time to running; downtime from libvirt's
+ * job-completed event). */
+static void
+ctl_hop(char from, double *total, double *running, double *downtime)
+{
+    g_autofree char *stream = NULL;
+    g_autoptr(JsonNode) job = NULL;
+    JsonObject *o;
+
+    ck_assert_msg(ctl_migrate(from, "gpu1", &stream, &job) == 0, "migrate: %s", stream);
+    o = json_node_get_object(job);
+    *total =
+        (json_object_get_int_member(o, "Finished") - json_object_get_int_member(o, "Started")) /
+        1000.0;
+    *running = (double)json_object_get_int_member(o, "TimeToRunning");
+    *downtime = (double)json_object_get_int_member(o, "Downtime");
+}
+
+/* QEMU under the VFIO emulation in @host's namespace with VF @vf (enable-migration=on). */
+static XeQemuProcess *
+vf_qemu(char host, const char *sock, const char *vf, gboolean incoming)
+{
+    g_autofree char *net = g_strdup_printf("--net=/run/netns/%s", xe_test_lab_ns(lab, host));
+    g_autofree char *root = g_strdup_printf("XE_VFIO_SIM_ROOT=%s", xe_test_lab_sim(lab, host));
+    g_autofree char *device = g_strdup_printf("vfio-pci,host=%s,id=xe-vf,enable-migration=on", vf);
+    const char *argv[] = { "nsenter",     net,
+                           "--",          "env",
+                           root,          xe_test_lab_env(lab, "XE_LAB_QEMU_VFIO"),
+                           "-machine",    "q35",
+                           "-accel",      "tcg",
+                           "-m",          "256M",
+                           "-nodefaults", "-no-user-config",
+                           "-display",    "none",
+                           "-device",     device,
+                           NULL };
+    g_autoptr(GError) error = NULL;
+    XeQemuProcess *p = xe_qemu_process_spawn(argv, sock, incoming, NULL, &error);
+
+    ck_assert_msg(p != NULL, "%s", error ? error->message : "");
+    return p;
+}
+
+/* One migration by hand of the same guest and VF with neither libvirt nor xe-migrated: a VF
+ * reserved on each host with the domain's profile (bound, provisioned alike), QEMU on each,
+ * QEMU's defaults. total and time to running: from starting the destination QEMU to its cont
+ * (all of the migration); downtime: the source's STOP to the destination's RESUME. */
+static void
+bare_hop(guint i, double *total, double *running, double *downtime)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) res_a = xe_test_lab_ctl_json(lab, 'a', &error, "reserve", PROFILE, NULL);
+    g_autoptr(JsonNode) res_b = xe_test_lab_ctl_json(lab, 'b', &error, "reserve", PROFILE, NULL);
+    g_autofree char *src_sock = g_strdup_printf("%s/bare-src-%u.qmp", xe_test_lab_dir(lab), i);
+    g_autofree char *dst_sock = g_strdup_printf("%s/bare-dst-%u.qmp", xe_test_lab_dir(lab), i);
+    g_autoptr(XeQemuProcess) src = NULL, dst = NULL;
+    g_autofree char *out = NULL;
+    double qemu_downtime;
+    gint64 t0;
+
+    ck_assert_msg(res_a != NULL && res_b != NULL, "reserve: %s",
+                  error != NULL ? error->message : "");
+    src = vf_qemu('a', src_sock, jstr(res_a, "vf"), FALSE);
+    t0 = g_get_monotonic_time();
+    dst = vf_qemu('b', dst_sock, jstr(res_b, "vf"), TRUE);
+    xe_test_qemu_bare_migrate(src, dst, xe_test_lab_env(lab, "XE_LAB_B_ADDR"), t0, running,
+                              downtime, &qemu_downtime);
+    *total = *running;
+    xe_qemu_process_kill(src);
+    xe_qemu_process_kill(dst);
+    ck_assert_msg(ctl('a', &out, "release", jstr(res_a, "reservation"), NULL) == 0, "release: %s",
+                  out);
+    g_clear_pointer(&out, g_free);
+    ck_assert_msg(ctl('b', &out, "release", jstr(res_b, "reservation"), NULL) == 0, "release: %s",
+                  out);
+}
+
 START_TEST(bench_libvirt_against_qmp)
 {
     enum { RUNS = 5 };
-    double vt[RUNS], vr[RUNS], vd[RUNS], qt[RUNS], qr[RUNS], qd[RUNS];
+    struct {
+        const char *label;
+        double total[RUNS], running[RUNS], downtime[RUNS];
+    } rows[] = {
+        { "virsh migrate --p2p, the hook only" },
+        { "xe-migratectl migrate, over libvirt" },
+        { "xe-migratectl migrate, QMP mode" },
+        { "bare QMP (QEMU's defaults)" },
+    };
     g_autofree char *vf_a = pool_vf('a');
 
     define_domain("gpu1", vf_a, PROFILE, TRUE, TRUE);
     start_domain('a', "gpu1");
     for (guint i = 0; i < RUNS; i++) {
-        virsh_hop(i % 2 == 0 ? 'a' : 'b', &vt[i], &vr[i], &vd[i]);
-        qmp_hop(i, &qt[i], &qr[i], &qd[i]);
-        printf("run %u: virsh+hook total %.0f ms, to running %.0f ms, downtime %.0f ms; "
-               "xe-migrated (QMP) total %.0f ms, to running %.0f ms, downtime %.0f ms\n",
-               i + 1, vt[i], vr[i], vd[i], qt[i], qr[i], qd[i]);
+        /* the domain goes a -> b by virsh, back by xe-migratectl, and so on */
+        virsh_hop(i % 2 == 0 ? 'a' : 'b', &rows[0].total[i], &rows[0].running[i],
+                  &rows[0].downtime[i]);
+        ctl_hop(i % 2 == 0 ? 'b' : 'a', &rows[1].total[i], &rows[1].running[i],
+                &rows[1].downtime[i]);
+        qmp_hop(i, &rows[2].total[i], &rows[2].running[i], &rows[2].downtime[i]);
+        bare_hop(i, &rows[3].total[i], &rows[3].running[i], &rows[3].downtime[i]);
+        for (guint r = 0; r < G_N_ELEMENTS(rows); r++)
+            printf("run %u, %s: total %.0f ms, to running %.0f ms, downtime %.0f ms\n", i + 1,
+                   rows[r].label, rows[r].total[i], rows[r].running[i], rows[r].downtime[i]);
     }
     printf("256 MiB guest (TCG), VF with 512 MiB of state, median of %d:\n", RUNS);
-    printf("%-36s %10s %12s %10s\n", "", "total", "to running", "downtime");
-    printf("%-36s %7.0f ms %9.0f ms %7.0f ms\n", "virsh migrate --p2p, the hook only",
-           xe_test_median(vt, RUNS), xe_test_median(vr, RUNS), xe_test_median(vd, RUNS));
-    printf("%-36s %7.0f ms %9.0f ms %7.0f ms\n", "xe-migratectl migrate (QMP mode)",
-           xe_test_median(qt, RUNS), xe_test_median(qr, RUNS), xe_test_median(qd, RUNS));
+    printf("%-38s %10s %12s %10s\n", "", "total", "to running", "downtime");
+    for (guint r = 0; r < G_N_ELEMENTS(rows); r++)
+        printf("%-38s %7.0f ms %9.0f ms %7.0f ms\n", rows[r].label,
+               xe_test_median(rows[r].total, RUNS), xe_test_median(rows[r].running, RUNS),
+               xe_test_median(rows[r].downtime, RUNS));
 }
 END_TEST
 
@@ -1215,6 +1531,11 @@ main(int argc, char **argv)
     tcase_add_test(tc, test_ctl_migrate_domain_no_compatible_vf);
     tcase_add_test(tc, test_ctl_migrate_domain_blocker_named);
     tcase_add_test(tc, test_ctl_migrate_unknown_domain_refused);
+    tcase_add_test(tc, test_domain_source_daemon_killed_before_libvirt);
+    tcase_add_test(tc, test_domain_source_daemon_killed_in_switchover);
+    tcase_add_test(tc, test_domain_destination_daemon_killed_before_libvirt);
+    tcase_add_test(tc, test_domain_destination_daemon_killed_in_switchover);
+    tcase_add_test(tc, test_domain_source_qemu_killed);
     tcase_add_test(tc, test_round_trip);
     tcase_add_test(tc, test_no_compatible_vf_refused);
     tcase_add_test(tc, test_destination_daemon_down_refused);

@@ -895,51 +895,6 @@ END_TEST
 
 /* bench: a 1 GiB idle guest, via xe-migrated and via bare QMP (median of 5 each) */
 
-static void
-on_bench_event(XeQmpClient *client, const char *name, JsonObject *data, gint64 timestamp,
-               gpointer user_data)
-{
-    GHashTable *seen = user_data;
-    XeQmpMigrationStatus status;
-
-    if (g_str_equal(name, "MIGRATION")) {
-        if (!xe_qmp_event_migration_decode(data, &status, NULL) ||
-            status != XE_QMP_MIGRATION_STATUS_COMPLETED)
-            return;
-    }
-    if (!g_hash_table_contains(seen, name))
-        g_hash_table_insert(seen, g_strdup(name), g_memdup2(&timestamp, sizeof(timestamp)));
-}
-
-static XeQmpClient *
-bench_connect(XeQemuProcess *p, GHashTable *seen)
-{
-    XeTestResult r = { 0 };
-    g_autoptr(GError) error = NULL;
-    XeQmpClient *c;
-
-    xe_qemu_process_connect_async(p, NULL, xe_test_result_cb, &r);
-    c = xe_qemu_process_connect_finish(p, xe_test_result_wait(&r, 20000, "connect"), &error);
-    xe_test_result_clear(&r);
-    ck_assert_msg(c != NULL, "QMP: %s", error ? error->message : "");
-    g_signal_connect(c, "event", G_CALLBACK(on_bench_event), seen);
-    return c;
-}
-
-static void
-caps_on(XeQmpClient *c)
-{
-    XeQmpCapability caps[] = { { "events", TRUE }, { "return-path", TRUE } };
-    XeTestResult r = { 0 };
-    g_autoptr(GError) error = NULL;
-
-    xe_qmp_migrate_set_capabilities_async(c, caps, 2, NULL, xe_test_result_cb, &r);
-    ck_assert_msg(
-        xe_qmp_migrate_set_capabilities_finish(c, xe_test_result_wait(&r, 10000, "caps"), &error),
-        "caps: %s", error ? error->message : "");
-    xe_test_result_clear(&r);
-}
-
 /* One migration by hand, as an operator would without xe-migrated: the
  * destination QEMU started (paused, -incoming defer) in b's namespace, events
  * and return-path on both sides, migrate-incoming, migrate, completed, cont.
@@ -949,65 +904,13 @@ bare_qmp_once(guint i, double *total_ms, double *downtime_ms, double *qemu_downt
 {
     g_autofree char *src_sock = g_strdup_printf("%s/bare-src-%u.qmp", lab_dir, i);
     g_autofree char *dst_sock = g_strdup_printf("%s/bare-dst-%u.qmp", lab_dir, i);
-    g_autofree char *listen = g_strdup_printf("tcp:%s:0", env("XE_LAB_B_ADDR"));
-    g_autofree char *uri = NULL;
-    g_autoptr(GHashTable) src_seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-    g_autoptr(GHashTable) dst_seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     g_autoptr(XeQemuProcess) src = qemu_in(env("XE_LAB_A_NS"), src_sock, FALSE, "1G");
     g_autoptr(XeQemuProcess) dst = NULL;
-    g_autoptr(XeQmpClient) s = bench_connect(src, src_seen);
-    g_autoptr(XeQmpClient) d = NULL;
-    g_autoptr(XeQmpMigrationInfo) info = NULL;
-    g_autoptr(GError) error = NULL;
-    XeTestResult r = { 0 };
-    gint64 t0;
+    gint64 t0 = g_get_monotonic_time();
 
-    caps_on(s);
-    t0 = g_get_monotonic_time();
     dst = qemu_in(env("XE_LAB_B_NS"), dst_sock, TRUE, "1G");
-    d = bench_connect(dst, dst_seen);
-    caps_on(d);
-    xe_qmp_migrate_incoming_async(d, listen, FALSE, XE_QMP_EXIT_ON_ERROR_DEFAULT, NULL,
-                                  xe_test_result_cb, &r);
-    ck_assert(xe_qmp_migrate_incoming_finish(d, xe_test_result_wait(&r, 10000, "incoming"), NULL));
-    xe_test_result_clear(&r);
-    xe_qmp_query_migrate_async(d, NULL, xe_test_result_cb, &r);
-    info = xe_qmp_query_migrate_finish(d, xe_test_result_wait(&r, 10000, "qm"), &error);
-    xe_test_result_clear(&r);
-    ck_assert(info != NULL && info->socket_port != NULL);
-    uri = g_strdup_printf("tcp:%s:%s", env("XE_LAB_B_ADDR"), info->socket_port);
-    g_clear_pointer(&info, xe_qmp_migration_info_free);
-    xe_qmp_migrate_async(s, uri, FALSE, NULL, xe_test_result_cb, &r);
-    ck_assert(xe_qmp_migrate_finish(s, xe_test_result_wait(&r, 10000, "migrate"), NULL));
-    xe_test_result_clear(&r);
-    {
-        gint64 deadline = g_get_monotonic_time() + 120 * G_USEC_PER_SEC;
-
-        while (!g_hash_table_contains(src_seen, "MIGRATION")) {
-            ck_assert(g_get_monotonic_time() < deadline);
-            g_main_context_iteration(NULL, TRUE);
-        }
-    }
-    xe_qmp_cont_async(d, NULL, xe_test_result_cb, &r);
-    ck_assert(xe_qmp_cont_finish(d, xe_test_result_wait(&r, 10000, "cont"), NULL));
-    xe_test_result_clear(&r);
-    *total_ms = (g_get_monotonic_time() - t0) / 1000.0;
-    {
-        gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
-
-        while (!g_hash_table_contains(dst_seen, "RESUME")) {
-            ck_assert(g_get_monotonic_time() < deadline);
-            g_main_context_iteration(NULL, TRUE);
-        }
-    }
-    *downtime_ms = (*(gint64 *)g_hash_table_lookup(dst_seen, "RESUME") -
-                    *(gint64 *)g_hash_table_lookup(src_seen, "STOP")) /
-                   1000.0;
-    xe_qmp_query_migrate_async(s, NULL, xe_test_result_cb, &r);
-    info = xe_qmp_query_migrate_finish(s, xe_test_result_wait(&r, 10000, "qm src"), &error);
-    xe_test_result_clear(&r);
-    ck_assert(info != NULL && info->has_downtime);
-    *qemu_downtime_ms = (double)info->downtime_ms;
+    xe_test_qemu_bare_migrate(src, dst, env("XE_LAB_B_ADDR"), t0, total_ms, downtime_ms,
+                              qemu_downtime_ms);
     xe_qemu_process_kill(src);
     xe_qemu_process_kill(dst);
 }
@@ -1259,7 +1162,7 @@ p3_knobs_once(const char *label, const XeQmpMigrationParameters *params, P3Run *
     g_autoptr(GHashTable) dst_seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     g_autoptr(XeQemuProcess) src = p3_qemu('a', src_sock, jstr(res_a, "vf"), FALSE);
     g_autoptr(XeQemuProcess) dst = NULL;
-    g_autoptr(XeQmpClient) s = bench_connect(src, src_seen);
+    g_autoptr(XeQmpClient) s = xe_test_qemu_connect_seeing(src, src_seen);
     g_autoptr(XeQmpClient) d = NULL;
     g_autoptr(XeQmpMigrationInfo) info = NULL;
     g_autoptr(GError) error = NULL;
@@ -1270,9 +1173,7 @@ p3_knobs_once(const char *label, const XeQmpMigrationParameters *params, P3Run *
     t0 = g_get_monotonic_time();
     give_up = t0 + P3_GIVE_UP_S * G_USEC_PER_SEC;
     dst = p3_qemu('b', dst_sock, jstr(res_b, "vf"), TRUE);
-    d = bench_connect(dst, dst_seen);
-    caps_on(s);
-    caps_on(d);
+    d = xe_test_qemu_connect_seeing(dst, dst_seen);
     xe_qmp_migrate_set_parameters_async(s, params, NULL, xe_test_result_cb, &r);
     ck_assert_msg(
         xe_qmp_migrate_set_parameters_finish(s, xe_test_result_wait(&r, 10000, "params"), &error),
