@@ -257,6 +257,7 @@ restored(GObject *source, GAsyncResult *result, gpointer user_data)
     if (!xe_engine_restore_finish(XE_ENGINE(source), result, &error))
         g_warning("re-adopting VMs: %s", error->message);
     reconcile_libvirt(d);
+    xe_engine_libvirt_watch(d->engine);
     /* Callers see the daemon only now: reservations reconciled, layout converged, VMs
      * re-adopted. It is ready once the name is its own. */
     d->owner = g_bus_own_name_on_connection(d->connection, XE_BUS_NAME, G_BUS_NAME_OWNER_FLAGS_NONE,

@@ -696,6 +696,7 @@ attempt(DomainMigration *m, Evidence *e)
     GThread *thread;
 
     xe_job_run_phase(&m->run, XE_JOB_PHASE_PREPARING_DESTINATION);
+    g_clear_pointer(&m->dest_vfs, g_free);
     m->peer = xe_peer_connect((const char *const *)m->settings->transport, m->host,
                               CONNECT_TIMEOUT_MS, m->cancellable, &error);
     if (m->peer == NULL) {
@@ -983,7 +984,6 @@ job_thread(gpointer data)
         Evidence e = { 0 };
         gint64 started = g_get_monotonic_time();
         g_autofree char *why = NULL;
-        guint64 delay;
         Where where;
 
         xe_record_post(m->job, "attempt", m->attempt, NULL);
@@ -1034,14 +1034,8 @@ job_thread(gpointer data)
         if (!xe_failure_is_retryable(klass) || m->attempt > m->policy->retries ||
             g_cancellable_is_cancelled(m->cancellable))
             goto failed;
-        delay = xe_policy_backoff_ms(m->policy, m->attempt, g_random_double_range(-1, 1));
-        xe_job_run_phase(&m->run, XE_JOB_PHASE_BACKOFF);
-        xe_log_event(G_LOG_LEVEL_MESSAGE, XE_MESSAGE_MIGRATION_RETRYING, NULL, m->vfs, NULL,
-                     "job %s: attempt %u failed (%s: %s); retrying in %" G_GUINT64_FORMAT " ms",
-                     xe_job_get_id(m->job), m->attempt, xe_failure_to_string(klass), reason, delay);
-        inform(m, "retrying");
-        g_clear_pointer(&m->dest_vfs, g_free);
-        if (!xe_sleep(delay, m->cancellable)) {
+        if (!xe_job_run_backoff(&m->run, m->policy, m->attempt, klass, reason, m->vfs, m->dest_vfs,
+                                m->cancellable)) {
             klass = XE_FAILURE_CANCELLED;
             g_free(reason);
             reason = g_strdup("cancelled while waiting to retry");

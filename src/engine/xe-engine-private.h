@@ -25,17 +25,22 @@ G_BEGIN_DECLS
 typedef struct _XeLibvirt XeLibvirt;
 XeLibvirt *xe_libvirt_new(void);
 void xe_libvirt_free(XeLibvirt *lv);
+/* xe-libvirt-watch.c: libvirt's domain events, on main */
+typedef struct _XeLibvirtWatch XeLibvirtWatch;
+void xe_libvirt_watch_free(XeLibvirtWatch *watch);
 
 struct _XeEngine {
     GObject parent_instance;
     XeAgent *agent;
     XeLibvirt *libvirt;
+    XeLibvirtWatch *watch; /* NULL until xe_engine_libvirt_watch() */
     GMainContext *main;
     GHashTable *vms;         /* name -> XeVm */
     GHashTable *jobs;        /* id -> XeJob */
     GHashTable *incomings;   /* id -> XeIncoming, the finished ones kept as tombstones */
     GHashTable *workers;     /* job or incoming id -> XeWorker, while its work runs */
     GHashTable *domain_jobs; /* libvirt domain name -> id of the job migrating it */
+    GHashTable *arriving;    /* libvirt domain name -> gint64: its incoming's hook ran here */
     guint live_workers;      /* threads not yet exited (stopped ones included) */
     guint next_job;
     guint next_incoming;
@@ -74,6 +79,10 @@ void domain_migration_start(XeEngine *self, XeJob *job, const char *name, const 
                             const char *uri);
 void engine_domain_job_done(XeEngine *self, const char *name);
 
+/* xe-libvirt-watch.c, on main: libvirt brings domain @name in (its hook's migrate or
+ * restore ran here): its definition is to name this host's VFs. */
+void engine_domain_arriving(XeEngine *self, const char *name);
+
 /* From a thread counted in live_workers (a GTask thread of the hook's or libvirt's), as it
  * ends: main counts it gone. */
 void engine_thread_exited(XeEngine *self);
@@ -82,6 +91,10 @@ void engine_thread_exited(XeEngine *self);
  * @uri. FALSE with @error when libvirt cannot say. */
 gboolean engine_libvirt_domain_active(XeEngine *self, const char *uri, const char *name,
                                       gboolean *active, GError **error);
+/* xe-libvirt.c, from a worker (blocking): the persistent definition of running domain @name
+ * with its Xe VFs pointed at the VFs it runs with (*@changed: whether it had to be). */
+gboolean engine_libvirt_fix_definition(XeEngine *self, const char *uri, const char *name,
+                                       gboolean *changed, GError **error);
 
 /* Registry changes, on the main context (workers call them through xe_call_main). */
 void engine_vm_add(XeEngine *self, XeVm *vm);

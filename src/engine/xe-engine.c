@@ -38,10 +38,12 @@ xe_engine_finalize(GObject *object)
 
     g_hash_table_unref(self->workers);
     g_hash_table_unref(self->domain_jobs);
+    g_hash_table_unref(self->arriving);
     g_hash_table_unref(self->vms);
     g_hash_table_unref(self->jobs);
     g_hash_table_unref(self->incomings);
     g_clear_object(&self->agent);
+    g_clear_pointer(&self->watch, xe_libvirt_watch_free);
     g_clear_pointer(&self->libvirt, xe_libvirt_free);
     g_clear_object(&self->stopping);
     g_main_context_unref(self->main);
@@ -56,6 +58,7 @@ xe_engine_init(XeEngine *self)
     self->incomings = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_object_unref);
     self->workers = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     self->domain_jobs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    self->arriving = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     self->stopping = g_cancellable_new();
 }
 

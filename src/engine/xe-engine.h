@@ -115,6 +115,11 @@ void xe_engine_prepare_domain_async(XeEngine *self, const char *name, GCancellab
                                     GAsyncReadyCallback callback, gpointer user_data);
 GStrv xe_engine_prepare_domain_finish(XeEngine *self, GAsyncResult *result, GError **error);
 
+/* Watches the domains of the configuration's libvirt (xe-libvirt-watch.c; needs libvirt's
+ * event loop on the main context, gvir_event_register()): a domain that arrived by migration
+ * gets its persistent definition pointed at the VFs it runs with. */
+void xe_engine_libvirt_watch(XeEngine *self);
+
 /* The reservations of libvirt domains (owner "domain:NAME") older than @min_age_s whose
  * domain does not run on this host's libvirt: reset and released. Nothing is decided when
  * libvirt cannot be asked. The result is how many were released. */

@@ -6,6 +6,7 @@
 
 #include "xe-job-run.h"
 
+#include "xe-log.h"
 #include "xe-worker.h"
 
 void
@@ -117,4 +118,19 @@ void
 xe_job_run_inform(XeJobRun *run, const char *hook_phase, const char *vf, const char *destination_vf)
 {
     (void)xe_job_run_hooks(run, hook_phase, vf, destination_vf, NULL);
+}
+
+gboolean
+xe_job_run_backoff(XeJobRun *run, const XePolicy *policy, guint attempt, XeFailureClass klass,
+                   const char *reason, const char *vf, const char *destination_vf,
+                   GCancellable *cancellable)
+{
+    guint64 delay = xe_policy_backoff_ms(policy, attempt, g_random_double_range(-1, 1));
+
+    xe_job_run_phase(run, XE_JOB_PHASE_BACKOFF);
+    xe_log_event(G_LOG_LEVEL_MESSAGE, XE_MESSAGE_MIGRATION_RETRYING, NULL, vf, NULL,
+                 "job %s: attempt %u failed (%s: %s); retrying in %" G_GUINT64_FORMAT " ms",
+                 xe_job_get_id(run->job), attempt, xe_failure_to_string(klass), reason, delay);
+    xe_job_run_inform(run, "retrying", vf, destination_vf);
+    return xe_sleep(delay, cancellable);
 }

@@ -11,6 +11,7 @@
 
 #include "xe-failure.h"
 #include "xe-job.h"
+#include "xe-policy.h"
 #include "xe-services.h"
 
 G_BEGIN_DECLS
@@ -41,5 +42,12 @@ gboolean xe_job_run_hooks(XeJobRun *run, const char *hook_phase, const char *vf,
 /* The same, for the hooks that cannot veto (failures are logged by xe-hooks). */
 void xe_job_run_inform(XeJobRun *run, const char *hook_phase, const char *vf,
                        const char *destination_vf);
+
+/* Before another attempt after failed attempt @attempt (@klass, @reason): the backoff phase,
+ * the journal's word, the retrying hooks, then the policy's backoff (jittered). FALSE when
+ * @cancellable ended the wait. */
+gboolean xe_job_run_backoff(XeJobRun *run, const XePolicy *policy, guint attempt,
+                            XeFailureClass klass, const char *reason, const char *vf,
+                            const char *destination_vf, GCancellable *cancellable);
 
 G_END_DECLS

@@ -296,6 +296,40 @@ let_go(XeEngine *self, XeLibvirtDomain *d, const char *owner, const char *why, c
     return ok;
 }
 
+typedef struct {
+    XeEngine *engine;
+    char *name;
+} Arriving;
+
+static Arriving *
+arriving_new(XeEngine *self, const char *name)
+{
+    Arriving *a = g_new0(Arriving, 1);
+
+    a->engine = g_object_ref(self);
+    a->name = g_strdup(name);
+    return a;
+}
+
+static void
+arriving_free(gpointer data)
+{
+    Arriving *a = data;
+
+    g_object_unref(a->engine);
+    g_free(a->name);
+    g_free(a);
+}
+
+static gboolean
+note_arriving(gpointer data)
+{
+    Arriving *a = data;
+
+    engine_domain_arriving(a->engine, a->name);
+    return G_SOURCE_REMOVE;
+}
+
 static char *
 hook_run(XeEngine *self, Hook *h, GError **error)
 {
@@ -318,10 +352,16 @@ hook_run(XeEngine *self, Hook *h, GError **error)
                                : g_strdup_printf("libvirt hook (%s %s)", h->name, op_names[h->op]);
     switch (h->op) {
     case OP_MIGRATE:
-    case OP_RESTORE:
+    case OP_RESTORE: {
+        char *xml;
+
         if (too_late(h->deadline, error))
             return NULL;
-        return incoming(self, d, owner, caller, h->deadline, error);
+        xml = incoming(self, d, owner, caller, h->deadline, error);
+        if (xml != NULL)
+            xe_context_post(self->main, note_arriving, arriving_new(self, h->name), arriving_free);
+        return xml;
+    }
     case OP_PREPARE:
         return hold(self, d, owner, TRUE, caller, error) ? g_strdup("") : NULL;
     case OP_STARTED:

@@ -521,25 +521,36 @@ domain_active(virConnectPtr conn, const char *name, gboolean *active, GError **e
     return TRUE;
 }
 
-gboolean
-engine_libvirt_domain_active(XeEngine *self, const char *uri, const char *name, gboolean *active,
-                             GError **error)
+typedef gboolean (*DomainCall)(virConnectPtr conn, const char *name, gboolean *out, GError **error);
+
+/* Blocking: @call for domain @name on a connection to @uri, once more on a fresh connection
+ * when libvirtd went away under the first. */
+static gboolean
+call_on_domain(XeLibvirt *lv, const char *uri, DomainCall call, const char *name, gboolean *out,
+               GError **error)
 {
-    virConnectPtr conn = connect_libvirt(self->libvirt, uri, error);
+    virConnectPtr conn = connect_libvirt(lv, uri, error);
     gboolean ok;
 
     if (conn == NULL)
         return FALSE;
-    ok = domain_active(conn, name, active, error);
-    if (!ok && connection_lost(self->libvirt, conn)) {
+    ok = call(conn, name, out, error);
+    if (!ok && connection_lost(lv, conn)) {
         virConnectClose(conn);
         g_clear_error(error);
-        if ((conn = connect_libvirt(self->libvirt, uri, error)) == NULL)
+        if ((conn = connect_libvirt(lv, uri, error)) == NULL)
             return FALSE;
-        ok = domain_active(conn, name, active, error);
+        ok = call(conn, name, out, error);
     }
     virConnectClose(conn);
     return ok;
+}
+
+gboolean
+engine_libvirt_domain_active(XeEngine *self, const char *uri, const char *name, gboolean *active,
+                             GError **error)
+{
+    return call_on_domain(self->libvirt, uri, domain_active, name, active, error);
 }
 
 /* reconciling: the domains' reservations against what runs */
@@ -618,4 +629,72 @@ xe_engine_libvirt_reconcile_finish(XeEngine *self, GAsyncResult *result, GError 
     gssize n = g_task_propagate_int(G_TASK(result), error);
 
     return n > 0 ? (guint)n : 0;
+}
+
+/* a migrated domain's definition */
+
+/* Blocking: @name's persistent definition with each Xe VF (by the metadata's order) pointed
+ * at the VF the running domain holds. *@changed: whether it had to be. */
+static gboolean
+fix_definition(virConnectPtr conn, const char *name, gboolean *changed, GError **error)
+{
+    virDomainPtr dom = virDomainLookupByName(conn, name);
+    g_autofree char *live_xml = NULL, *def_xml = NULL, *out = NULL;
+    g_autoptr(XeLibvirtDomain) live = NULL, def = NULL;
+    GPtrArray *running, *defined;
+    virDomainPtr redefined;
+    gboolean ok = FALSE;
+
+    *changed = FALSE;
+    if (dom == NULL)
+        return virGetLastErrorCode() == VIR_ERR_NO_DOMAIN ||
+               libvirt_error(error, "looking the domain up");
+    if (virDomainIsActive(dom) != 1 || virDomainIsPersistent(dom) != 1) {
+        ok = TRUE; /* nothing runs, or nothing is defined: nothing to point anywhere */
+        goto out;
+    }
+    live_xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_SECURE);
+    def_xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE);
+    if (live_xml == NULL || def_xml == NULL) {
+        libvirt_error(error, "reading the domain's XML");
+        goto out;
+    }
+    if ((live = xe_libvirt_domain_parse(live_xml, error)) == NULL ||
+        (def = xe_libvirt_domain_parse(def_xml, error)) == NULL)
+        goto out;
+    running = xe_libvirt_domain_get_vfs(live);
+    defined = xe_libvirt_domain_get_vfs(def);
+    for (guint i = 0; i < defined->len && i < running->len; i++) {
+        const char *now = ((XeLibvirtVf *)running->pdata[i])->host;
+        g_autofree char *was = g_strdup(((XeLibvirtVf *)defined->pdata[i])->host);
+
+        if (g_str_equal(now, was))
+            continue;
+        if (!xe_libvirt_domain_retarget(def, i, now, NULL, error))
+            goto out;
+        g_message("domain %s arrived by migration: its definition names VF %s now, the one it "
+                  "runs with (it named %s, the source host's address)",
+                  name, now, was);
+        *changed = TRUE;
+    }
+    if (*changed) {
+        out = xe_libvirt_domain_to_xml(def);
+        redefined = virDomainDefineXML(conn, out);
+        if (redefined == NULL) {
+            libvirt_error(error, "defining the domain with this host's VFs");
+            goto out;
+        }
+        virDomainFree(redefined);
+    }
+    ok = TRUE;
+out:
+    virDomainFree(dom);
+    return ok;
+}
+
+gboolean
+engine_libvirt_fix_definition(XeEngine *self, const char *uri, const char *name, gboolean *changed,
+                              GError **error)
+{
+    return call_on_domain(self->libvirt, uri, fix_definition, name, changed, error);
 }

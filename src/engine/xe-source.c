@@ -1213,7 +1213,6 @@ job_thread(gpointer data)
         g_autoptr(GError) fatal = NULL;
         g_autofree char *state = NULL;
         Outcome outcome;
-        guint64 delay;
 
         xe_record_post(m->job, "attempt", m->attempt, NULL);
         outcome = attempt(m, &e, &fatal);
@@ -1322,13 +1321,8 @@ job_thread(gpointer data)
             g_cancellable_is_cancelled(m->cancellable) || m->vm_after != SOURCE_RUNS)
             goto failed;
         /* retry with a fresh destination, after a backoff */
-        delay = xe_policy_backoff_ms(m->policy, m->attempt, g_random_double_range(-1, 1));
-        set_phase(m, XE_JOB_PHASE_BACKOFF);
-        xe_log_event(G_LOG_LEVEL_MESSAGE, XE_MESSAGE_MIGRATION_RETRYING, NULL, m->vf, NULL,
-                     "job %s: attempt %u failed (%s: %s); retrying in %" G_GUINT64_FORMAT " ms",
-                     xe_job_get_id(m->job), m->attempt, xe_failure_to_string(klass), reason, delay);
-        inform(m, "retrying");
-        if (!xe_sleep(delay, m->cancellable)) {
+        if (!xe_job_run_backoff(&m->run, m->policy, m->attempt, klass, reason, m->vf, m->dest_vf,
+                                m->cancellable)) {
             klass = XE_FAILURE_CANCELLED;
             g_free(reason);
             reason = g_strdup("cancelled while waiting to retry");

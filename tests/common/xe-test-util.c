@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 typedef struct {
     gboolean expired;
@@ -174,4 +175,16 @@ xe_test_max_rss_kib(void)
 
     getrusage(RUSAGE_SELF, &usage);
     return usage.ru_maxrss;
+}
+
+char *
+xe_test_hook_kill_at_phase(const char *hooks_dir, const char *phase, GPid victim)
+{
+    g_autofree char *hook = g_build_filename(hooks_dir, "20-kill", NULL);
+    g_autofree char *script =
+        g_strdup_printf("#!/bin/sh\n[ \"$1\" = %s ] && kill -9 %d\nexit 0\n", phase, (int)victim);
+
+    ck_assert(g_file_set_contents(hook, script, -1, NULL));
+    ck_assert_int_eq(chmod(hook, 0755), 0);
+    return g_steal_pointer(&hook);
 }

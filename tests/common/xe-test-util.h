@@ -65,4 +65,9 @@ void xe_test_add_test(TCase *tc, const TTest *test, int start, int end);
 /* Maximum resident set size of this process so far, in KiB. */
 glong xe_test_max_rss_kib(void);
 
+/* A phase hook in @hooks_dir (a lab daemon's DIR/HOST/hooks) that sends SIGKILL to @victim
+ * when a job reaches hook phase @phase (hooks run inside the job, so the moment is exact).
+ * Its path: unlink it once it fired. */
+char *xe_test_hook_kill_at_phase(const char *hooks_dir, const char *phase, GPid victim);
+
 G_END_DECLS

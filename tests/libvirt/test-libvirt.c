@@ -244,6 +244,25 @@ domain_vf(char host, const char *name)
     return domain_xml_vf(host, name, FALSE);
 }
 
+/* Waits (a deadline) until @name's definition on @host names @vf: b's daemon points the
+ * definition libvirt persisted (the source's) at the VF the domain runs with, once libvirt
+ * says the domain arrived. */
+static void
+wait_definition_vf(char host, const char *name, const char *vf)
+{
+    gint64 deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+
+    for (;;) {
+        g_autofree char *def_vf = domain_xml_vf(host, name, TRUE);
+
+        if (g_str_equal(def_vf, vf))
+            return;
+        ck_assert_msg(g_get_monotonic_time() < deadline,
+                      "%s's definition on %c names VF %s, it runs with %s", name, host, def_vf, vf);
+        g_usleep(100000);
+    }
+}
+
 static guint64
 vf_stream_size(char host, const char *vf)
 {
@@ -333,6 +352,8 @@ START_TEST(test_virsh_migrate_with_the_hook)
     /* b: the VF the XML names is reserved for the domain, bound, provisioned as the source's */
     vf_b = domain_vf('b', "gpu1");
     ck_assert_str_ne(vf_b, json_object_get_string_member(json_node_get_object(taken), "vf"));
+    /* and its definition (libvirt persisted a's, naming a's address) names it too */
+    wait_definition_vf('b', "gpu1", vf_b);
     res_b = reservations('b');
     ck_assert_str_eq(g_hash_table_lookup(res_b, vf_b), "domain:gpu1");
     ck_assert_str_eq(json_object_get_string_member(vf_of('b', vf_b, &keep_b), "Driver"),
@@ -736,6 +757,12 @@ START_TEST(test_restarts_then_migrate)
     ck_assert(!domain_running_on('a', "gpu1"));
     res_b = reservations('b');
     ck_assert_uint_eq(g_hash_table_size(res_b), 1);
+    /* b's daemon watches its libvirt again after the restart */
+    {
+        g_autofree char *vf_b = domain_vf('b', "gpu1");
+
+        wait_definition_vf('b', "gpu1", vf_b);
+    }
 }
 END_TEST
 
@@ -817,8 +844,14 @@ ctl_migrate(char from, const char *name, char **stream, JsonNode **job)
     ck_assert_msg(jobs != NULL, "jobs: %s", error != NULL ? error->message : "");
     list = json_node_get_array(jobs);
     ck_assert_uint_gt(json_array_get_length(list), 0);
-    id = json_object_get_string_member(
-        json_array_get_object_element(list, json_array_get_length(list) - 1), "Id");
+    id = NULL; /* the newest */
+    for (guint i = 0; i < json_array_get_length(list); i++) {
+        const char *candidate =
+            json_object_get_string_member(json_array_get_object_element(list, i), "Id");
+
+        if (id == NULL || g_ascii_strtoull(candidate, NULL, 10) > g_ascii_strtoull(id, NULL, 10))
+            id = candidate;
+    }
     *job = xe_test_lab_ctl_json(lab, from, &error, "job", id, NULL);
     ck_assert_msg(*job != NULL, "job %s: %s", id, error != NULL ? error->message : "");
     return status;
@@ -900,11 +933,7 @@ START_TEST(test_ctl_migrate_domain)
     vf_b = domain_vf('b', "gpu1");
     ck_assert_str_ne(vf_b, json_object_get_string_member(json_node_get_object(taken), "vf"));
     /* its definition moved with it, naming b's VF (a's address would be another's on b) */
-    {
-        g_autofree char *def_vf = domain_xml_vf('b', "gpu1", TRUE);
-
-        ck_assert_str_eq(def_vf, vf_b);
-    }
+    wait_definition_vf('b', "gpu1", vf_b);
     res_b = reservations('b');
     ck_assert_str_eq(g_hash_table_lookup(res_b, vf_b), "domain:gpu1");
     ck_assert_uint_eq(g_hash_table_size(res_b), 2); /* the domain's, and the one taken */
@@ -1097,17 +1126,23 @@ assert_one_home(const char *name)
     return home;
 }
 
-/* A hook of @host's daemon that kills @victim with SIGKILL when a job reaches hook phase
- * @phase (hooks run inside the job, so the moment is exact). */
-static void
-kill_at_phase(char host, const char *phase, GPid victim)
+/* a's job @id once it is over (a deadline) */
+static JsonNode *
+wait_job_over(const char *id)
 {
-    g_autofree char *hook = xe_test_lab_path(lab, host, "hooks/20-kill");
-    g_autofree char *script =
-        g_strdup_printf("#!/bin/sh\n[ \"$1\" = %s ] && kill -9 %d\nexit 0\n", phase, (int)victim);
+    gint64 deadline = g_get_monotonic_time() + 90 * G_USEC_PER_SEC;
 
-    ck_assert(g_file_set_contents(hook, script, -1, NULL));
-    ck_assert_int_eq(chmod(hook, 0755), 0);
+    for (;;) {
+        g_autoptr(GError) error = NULL;
+        JsonNode *job = xe_test_lab_ctl_json(lab, 'a', &error, "job", id, NULL);
+
+        ck_assert_msg(job != NULL, "job %s: %s", id, error != NULL ? error->message : "");
+        if (g_str_equal(jstr(job, "Phase"), "done"))
+            return job;
+        json_node_unref(job);
+        ck_assert_msg(g_get_monotonic_time() < deadline, "job %s never ended", id);
+        g_usleep(50000);
+    }
 }
 
 /* kill -9 of @victim's daemon when a's job for gpu1 reaches @phase: libvirt finishes or
@@ -1121,11 +1156,13 @@ daemon_killed(char victim, const char *phase, char home)
     g_autofree char *id = NULL;
     g_autoptr(GError) error = NULL;
     GPid pid = xe_test_lab_daemon_pid(lab, victim);
+    g_autofree char *hooks = xe_test_lab_path(lab, 'a', "hooks");
+    g_autofree char *hook = NULL;
     gint64 deadline = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
 
     define_domain("gpu1", vf_a, PROFILE, TRUE, TRUE);
     start_domain('a', "gpu1");
-    kill_at_phase('a', phase, pid);
+    hook = xe_test_hook_kill_at_phase(hooks, phase, pid);
     id = ctl_migrate_detached("gpu1");
     /* libvirt's migration (if it began) ends without the dead daemon */
     while (xe_test_pid_alive(pid) ||
@@ -1135,19 +1172,11 @@ daemon_killed(char victim, const char *phase, char home)
                       "%c's daemon killed at %s: libvirt's migration never ended", victim, phase);
         g_usleep(100000);
     }
+    ck_assert_int_eq(unlink(hook), 0);
     if (victim == 'b') {
         /* a's job goes on without its peer */
-        g_autoptr(JsonNode) job = NULL;
+        g_autoptr(JsonNode) job = wait_job_over(id);
 
-        for (;;) {
-            g_clear_pointer(&job, json_node_unref);
-            job = xe_test_lab_ctl_json(lab, 'a', &error, "job", id, NULL);
-            ck_assert_msg(job != NULL, "job: %s", error != NULL ? error->message : "");
-            if (g_str_equal(jstr(job, "Phase"), "done"))
-                break;
-            ck_assert_msg(g_get_monotonic_time() < deadline, "job %s never ended", id);
-            g_usleep(50000);
-        }
         print_job(phase, job);
         ck_assert_str_eq(jstr(job, "State"), home == 'b' ? "completed" : "failed");
     }
@@ -1209,15 +1238,7 @@ START_TEST(test_domain_source_qemu_killed)
     q = xe_test_lab_qemus(lab, 'a');
     ck_assert_uint_eq(q->len, 1);
     ck_assert_int_eq(kill(((XeTestLabQemu *)q->pdata[0])->pid, SIGKILL), 0);
-    for (;;) {
-        g_clear_pointer(&job, json_node_unref);
-        job = xe_test_lab_ctl_json(lab, 'a', &error, "job", id, NULL);
-        ck_assert_msg(job != NULL, "job: %s", error != NULL ? error->message : "");
-        if (g_str_equal(jstr(job, "Phase"), "done"))
-            break;
-        ck_assert_msg(g_get_monotonic_time() < deadline, "job %s never ended", id);
-        g_usleep(50000);
-    }
+    job = wait_job_over(id);
     print_job("source QEMU killed mid-migration", job);
     if (g_str_equal(jstr(job, "State"), "completed")) {
         /* the kill came after QEMU had sent everything: b runs it */
@@ -1232,6 +1253,70 @@ START_TEST(test_domain_source_qemu_killed)
         ck_assert_msg(g_get_monotonic_time() < deadline, "a VF is still reserved for gpu1");
         g_usleep(200000);
     }
+}
+END_TEST
+
+/* Manager.PrepareIncomingDomain on b as a source's daemon calls it, the reply's D-Bus error
+ * name and message in *@name and *@message (NULL: it succeeded). */
+static void
+prepare_incoming_domain(const char *xml, GVariant *options, char **name, char **message)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GDBusConnection) bus = xe_test_lab_bus_connect(lab, 'b', &error);
+    g_autoptr(GVariant) reply = NULL;
+
+    ck_assert_msg(bus != NULL, "%s", error != NULL ? error->message : "");
+    reply = g_dbus_connection_call_sync(
+        bus, "org.xemigrated.XeMigrated1", "/org/xemigrated/XeMigrated1",
+        "org.xemigrated.XeMigrated1.Manager", "PrepareIncomingDomain",
+        g_variant_new("(s@a{sv})", xml,
+                      options != NULL ? options
+                                      : g_variant_new_array(G_VARIANT_TYPE("{sv}"), NULL, 0)),
+        G_VARIANT_TYPE("(sa{sv})"), G_DBUS_CALL_FLAGS_NONE, 30000, NULL, &error);
+    *name = reply == NULL ? g_dbus_error_get_remote_error(error) : NULL;
+    if (reply == NULL)
+        g_dbus_error_strip_remote_error(error);
+    *message = reply == NULL ? g_strdup(error->message) : NULL;
+}
+
+/* What a source's daemon sends b is checked like any caller's input: XML that is no domain,
+ * metadata naming a hostdev the domain lacks, an option of the wrong type; each a named
+ * error that says what is wrong, and nothing reserved on b. */
+START_TEST(test_prepare_incoming_domain_bad_input)
+{
+    static const struct {
+        const char *xml;
+        const char *options;
+        const char *error;
+        const char *says;
+    } cases[] = {
+        { "<domain", NULL, "org.xemigrated.XeMigrated1.Error.InvalidArgument", "XML" },
+        { "<domain type='qemu'><name>gpu1</name><metadata><xe:migrated "
+          "xmlns:xe='urn:xe-migrated:libvirt:1'><xe:vf host='0000:03:00.1' profile='" PROFILE
+          "'/></xe:migrated></metadata><devices/></domain>",
+          NULL, "org.xemigrated.XeMigrated1.Error.InvalidArgument", "0000:03:00.1" },
+        { "<domain type='qemu'><name>gpu1</name></domain>", "{'timeout-ms': <'soon'>}",
+          "org.xemigrated.XeMigrated1.Error.InvalidArgument", "timeout-ms" },
+    };
+    g_autoptr(GHashTable) res_b = NULL;
+
+    for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree char *name = NULL, *message = NULL;
+        g_autoptr(GVariant) options =
+            cases[i].options != NULL
+                ? g_variant_ref_sink(
+                      g_variant_parse(G_VARIANT_TYPE_VARDICT, cases[i].options, NULL, NULL, NULL))
+                : NULL;
+
+        prepare_incoming_domain(cases[i].xml, options, &name, &message);
+        printf("case %u: %s: %s\n", i, name != NULL ? name : "(no error)",
+               message != NULL ? message : "");
+        ck_assert_msg(name != NULL, "case %u: accepted", i);
+        ck_assert_str_eq(name, cases[i].error);
+        ck_assert_msg(strstr(message, cases[i].says) != NULL, "case %u: %s", i, message);
+    }
+    res_b = reservations('b');
+    ck_assert_uint_eq(g_hash_table_size(res_b), 0);
 }
 END_TEST
 
@@ -1301,11 +1386,12 @@ END_TEST
  * with the hook only, by `xe-migratectl migrate` over libvirt, by xe-migrated in QMP mode, and
  * by bare QMP, median of 5 each, one run. */
 
-/* One `virsh migrate` hop from @from: total (virsh's wall time), time to running (from the
- * request to the destination's "Resumed Migrated", as libvirt timestamps it), downtime (the
- * source's job-completed event). */
+/* One hop of gpu1 from @from, by `virsh migrate` (@ctl FALSE) or by `xe-migratectl migrate`:
+ * total (the command's wall time), time to running (from the request to the destination's
+ * "Resumed Migrated", as libvirt timestamps it: the same for both), downtime (the source's
+ * job-completed event, or the job's, which is that event's). */
 static void
-virsh_hop(char from, double *total, double *running, double *downtime)
+hop(char from, gboolean by_ctl, double *total, double *running, double *downtime)
 {
     char to = from == 'a' ? 'b' : 'a';
     g_autoptr(GSubprocess) lifecycle = NULL;
@@ -1320,7 +1406,15 @@ virsh_hop(char from, double *total, double *running, double *downtime)
         xe_test_lab_env(lab, to == 'a' ? "XE_LAB_A_LIBVIRT" : "XE_LAB_B_LIBVIRT"), "event",
         "--event", "lifecycle", "--loop", "--timestamp", "--timeout", "60", NULL);
     ck_assert(lifecycle != NULL);
-    ck_assert_msg(migrate(from, "gpu1", &out, &vfio) == 0, "virsh migrate: %s", out);
+    if (by_ctl) {
+        g_autoptr(JsonNode) job = NULL;
+
+        ck_assert_msg(ctl_migrate(from, "gpu1", &out, &job) == 0, "migrate: %s", out);
+        *downtime = (double)jint(job, "Downtime");
+    } else {
+        ck_assert_msg(migrate(from, "gpu1", &out, &vfio) == 0, "virsh migrate: %s", out);
+        *downtime = (double)last_downtime;
+    }
     t1 = g_get_real_time();
     *total = (t1 - t0) / 1000.0;
     g_subprocess_send_signal(lifecycle, SIGINT);
@@ -1345,7 +1439,6 @@ virsh_hop(char from, double *total, double *running, double *downtime)
             (g_date_time_to_unix(when) * G_USEC_PER_SEC + g_date_time_get_microsecond(when) - t0) /
             1000.0;
     }
-    *downtime = (double)last_downtime;
 }
 
 /* One migration of a QMP-mode VM of the same size by xe-migrated, a to b. */
@@ -1388,25 +1481,6 @@ qmp_hop(guint i, double *total, double *running, double *downtime)
     *downtime = (double)json_object_get_int_member(job, "Downtime");
     g_clear_pointer(&out, g_free);
     ck_assert_msg(ctl('b', &out, "vm-remove", name, NULL) == 0, "vm-remove: %s", out);
-}
-
-/* One `xe-migratectl migrate` of the domain from @from, over libvirt: the job's own
- * figures (total: started to finished; time to running; downtime from libvirt's
- * job-completed event). */
-static void
-ctl_hop(char from, double *total, double *running, double *downtime)
-{
-    g_autofree char *stream = NULL;
-    g_autoptr(JsonNode) job = NULL;
-    JsonObject *o;
-
-    ck_assert_msg(ctl_migrate(from, "gpu1", &stream, &job) == 0, "migrate: %s", stream);
-    o = json_node_get_object(job);
-    *total =
-        (json_object_get_int_member(o, "Finished") - json_object_get_int_member(o, "Started")) /
-        1000.0;
-    *running = (double)json_object_get_int_member(o, "TimeToRunning");
-    *downtime = (double)json_object_get_int_member(o, "Downtime");
 }
 
 /* QEMU under the VFIO emulation in @host's namespace with VF @vf (enable-migration=on). */
@@ -1484,11 +1558,9 @@ START_TEST(bench_libvirt_against_qmp)
     define_domain("gpu1", vf_a, PROFILE, TRUE, TRUE);
     start_domain('a', "gpu1");
     for (guint i = 0; i < RUNS; i++) {
-        /* the domain goes a -> b by virsh, back by xe-migratectl, and so on */
-        virsh_hop(i % 2 == 0 ? 'a' : 'b', &rows[0].total[i], &rows[0].running[i],
-                  &rows[0].downtime[i]);
-        ctl_hop(i % 2 == 0 ? 'b' : 'a', &rows[1].total[i], &rows[1].running[i],
-                &rows[1].downtime[i]);
+        /* the domain goes a -> b by virsh, back by xe-migratectl */
+        hop('a', FALSE, &rows[0].total[i], &rows[0].running[i], &rows[0].downtime[i]);
+        hop('b', TRUE, &rows[1].total[i], &rows[1].running[i], &rows[1].downtime[i]);
         qmp_hop(i, &rows[2].total[i], &rows[2].running[i], &rows[2].downtime[i]);
         bare_hop(i, &rows[3].total[i], &rows[3].running[i], &rows[3].downtime[i]);
         for (guint r = 0; r < G_N_ELEMENTS(rows); r++)
@@ -1531,6 +1603,7 @@ main(int argc, char **argv)
     tcase_add_test(tc, test_ctl_migrate_domain_no_compatible_vf);
     tcase_add_test(tc, test_ctl_migrate_domain_blocker_named);
     tcase_add_test(tc, test_ctl_migrate_unknown_domain_refused);
+    tcase_add_test(tc, test_prepare_incoming_domain_bad_input);
     tcase_add_test(tc, test_domain_source_daemon_killed_before_libvirt);
     tcase_add_test(tc, test_domain_source_daemon_killed_in_switchover);
     tcase_add_test(tc, test_domain_destination_daemon_killed_before_libvirt);

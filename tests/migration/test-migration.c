@@ -1573,18 +1573,13 @@ START_TEST(test_finished_jobs_are_pruned)
 }
 END_TEST
 
-/* kill -9 at a phase: a hook of host a's that kills @victim when the job reaches
- * @phase (hooks run inside the job, so the moment is exact). */
+/* kill -9 at a phase: a hook of host a's that kills @victim when the job reaches @phase */
 static char *
 kill_at_phase(const char *phase, GPid victim)
 {
-    g_autofree char *hook = g_strdup_printf("%s/a/hooks/20-kill", lab_dir);
-    g_autofree char *script =
-        g_strdup_printf("#!/bin/sh\n[ \"$1\" = %s ] && kill -9 %d\nexit 0\n", phase, (int)victim);
+    g_autofree char *hooks = g_strdup_printf("%s/a/hooks", lab_dir);
 
-    ck_assert(g_file_set_contents(hook, script, -1, NULL));
-    ck_assert_int_eq(chmod(hook, 0755), 0);
-    return g_steal_pointer(&hook);
+    return xe_test_hook_kill_at_phase(hooks, phase, victim);
 }
 
 static void
