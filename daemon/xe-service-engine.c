@@ -409,6 +409,31 @@ service_engine_list_domains(Call *c)
 }
 
 static void
+domain_state_done(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    Call *c = user_data;
+    GError *error = NULL;
+    g_autofree char *state = xe_engine_domain_state_finish(XE_ENGINE(source), result, &error);
+
+    if (state == NULL) {
+        call_fail(c, error);
+        return;
+    }
+    xe_dbus_manager_complete_domain_state(c->service->manager_iface, c->invocation, state);
+    call_free(c);
+}
+
+void
+service_engine_domain_state(Call *c)
+{
+    const char *name = NULL;
+
+    g_variant_get_child(c->params, 0, "&s", &name);
+    c->context = g_strdup_printf("DomainState: domain '%s'", name);
+    xe_engine_domain_state_async(c->service->engine, name, NULL, domain_state_done, c);
+}
+
+static void
 prepare_domain_done(GObject *source, GAsyncResult *result, gpointer user_data)
 {
     Call *c = user_data;

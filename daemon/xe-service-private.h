@@ -91,6 +91,7 @@ void service_engine_libvirt_hook(Call *c);
 void service_engine_prepare_incoming_domain(Call *c);
 void service_engine_abort_incoming_domain(Call *c);
 void service_engine_list_domains(Call *c);
+void service_engine_domain_state(Call *c);
 void service_engine_prepare_domain(Call *c);
 void service_engine_cancel(Call *c);
 void service_engine_resolve(Call *c);

@@ -515,6 +515,7 @@ static const XeServiceMethod methods[] = {
     { MANAGER, "AbortIncomingDomain", XE_SERVICE_PRIVILEGED, NULL,
       service_engine_abort_incoming_domain },
     { MANAGER, "ListDomains", XE_SERVICE_ANYONE, NULL, service_engine_list_domains },
+    { MANAGER, "DomainState", XE_SERVICE_ANYONE, NULL, service_engine_domain_state },
     { MANAGER, "PrepareDomain", XE_SERVICE_PRIVILEGED, NULL, service_engine_prepare_domain },
     { PF, "EnableVFs", XE_SERVICE_PRIVILEGED, NULL, handle_enable_vfs },
     { PF, "DisableVFs", XE_SERVICE_PRIVILEGED, NULL, handle_disable_vfs },

@@ -95,6 +95,7 @@ typedef struct {
     char *policy_name;
     XeEngineSettings *settings;
     GCancellable *cancellable;
+    GCancellable *stopping; /* the daemon stops: settling is left to the next start */
     XePolicy *policy;
     guint64 budget_ms;
     XeJobRun run;
@@ -136,6 +137,7 @@ domain_migration_free(DomainMigration *m)
     g_free(m->policy_name);
     engine_settings_free(m->settings);
     g_object_unref(m->cancellable);
+    g_object_unref(m->stopping);
     xe_policy_free(m->policy);
     xe_job_run_clear(&m->run);
     g_free(m->xml);
@@ -408,7 +410,8 @@ on_job_completed(virConnectPtr conn, virDomainPtr dom, virTypedParameterPtr para
 }
 
 static void
-progress(DomainMigration *m, guint64 *last_bytes, gint64 *last_time, guint64 *throughput)
+progress(DomainMigration *m, guint64 *last_bytes, gint64 *last_time, guint64 *throughput,
+         gboolean *ram_sent)
 {
     virTypedParameterPtr params = NULL;
     int nparams = 0, type = VIR_DOMAIN_JOB_NONE;
@@ -432,6 +435,8 @@ progress(DomainMigration *m, guint64 *last_bytes, gint64 *last_time, guint64 *th
         *last_time = g_get_monotonic_time();
     }
     *throughput = bps;
+    /* the RAM is sent: what is left moves in the switchover (QEMU's own count of it too) */
+    *ram_sent = processed > 0 && remaining == 0;
     xe_record_post(m->job, "ram-transferred", (guint64)processed, "ram-total", (guint64)total,
                    "ram-remaining", (guint64)remaining, "device-bytes", (guint64)vfio, "throughput",
                    (guint64)bps, NULL);
@@ -497,7 +502,7 @@ follow(DomainMigration *m, Perform *p, Evidence *e)
     gint64 start = g_get_monotonic_time(), moving = 0, last_time = start, last_step = start;
     guint64 last_bytes = 0, bps = 0;
     guint step = 0;
-    gboolean switchover = FALSE, aborting = FALSE, aborted = FALSE;
+    gboolean switchover = FALSE, aborting = FALSE, aborted = FALSE, ram_sent = FALSE;
     gulong cancel_id = g_cancellable_connect(m->cancellable, G_CALLBACK(perform_wake), p, NULL);
 
     for (;;) {
@@ -528,9 +533,9 @@ follow(DomainMigration *m, Perform *p, Evidence *e)
                  (guint64)(now - start) / 1000 > pol->completion_timeout_ms)
             e->timed_out = TRUE;
         /* a stall counts once data moves (libvirt's Begin and Prepare, a destination QEMU
-         * pinning the guest's RAM, come first) and until the switchover (the VF's state moves
-         * with no count until its end) */
-        else if (pol->stall_timeout_ms > 0 && moving > 0 && !switchover &&
+         * pinning the guest's RAM, come first) and until the RAM is sent or the switchover
+         * began (the VF's state moves with no count until its end) */
+        else if (pol->stall_timeout_ms > 0 && moving > 0 && !switchover && !ram_sent &&
                  (guint64)(now - last_time) / 1000 > pol->stall_timeout_ms)
             e->timed_out = TRUE;
         /* (a lost peer daemon is no reason to stop: libvirt runs both ends, and the peer's
@@ -540,7 +545,7 @@ follow(DomainMigration *m, Perform *p, Evidence *e)
             aborted = abort_job(m);
             continue;
         }
-        progress(m, &last_bytes, &last_time, &bps);
+        progress(m, &last_bytes, &last_time, &bps, &ram_sent);
         if (moving == 0 && last_bytes > 0) {
             /* QEMU's downtime-limit exists once libvirt's job does */
             moving = now;
@@ -597,6 +602,8 @@ migrate_params(DomainMigration *m, int *nparams, unsigned int *flags)
         virTypedParamsAddULLong(&params, nparams, &max,
                                 VIR_MIGRATE_PARAM_BANDWIDTH_AVAIL_SWITCHOVER,
                                 MAX(p->switchover_bandwidth / 1048576, 1));
+    if (p->auto_converge)
+        *flags |= VIR_MIGRATE_AUTO_CONVERGE;
     if (p->multifd) {
         *flags |= VIR_MIGRATE_PARALLEL;
         virTypedParamsAddInt(&params, nparams, &max, VIR_MIGRATE_PARAM_PARALLEL_CONNECTIONS,
@@ -720,6 +727,16 @@ attempt(DomainMigration *m, Evidence *e)
         return ATTEMPT_FAILED;
     }
     m->dest_vfs = vfs_of(m->dest_xml);
+    if (m->persistent) {
+        /* as it is now: an operator's edit while the job waited moves with the domain */
+        g_autofree char *now = virDomainGetXMLDesc(
+            m->dom, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_MIGRATABLE | VIR_DOMAIN_XML_SECURE);
+
+        if (now != NULL) {
+            g_free(m->inactive);
+            m->inactive = g_steal_pointer(&now);
+        }
+    }
     if (m->inactive != NULL && (m->dest_persist_xml = persist_xml(m, &error)) == NULL) {
         e->forced = g_error_matches(error, XE_ERROR, XE_ERROR_INCOMPATIBLE)
                         ? XE_FAILURE_INCOMPATIBLE
@@ -811,7 +828,12 @@ drop_destination(DomainMigration *m)
                       xe_job_get_id(m->job), error->message, m->host);
             break;
         }
-        (void)xe_sleep(SETTLE_POLL_MS, NULL);
+        if (!xe_sleep(SETTLE_POLL_MS, m->stopping)) {
+            g_warning("job %s: xe-migrated stops: what %s reserved for the domain is its "
+                      "reconcile's",
+                      xe_job_get_id(m->job), m->host);
+            break;
+        }
     }
     g_clear_pointer(&m->peer, xe_peer_free);
     g_clear_pointer(&m->dest_xml, g_free);
@@ -842,7 +864,8 @@ there_now(DomainMigration *m, char **state, GError **error)
                  : NULL;
     if (*state == NULL || g_str_equal(*state, "unknown") || g_str_equal(*state, "no state"))
         return THERE_UNKNOWN;
-    if (**state == '\0' || g_str_equal(*state, "shut off") || g_str_equal(*state, "crashed"))
+    /* (a crashed domain is a preserved QEMU: a copy) */
+    if (**state == '\0' || g_str_equal(*state, "shut off"))
         return THERE_ABSENT;
     if (g_str_equal(*state, "paused (migration)") || g_str_equal(*state, "paused (starting up)"))
         return THERE_INCOMING;
@@ -885,7 +908,7 @@ where_now(DomainMigration *m, char **why)
             g_message("job %s: domain %s did not resume here: %s", xe_job_get_id(m->job), m->name,
                       virGetLastErrorMessage());
         }
-        if (g_get_monotonic_time() >= deadline) {
+        if (g_get_monotonic_time() >= deadline || !xe_sleep(SETTLE_POLL_MS, m->stopping)) {
             *why = g_strdup_printf(
                 "the domain is %s here and %s on %s%s%s: it is left as it is (virsh domstate on "
                 "both hosts; virsh resume on the one that should run it)",
@@ -893,7 +916,6 @@ where_now(DomainMigration *m, char **why)
                 error != NULL ? ": " : "", error != NULL ? error->message : "");
             return WHERE_UNKNOWN;
         }
-        (void)xe_sleep(SETTLE_POLL_MS, NULL);
     }
 }
 
@@ -1066,6 +1088,7 @@ domain_migration_start(XeEngine *self, XeJob *job, const char *name, const char 
     g_object_get(job, "policy", &m->policy_name, NULL);
     m->settings = engine_settings(self);
     m->cancellable = g_object_ref(xe_job_get_cancellable(job));
+    m->stopping = g_object_ref(self->stopping);
     m->created = g_get_monotonic_time();
     m->event_id = -1;
     xe_job_run_init(&m->run, XE_SERVICES(self), job);

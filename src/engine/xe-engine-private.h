@@ -40,7 +40,7 @@ struct _XeEngine {
     GHashTable *incomings;   /* id -> XeIncoming, the finished ones kept as tombstones */
     GHashTable *workers;     /* job or incoming id -> XeWorker, while its work runs */
     GHashTable *domain_jobs; /* libvirt domain name -> id of the job migrating it */
-    GHashTable *arriving;    /* libvirt domain name -> gint64: its incoming's hook ran here */
+    GHashTable *arriving;    /* libvirt domain name -> its arrival (xe-libvirt-watch.c) */
     guint live_workers;      /* threads not yet exited (stopped ones included) */
     guint next_job;
     guint next_incoming;
@@ -80,8 +80,10 @@ void domain_migration_start(XeEngine *self, XeJob *job, const char *name, const 
 void engine_domain_job_done(XeEngine *self, const char *name);
 
 /* xe-libvirt-watch.c, on main: libvirt brings domain @name in (its hook's migrate or
- * restore ran here): its definition is to name this host's VFs. */
-void engine_domain_arriving(XeEngine *self, const char *name);
+ * restore ran here), each VF of @moved (source address -> this host's VF, taken) in place of
+ * the source's: its definition is to name this host's VFs. */
+void engine_domain_arriving(XeEngine *self, const char *name, GHashTable *moved);
+GHashTable *engine_arrivals_new(void);
 
 /* From a thread counted in live_workers (a GTask thread of the hook's or libvirt's), as it
  * ends: main counts it gone. */
@@ -92,9 +94,16 @@ void engine_thread_exited(XeEngine *self);
 gboolean engine_libvirt_domain_active(XeEngine *self, const char *uri, const char *name,
                                       gboolean *active, GError **error);
 /* xe-libvirt.c, from a worker (blocking): the persistent definition of running domain @name
- * with its Xe VFs pointed at the VFs it runs with (*@changed: whether it had to be). */
+ * with each Xe VF that names a source address of @fix->moved (source -> the VF that took
+ * its place here) pointed at that VF. changed: it had to be; settled: the domain runs and is
+ * defined here, so no later definition of libvirt's will name the source's addresses. */
+typedef struct {
+    GHashTable *moved;
+    gboolean changed;
+    gboolean settled;
+} XeDefinitionFix;
 gboolean engine_libvirt_fix_definition(XeEngine *self, const char *uri, const char *name,
-                                       gboolean *changed, GError **error);
+                                       XeDefinitionFix *fix, GError **error);
 
 /* Registry changes, on the main context (workers call them through xe_call_main). */
 void engine_vm_add(XeEngine *self, XeVm *vm);

@@ -58,7 +58,7 @@ xe_engine_init(XeEngine *self)
     self->incomings = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_object_unref);
     self->workers = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     self->domain_jobs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-    self->arriving = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    self->arriving = engine_arrivals_new();
     self->stopping = g_cancellable_new();
 }
 

@@ -115,6 +115,13 @@ void xe_engine_prepare_domain_async(XeEngine *self, const char *name, GCancellab
                                     GAsyncReadyCallback callback, gpointer user_data);
 GStrv xe_engine_prepare_domain_finish(XeEngine *self, GAsyncResult *result, GError **error);
 
+/* libvirt domain @name's state on this host's libvirt, as ListDomains words it ("running",
+ * "paused", "paused (migration)" for an incoming or outgoing migration's, "shut off"...); ""
+ * when libvirt has no such domain. An error when libvirt cannot say. */
+void xe_engine_domain_state_async(XeEngine *self, const char *name, GCancellable *cancellable,
+                                  GAsyncReadyCallback callback, gpointer user_data);
+char *xe_engine_domain_state_finish(XeEngine *self, GAsyncResult *result, GError **error);
+
 /* Watches the domains of the configuration's libvirt (xe-libvirt-watch.c; needs libvirt's
  * event loop on the main context, gvir_event_register()): a domain that arrived by migration
  * gets its persistent definition pointed at the VFs it runs with. */

@@ -137,7 +137,7 @@ takes_state(XeEngine *self, const char *vf, const char *profile, const char *cal
  * reserved is given back. */
 static char *
 incoming(XeEngine *self, XeLibvirtDomain *d, const char *owner, const char *caller, gint64 deadline,
-         GError **error)
+         GHashTable *moved, GError **error)
 {
     const char *name = xe_libvirt_domain_get_name(d);
     GPtrArray *vfs = xe_libvirt_domain_get_vfs(d);
@@ -191,6 +191,7 @@ incoming(XeEngine *self, XeLibvirtDomain *d, const char *owner, const char *call
         }
         if (!xe_libvirt_domain_retarget(d, i, here, id, error))
             goto fail;
+        g_hash_table_replace(moved, g_strdup(source), g_strdup(here));
         g_message("domain %s: VF %s (reservation %s) takes the state of the source's VF %s", name,
                   here, id, source);
     }
@@ -299,15 +300,17 @@ let_go(XeEngine *self, XeLibvirtDomain *d, const char *owner, const char *why, c
 typedef struct {
     XeEngine *engine;
     char *name;
+    GHashTable *moved;
 } Arriving;
 
 static Arriving *
-arriving_new(XeEngine *self, const char *name)
+arriving_new(XeEngine *self, const char *name, GHashTable *moved)
 {
     Arriving *a = g_new0(Arriving, 1);
 
     a->engine = g_object_ref(self);
     a->name = g_strdup(name);
+    a->moved = g_hash_table_ref(moved);
     return a;
 }
 
@@ -318,6 +321,7 @@ arriving_free(gpointer data)
 
     g_object_unref(a->engine);
     g_free(a->name);
+    g_hash_table_unref(a->moved);
     g_free(a);
 }
 
@@ -326,7 +330,7 @@ note_arriving(gpointer data)
 {
     Arriving *a = data;
 
-    engine_domain_arriving(a->engine, a->name);
+    engine_domain_arriving(a->engine, a->name, a->moved);
     return G_SOURCE_REMOVE;
 }
 
@@ -353,13 +357,16 @@ hook_run(XeEngine *self, Hook *h, GError **error)
     switch (h->op) {
     case OP_MIGRATE:
     case OP_RESTORE: {
+        g_autoptr(GHashTable) moved =
+            g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
         char *xml;
 
         if (too_late(h->deadline, error))
             return NULL;
-        xml = incoming(self, d, owner, caller, h->deadline, error);
+        xml = incoming(self, d, owner, caller, h->deadline, moved, error);
         if (xml != NULL)
-            xe_context_post(self->main, note_arriving, arriving_new(self, h->name), arriving_free);
+            xe_context_post(self->main, note_arriving, arriving_new(self, h->name, moved),
+                            arriving_free);
         return xml;
     }
     case OP_PREPARE:

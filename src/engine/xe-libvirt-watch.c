@@ -8,9 +8,11 @@
  *   source host's VF addresses: the domain's next start here would take whatever VF has that
  *   address. (A daemon-driven migration sends the right definition already: nothing to do.)
  *   Only the domains that arrived by migration are touched (the qemu hook's migrate or
- *   restore ran for them here: engine_domain_arriving()), only while that is recent, and only
- *   their Xe VFs' addresses: an operator's later edit is never undone. A domain that arrived
- *   while nobody watched (libvirtd away) is looked at once the watch is back.
+ *   restore ran for them here: engine_domain_arriving()), only until libvirt has defined and
+ *   runs them here (or for ARRIVED_RECENT_S), and only the Xe VFs whose address is one the
+ *   hook replaced (source address -> the VF that took its place): an operator's later edit
+ *   is never undone. A domain that arrived while nobody watched (libvirtd away) is looked at
+ *   once the watch is back.
  *
  *   The connection is kept alive (keepalive, 5 s x 3) and opened again after it closed
  *   (libvirtd restarted), every RETRY_S until it opens.
@@ -83,9 +85,10 @@ xe_libvirt_watch_free(XeLibvirtWatch *w)
 {
     if (w == NULL)
         return;
-    g_clear_handle_id(&w->retry_id, g_source_remove);
-    watch_close(w);
+    /* first: a close callback libvirt runs inside the calls below finds no watch */
     w->holder->watch = NULL;
+    watch_close(w);
+    g_clear_handle_id(&w->retry_id, g_source_remove);
     holder_unref(w->holder);
     g_hash_table_unref(w->fixing);
     g_free(w->uri);
@@ -94,10 +97,33 @@ xe_libvirt_watch_free(XeLibvirtWatch *w)
 
 /* the definition of a domain that arrived, on a thread */
 
+/* A domain libvirt brought in: when, and which VF here took the place of which source VF. */
+typedef struct {
+    gint64 when; /* monotonic µs */
+    GHashTable *moved;
+} Arrival;
+
+static void
+arrival_free(gpointer data)
+{
+    Arrival *a = data;
+
+    g_hash_table_unref(a->moved);
+    g_free(a);
+}
+
+GHashTable *
+engine_arrivals_new(void)
+{
+    return g_hash_table_new_full(g_str_hash, g_str_equal, g_free, arrival_free);
+}
+
 typedef struct {
     char *uri;
     char *name;
     Holder *holder;
+    gint64 arrived; /* which arrival this look is for */
+    XeDefinitionFix fix;
 } Fix;
 
 static void
@@ -106,6 +132,7 @@ fix_free(Fix *f)
     g_free(f->uri);
     g_free(f->name);
     holder_unref(f->holder);
+    g_hash_table_unref(f->fix.moved);
     g_free(f);
 }
 
@@ -117,10 +144,9 @@ fix_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellabl
     XeEngine *self = source;
     Fix *f = data;
     GError *error = NULL;
-    gboolean changed = FALSE;
 
-    if (engine_libvirt_fix_definition(self, f->uri, f->name, &changed, &error))
-        g_task_return_boolean(task, changed);
+    if (engine_libvirt_fix_definition(self, f->uri, f->name, &f->fix, &error))
+        g_task_return_boolean(task, TRUE);
     else
         g_task_return_error(task, error);
     engine_thread_exited(self);
@@ -134,12 +160,19 @@ fix_done(GObject *source, GAsyncResult *result, gpointer user_data)
     XeLibvirtWatch *w = f->holder->watch;
     gboolean again;
 
-    if (!g_task_propagate_boolean(G_TASK(result), &error) && error != NULL)
+    Arrival *a;
+
+    if (!g_task_propagate_boolean(G_TASK(result), &error))
         g_warning("domain %s arrived by migration, but its definition may still name the "
                   "source host's VFs: %s (virsh edit %s)",
                   f->name, error->message, f->name);
     if (w == NULL)
         return;
+    /* defined and running here with this host's VFs: the arrival is over, and an operator's
+     * later edit is the operator's */
+    a = g_hash_table_lookup(w->engine->arriving, f->name);
+    if (f->fix.settled && a != NULL && a->when == f->arrived)
+        g_hash_table_remove(w->engine->arriving, f->name);
     again = GPOINTER_TO_INT(g_hash_table_lookup(w->fixing, f->name));
     g_hash_table_remove(w->fixing, f->name);
     if (again)
@@ -150,10 +183,11 @@ static void
 fix_definition(XeLibvirtWatch *w, const char *name)
 {
     XeEngine *self = w->engine;
+    Arrival *a = g_hash_table_lookup(self->arriving, name);
     GTask *task;
     Fix *f;
 
-    if (self->shutting_down)
+    if (self->shutting_down || a == NULL)
         return;
     /* one look at a time per domain; an event meanwhile asks for one more */
     if (g_hash_table_contains(w->fixing, name)) {
@@ -166,6 +200,8 @@ fix_definition(XeLibvirtWatch *w, const char *name)
     f->uri = g_strdup(w->uri);
     f->name = g_strdup(name);
     f->holder = holder_ref(w->holder);
+    f->arrived = a->when;
+    f->fix.moved = g_hash_table_ref(a->moved);
     g_task_set_task_data(task, f, (GDestroyNotify)fix_free);
     self->live_workers++;
     g_task_run_in_thread(task, fix_thread);
@@ -177,22 +213,24 @@ static gboolean
 arrived_recently(XeLibvirtWatch *w, const char *name)
 {
     GHashTable *arriving = w->engine->arriving;
-    gint64 *when = g_hash_table_lookup(arriving, name);
+    Arrival *a = g_hash_table_lookup(arriving, name);
 
-    if (when == NULL)
+    if (a == NULL)
         return FALSE;
-    if (g_get_monotonic_time() - *when < ARRIVED_RECENT_S * G_USEC_PER_SEC)
+    if (g_get_monotonic_time() - a->when < ARRIVED_RECENT_S * G_USEC_PER_SEC)
         return TRUE;
     g_hash_table_remove(arriving, name);
     return FALSE;
 }
 
 void
-engine_domain_arriving(XeEngine *self, const char *name)
+engine_domain_arriving(XeEngine *self, const char *name, GHashTable *moved)
 {
-    gint64 now = g_get_monotonic_time();
+    Arrival *a = g_new0(Arrival, 1);
 
-    g_hash_table_replace(self->arriving, g_strdup(name), g_memdup2(&now, sizeof(now)));
+    a->when = g_get_monotonic_time();
+    a->moved = g_hash_table_ref(moved);
+    g_hash_table_replace(self->arriving, g_strdup(name), a);
 }
 
 static int
@@ -224,13 +262,17 @@ retry(gpointer data)
     return G_SOURCE_REMOVE;
 }
 
+/* after a close callback: the dead connection closed, and another opened a while later */
 static gboolean
 close_dead(gpointer data)
 {
     XeLibvirtWatch *w = ((Holder *)data)->watch;
 
-    if (w != NULL)
-        watch_close(w);
+    if (w == NULL)
+        return G_SOURCE_REMOVE;
+    watch_close(w);
+    if (w->retry_id == 0)
+        w->retry_id = g_timeout_add_seconds(RETRY_S, retry, w);
     return G_SOURCE_REMOVE;
 }
 
@@ -248,8 +290,6 @@ on_closed(virConnectPtr conn, int reason, void *opaque)
               RETRY_S);
     /* (closing it in its own callback is what libvirt forbids: after this returns) */
     g_idle_add_full(G_PRIORITY_DEFAULT_IDLE, close_dead, holder_ref(w->holder), holder_unref);
-    if (w->retry_id == 0)
-        w->retry_id = g_timeout_add_seconds(RETRY_S, retry, w);
 }
 
 /* opening: the connection, keepalive and the callbacks, on a thread */
@@ -323,6 +363,12 @@ opened(GObject *source, GAsyncResult *result, gpointer user_data)
     if (w == NULL)
         return; /* the watch is gone: opening_free() lets the connection go */
     w->opening = FALSE;
+    if (virConnectIsAlive(o->conn) != 1) {
+        /* it died before the watch had it (its close callback found no connection of the
+         * watch's): opening_free() lets it go */
+        w->retry_id = g_timeout_add_seconds(RETRY_S, retry, w);
+        return;
+    }
     w->conn = g_steal_pointer(&o->conn);
     w->lifecycle_id = o->lifecycle_id;
     g_message("watching libvirt's domains at %s", w->uri);

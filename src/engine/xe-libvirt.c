@@ -521,12 +521,12 @@ domain_active(virConnectPtr conn, const char *name, gboolean *active, GError **e
     return TRUE;
 }
 
-typedef gboolean (*DomainCall)(virConnectPtr conn, const char *name, gboolean *out, GError **error);
+typedef gboolean (*DomainCall)(virConnectPtr conn, const char *name, gpointer out, GError **error);
 
 /* Blocking: @call for domain @name on a connection to @uri, once more on a fresh connection
  * when libvirtd went away under the first. */
 static gboolean
-call_on_domain(XeLibvirt *lv, const char *uri, DomainCall call, const char *name, gboolean *out,
+call_on_domain(XeLibvirt *lv, const char *uri, DomainCall call, const char *name, gpointer out,
                GError **error)
 {
     virConnectPtr conn = connect_libvirt(lv, uri, error);
@@ -550,7 +550,68 @@ gboolean
 engine_libvirt_domain_active(XeEngine *self, const char *uri, const char *name, gboolean *active,
                              GError **error)
 {
-    return call_on_domain(self->libvirt, uri, domain_active, name, active, error);
+    return call_on_domain(self->libvirt, uri, (DomainCall)domain_active, name, active, error);
+}
+
+/* Blocking: @name's state as ListDomains words it, "" when libvirt has no such domain. */
+static gboolean
+domain_state(virConnectPtr conn, const char *name, char **state, GError **error)
+{
+    virDomainPtr dom = virDomainLookupByName(conn, name);
+    int s = VIR_DOMAIN_NOSTATE, reason;
+
+    if (dom == NULL && virGetLastErrorCode() == VIR_ERR_NO_DOMAIN) {
+        *state = g_strdup("");
+        return TRUE;
+    }
+    if (dom == NULL || virDomainGetState(dom, &s, &reason, 0) < 0) {
+        g_autofree char *what = g_strdup_printf("cannot tell the state of domain %s", name);
+
+        if (dom != NULL)
+            virDomainFree(dom);
+        return libvirt_error(error, what);
+    }
+    *state = g_strdup(state_text(dom));
+    virDomainFree(dom);
+    return TRUE;
+}
+
+static void
+state_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+    XeEngine *self = source;
+    Request *r = data;
+    GError *error = NULL;
+    char *state = NULL;
+
+    if (call_on_domain(self->libvirt, r->uri, (DomainCall)domain_state, r->name, &state, &error))
+        g_task_return_pointer(task, state, g_free);
+    else
+        g_task_return_error(task, error);
+    engine_thread_exited(self);
+}
+
+void
+xe_engine_domain_state_async(XeEngine *self, const char *name, GCancellable *cancellable,
+                             GAsyncReadyCallback callback, gpointer user_data)
+{
+    g_autoptr(GTask) task = request_new(self, name, cancellable, callback, user_data);
+    Request *r = g_task_get_task_data(task);
+
+    if (r->uri == NULL || *r->uri == '\0') {
+        g_task_return_new_error(task, XE_ERROR, XE_ERROR_NOT_SUPPORTED,
+                                "libvirt-uri is empty in this host's configuration: xe-migrated "
+                                "does not look at libvirt here");
+        return;
+    }
+    self->live_workers++;
+    g_task_run_in_thread(task, state_thread);
+}
+
+char *
+xe_engine_domain_state_finish(XeEngine *self, GAsyncResult *result, GError **error)
+{
+    return g_task_propagate_pointer(G_TASK(result), error);
 }
 
 /* reconciling: the domains' reservations against what runs */
@@ -633,51 +694,48 @@ xe_engine_libvirt_reconcile_finish(XeEngine *self, GAsyncResult *result, GError 
 
 /* a migrated domain's definition */
 
-/* Blocking: @name's persistent definition with each Xe VF (by the metadata's order) pointed
- * at the VF the running domain holds. *@changed: whether it had to be. */
+/* Blocking: @name's persistent definition with each Xe VF that names one of the source's
+ * addresses @fix->moved records pointed at the VF that took its place here. */
 static gboolean
-fix_definition(virConnectPtr conn, const char *name, gboolean *changed, GError **error)
+fix_definition(virConnectPtr conn, const char *name, XeDefinitionFix *fix, GError **error)
 {
     virDomainPtr dom = virDomainLookupByName(conn, name);
-    g_autofree char *live_xml = NULL, *def_xml = NULL, *out = NULL;
-    g_autoptr(XeLibvirtDomain) live = NULL, def = NULL;
-    GPtrArray *running, *defined;
+    g_autofree char *def_xml = NULL, *out = NULL;
+    g_autoptr(XeLibvirtDomain) def = NULL;
+    GPtrArray *defined;
     virDomainPtr redefined;
     gboolean ok = FALSE;
 
-    *changed = FALSE;
+    fix->changed = fix->settled = FALSE;
     if (dom == NULL)
         return virGetLastErrorCode() == VIR_ERR_NO_DOMAIN ||
                libvirt_error(error, "looking the domain up");
     if (virDomainIsActive(dom) != 1 || virDomainIsPersistent(dom) != 1) {
-        ok = TRUE; /* nothing runs, or nothing is defined: nothing to point anywhere */
+        ok = TRUE; /* nothing runs, or nothing is defined yet: nothing to point anywhere */
         goto out;
     }
-    live_xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_SECURE);
     def_xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE);
-    if (live_xml == NULL || def_xml == NULL) {
-        libvirt_error(error, "reading the domain's XML");
+    if (def_xml == NULL) {
+        libvirt_error(error, "reading the domain's definition");
         goto out;
     }
-    if ((live = xe_libvirt_domain_parse(live_xml, error)) == NULL ||
-        (def = xe_libvirt_domain_parse(def_xml, error)) == NULL)
+    if ((def = xe_libvirt_domain_parse(def_xml, error)) == NULL)
         goto out;
-    running = xe_libvirt_domain_get_vfs(live);
     defined = xe_libvirt_domain_get_vfs(def);
-    for (guint i = 0; i < defined->len && i < running->len; i++) {
-        const char *now = ((XeLibvirtVf *)running->pdata[i])->host;
+    for (guint i = 0; i < defined->len; i++) {
         g_autofree char *was = g_strdup(((XeLibvirtVf *)defined->pdata[i])->host);
+        const char *now = g_hash_table_lookup(fix->moved, was);
 
-        if (g_str_equal(now, was))
+        if (now == NULL || g_str_equal(now, was))
             continue;
         if (!xe_libvirt_domain_retarget(def, i, now, NULL, error))
             goto out;
-        g_message("domain %s arrived by migration: its definition names VF %s now, the one it "
-                  "runs with (it named %s, the source host's address)",
+        g_message("domain %s arrived by migration: its definition names VF %s now, the one that "
+                  "took the place of the source host's %s",
                   name, now, was);
-        *changed = TRUE;
+        fix->changed = TRUE;
     }
-    if (*changed) {
+    if (fix->changed) {
         out = xe_libvirt_domain_to_xml(def);
         redefined = virDomainDefineXML(conn, out);
         if (redefined == NULL) {
@@ -686,6 +744,7 @@ fix_definition(virConnectPtr conn, const char *name, gboolean *changed, GError *
         }
         virDomainFree(redefined);
     }
+    fix->settled = TRUE;
     ok = TRUE;
 out:
     virDomainFree(dom);
@@ -693,8 +752,8 @@ out:
 }
 
 gboolean
-engine_libvirt_fix_definition(XeEngine *self, const char *uri, const char *name, gboolean *changed,
-                              GError **error)
+engine_libvirt_fix_definition(XeEngine *self, const char *uri, const char *name,
+                              XeDefinitionFix *fix, GError **error)
 {
-    return call_on_domain(self->libvirt, uri, fix_definition, name, changed, error);
+    return call_on_domain(self->libvirt, uri, (DomainCall)fix_definition, name, fix, error);
 }

@@ -251,21 +251,13 @@ xe_peer_abort_incoming_domain(XePeer *peer, const char *xml, guint timeout_ms, G
 char *
 xe_peer_domain_state(XePeer *peer, const char *name, guint timeout_ms, GError **error)
 {
-    g_autoptr(GVariant) reply = peer_call(peer, XE_OBJECT_ROOT, IFACE_MANAGER, "ListDomains", NULL,
-                                          "(aa{sv})", timeout_ms, NULL, error);
-    g_autoptr(GVariantIter) iter = NULL;
-    GVariant *domain;
+    g_autoptr(GVariant) reply =
+        peer_call(peer, XE_OBJECT_ROOT, IFACE_MANAGER, "DomainState", g_variant_new("(s)", name),
+                  "(s)", timeout_ms, NULL, error);
+    char *state;
 
     if (reply == NULL)
         return NULL;
-    g_variant_get(reply, "(aa{sv})", &iter);
-    while ((domain = g_variant_iter_next_value(iter)) != NULL) {
-        g_autoptr(GVariant) d = domain;
-        const char *n = NULL, *state = NULL;
-
-        if (g_variant_lookup(d, "name", "&s", &n) && g_str_equal(n, name) &&
-            g_variant_lookup(d, "state", "&s", &state))
-            return g_strdup(state);
-    }
-    return g_strdup("");
+    g_variant_get(reply, "(s)", &state);
+    return state;
 }

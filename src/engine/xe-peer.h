@@ -56,9 +56,9 @@ char *xe_peer_prepare_incoming_domain(XePeer *peer, const char *xml, guint timeo
 /* Manager.AbortIncomingDomain: what PrepareIncomingDomain reserved for @xml, given back. */
 gboolean xe_peer_abort_incoming_domain(XePeer *peer, const char *xml, guint timeout_ms,
                                        GError **error);
-/* The state of domain @name on the peer's libvirt as its daemon lists it (running,
- * paused...); "" when the peer has no such domain holding its Xe VFs; NULL with @error when
- * the peer cannot say. */
+/* Manager.DomainState: the state of domain @name on the peer's libvirt (running, paused,
+ * "paused (migration)"...); "" when its libvirt has no such domain; NULL with @error when the
+ * peer cannot say. */
 char *xe_peer_domain_state(XePeer *peer, const char *name, guint timeout_ms, GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(XePeer, xe_peer_free)
