@@ -195,6 +195,17 @@ daemon_reload(gpointer data, GAsyncReadyCallback callback, gpointer user_data)
     g_task_run_in_thread(task, load_thread);
 }
 
+/* systemd's watchdog (WatchdogSec= in the unit): pinged from the main loop, at half the
+ * interval as sd_watchdog_enabled(3) advises, so a main loop that hangs stops pinging and
+ * systemd restarts the daemon (its VMs, children of it, run on: KillMode=process). A stop
+ * keeps pinging while the engine drains its jobs on this loop. */
+static gboolean
+watchdog_ping(gpointer user_data)
+{
+    (void)sd_notify(0, "WATCHDOG=1");
+    return G_SOURCE_CONTINUE;
+}
+
 static gboolean
 on_sighup(gpointer user_data)
 {
@@ -368,6 +379,12 @@ main(int argc, char **argv)
     g_unix_signal_add(SIGTERM, on_stop, &d);
     g_unix_signal_add(SIGINT, on_stop, &d);
     g_unix_signal_add(SIGHUP, on_sighup, &d);
+    {
+        uint64_t usec = 0;
+
+        if (sd_watchdog_enabled(0, &usec) > 0)
+            g_timeout_add((guint)MAX(usec / 2000, 1), watchdog_ping, NULL);
+    }
     xe_agent_start_async(d.agent, NULL, started, &d);
 
     g_main_loop_run(d.loop);

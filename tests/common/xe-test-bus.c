@@ -118,19 +118,36 @@ notify_reader(gpointer data)
     }
 }
 
+/* how many times @what stands in @text */
+static guint
+occurrences(const char *text, const char *what)
+{
+    guint n = 0;
+
+    for (const char *at = strstr(text, what); at != NULL; at = strstr(at + strlen(what), what))
+        n++;
+    return n;
+}
+
 gboolean
-xe_test_daemon_wait_notify(XeTestDaemon *d, const char *what, guint timeout_ms)
+xe_test_daemon_wait_notify_count(XeTestDaemon *d, const char *what, guint n, guint timeout_ms)
 {
     gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
     gboolean found;
 
     g_mutex_lock(&d->lock);
-    while (!(found = strstr(d->notified->str, what) != NULL))
+    while (!(found = occurrences(d->notified->str, what) >= n))
         if (!g_cond_wait_until(&d->cond, &d->lock, deadline))
             break;
-    found = strstr(d->notified->str, what) != NULL;
+    found = occurrences(d->notified->str, what) >= n;
     g_mutex_unlock(&d->lock);
     return found;
+}
+
+gboolean
+xe_test_daemon_wait_notify(XeTestDaemon *d, const char *what, guint timeout_ms)
+{
+    return xe_test_daemon_wait_notify_count(d, what, 1, timeout_ms);
 }
 
 XeTestDaemon *

@@ -36,6 +36,9 @@ typedef struct {
 XeTestDaemon *xe_test_daemon_start(XeTestBus *bus, const char *const *argv_extra);
 /* Waits (deadline @timeout_ms) until a notification containing @what arrives. */
 gboolean xe_test_daemon_wait_notify(XeTestDaemon *d, const char *what, guint timeout_ms);
+/* Waits (deadline @timeout_ms) until @n notifications containing @what have arrived. */
+gboolean xe_test_daemon_wait_notify_count(XeTestDaemon *d, const char *what, guint n,
+                                          guint timeout_ms);
 /* SIGTERM and wait; returns the exit status (-1 if killed by a signal). */
 int xe_test_daemon_stop(XeTestDaemon *d);
 void xe_test_daemon_free(XeTestDaemon *d);

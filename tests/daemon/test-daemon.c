@@ -55,7 +55,10 @@ start_daemon(void)
     const char *argv[] = { "--sysfs-root", sim->root,     "--config", conf, "--state-dir",
                            state,          "--hooks-dir", hooks,      NULL };
 
+    /* as the unit's WatchdogSec= would (1 s: a ping every 500 ms) */
+    g_setenv("WATCHDOG_USEC", "1000000", TRUE);
     daemon_ = xe_test_daemon_start(bus, argv);
+    g_unsetenv("WATCHDOG_USEC");
 }
 
 static void
@@ -227,6 +230,20 @@ START_TEST(test_ready_status_and_objects)
     ck_assert(xe_test_daemon_wait_notify(daemon_, "STATUS=1 PFs, 0 VFs", 5000));
     ck_assert_int_eq(xe_test_daemon_stop(daemon_), 0);
     ck_assert(xe_test_daemon_wait_notify(daemon_, "STOPPING=1", 5000));
+}
+END_TEST
+
+/* systemd's watchdog, when the unit asks for it (WATCHDOG_USEC): pinged at half the
+ * interval, from the main loop, for as long as the daemon runs */
+START_TEST(test_watchdog_pinged)
+{
+    gint64 t0 = g_get_monotonic_time();
+
+    ck_assert_msg(xe_test_daemon_wait_notify_count(daemon_, "WATCHDOG=1", 4, 10000),
+                  "fewer than 4 watchdog pings in 10 s (1 s interval)");
+    printf("4 watchdog pings within %.0f ms of a 1 s interval\n",
+           (g_get_monotonic_time() - t0) / 1000.0);
+    ck_assert_int_eq(xe_test_daemon_stop(daemon_), 0);
 }
 END_TEST
 
@@ -832,6 +849,7 @@ daemon_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_ready_status_and_objects);
+    tcase_add_test(tc, test_watchdog_pinged);
     tcase_add_test(tc, test_enable_provision_reserve_release_with_cli);
     tcase_add_test(tc, test_error_mapping);
     tcase_add_test(tc, test_unbind_reset_read_disable);
