@@ -60,6 +60,10 @@ static const char usage_text[] =
     "  domain-prepare DOMAIN         add what it needs to migrate to its definition (the\n"
     "                                VFs' profiles, the enable-migration override)\n"
     "\n"
+    "shell completion:\n"
+    "  complete WHAT                 live values, one per line: pfs, vfs, vms, jobs,\n"
+    "                                reservations, profiles, policies, hosts\n"
+    "\n"
     "exit codes: 0 done, 1 failed, 2 usage, 3 daemon unreachable, 4 not permitted,\n"
     "  5 busy (reserved, in use, vetoed), 6 not found, 7 incompatible (check, migrate),\n"
     "  8 cancelled (migrate)\n";
@@ -407,7 +411,10 @@ main(int argc, char **argv)
             return usage_error("'%s' takes %d argument%s", cmd, (k), (k) == 1 ? "" : "s"); \
     } while (0)
 
-    if (g_str_equal(cmd, "list")) {
+    if (g_str_equal(cmd, "complete")) {
+        NEED(1);
+        ret = ctl_complete(&ctl, args[0]);
+    } else if (g_str_equal(cmd, "list")) {
         NEED(0);
         ret = cmd_list(&ctl);
     } else if (g_str_equal(cmd, "show")) {

@@ -43,3 +43,6 @@ void json_properties(JsonBuilder *b, GDBusProxy *iface);
 /* xe-migratectl-vm.c: vm-add, vm-remove, vms, migrate, jobs, job, cancel.
  * FALSE when @cmd is not one of them. */
 gboolean ctl_vm_command(Ctl *ctl, const char *cmd, char **args, int n, int *ret);
+
+/* xe-migratectl-complete.c: `complete WHAT`, the live values shell completion offers. */
+int ctl_complete(Ctl *ctl, const char *what);

@@ -583,6 +583,71 @@ END_TEST
 
 /* the CLI */
 
+/* What bash offers for the words of @line (the cursor after its last word; a trailing
+ * space starts a new one), from cli/xe-migratectl.bash-completion run as bash runs it: one
+ * value a line. */
+static char *
+completions(const char *line)
+{
+    g_autofree char *script = g_strdup_printf("source \"$XE_BASH_COMPLETION\"\n"
+                                              "line='%s'\n"
+                                              "read -r -a COMP_WORDS <<<\"$line\"\n"
+                                              "COMP_WORDS[0]=$XE_MIGRATECTL\n"
+                                              "[ \"${line: -1}\" = ' ' ] && COMP_WORDS+=('')\n"
+                                              "COMP_CWORD=$((${#COMP_WORDS[@]} - 1))\n"
+                                              "_xe_migratectl\n"
+                                              "printf '%%s\\n' \"${COMPREPLY[@]}\"\n",
+                                              line);
+    const char *argv[] = { "bash", "-c", script, NULL };
+    g_autofree char *out = NULL, *err = NULL;
+    g_autoptr(GError) error = NULL;
+    int status = 0;
+
+    ck_assert_msg(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out,
+                               &err, &status, &error),
+                  "bash: %s", error != NULL ? error->message : "");
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "bash: %s", err);
+    return g_steal_pointer(&out);
+}
+
+/* bash completion: commands, options, and live values asked from the daemon (VFs, PFs,
+ * profiles, reservations), on the bus the command line names */
+START_TEST(test_bash_completion)
+{
+    g_autofree char *bus_words = g_strdup_printf("x --bus %s", bus->address);
+    g_autofree char *verbs = NULL, *vfs = NULL, *pfs = NULL, *profiles = NULL;
+    g_autofree char *reservations = NULL, *drivers = NULL, *opts = NULL, *out = NULL;
+    g_autofree char *line = NULL, *id = NULL;
+
+    verbs = completions("x re");
+    ck_assert_str_eq(verbs, "reserve\nrelease\nreservations\nreset\nresolve\n");
+    opts = completions("x --js");
+    ck_assert_str_eq(opts, "--json\n");
+    line = g_strdup_printf("%s reset ", bus_words);
+    vfs = completions(line);
+    ck_assert_str_eq(vfs, "0000:03:00.1\n0000:03:00.2\n0000:03:00.3\n0000:03:00.4\n");
+    g_free(line);
+    line = g_strdup_printf("%s enable 0000:03:00", bus_words);
+    pfs = completions(line);
+    ck_assert_str_eq(pfs, "0000:03:00.0\n");
+    g_free(line);
+    line = g_strdup_printf("%s reserve ", bus_words);
+    profiles = completions(line);
+    ck_assert_str_eq(profiles, "small\n");
+    g_free(line);
+    line = g_strdup_printf("%s bind 0000:03:00.3 ", bus_words);
+    drivers = completions(line);
+    ck_assert_str_eq(drivers, "xe-vfio-pci\nxe\n");
+    /* a reservation made now is offered to release */
+    ck_assert_int_eq(CLI(&out, NULL, "reserve", "small"), 0);
+    g_free(line);
+    line = g_strdup_printf("%s release ", bus_words);
+    reservations = completions(line);
+    ck_assert_msg(strlen(reservations) == 37 && reservations[36] == '\n', "%s", reservations);
+    ck_assert_ptr_nonnull(strstr(out, g_strstrip(reservations)));
+}
+END_TEST
+
 START_TEST(test_cli_table_json_and_exit_codes)
 {
     g_autofree char *out = NULL, *err = NULL, *jo = NULL, *je = NULL, *uo = NULL, *ue = NULL;
@@ -874,6 +939,7 @@ daemon_suite(void)
     tcase_add_test(tl, test_layout_drift_is_reported);
     tcase_add_test(tl, test_restart_keeps_reservations_and_reports_mismatch);
     tcase_add_test(tl, test_cli_table_json_and_exit_codes);
+    tcase_add_test(tl, test_bash_completion);
     tcase_add_test(tl, test_pool_vf_refuses_provisioning_and_reports_drift);
     suite_add_tcase(s, tl);
 
