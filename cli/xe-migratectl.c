@@ -37,6 +37,8 @@ static const char usage_text[] =
     "  reset VF-BDF                  function-level reset\n"
     "  check VF-BDF PROFILE          can state saved with PROFILE restore into the VF?\n"
     "  drift                         what the layout asks for and the host lacks\n"
+    "  metrics                       what Prometheus is told (its text format; the same as\n"
+    "                                the daemon's metrics-file)\n"
     "\n"
     "VMs and migrations:\n"
     "  vm-add FILE [--start]         add the VM of a spec file (NAME.vm): start it, or\n"
@@ -414,6 +416,18 @@ main(int argc, char **argv)
     if (g_str_equal(cmd, "complete")) {
         NEED(1);
         ret = ctl_complete(&ctl, args[0]);
+    } else if (g_str_equal(cmd, "metrics")) {
+        g_autoptr(XeDBusManager) m = NULL;
+        g_autofree char *text = NULL;
+
+        NEED(0);
+        m = get_manager(&ctl, &error);
+        if (m == NULL || !xe_dbus_manager_call_metrics_sync(m, &text, NULL, &error)) {
+            ret = fail(cmd, error);
+        } else {
+            fputs(text, stdout);
+            ret = EXIT_OK;
+        }
     } else if (g_str_equal(cmd, "list")) {
         NEED(0);
         ret = cmd_list(&ctl);

@@ -39,6 +39,9 @@ typedef struct {
     guint64 reloads;          /* reloads asked for so far */
     guint64 reload_applied;   /* the newest of them handed to the agent */
     gboolean reconciling;     /* a libvirt reconcile under way */
+    guint metrics_source;     /* the metrics file's next write */
+    guint metrics_writing;    /* writes under way on threads */
+    char *metrics_error;      /* the last write's failure, said once */
     int exit_code;
 } Daemon;
 
@@ -233,6 +236,68 @@ name_acquired(GDBusConnection *connection, const char *name, gpointer user_data)
     g_message("ready: %s", XE_BUS_NAME);
 }
 
+/* Prometheus: the metrics file (metrics-file), for node_exporter's textfile collector,
+ * written whole and renamed into place (readable by the collector's user) a second after a
+ * change, on a thread */
+
+static void
+metrics_write_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+    char **file = data; /* path, text */
+    GError *error = NULL;
+
+    if (g_file_set_contents_full(file[0], file[1], -1, G_FILE_SET_CONTENTS_CONSISTENT, 0644,
+                                 &error))
+        g_task_return_boolean(task, TRUE);
+    else
+        g_task_return_error(task, error);
+}
+
+static void
+metrics_written(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    Daemon *d = user_data;
+    g_autoptr(GError) error = NULL;
+
+    d->metrics_writing--;
+    if (g_task_propagate_boolean(G_TASK(result), &error)) {
+        g_clear_pointer(&d->metrics_error, g_free);
+    } else if (g_strcmp0(d->metrics_error, error->message) != 0) {
+        g_warning("metrics-file: %s (Prometheus sees the last file written)", error->message);
+        g_free(d->metrics_error);
+        d->metrics_error = g_strdup(error->message);
+    }
+}
+
+static gboolean
+metrics_write(gpointer user_data)
+{
+    Daemon *d = user_data;
+    const char *path = xe_agent_get_config(d->agent)->metrics_file;
+    GTask *task;
+    char **file;
+
+    d->metrics_source = 0;
+    if (path == NULL || *path == '\0')
+        return G_SOURCE_REMOVE;
+    file = g_new0(char *, 3);
+    file[0] = g_strdup(path);
+    file[1] = xe_engine_metrics(d->engine);
+    task = g_task_new(NULL, NULL, metrics_written, d);
+    g_task_set_task_data(task, file, (GDestroyNotify)g_strfreev);
+    d->metrics_writing++;
+    g_task_run_in_thread(task, metrics_write_thread);
+    g_object_unref(task);
+    return G_SOURCE_REMOVE;
+}
+
+static void
+metrics_changed(Daemon *d)
+{
+    if (d->metrics_source == 0)
+        d->metrics_source = g_timeout_add_seconds(1, metrics_write, d);
+}
+
 /* libvirt domains' reservations against the domains that run: at start, then every
  * libvirt-reconcile-s (xe_engine_libvirt_reconcile_async()) */
 
@@ -269,6 +334,7 @@ restored(GObject *source, GAsyncResult *result, gpointer user_data)
         g_warning("re-adopting VMs: %s", error->message);
     reconcile_libvirt(d);
     xe_engine_libvirt_watch(d->engine);
+    metrics_changed(d);
     /* Callers see the daemon only now: reservations reconciled, layout converged, VMs
      * re-adopted. It is ready once the name is its own. */
     d->owner = g_bus_own_name_on_connection(d->connection, XE_BUS_NAME, G_BUS_NAME_OWNER_FLAGS_NONE,
@@ -291,6 +357,7 @@ static void
 on_changed(XeAgent *agent, Daemon *d)
 {
     daemon_status(d);
+    metrics_changed(d);
 }
 
 static void
@@ -376,6 +443,7 @@ main(int argc, char **argv)
     }
     xe_service_set_reload_func(d.service, daemon_reload, &d);
     g_signal_connect(d.agent, "changed", G_CALLBACK(on_changed), &d);
+    g_signal_connect_swapped(d.engine, "metrics-changed", G_CALLBACK(metrics_changed), &d);
     g_unix_signal_add(SIGTERM, on_stop, &d);
     g_unix_signal_add(SIGINT, on_stop, &d);
     g_unix_signal_add(SIGHUP, on_sighup, &d);
@@ -391,6 +459,9 @@ main(int argc, char **argv)
 
     /* Running jobs are cancelled and waited for: no source VM is left paused. */
     xe_engine_shutdown(d.engine);
+    g_clear_handle_id(&d.metrics_source, g_source_remove);
+    while (d.metrics_writing > 0)
+        g_main_context_iteration(NULL, TRUE);
     if (d.owner != 0)
         g_bus_unown_name(d.owner);
     xe_service_free(d.service);
@@ -401,5 +472,6 @@ main(int argc, char **argv)
     g_free(d.state_dir);
     g_free(d.hooks_dir);
     g_free(d.last_status);
+    g_free(d.metrics_error);
     return d.exit_code;
 }

@@ -382,6 +382,15 @@ handle_list_reservations(Call *c)
 }
 
 static void
+handle_metrics(Call *c)
+{
+    g_autofree char *text = xe_engine_metrics(c->service->engine);
+
+    xe_dbus_manager_complete_metrics(c->service->manager_iface, c->invocation, text);
+    call_free(c);
+}
+
+static void
 handle_reload(Call *c)
 {
     c->service->reload(c->service->reload_data, reload_done, c);
@@ -502,6 +511,7 @@ static const XeServiceMethod methods[] = {
     { MANAGER, "Reserve", XE_SERVICE_PRIVILEGED, reserve_options, handle_reserve },
     { MANAGER, "Release", XE_SERVICE_PRIVILEGED, NULL, handle_release },
     { MANAGER, "ListReservations", XE_SERVICE_ANYONE, NULL, handle_list_reservations },
+    { MANAGER, "Metrics", XE_SERVICE_ANYONE, NULL, handle_metrics },
     { MANAGER, "Reload", XE_SERVICE_PRIVILEGED, NULL, handle_reload },
     { MANAGER, "AddVM", XE_SERVICE_PRIVILEGED, add_vm_options, service_engine_add_vm },
     { MANAGER, "RemoveVM", XE_SERVICE_PRIVILEGED, NULL, service_engine_remove_vm },

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "xe-error.h"
+#include "xe-histogram.h"
 #include "xe-hooks.h"
 #include "xe-log.h"
 #include "xe-reservations.h"
@@ -47,6 +48,8 @@ struct _XeAgent {
     guint64 written_seq;   /* main thread: last snapshot known written */
     guint retry_source;    /* writes the table again after a failed write */
     guint retry_ms;
+
+    XeHistogram reserve_seconds; /* main thread: from a reservation's request to its write */
 
     GPtrArray *pfs;        /* XePfInfo */
     GPtrArray *vfs;        /* XeAgentVf */
@@ -136,6 +139,11 @@ xe_agent_init(XeAgent *self)
     self->releasing = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     self->unwritten = g_ptr_array_new_with_free_func((GDestroyNotify)released_free);
     self->pool_drift = g_ptr_array_new_with_free_func(g_free);
+    {
+        static const double bounds[] = { 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30 };
+
+        xe_histogram_init(&self->reserve_seconds, bounds, G_N_ELEMENTS(bounds));
+    }
     self->pfs = g_ptr_array_new_with_free_func((GDestroyNotify)xe_pf_info_free);
     self->vfs = g_ptr_array_new_with_free_func((GDestroyNotify)agent_vf_free);
     self->drift = g_new0(char *, 1);
@@ -1116,6 +1124,7 @@ typedef struct {
     char *caller;     /* who releases it */
     GHashTable *seen; /* pool VFs checked and found wanting */
     gboolean cold;
+    gint64 started; /* monotonic µs: the request */
 } Reserve;
 
 static void
@@ -1189,6 +1198,8 @@ reserve_persisted(GObject *source, GAsyncResult *result, gpointer user_data)
                      r->cold ? "prepared cold" : "from the warm pool");
     }
     agent_hook(self, "vf-reserved", r->pf, r->vf, r->id, r->profile_text, r->owner);
+    xe_histogram_observe(&self->reserve_seconds,
+                         (g_get_monotonic_time() - r->started) / (double)G_USEC_PER_SEC);
     g_task_return_boolean(outer, TRUE);
     agent_converge(self); /* refill the pool */
 }
@@ -1495,6 +1506,7 @@ xe_agent_reserve_async(XeAgent *self, const char *profile, const char *pf_bdf,
 
     g_task_set_source_tag(outer, TAG(xe_agent_reserve_async));
     g_task_set_task_data(outer, r, (GDestroyNotify)reserve_free);
+    r->started = g_get_monotonic_time();
     r->profile_text = g_strdup(profile);
     r->on_pf = g_strdup(pf_bdf);
     r->kind = kind;
@@ -1520,6 +1532,7 @@ xe_agent_reserve_vf_async(XeAgent *self, const char *vf_bdf, const char *profile
 
     g_task_set_source_tag(outer, TAG(xe_agent_reserve_async));
     g_task_set_task_data(outer, r, (GDestroyNotify)reserve_free);
+    r->started = g_get_monotonic_time();
     r->profile_text = g_strdup(profile);
     r->kind = kind;
     r->owner = g_strdup(owner);
@@ -1921,4 +1934,10 @@ xe_agent_list_reservations(XeAgent *self)
         g_variant_builder_add(&b, "(ssssx)", r->id, r->vf_bdf, r->profile, owner, r->created);
     }
     return g_variant_builder_end(&b);
+}
+
+const XeHistogram *
+xe_agent_get_reserve_latency(XeAgent *self)
+{
+    return &self->reserve_seconds;
 }

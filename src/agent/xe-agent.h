@@ -24,6 +24,7 @@
 #include "xe-config.h"
 #include "xe-host.h"
 #include "xe-profile.h"
+#include "xe-histogram.h"
 #include "xe-reservations.h"
 
 G_BEGIN_DECLS
@@ -50,6 +51,8 @@ const XeConfig *xe_agent_get_config(XeAgent *self);
 GPtrArray *xe_agent_get_pfs(XeAgent *self); /* XePfInfo */
 GPtrArray *xe_agent_get_vfs(XeAgent *self); /* XeAgentVf */
 GStrv xe_agent_get_drift(XeAgent *self);
+/* Main thread: seconds from each reservation's request until it was on disk. */
+const XeHistogram *xe_agent_get_reserve_latency(XeAgent *self);
 
 /* Start: reconcile reservations with sysfs and converge the layout. */
 void xe_agent_start_async(XeAgent *self, GCancellable *cancellable, GAsyncReadyCallback callback,

@@ -56,6 +56,7 @@ xe_config_free(XeConfig *config)
     g_free(config->migration_address);
     g_free(config->libvirt_uri);
     g_free(config->libvirt_migration_uri);
+    g_free(config->metrics_file);
     g_strfreev(config->emulators);
     g_hash_table_unref(config->profiles);
     g_ptr_array_unref(config->layouts);
@@ -78,6 +79,7 @@ xe_config_new_default(void)
     c->migration_address = g_strdup("");
     c->libvirt_uri = g_strdup("qemu:///system");
     c->libvirt_migration_uri = g_strdup("");
+    c->metrics_file = g_strdup("");
     c->libvirt_reconcile_s = 60;
     c->emulators = g_strsplit(DEFAULT_EMULATORS, ";", -1);
     c->profiles =
@@ -159,6 +161,7 @@ parse_daemon(GKeyFile *kf, const char *file, XeConfig *c, GError **error)
                                          "libvirt-uri",
                                          "libvirt-migration-uri",
                                          "libvirt-reconcile-s",
+                                         "metrics-file",
                                          NULL };
     guint version = XE_CONFIG_VERSION;
     g_autofree char *transport = NULL;
@@ -198,6 +201,11 @@ parse_daemon(GKeyFile *kf, const char *file, XeConfig *c, GError **error)
     get_string(kf, GROUP_DAEMON, "migration-address", &c->migration_address);
     get_string(kf, GROUP_DAEMON, "libvirt-uri", &c->libvirt_uri);
     get_string(kf, GROUP_DAEMON, "libvirt-migration-uri", &c->libvirt_migration_uri);
+    get_string(kf, GROUP_DAEMON, "metrics-file", &c->metrics_file);
+    if (*c->metrics_file != '\0' && !g_path_is_absolute(c->metrics_file))
+        return config_error(error, file, GROUP_DAEMON,
+                            "metrics-file=%s: an absolute path, or empty for none",
+                            c->metrics_file);
     {
         const char *dirs[][2] = { { "hooks-dir", c->hooks_dir },
                                   { "state-dir", c->state_dir },

@@ -3,7 +3,7 @@
  * policy/xe-migrated.conf, which documents every key):
  *
  *   [daemon]          version, allowed-group, hooks-dir, hook-timeout-ms, peer-timeout-ms,
- *                     libvirt-uri, libvirt-migration-uri, libvirt-reconcile-s,
+ *                     libvirt-uri, libvirt-migration-uri, libvirt-reconcile-s, metrics-file,
  *                     state-dir, run-dir, policy-dir, transport, migration-address, emulators
  *   [profile NAME]    a VF provisioning profile (xe-profile.h keys)
  *   [layout PF-BDF]   vfs=N and pool=PROFILE:COUNT,... (VFs kept bound and provisioned)
@@ -58,6 +58,7 @@ typedef struct {
     char *libvirt_uri;           /* this host's libvirt ("" : none) */
     char *libvirt_migration_uri; /* how other hosts' libvirtd reach it ("": qemu+tls://HOST) */
     guint libvirt_reconcile_s;   /* how old a domain's reservation must be, and how often */
+    char *metrics_file;          /* Prometheus textfile the daemon keeps ("": none) */
     GHashTable *profiles;        /* name -> XeProfile */
     GPtrArray *layouts;          /* XeLayout, in file order */
     XeConfigSource allowed_group_from, hooks_dir_from, state_dir_from, run_dir_from;

@@ -17,6 +17,7 @@
 #include "xe-engine.h"
 #include "xe-flows.h"
 #include "xe-journal.h"
+#include "xe-metrics.h"
 #include "xe-services.h"
 
 G_BEGIN_DECLS
@@ -41,6 +42,7 @@ struct _XeEngine {
     GHashTable *workers;     /* job or incoming id -> XeWorker, while its work runs */
     GHashTable *domain_jobs; /* libvirt domain name -> id of the job migrating it */
     GHashTable *arriving;    /* libvirt domain name -> its arrival (xe-libvirt-watch.c) */
+    XeMetrics *metrics;      /* what Prometheus is told (xe-metrics.h) */
     guint live_workers;      /* threads not yet exited (stopped ones included) */
     guint next_job;
     guint next_incoming;
@@ -104,6 +106,9 @@ typedef struct {
 } XeDefinitionFix;
 gboolean engine_libvirt_fix_definition(XeEngine *self, const char *uri, const char *name,
                                        XeDefinitionFix *fix, GError **error);
+
+/* On main: @job's end is counted for Prometheus (xe-metrics.h). */
+void engine_job_watch(XeEngine *self, XeJob *job);
 
 /* Registry changes, on the main context (workers call them through xe_call_main). */
 void engine_vm_add(XeEngine *self, XeVm *vm);

@@ -22,6 +22,7 @@ enum {
     SIGNAL_JOB_REMOVED,
     SIGNAL_INCOMING_ADDED,
     SIGNAL_INCOMING_REMOVED,
+    SIGNAL_METRICS_CHANGED,
     SIGNAL_LAST
 };
 static guint signals[SIGNAL_LAST];
@@ -39,6 +40,7 @@ xe_engine_finalize(GObject *object)
     g_hash_table_unref(self->workers);
     g_hash_table_unref(self->domain_jobs);
     g_hash_table_unref(self->arriving);
+    xe_metrics_free(self->metrics);
     g_hash_table_unref(self->vms);
     g_hash_table_unref(self->jobs);
     g_hash_table_unref(self->incomings);
@@ -59,6 +61,7 @@ xe_engine_init(XeEngine *self)
     self->workers = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     self->domain_jobs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     self->arriving = engine_arrivals_new();
+    self->metrics = xe_metrics_new();
     self->stopping = g_cancellable_new();
 }
 
@@ -83,6 +86,10 @@ xe_engine_class_init(XeEngineClass *klass)
     signals[SIGNAL_INCOMING_REMOVED] =
         g_signal_new("incoming-removed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
                      NULL, G_TYPE_NONE, 1, XE_TYPE_INCOMING);
+    /* a job ended: xe_engine_metrics() says more */
+    signals[SIGNAL_METRICS_CHANGED] =
+        g_signal_new("metrics-changed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                     NULL, G_TYPE_NONE, 0);
 }
 
 XeEngine *
@@ -1073,6 +1080,31 @@ prune_jobs(XeEngine *self)
     }
 }
 
+/* a job's end, once: its figures for Prometheus, and a word to whoever exports them */
+static void
+on_job_finished(XeJob *job, GParamSpec *pspec, XeEngine *self)
+{
+    gint64 finished = 0;
+
+    g_object_get(job, "finished", &finished, NULL);
+    if (finished == 0)
+        return;
+    xe_metrics_job_ended(self->metrics, job);
+    g_signal_emit(self, signals[SIGNAL_METRICS_CHANGED], 0);
+}
+
+void
+engine_job_watch(XeEngine *self, XeJob *job)
+{
+    g_signal_connect_object(job, "notify::finished", G_CALLBACK(on_job_finished), self, 0);
+}
+
+char *
+xe_engine_metrics(XeEngine *self)
+{
+    return xe_metrics_render(self->metrics, self->agent);
+}
+
 static XeJob *
 job_add(XeEngine *self, const char *name, const char *host, const char *policy, const char *caller)
 {
@@ -1083,6 +1115,7 @@ job_add(XeEngine *self, const char *name, const char *host, const char *policy, 
     id = g_strdup_printf("%u", ++self->next_job);
     job = xe_job_new(self->main, id, name, host, policy, caller);
     g_hash_table_replace(self->jobs, g_strdup(id), job);
+    engine_job_watch(self, job);
     return job;
 }
 
@@ -1608,6 +1641,7 @@ main_restore_job(gpointer data)
                  xe_job_phase_to_string(XE_JOB_PHASE_VERIFYING), "attempt", MAX(e->attempt, 1u),
                  "started", e->started, NULL);
     g_hash_table_replace(r->engine->jobs, g_strdup(e->id), g_object_ref(r->job));
+    engine_job_watch(r->engine, r->job);
     if (vm != NULL)
         g_object_set(vm, "state", xe_vm_state_to_string(XE_VM_MIGRATING), "job", e->id, NULL);
     g_signal_emit(r->engine, signals[SIGNAL_JOB_ADDED], 0, r->job);

@@ -122,6 +122,10 @@ void xe_engine_domain_state_async(XeEngine *self, const char *name, GCancellable
                                   GAsyncReadyCallback callback, gpointer user_data);
 char *xe_engine_domain_state_finish(XeEngine *self, GAsyncResult *result, GError **error);
 
+/* What Prometheus is told (xe-metrics.h), in its text format; "metrics-changed" says when it
+ * changed beyond the VFs' states (the agent's "changed" says those). */
+char *xe_engine_metrics(XeEngine *self);
+
 /* Watches the domains of the configuration's libvirt (xe-libvirt-watch.c; needs libvirt's
  * event loop on the main context, gvir_event_register()): a domain that arrived by migration
  * gets its persistent definition pointed at the VFs it runs with. */

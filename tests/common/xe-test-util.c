@@ -188,3 +188,24 @@ xe_test_hook_kill_at_phase(const char *hooks_dir, const char *phase, GPid victim
     ck_assert_int_eq(chmod(hook, 0755), 0);
     return g_steal_pointer(&hook);
 }
+
+/* `promtool check metrics` on @text: its complaints, "" when none */
+char *
+xe_test_promtool_check(const char *text)
+{
+    const char *argv[] = { "promtool", "check", "metrics", NULL };
+    g_autoptr(GSubprocess) p = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *out = NULL, *err = NULL;
+
+    p = g_subprocess_newv(argv,
+                          G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                              G_SUBPROCESS_FLAGS_STDERR_PIPE,
+                          &error);
+    ck_assert_msg(p != NULL, "promtool (package prometheus): %s",
+                  error != NULL ? error->message : "");
+    ck_assert(g_subprocess_communicate_utf8(p, text, NULL, &out, &err, &error));
+    if (g_subprocess_get_if_exited(p) && g_subprocess_get_exit_status(p) == 0)
+        return g_strdup("");
+    return g_strdup_printf("%s%s", out, err);
+}

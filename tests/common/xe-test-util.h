@@ -70,4 +70,7 @@ glong xe_test_max_rss_kib(void);
  * Its path: unlink it once it fired. */
 char *xe_test_hook_kill_at_phase(const char *hooks_dir, const char *phase, GPid victim);
 
+/* `promtool check metrics` (package prometheus) on @text: its complaints, "" when none. */
+char *xe_test_promtool_check(const char *text);
+
 G_END_DECLS

@@ -648,6 +648,55 @@ START_TEST(test_bash_completion)
 }
 END_TEST
 
+/* Prometheus: the metrics file the daemon keeps (metrics-file) and `xe-migratectl metrics`
+ * say the same, pass promtool, count the VFs per state, and a reservation shows in its
+ * latency histogram and the VF counts */
+START_TEST(test_metrics)
+{
+    g_autofree char *path = g_build_filename(dir, "xe-migrated.prom", NULL);
+    g_autofree char *config = g_strdup_printf("[daemon]\nmetrics-file=%s\n%s", path, layout_conf);
+    g_autofree char *text = NULL, *out = NULL, *complaints = NULL, *reserved = NULL;
+    gint64 deadline;
+
+    ck_assert_int_eq(xe_test_daemon_stop(daemon_), 0);
+    g_clear_pointer(&daemon_, xe_test_daemon_free);
+    write_config(config);
+    start_daemon();
+    /* the file comes a second after the daemon is ready */
+    deadline = g_get_monotonic_time() + 20 * G_USEC_PER_SEC;
+    while (!g_file_get_contents(path, &text, NULL, NULL)) {
+        ck_assert_msg(g_get_monotonic_time() < deadline, "no %s", path);
+        g_usleep(50000);
+    }
+    complaints = xe_test_promtool_check(text);
+    ck_assert_msg(*complaints == '\0', "promtool: %s\n%s", complaints, text);
+    ck_assert_ptr_nonnull(strstr(text, "xe_migrated_vfs{pf=\"0000:03:00.0\",state=\"pool\"} 2\n"));
+    ck_assert_ptr_nonnull(strstr(text, "xe_migrated_vfs{pf=\"0000:03:00.0\",state=\"free\"} 2\n"));
+    ck_assert_ptr_nonnull(
+        strstr(text, "xe_migrated_vfs{pf=\"0000:03:00.0\",state=\"reserved\"} 0\n"));
+    ck_assert_ptr_nonnull(strstr(text, "# TYPE xe_migrated_migration_downtime_seconds histogram"));
+    ck_assert_int_eq(CLI(&out, NULL, "metrics"), 0);
+    ck_assert_str_eq(out, text);
+
+    /* a reservation: the file follows */
+    ck_assert_int_eq(CLI(&reserved, NULL, "reserve", "small"), 0);
+    deadline = g_get_monotonic_time() + 20 * G_USEC_PER_SEC;
+    for (;;) {
+        g_clear_pointer(&text, g_free);
+        ck_assert(g_file_get_contents(path, &text, NULL, NULL));
+        if (strstr(text, "xe_migrated_reservation_seconds_count 1\n") != NULL &&
+            strstr(text, "xe_migrated_vfs{pf=\"0000:03:00.0\",state=\"reserved\"} 1\n") != NULL)
+            break;
+        ck_assert_msg(g_get_monotonic_time() < deadline, "the file did not follow: %s", text);
+        g_usleep(50000);
+    }
+    g_free(complaints);
+    complaints = xe_test_promtool_check(text);
+    ck_assert_msg(*complaints == '\0', "promtool: %s\n%s", complaints, text);
+    printf("%s", text);
+}
+END_TEST
+
 START_TEST(test_cli_table_json_and_exit_codes)
 {
     g_autofree char *out = NULL, *err = NULL, *jo = NULL, *je = NULL, *uo = NULL, *ue = NULL;
@@ -940,6 +989,7 @@ daemon_suite(void)
     tcase_add_test(tl, test_restart_keeps_reservations_and_reports_mismatch);
     tcase_add_test(tl, test_cli_table_json_and_exit_codes);
     tcase_add_test(tl, test_bash_completion);
+    tcase_add_test(tl, test_metrics);
     tcase_add_test(tl, test_pool_vf_refuses_provisioning_and_reports_drift);
     suite_add_tcase(s, tl);
 

@@ -96,7 +96,7 @@ END_TEST
 START_TEST(test_reads_open_to_anyone_changes_privileged)
 {
     static const char *const reads[] = { "ListReservations", "ReadProfile", "CheckCompatibility",
-                                         "ListDomains", "DomainState", NULL };
+                                         "ListDomains", "DomainState", "Metrics", NULL };
     gsize n = 0;
     const XeServiceMethod *table = xe_service_get_methods(&n);
 

@@ -952,6 +952,15 @@ START_TEST(test_ctl_migrate_domain)
                      "xe-vfio-pci");
     res_a = reservations('a');
     ck_assert_uint_eq(g_hash_table_size(res_a), 0);
+    /* the domain's job is counted for Prometheus like a QMP-mode one */
+    {
+        g_autofree char *metrics = NULL;
+
+        ck_assert_int_eq(xe_test_lab_ctl(lab, 'a', &metrics, "metrics", NULL), 0);
+        ck_assert_msg(strstr(metrics, "xe_migrated_migrations_total{result=\"completed\","
+                                      "class=\"none\"} 1\n") != NULL,
+                      "%s", metrics);
+    }
 }
 END_TEST
 

@@ -519,6 +519,22 @@ START_TEST(test_happy_path_real_qemu)
     /* the source VF is back, unreserved; the destination holds one for the VM */
     assert_vfs_accounted('a');
     assert_vfs_accounted('b');
+    /* and Prometheus is told: one migration completed, with its downtime and device bytes */
+    {
+        g_autofree char *metrics = NULL, *complaints = NULL;
+        g_autofree char *device =
+            g_strdup_printf("xe_migrated_migration_device_bytes_total %" G_GUINT64_FORMAT "\n",
+                            jint(j, "DeviceBytes"));
+
+        ck_assert_int_eq(ctl('a', &metrics, "metrics", NULL), 0);
+        complaints = xe_test_promtool_check(metrics);
+        ck_assert_msg(*complaints == '\0', "promtool: %s", complaints);
+        ck_assert_ptr_nonnull(strstr(
+            metrics, "xe_migrated_migrations_total{result=\"completed\",class=\"none\"} 1\n"));
+        ck_assert_ptr_nonnull(strstr(metrics, "xe_migrated_migration_downtime_seconds_count 1\n"));
+        ck_assert_ptr_nonnull(strstr(metrics, "xe_migrated_migration_attempts_total 1\n"));
+        ck_assert_ptr_nonnull(strstr(metrics, device));
+    }
 }
 END_TEST
 
