@@ -8,9 +8,14 @@
  */
 #define G_LOG_DOMAIN "xe-migrated"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <glib-unix.h>
 #include <libvirt-glib/libvirt-glib-event.h>
@@ -40,7 +45,9 @@ typedef struct {
     guint64 reload_applied;   /* the newest of them handed to the agent */
     gboolean reconciling;     /* a libvirt reconcile under way */
     guint metrics_source;     /* the metrics file's next write */
-    guint metrics_writing;    /* writes under way on threads */
+    gboolean metrics_writing; /* a write under way on a thread (one at a time) */
+    gboolean metrics_dirty;   /* changed since that write began */
+    char *metrics_path;       /* the file the last write went to */
     char *metrics_error;      /* the last write's failure, said once */
     int exit_code;
 } Daemon;
@@ -236,22 +243,70 @@ name_acquired(GDBusConnection *connection, const char *name, gpointer user_data)
     g_message("ready: %s", XE_BUS_NAME);
 }
 
-/* Prometheus: the metrics file (metrics-file), for node_exporter's textfile collector,
- * written whole and renamed into place (readable by the collector's user) a second after a
- * change, on a thread */
+/* Prometheus: the metrics file (metrics-file), for node_exporter's textfile collector:
+ * written whole to a temporary file beside it, made 0644 whatever the umask (the collector
+ * runs as another user), and renamed into place, a second after a change, one write at a
+ * time, on a thread; at a stop, once more after the jobs drained. A path that changed with
+ * a reload leaves no file behind. */
+
+static gboolean
+metrics_write_file(const char *path, const char *text, GError **error)
+{
+    g_autofree char *tmp = g_strdup_printf("%s.XXXXXX", path);
+    int fd = g_mkstemp_full(tmp, O_WRONLY | O_CLOEXEC, 0644);
+    gsize left = strlen(text);
+    int e;
+
+    if (fd < 0) {
+        e = errno;
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(e), "%s: %s", tmp, g_strerror(e));
+        return FALSE;
+    }
+    while (left > 0) {
+        ssize_t n = write(fd, text, left);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            goto failed;
+        text += n;
+        left -= (gsize)n;
+    }
+    if (fchmod(fd, 0644) < 0 || fsync(fd) < 0)
+        goto failed;
+    if (close(fd) < 0) {
+        fd = -1;
+        goto failed;
+    }
+    fd = -1;
+    if (rename(tmp, path) < 0)
+        goto failed;
+    return TRUE;
+
+failed:
+    e = errno;
+    if (fd >= 0)
+        close(fd);
+    (void)unlink(tmp);
+    g_set_error(error, G_IO_ERROR, g_io_error_from_errno(e), "%s: %s", path, g_strerror(e));
+    return FALSE;
+}
 
 static void
 metrics_write_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
 {
-    char **file = data; /* path, text */
+    char **file = data; /* path, text, the previous path or NULL */
     GError *error = NULL;
 
-    if (g_file_set_contents_full(file[0], file[1], -1, G_FILE_SET_CONTENTS_CONSISTENT, 0644,
-                                 &error))
+    if (file[2] != NULL && g_strcmp0(file[2], file[0]) != 0)
+        (void)unlink(file[2]);
+    if (*file[0] == '\0' || metrics_write_file(file[0], file[1], &error))
         g_task_return_boolean(task, TRUE);
     else
         g_task_return_error(task, error);
 }
+
+static gboolean metrics_write(gpointer user_data);
 
 static void
 metrics_written(GObject *source, GAsyncResult *result, gpointer user_data)
@@ -259,7 +314,7 @@ metrics_written(GObject *source, GAsyncResult *result, gpointer user_data)
     Daemon *d = user_data;
     g_autoptr(GError) error = NULL;
 
-    d->metrics_writing--;
+    d->metrics_writing = FALSE;
     if (g_task_propagate_boolean(G_TASK(result), &error)) {
         g_clear_pointer(&d->metrics_error, g_free);
     } else if (g_strcmp0(d->metrics_error, error->message) != 0) {
@@ -267,6 +322,8 @@ metrics_written(GObject *source, GAsyncResult *result, gpointer user_data)
         g_free(d->metrics_error);
         d->metrics_error = g_strdup(error->message);
     }
+    if (d->metrics_dirty && d->metrics_source == 0)
+        d->metrics_source = g_timeout_add_seconds(1, metrics_write, d);
 }
 
 static gboolean
@@ -278,14 +335,21 @@ metrics_write(gpointer user_data)
     char **file;
 
     d->metrics_source = 0;
-    if (path == NULL || *path == '\0')
+    if (d->metrics_writing) {
+        d->metrics_dirty = TRUE; /* after this one */
         return G_SOURCE_REMOVE;
-    file = g_new0(char *, 3);
-    file[0] = g_strdup(path);
+    }
+    d->metrics_dirty = FALSE;
+    if ((path == NULL || *path == '\0') && d->metrics_path == NULL)
+        return G_SOURCE_REMOVE;
+    file = g_new0(char *, 4);
+    file[0] = g_strdup(path != NULL ? path : "");
     file[1] = xe_engine_metrics(d->engine);
+    file[2] = g_steal_pointer(&d->metrics_path);
+    d->metrics_path = *file[0] != '\0' ? g_strdup(file[0]) : NULL;
     task = g_task_new(NULL, NULL, metrics_written, d);
     g_task_set_task_data(task, file, (GDestroyNotify)g_strfreev);
-    d->metrics_writing++;
+    d->metrics_writing = TRUE;
     g_task_run_in_thread(task, metrics_write_thread);
     g_object_unref(task);
     return G_SOURCE_REMOVE;
@@ -459,8 +523,12 @@ main(int argc, char **argv)
 
     /* Running jobs are cancelled and waited for: no source VM is left paused. */
     xe_engine_shutdown(d.engine);
+    /* the jobs the stop ended are counted: one last write */
     g_clear_handle_id(&d.metrics_source, g_source_remove);
-    while (d.metrics_writing > 0)
+    while (d.metrics_writing)
+        g_main_context_iteration(NULL, TRUE);
+    metrics_write(&d);
+    while (d.metrics_writing)
         g_main_context_iteration(NULL, TRUE);
     if (d.owner != 0)
         g_bus_unown_name(d.owner);
@@ -473,5 +541,6 @@ main(int argc, char **argv)
     g_free(d.hooks_dir);
     g_free(d.last_status);
     g_free(d.metrics_error);
+    g_free(d.metrics_path);
     return d.exit_code;
 }

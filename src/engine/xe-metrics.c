@@ -63,10 +63,29 @@ xe_metrics_job_ended(XeMetrics *m, XeJob *job)
     if (finished > started)
         xe_histogram_observe(&m->duration, (finished - started) / (double)G_USEC_PER_SEC);
     if (g_strcmp0(state, xe_job_state_to_string(XE_JOB_COMPLETED)) == 0) {
-        xe_histogram_observe(&m->downtime, downtime / 1000.0);
+        /* (a job a restart finished knows no downtime: none is made up) */
+        if (downtime > 0)
+            xe_histogram_observe(&m->downtime, downtime / 1000.0);
         m->ram_bytes += ram;
         m->device_bytes += device;
     }
+}
+
+/* a label value as the exposition format quotes it */
+static char *
+label(const char *value)
+{
+    GString *out = g_string_new(NULL);
+
+    for (const char *c = value; *c != '\0'; c++) {
+        if (*c == '\\' || *c == '"')
+            g_string_append_c(out, '\\');
+        if (*c == '\n')
+            g_string_append(out, "\\n");
+        else
+            g_string_append_c(out, *c);
+    }
+    return g_string_free(out, FALSE);
 }
 
 static void
@@ -88,12 +107,12 @@ xe_metrics_render(XeMetrics *m, XeAgent *agent)
          "Migration jobs ended since the daemon started, by result and failure class.");
     for (GList *l = keys; l != NULL; l = l->next) {
         g_auto(GStrv) parts = g_strsplit(l->data, "\n", 2);
+        g_autofree char *result = label(parts[0]), *klass = label(parts[1]);
 
         g_string_append_printf(out,
                                "xe_migrated_migrations_total{result=\"%s\",class=\"%s\"} "
                                "%" G_GUINT64_FORMAT "\n",
-                               parts[0], parts[1],
-                               *(guint64 *)g_hash_table_lookup(m->ended, l->data));
+                               result, klass, *(guint64 *)g_hash_table_lookup(m->ended, l->data));
     }
     help(out, "xe_migrated_migration_attempts_total", "counter",
          "Attempts of the migration jobs ended (a retried job counts each).");
@@ -118,6 +137,7 @@ xe_metrics_render(XeMetrics *m, XeAgent *agent)
          "for a VM, a libvirt domain or an incoming migration), busy (being prepared), free.");
     for (guint p = 0; p < pfs->len; p++) {
         const char *pf = ((XePfInfo *)pfs->pdata[p])->bdf;
+        g_autofree char *pf_label = label(pf);
         guint count[G_N_ELEMENTS(states)] = { 0 };
 
         for (guint i = 0; i < vfs->len; i++) {
@@ -135,7 +155,7 @@ xe_metrics_render(XeMetrics *m, XeAgent *agent)
                 count[vf->in_use ? 3 : vf->in_pool ? 0 : 4]++;
         }
         for (guint s = 0; s < G_N_ELEMENTS(states); s++)
-            g_string_append_printf(out, "xe_migrated_vfs{pf=\"%s\",state=\"%s\"} %u\n", pf,
+            g_string_append_printf(out, "xe_migrated_vfs{pf=\"%s\",state=\"%s\"} %u\n", pf_label,
                                    states[s], count[s]);
     }
     help(out, "xe_migrated_reservation_seconds", "histogram",

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 
 #include "xe-fake-qmp.h"
@@ -237,11 +238,14 @@ END_TEST
  * interval, from the main loop, for as long as the daemon runs */
 START_TEST(test_watchdog_pinged)
 {
-    gint64 t0 = g_get_monotonic_time();
+    gint64 t0;
 
-    ck_assert_msg(xe_test_daemon_wait_notify_count(daemon_, "WATCHDOG=1", 4, 10000),
-                  "fewer than 4 watchdog pings in 10 s (1 s interval)");
-    printf("4 watchdog pings within %.0f ms of a 1 s interval\n",
+    ck_assert_msg(xe_test_daemon_wait_notify(daemon_, "WATCHDOG=1", 5000), "no watchdog ping");
+    /* four more at half the 1 s interval take 2 s; at the whole interval they would take 4 */
+    t0 = g_get_monotonic_time();
+    ck_assert_msg(xe_test_daemon_wait_notify_count(daemon_, "WATCHDOG=1", 5, 2800),
+                  "fewer than 4 watchdog pings in 2.8 s (1 s interval: one every 0.5 s)");
+    printf("4 more watchdog pings within %.0f ms of a 1 s interval\n",
            (g_get_monotonic_time() - t0) / 1000.0);
     ck_assert_int_eq(xe_test_daemon_stop(daemon_), 0);
 }
@@ -583,21 +587,22 @@ END_TEST
 
 /* the CLI */
 
-/* What bash offers for the words of @line (the cursor after its last word; a trailing
- * space starts a new one), from cli/xe-migratectl.bash-completion run as bash runs it: one
- * value a line. */
+/* What bash offers for @line (the cursor at its end) from cli/xe-migratectl.bash-completion,
+ * called as bash calls it: COMP_LINE and COMP_POINT, and COMP_WORDS split where bash splits
+ * (at blanks and at COMP_WORDBREAKS' ':' and '='); one value a line. */
 static char *
 completions(const char *line)
 {
-    g_autofree char *script = g_strdup_printf("source \"$XE_BASH_COMPLETION\"\n"
-                                              "line='%s'\n"
-                                              "read -r -a COMP_WORDS <<<\"$line\"\n"
-                                              "COMP_WORDS[0]=$XE_MIGRATECTL\n"
-                                              "[ \"${line: -1}\" = ' ' ] && COMP_WORDS+=('')\n"
-                                              "COMP_CWORD=$((${#COMP_WORDS[@]} - 1))\n"
-                                              "_xe_migratectl\n"
-                                              "printf '%%s\\n' \"${COMPREPLY[@]}\"\n",
-                                              line);
+    g_autofree char *script =
+        g_strdup_printf("source \"$XE_BASH_COMPLETION\"\n"
+                        "COMP_LINE=\"$XE_MIGRATECTL\"' %s'\n"
+                        "COMP_POINT=${#COMP_LINE}\n"
+                        "read -r -a COMP_WORDS <<<\"${COMP_LINE//[:=]/ : }\"\n"
+                        "[ \"${COMP_LINE: -1}\" = ' ' ] && COMP_WORDS+=('')\n"
+                        "COMP_CWORD=$((${#COMP_WORDS[@]} - 1))\n"
+                        "_xe_migratectl\n"
+                        "printf '%%s\\n' \"${COMPREPLY[@]}\"\n",
+                        line);
     const char *argv[] = { "bash", "-c", script, NULL };
     g_autofree char *out = NULL, *err = NULL;
     g_autoptr(GError) error = NULL;
@@ -611,40 +616,69 @@ completions(const char *line)
 }
 
 /* bash completion: commands, options, and live values asked from the daemon (VFs, PFs,
- * profiles, reservations), on the bus the command line names */
+ * profiles, reservations) on the bus the command line names (--bus ADDRESS, --bus=ADDRESS);
+ * addresses with ':' offered as bash inserts them (after its word break); values never
+ * expanded, offered quoted */
 START_TEST(test_bash_completion)
 {
-    g_autofree char *bus_words = g_strdup_printf("x --bus %s", bus->address);
-    g_autofree char *verbs = NULL, *vfs = NULL, *pfs = NULL, *profiles = NULL;
-    g_autofree char *reservations = NULL, *drivers = NULL, *opts = NULL, *out = NULL;
-    g_autofree char *line = NULL, *id = NULL;
+    g_autofree char *bus_words = g_strdup_printf("--bus %s", bus->address);
+    g_autofree char *line = NULL, *got = NULL, *out = NULL, *planted = NULL;
+    g_autofree char *script = NULL, *quoted = NULL, *err = NULL;
+    int status = 0;
 
-    verbs = completions("x re");
-    ck_assert_str_eq(verbs, "reserve\nrelease\nreservations\nreset\nresolve\n");
-    opts = completions("x --js");
-    ck_assert_str_eq(opts, "--json\n");
+    got = completions("re");
+    ck_assert_str_eq(got, "reserve\nrelease\nreservations\nreset\nresolve\n");
+    g_free(got);
+    got = completions("--js");
+    ck_assert_str_eq(got, "--json\n");
     line = g_strdup_printf("%s reset ", bus_words);
-    vfs = completions(line);
-    ck_assert_str_eq(vfs, "0000:03:00.1\n0000:03:00.2\n0000:03:00.3\n0000:03:00.4\n");
+    g_free(got);
+    got = completions(line);
+    ck_assert_str_eq(got, "0000:03:00.1\n0000:03:00.2\n0000:03:00.3\n0000:03:00.4\n");
+    /* bash's current word is what follows the last ':' */
     g_free(line);
     line = g_strdup_printf("%s enable 0000:03:00", bus_words);
-    pfs = completions(line);
-    ck_assert_str_eq(pfs, "0000:03:00.0\n");
+    g_free(got);
+    got = completions(line);
+    ck_assert_str_eq(got, "00.0\n");
+    g_free(line);
+    line = g_strdup_printf("--bus=%s reset 0000:03:00.", bus->address);
+    g_free(got);
+    got = completions(line);
+    ck_assert_str_eq(got, "00.1\n00.2\n00.3\n00.4\n");
     g_free(line);
     line = g_strdup_printf("%s reserve ", bus_words);
-    profiles = completions(line);
-    ck_assert_str_eq(profiles, "small\n");
+    g_free(got);
+    got = completions(line);
+    ck_assert_str_eq(got, "small\n");
     g_free(line);
     line = g_strdup_printf("%s bind 0000:03:00.3 ", bus_words);
-    drivers = completions(line);
-    ck_assert_str_eq(drivers, "xe-vfio-pci\nxe\n");
+    g_free(got);
+    got = completions(line);
+    ck_assert_str_eq(got, "xe-vfio-pci\nxe\n");
     /* a reservation made now is offered to release */
     ck_assert_int_eq(CLI(&out, NULL, "reserve", "small"), 0);
     g_free(line);
     line = g_strdup_printf("%s release ", bus_words);
-    reservations = completions(line);
-    ck_assert_msg(strlen(reservations) == 37 && reservations[36] == '\n', "%s", reservations);
-    ck_assert_ptr_nonnull(strstr(out, g_strstrip(reservations)));
+    g_free(got);
+    got = completions(line);
+    ck_assert_msg(strlen(got) == 37 && got[36] == '\n', "%s", got);
+    ck_assert_ptr_nonnull(strstr(out, g_strstrip(got)));
+    /* somebody else's text (a domain's name) is offered, quoted, never run */
+    planted = g_build_filename(dir, "planted", NULL);
+    script = g_strdup_printf("source \"$XE_BASH_COMPLETION\"\n"
+                             "_xe_migratectl_offer '' < <(printf '%%s\\n' '$(touch %s)' 'my vm')\n"
+                             "printf '%%s\\n' \"${COMPREPLY[@]}\"\n",
+                             planted);
+    {
+        const char *argv[] = { "bash", "-c", script, NULL };
+
+        ck_assert(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &quoted,
+                               &err, &status, NULL));
+    }
+    ck_assert_msg(!g_file_test(planted, G_FILE_TEST_EXISTS), "a completion ran a value");
+    ck_assert_ptr_nonnull(strstr(quoted, "my\\ vm\n"));
+    ck_assert_ptr_nonnull(strstr(quoted, "\\$\\(touch\\ "));
 }
 END_TEST
 
@@ -658,10 +692,16 @@ START_TEST(test_metrics)
     g_autofree char *text = NULL, *out = NULL, *complaints = NULL, *reserved = NULL;
     gint64 deadline;
 
+    mode_t umask_before;
+    GStatBuf st;
+
     ck_assert_int_eq(xe_test_daemon_stop(daemon_), 0);
     g_clear_pointer(&daemon_, xe_test_daemon_free);
     write_config(config);
+    /* as the unit's UMask=0077: the collector, another user, must read the file all the same */
+    umask_before = umask(0077);
     start_daemon();
+    umask(umask_before);
     /* the file comes a second after the daemon is ready */
     deadline = g_get_monotonic_time() + 20 * G_USEC_PER_SEC;
     while (!g_file_get_contents(path, &text, NULL, NULL)) {
@@ -670,6 +710,8 @@ START_TEST(test_metrics)
     }
     complaints = xe_test_promtool_check(text);
     ck_assert_msg(*complaints == '\0', "promtool: %s\n%s", complaints, text);
+    ck_assert_int_eq(g_stat(path, &st), 0);
+    ck_assert_msg((st.st_mode & 0777) == 0644, "%s is %o", path, st.st_mode & 0777);
     ck_assert_ptr_nonnull(strstr(text, "xe_migrated_vfs{pf=\"0000:03:00.0\",state=\"pool\"} 2\n"));
     ck_assert_ptr_nonnull(strstr(text, "xe_migrated_vfs{pf=\"0000:03:00.0\",state=\"free\"} 2\n"));
     ck_assert_ptr_nonnull(
