@@ -26,11 +26,22 @@ struct _XeService {
 
 typedef struct _Call Call;
 
-/* Who may call a method. */
+/* What a method does, for polkit: each value but XE_SERVICE_OPEN is an action of
+ * org.xemigrated.XeMigrated1.policy. */
 typedef enum {
-    XE_SERVICE_ANYONE,     /* reads: no authorization */
-    XE_SERVICE_PRIVILEGED, /* changes: root, the daemon's own user, or a member of allowed-group */
-} XeServiceRule;
+    XE_SERVICE_OPEN,       /* reads of the host: anyone, no question asked */
+    XE_SERVICE_READ_VF,    /* a VF's provisioning and compatibility (debugfs): granted by default */
+    XE_SERVICE_RESERVE_VF, /* reservations */
+    XE_SERVICE_PROVISION_VF, /* enabling, binding, provisioning, resetting VFs */
+    XE_SERVICE_MANAGE_VM,    /* VMs and libvirt domains the daemon runs or prepares */
+    XE_SERVICE_MIGRATE,      /* migrations, incoming ones, their jobs */
+    XE_SERVICE_RELOAD,       /* the configuration */
+} XeServiceAction;
+
+/* The polkit action id ("org.xemigrated.XeMigrated1.migrate"); NULL for XE_SERVICE_OPEN. */
+const char *xe_service_action_id(XeServiceAction action);
+/* What the action lets a caller do, for refusals ("migrate VMs"). */
+const char *xe_service_action_purpose(XeServiceAction action);
 
 /* A key that a method's "options" a{sv} may hold, and the type of its value. */
 typedef struct {
@@ -38,11 +49,11 @@ typedef struct {
     const GVariantType *type;
 } XeServiceOption;
 
-/* A D-Bus method: who may call it, what its options may hold, and its handler. */
+/* A D-Bus method: its polkit action, what its options may hold, and its handler. */
 typedef struct {
     const char *interface; /* the full interface name */
     const char *method;
-    XeServiceRule rule;
+    XeServiceAction action;
     const XeServiceOption *options; /* ends with a NULL name; NULL: no option at all */
     void (*handler)(Call *c);
 } XeServiceMethod;
@@ -56,7 +67,7 @@ struct _Call {
     const XeServiceMethod *method;
     GVariant *params;  /* the in-arguments, a tuple */
     GVariant *options; /* its "options" argument, checked; NULL when it has none */
-    char *caller;      /* "uid N (:1.23)" once authorized; the sender for reads */
+    char *caller;      /* "uid N (:1.23)" once authorized; the sender for open reads */
     char *context;     /* what it was doing, for errors from below XE_ERROR; NULL: the method */
 };
 

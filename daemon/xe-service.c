@@ -3,11 +3,12 @@
  * Objects come from gdbus-codegen (org.xemigrated.XeMigrated1.xml); this
  * file keeps them in step with the agent. Every method call goes through one
  * table (as bolt's bouncer and libvirt-dbus's method tables do): the method
- * names its rule (anyone may read; changes need root or allowed-group), the
- * options it takes with their types, and its handler. Errors leave through
- * one conversion, so each is a named org.xemigrated.XeMigrated1.Error.*.
- * Blocking work (credentials from the bus, NSS group lookups) runs in GTask
- * threads; sysfs work runs in the agent's workers.
+ * names its polkit action (reads of the host are open), the options it takes
+ * with their types, and its handler. Root and the daemon's own user are
+ * authorized at once, as polkit would; anyone else is polkit's to judge
+ * (CheckAuthorization on the caller's bus name, asynchronous: nothing blocks
+ * the main loop). Errors leave through one conversion, so each is a named
+ * org.xemigrated.XeMigrated1.Error.*. sysfs work runs in the agent's workers.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -15,8 +16,6 @@
 
 #include "xe-service.h"
 
-#include <grp.h>
-#include <pwd.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -27,71 +26,139 @@
 #include "xe-qmp-error.h"
 #include "xe-service-private.h"
 
-/* authorization: root, or a member of the configured group */
+/* authorization: the method's polkit action */
 
-typedef struct {
-    char *sender;
-    char *group;
-    char *caller; /* out: "uid N (:1.23)" */
-} Auth;
+static const struct {
+    const char *id;
+    const char *purpose;
+} actions[] = {
+    [XE_SERVICE_OPEN] = { NULL, "read the host" },
+    [XE_SERVICE_READ_VF] = { "org.xemigrated.XeMigrated1.read-vf", "read a VF's provisioning" },
+    [XE_SERVICE_RESERVE_VF] = { "org.xemigrated.XeMigrated1.reserve-vf",
+                                "reserve and release VFs" },
+    [XE_SERVICE_PROVISION_VF] = { "org.xemigrated.XeMigrated1.provision-vf",
+                                  "enable, bind, provision and reset VFs" },
+    [XE_SERVICE_MANAGE_VM] = { "org.xemigrated.XeMigrated1.manage-vm", "manage VMs" },
+    [XE_SERVICE_MIGRATE] = { "org.xemigrated.XeMigrated1.migrate", "migrate VMs" },
+    [XE_SERVICE_RELOAD] = { "org.xemigrated.XeMigrated1.reload", "reload the configuration" },
+};
 
-static void
-auth_free(Auth *a)
+const char *
+xe_service_action_id(XeServiceAction action)
 {
-    g_free(a->sender);
-    g_free(a->group);
-    g_free(a->caller);
-    g_free(a);
+    g_return_val_if_fail(action < G_N_ELEMENTS(actions), NULL);
+    return actions[action].id;
 }
 
-static gboolean
-uid_in_group(uid_t uid, const char *group)
+const char *
+xe_service_action_purpose(XeServiceAction action)
 {
-    struct passwd pw, *pwp = NULL;
-    struct group gr, *grp = NULL;
-    char pwbuf[4096], grbuf[4096];
-    gid_t groups[256];
-    int n = G_N_ELEMENTS(groups);
+    g_return_val_if_fail(action < G_N_ELEMENTS(actions), NULL);
+    return actions[action].purpose;
+}
 
-    if (getgrnam_r(group, &gr, grbuf, sizeof(grbuf), &grp) != 0 || grp == NULL)
-        return FALSE;
-    if (getpwuid_r(uid, &pw, pwbuf, sizeof(pwbuf), &pwp) != 0 || pwp == NULL)
-        return FALSE;
-    if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &n) < 0)
-        return FALSE;
-    for (int i = 0; i < n; i++)
-        if (groups[i] == grp->gr_gid)
-            return TRUE;
-    return FALSE;
+#define POLKIT_NAME        "org.freedesktop.PolicyKit1"
+#define POLKIT_PATH        "/org/freedesktop/PolicyKit1/Authority"
+#define POLKIT_IFACE       "org.freedesktop.PolicyKit1.Authority"
+#define POLKIT_INTERACTIVE 1u /* CheckAuthorizationFlags: AllowUserInteraction */
+#define BUS_TIMEOUT_MS     10000
+#define POLKIT_TIMEOUT_MS  25000
+
+static void call_run(Call *c);
+
+static void
+auth_refuse(Call *c, GError *error)
+{
+    g_prefix_error(&error, "%s: ", c->method->method);
+    /* refused changes are worth an operator's look: who tried, what, why */
+    g_message("refused %s from %s: %s", c->method->method,
+              c->caller != NULL ? c->caller : g_dbus_method_invocation_get_sender(c->invocation),
+              error->message);
+    call_fail(c, error);
 }
 
 static void
-auth_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+polkit_done(GObject *source, GAsyncResult *result, gpointer user_data)
 {
-    GDBusConnection *connection = source;
-    Auth *a = data;
+    Call *c = user_data;
+    const char *action = xe_service_action_id(c->method->action);
     g_autoptr(GError) error = NULL;
-    g_autoptr(GVariant) reply = g_dbus_connection_call_sync(
-        connection, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-        "GetConnectionUnixUser", g_variant_new("(s)", a->sender), G_VARIANT_TYPE("(u)"),
-        G_DBUS_CALL_FLAGS_NONE, 10000, cancellable, &error);
+    g_autoptr(GVariant) reply =
+        g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), result, &error);
+    gboolean authorized = FALSE, challenge = FALSE;
+
+    if (reply == NULL) {
+        g_autofree char *remote = g_dbus_error_get_remote_error(error);
+
+        if (g_strcmp0(remote, "org.freedesktop.DBus.Error.ServiceUnknown") == 0 ||
+            g_strcmp0(remote, "org.freedesktop.DBus.Error.NameHasNoOwner") == 0) {
+            auth_refuse(c, g_error_new(XE_ERROR, XE_ERROR_ACCESS_DENIED,
+                                       "%s may not %s: polkit (" POLKIT_NAME
+                                       ") is not running, so only root may (action %s)",
+                                       c->caller, xe_service_action_purpose(c->method->action),
+                                       action));
+            return;
+        }
+        g_dbus_error_strip_remote_error(error);
+        auth_refuse(c, g_error_new(XE_ERROR, XE_ERROR_ACCESS_DENIED,
+                                   "%s may not %s: asking polkit about %s failed: %s", c->caller,
+                                   xe_service_action_purpose(c->method->action), action,
+                                   error->message));
+        return;
+    }
+    g_variant_get(reply, "((bb@a{ss}))", &authorized, &challenge, NULL);
+    if (authorized) {
+        call_run(c);
+        return;
+    }
+    auth_refuse(c,
+                g_error_new(XE_ERROR, XE_ERROR_ACCESS_DENIED, "%s may not %s: polkit refused %s%s",
+                            c->caller, xe_service_action_purpose(c->method->action), action,
+                            challenge ? " without authentication (call again allowing "
+                                        "interactive authorization, or ask to be added to "
+                                        "the group xe-migrated)"
+                                      : " (members of the group xe-migrated may)"));
+}
+
+static void
+uid_done(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+    Call *c = user_data;
+    GDBusConnection *connection = G_DBUS_CONNECTION(source);
+    const char *sender = g_dbus_method_invocation_get_sender(c->invocation);
+    GDBusMessage *message = g_dbus_method_invocation_get_message(c->invocation);
+    gboolean interactive = (g_dbus_message_get_flags(message) &
+                            G_DBUS_MESSAGE_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION) != 0;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GVariant) reply = g_dbus_connection_call_finish(connection, result, &error);
+    GVariantBuilder subject, details;
     guint32 uid;
 
     if (reply == NULL) {
-        g_task_return_new_error(task, XE_ERROR, XE_ERROR_ACCESS_DENIED, "cannot tell who %s is: %s",
-                                a->sender, error->message);
+        g_dbus_error_strip_remote_error(error);
+        auth_refuse(c, g_error_new(XE_ERROR, XE_ERROR_ACCESS_DENIED, "cannot tell who %s is: %s",
+                                   sender, error->message));
         return;
     }
     g_variant_get(reply, "(u)", &uid);
-    a->caller = g_strdup_printf("uid %u (%s)", uid, a->sender);
-    if (uid == 0 || uid == geteuid() || uid_in_group(uid, a->group)) {
-        g_task_return_boolean(task, TRUE);
+    c->caller = g_strdup_printf("uid %u (%s)", uid, sender);
+    if (uid == 0 || uid == geteuid()) {
+        call_run(c);
         return;
     }
-    g_task_return_new_error(task, XE_ERROR, XE_ERROR_ACCESS_DENIED,
-                            "caller uid %u is neither root nor in group '%s'; ask an "
-                            "administrator to add you to it",
-                            uid, a->group);
+    g_variant_builder_init(&subject, G_VARIANT_TYPE("a{sv}"));
+    g_variant_builder_add(&subject, "{sv}", "name", g_variant_new_string(sender));
+    /* what rules may look at: action.lookup("method"), action.lookup("object") */
+    g_variant_builder_init(&details, G_VARIANT_TYPE("a{ss}"));
+    g_variant_builder_add(&details, "{ss}", "method", c->method->method);
+    g_variant_builder_add(&details, "{ss}", "object",
+                          g_dbus_method_invocation_get_object_path(c->invocation));
+    g_dbus_connection_call(connection, POLKIT_NAME, POLKIT_PATH, POLKIT_IFACE, "CheckAuthorization",
+                           g_variant_new("((sa{sv})sa{ss}us)", "system-bus-name", &subject,
+                                         xe_service_action_id(c->method->action), &details,
+                                         interactive ? POLKIT_INTERACTIVE : 0u, ""),
+                           G_VARIANT_TYPE("((bba{ss}))"), G_DBUS_CALL_FLAGS_NONE,
+                           interactive ? G_MAXINT : POLKIT_TIMEOUT_MS, NULL, polkit_done, c);
 }
 
 void
@@ -508,37 +575,37 @@ static const XeServiceOption prepare_incoming_domain_options[] = {
 };
 
 static const XeServiceMethod methods[] = {
-    { MANAGER, "Reserve", XE_SERVICE_PRIVILEGED, reserve_options, handle_reserve },
-    { MANAGER, "Release", XE_SERVICE_PRIVILEGED, NULL, handle_release },
-    { MANAGER, "ListReservations", XE_SERVICE_ANYONE, NULL, handle_list_reservations },
-    { MANAGER, "Metrics", XE_SERVICE_ANYONE, NULL, handle_metrics },
-    { MANAGER, "Reload", XE_SERVICE_PRIVILEGED, NULL, handle_reload },
-    { MANAGER, "AddVM", XE_SERVICE_PRIVILEGED, add_vm_options, service_engine_add_vm },
-    { MANAGER, "RemoveVM", XE_SERVICE_PRIVILEGED, NULL, service_engine_remove_vm },
-    { MANAGER, "Migrate", XE_SERVICE_PRIVILEGED, migrate_options, service_engine_migrate },
-    { MANAGER, "PrepareIncoming", XE_SERVICE_PRIVILEGED, prepare_incoming_options,
+    { MANAGER, "Reserve", XE_SERVICE_RESERVE_VF, reserve_options, handle_reserve },
+    { MANAGER, "Release", XE_SERVICE_RESERVE_VF, NULL, handle_release },
+    { MANAGER, "ListReservations", XE_SERVICE_OPEN, NULL, handle_list_reservations },
+    { MANAGER, "Metrics", XE_SERVICE_OPEN, NULL, handle_metrics },
+    { MANAGER, "Reload", XE_SERVICE_RELOAD, NULL, handle_reload },
+    { MANAGER, "AddVM", XE_SERVICE_MANAGE_VM, add_vm_options, service_engine_add_vm },
+    { MANAGER, "RemoveVM", XE_SERVICE_MANAGE_VM, NULL, service_engine_remove_vm },
+    { MANAGER, "Migrate", XE_SERVICE_MIGRATE, migrate_options, service_engine_migrate },
+    { MANAGER, "PrepareIncoming", XE_SERVICE_MIGRATE, prepare_incoming_options,
       service_engine_prepare_incoming },
-    { MANAGER, "LibvirtHook", XE_SERVICE_PRIVILEGED, libvirt_hook_options,
+    { MANAGER, "LibvirtHook", XE_SERVICE_MANAGE_VM, libvirt_hook_options,
       service_engine_libvirt_hook },
-    { MANAGER, "PrepareIncomingDomain", XE_SERVICE_PRIVILEGED, prepare_incoming_domain_options,
+    { MANAGER, "PrepareIncomingDomain", XE_SERVICE_MIGRATE, prepare_incoming_domain_options,
       service_engine_prepare_incoming_domain },
-    { MANAGER, "AbortIncomingDomain", XE_SERVICE_PRIVILEGED, NULL,
+    { MANAGER, "AbortIncomingDomain", XE_SERVICE_MIGRATE, NULL,
       service_engine_abort_incoming_domain },
-    { MANAGER, "ListDomains", XE_SERVICE_ANYONE, NULL, service_engine_list_domains },
-    { MANAGER, "DomainState", XE_SERVICE_ANYONE, NULL, service_engine_domain_state },
-    { MANAGER, "PrepareDomain", XE_SERVICE_PRIVILEGED, NULL, service_engine_prepare_domain },
-    { PF, "EnableVFs", XE_SERVICE_PRIVILEGED, NULL, handle_enable_vfs },
-    { PF, "DisableVFs", XE_SERVICE_PRIVILEGED, NULL, handle_disable_vfs },
-    { VF, "Bind", XE_SERVICE_PRIVILEGED, NULL, handle_bind },
-    { VF, "Unbind", XE_SERVICE_PRIVILEGED, NULL, handle_unbind },
-    { VF, "ApplyProfile", XE_SERVICE_PRIVILEGED, NULL, handle_apply_profile },
-    { VF, "ReadProfile", XE_SERVICE_ANYONE, NULL, handle_read_profile },
-    { VF, "Reset", XE_SERVICE_PRIVILEGED, NULL, handle_reset },
-    { VF, "CheckCompatibility", XE_SERVICE_ANYONE, NULL, handle_check_compatibility },
-    { JOB, "Cancel", XE_SERVICE_PRIVILEGED, NULL, service_engine_cancel },
-    { JOB, "Resolve", XE_SERVICE_PRIVILEGED, NULL, service_engine_resolve },
-    { INCOMING, "Finish", XE_SERVICE_PRIVILEGED, NULL, service_engine_finish },
-    { INCOMING, "Abort", XE_SERVICE_PRIVILEGED, NULL, service_engine_abort },
+    { MANAGER, "ListDomains", XE_SERVICE_OPEN, NULL, service_engine_list_domains },
+    { MANAGER, "DomainState", XE_SERVICE_OPEN, NULL, service_engine_domain_state },
+    { MANAGER, "PrepareDomain", XE_SERVICE_MANAGE_VM, NULL, service_engine_prepare_domain },
+    { PF, "EnableVFs", XE_SERVICE_PROVISION_VF, NULL, handle_enable_vfs },
+    { PF, "DisableVFs", XE_SERVICE_PROVISION_VF, NULL, handle_disable_vfs },
+    { VF, "Bind", XE_SERVICE_PROVISION_VF, NULL, handle_bind },
+    { VF, "Unbind", XE_SERVICE_PROVISION_VF, NULL, handle_unbind },
+    { VF, "ApplyProfile", XE_SERVICE_PROVISION_VF, NULL, handle_apply_profile },
+    { VF, "ReadProfile", XE_SERVICE_READ_VF, NULL, handle_read_profile },
+    { VF, "Reset", XE_SERVICE_PROVISION_VF, NULL, handle_reset },
+    { VF, "CheckCompatibility", XE_SERVICE_READ_VF, NULL, handle_check_compatibility },
+    { JOB, "Cancel", XE_SERVICE_MIGRATE, NULL, service_engine_cancel },
+    { JOB, "Resolve", XE_SERVICE_MIGRATE, NULL, service_engine_resolve },
+    { INCOMING, "Finish", XE_SERVICE_MIGRATE, NULL, service_engine_finish },
+    { INCOMING, "Abort", XE_SERVICE_MIGRATE, NULL, service_engine_abort },
 };
 
 const XeServiceMethod *
@@ -572,24 +639,6 @@ call_run(Call *c)
     c->method->handler(c);
 }
 
-static void
-auth_done(GObject *source, GAsyncResult *result, gpointer user_data)
-{
-    Call *c = user_data;
-    Auth *a = g_task_get_task_data(G_TASK(result));
-    GError *error = NULL;
-
-    if (!g_task_propagate_boolean(G_TASK(result), &error)) {
-        g_prefix_error(&error, "%s: ", c->method->method);
-        /* refused changes are worth an operator's look: who tried, what, why */
-        g_message("refused %s from %s: %s", c->method->method, a->sender, error->message);
-        call_fail(c, error);
-        return;
-    }
-    c->caller = g_strdup(a->caller);
-    call_run(c);
-}
-
 /* The "options" in-argument of the method called, if it has one. */
 static GVariant *
 options_argument(GDBusMethodInvocation *invocation)
@@ -621,18 +670,15 @@ dispatch(XeService *service, GDBusInterfaceSkeleton *iface, GDBusMethodInvocatio
     c->method = m;
     c->params = g_dbus_method_invocation_get_parameters(invocation);
     c->options = options_argument(invocation);
-    if (m->rule == XE_SERVICE_ANYONE) {
+    if (m->action == XE_SERVICE_OPEN) {
         c->caller = g_strdup(sender);
         call_run(c);
-    } else {
-        g_autoptr(GTask) task = g_task_new(service->connection, NULL, auth_done, c);
-        Auth *a = g_new0(Auth, 1);
-
-        a->sender = g_strdup(sender);
-        a->group = g_strdup(xe_agent_get_config(service->agent)->allowed_group);
-        g_task_set_task_data(task, a, (GDestroyNotify)auth_free);
-        g_task_run_in_thread(task, auth_thread);
+        return TRUE;
     }
+    g_dbus_connection_call(service->connection, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                           "org.freedesktop.DBus", "GetConnectionUnixUser",
+                           g_variant_new("(s)", sender), G_VARIANT_TYPE("(u)"),
+                           G_DBUS_CALL_FLAGS_NONE, BUS_TIMEOUT_MS, NULL, uid_done, c);
     return TRUE;
 }
 

@@ -8,7 +8,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -21,7 +20,6 @@
 #define PREFIX_PROFILE "profile "
 #define PREFIX_LAYOUT  "layout "
 
-#define DEFAULT_ALLOWED_GROUP   "xe-migrated"
 #define DEFAULT_HOOKS_DIR       "/etc/xe-migrated/hooks.d"
 #define DEFAULT_POLICY_DIR      "/etc/xe-migrated/policies"
 #define DEFAULT_HOOK_TIMEOUT_MS 10000
@@ -47,7 +45,6 @@ xe_config_free(XeConfig *config)
     if (config == NULL)
         return;
     g_free(config->path);
-    g_free(config->allowed_group);
     g_free(config->hooks_dir);
     g_free(config->state_dir);
     g_free(config->run_dir);
@@ -68,7 +65,6 @@ xe_config_new_default(void)
 {
     XeConfig *c = g_new0(XeConfig, 1);
 
-    c->allowed_group = g_strdup(DEFAULT_ALLOWED_GROUP);
     c->hooks_dir = g_strdup(DEFAULT_HOOKS_DIR);
     c->hook_timeout_ms = DEFAULT_HOOK_TIMEOUT_MS;
     c->peer_timeout_ms = DEFAULT_PEER_TIMEOUT_MS;
@@ -148,7 +144,6 @@ static gboolean
 parse_daemon(GKeyFile *kf, const char *file, XeConfig *c, GError **error)
 {
     static const char *const known[] = { "version",
-                                         "allowed-group",
                                          "hooks-dir",
                                          "hook-timeout-ms",
                                          "peer-timeout-ms",
@@ -168,6 +163,12 @@ parse_daemon(GKeyFile *kf, const char *file, XeConfig *c, GError **error)
 
     if (!g_key_file_has_group(kf, GROUP_DAEMON))
         return TRUE;
+    if (g_key_file_has_key(kf, GROUP_DAEMON, "allowed-group", NULL))
+        return config_error(error, file, GROUP_DAEMON,
+                            "allowed-group is gone: polkit authorizes callers now; the "
+                            "shipped rule (50-xe-migrated.rules) grants every action to the "
+                            "group xe-migrated, and a rule of your own can grant them to "
+                            "another: remove the key");
     if (!check_keys(kf, file, GROUP_DAEMON, known, error) ||
         !get_uint(kf, file, GROUP_DAEMON, "version", 1000, &version, error) ||
         !get_uint(kf, file, GROUP_DAEMON, "hook-timeout-ms", 3600000, &c->hook_timeout_ms, error) ||
@@ -189,8 +190,6 @@ parse_daemon(GKeyFile *kf, const char *file, XeConfig *c, GError **error)
         return config_error(error, file, GROUP_DAEMON,
                             "peer-timeout-ms=%u: a peer daemon gets at least 1000 ms",
                             c->peer_timeout_ms);
-    if (get_string(kf, GROUP_DAEMON, "allowed-group", &c->allowed_group))
-        c->allowed_group_from = XE_CONFIG_FROM_FILE;
     if (get_string(kf, GROUP_DAEMON, "hooks-dir", &c->hooks_dir))
         c->hooks_dir_from = XE_CONFIG_FROM_FILE;
     if (get_string(kf, GROUP_DAEMON, "state-dir", &c->state_dir))
@@ -479,22 +478,6 @@ xe_config_check(const XeConfig *c, GError **error)
         if (!S_ISDIR(st.st_mode))
             return check_error(error, ENOTDIR, c, c->hooks_dir_from, "hooks-dir", c->hooks_dir,
                                "not a directory", NULL);
-    }
-    {
-        struct group gr, *found = NULL;
-        char buf[16384];
-        int e = getgrnam_r(c->allowed_group, &gr, buf, sizeof(buf), &found);
-
-        if (found == NULL && c->allowed_group_from != XE_CONFIG_FROM_DEFAULT)
-            return check_error(error, e, c, c->allowed_group_from, "allowed-group",
-                               c->allowed_group,
-                               e != 0 ? "cannot look the group up" : "no such group",
-                               "nobody but root could change anything: create the group or "
-                               "fix the name");
-        if (found == NULL)
-            g_warning("the default allowed-group '%s' does not exist: only root may change "
-                      "anything (set allowed-group in %s)",
-                      c->allowed_group, c->path != NULL ? c->path : "the configuration");
     }
     return TRUE;
 }

@@ -2,7 +2,7 @@
  * (/etc/xe-migrated/xe-migrated.conf; the shipped defaults are
  * policy/xe-migrated.conf, which documents every key):
  *
- *   [daemon]          version, allowed-group, hooks-dir, hook-timeout-ms, peer-timeout-ms,
+ *   [daemon]          version, hooks-dir, hook-timeout-ms, peer-timeout-ms,
  *                     libvirt-uri, libvirt-migration-uri, libvirt-reconcile-s, metrics-file,
  *                     state-dir, run-dir, policy-dir, transport, migration-address, emulators
  *   [profile NAME]    a VF provisioning profile (xe-profile.h keys)
@@ -44,8 +44,7 @@ typedef enum {
 } XeConfigSource;
 
 typedef struct {
-    char *path;          /* where it was read from, NULL for built-in defaults */
-    char *allowed_group; /* callers in this group may change things (root always may) */
+    char *path; /* where it was read from, NULL for built-in defaults */
     char *hooks_dir;
     guint hook_timeout_ms;
     guint peer_timeout_ms; /* one call to another host's daemon (PrepareIncoming, Finish) */
@@ -61,7 +60,7 @@ typedef struct {
     char *metrics_file;          /* Prometheus textfile the daemon keeps ("": none) */
     GHashTable *profiles;        /* name -> XeProfile */
     GPtrArray *layouts;          /* XeLayout, in file order */
-    XeConfigSource allowed_group_from, hooks_dir_from, state_dir_from, run_dir_from;
+    XeConfigSource hooks_dir_from, state_dir_from, run_dir_from;
 } XeConfig;
 
 /* The built-in defaults (what policy/xe-migrated.conf says, with no layout). */
@@ -77,7 +76,7 @@ void xe_config_override_dir(XeConfig *config, const char *key, const char *value
  * directories exist (created if missing) and are writable (tried: a file is
  * created and removed), the hooks directory exists when one is configured (a
  * typo must not silently turn off pre-migrate vetoes; the built-in default may
- * be missing: no hooks), and a configured allowed-group exists. Each refusal
+ * be missing: no hooks). Each refusal
  * (XE_ERROR_INVALID_ARGUMENT) names the file, the group, the key and why, and
  * keeps the errno. Blocking: call it off the main loop. */
 gboolean xe_config_check(const XeConfig *config, GError **error);

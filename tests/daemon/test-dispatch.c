@@ -2,8 +2,10 @@
  * conversions on their own (daemon/xe-service*.c): every method of the
  * interface XML is in the method table exactly once (the list comes from the
  * generated interface info, not from a copy), every method that takes
- * options names their types, the options check, and the conversion of
- * errors from other domains into named XE_ERROR ones.
+ * options names their types, every method names a polkit action that
+ * org.xemigrated.XeMigrated1.policy declares (and the file declares nothing
+ * else), the options check, and the conversion of errors from other domains
+ * into named XE_ERROR ones.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -53,9 +55,8 @@ START_TEST(test_every_method_of_the_xml_once_in_the_table)
                 found++;
                 ck_assert_msg(table[t].handler != NULL, "%s.%s has no handler", info->name,
                               method->name);
-                ck_assert_msg(table[t].rule == XE_SERVICE_ANYONE ||
-                                  table[t].rule == XE_SERVICE_PRIVILEGED,
-                              "%s.%s has no rule", info->name, method->name);
+                ck_assert_msg(table[t].action <= XE_SERVICE_RELOAD, "%s.%s has no action",
+                              info->name, method->name);
                 ck_assert_msg(takes_options(method) || table[t].options == NULL,
                               "%s.%s lists options it has no argument for", info->name,
                               method->name);
@@ -93,21 +94,106 @@ START_TEST(test_every_interface_of_the_xml_is_known)
 }
 END_TEST
 
-START_TEST(test_reads_open_to_anyone_changes_privileged)
+START_TEST(test_reads_open_to_anyone_changes_need_an_action)
 {
-    static const char *const reads[] = { "ListReservations", "ReadProfile", "CheckCompatibility",
-                                         "ListDomains", "DomainState", "Metrics", NULL };
+    static const char *const open[] = { "ListReservations", "ListDomains", "DomainState", "Metrics",
+                                        NULL };
+    static const char *const vf_reads[] = { "ReadProfile", "CheckCompatibility", NULL };
     gsize n = 0;
     const XeServiceMethod *table = xe_service_get_methods(&n);
 
     for (gsize t = 0; t < n; t++) {
-        gboolean read = g_strv_contains(reads, table[t].method);
+        const char *m = table[t].method;
 
-        ck_assert_msg(read == (table[t].rule == XE_SERVICE_ANYONE), "%s.%s: wrong rule",
-                      table[t].interface, table[t].method);
+        ck_assert_msg(g_strv_contains(open, m) == (table[t].action == XE_SERVICE_OPEN),
+                      "%s.%s: open is only for reads of the host", table[t].interface, m);
+        ck_assert_msg(g_strv_contains(vf_reads, m) == (table[t].action == XE_SERVICE_READ_VF),
+                      "%s.%s: wrong action", table[t].interface, m);
     }
     ck_assert_ptr_null(xe_service_lookup_method(XE_BUS_NAME ".Manager", "Frobnicate"));
     ck_assert_ptr_nonnull(xe_service_lookup_method(XE_BUS_NAME ".VF", "ApplyProfile"));
+}
+END_TEST
+
+/* The polkit policy file: action id -> its <allow_any> default. */
+typedef struct {
+    GHashTable *actions;
+    char *current;
+    gboolean in_allow_any;
+} PolicyFile;
+
+static void
+policy_start(GMarkupParseContext *ctx, const char *element, const char **names, const char **values,
+             gpointer data, GError **error)
+{
+    PolicyFile *p = data;
+
+    if (g_str_equal(element, "action")) {
+        for (guint i = 0; names[i] != NULL; i++)
+            if (g_str_equal(names[i], "id")) {
+                g_free(p->current);
+                p->current = g_strdup(values[i]);
+                g_hash_table_insert(p->actions, g_strdup(values[i]), g_strdup(""));
+            }
+    }
+    p->in_allow_any = g_str_equal(element, "allow_any");
+}
+
+static void
+policy_text(GMarkupParseContext *ctx, const char *text, gsize len, gpointer data, GError **error)
+{
+    PolicyFile *p = data;
+
+    if (p->in_allow_any && p->current != NULL)
+        g_hash_table_insert(p->actions, g_strdup(p->current), g_strndup(text, len));
+}
+
+static void
+policy_end(GMarkupParseContext *ctx, const char *element, gpointer data, GError **error)
+{
+    ((PolicyFile *)data)->in_allow_any = FALSE;
+}
+
+START_TEST(test_every_action_declared_for_polkit)
+{
+    static const GMarkupParser parser = { policy_start, policy_end, policy_text, NULL, NULL };
+    PolicyFile p = { g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free), NULL };
+    g_autoptr(GHashTable) used = g_hash_table_new(g_str_hash, g_str_equal);
+    g_autoptr(GMarkupParseContext) ctx = g_markup_parse_context_new(&parser, 0, &p, NULL);
+    g_autofree char *xml = NULL;
+    g_autoptr(GError) error = NULL;
+    GHashTableIter iter;
+    gpointer id, allow_any;
+    gsize n = 0;
+    const XeServiceMethod *table = xe_service_get_methods(&n);
+
+    ck_assert_msg(g_file_get_contents(g_getenv("XE_POLKIT_POLICY"), &xml, NULL, &error), "%s",
+                  error ? error->message : "XE_POLKIT_POLICY unset");
+    ck_assert_msg(g_markup_parse_context_parse(ctx, xml, -1, &error) &&
+                      g_markup_parse_context_end_parse(ctx, &error),
+                  "%s", error ? error->message : "");
+    for (gsize t = 0; t < n; t++) {
+        const char *action = xe_service_action_id(table[t].action);
+
+        if (action == NULL)
+            continue;
+        ck_assert_msg(g_hash_table_contains(p.actions, action),
+                      "%s.%s: action %s is not in the polkit policy file", table[t].interface,
+                      table[t].method, action);
+        g_hash_table_add(used, (gpointer)action);
+        ck_assert_msg(*xe_service_action_purpose(table[t].action) != '\0', "%s has no purpose",
+                      action);
+    }
+    g_hash_table_iter_init(&iter, p.actions);
+    while (g_hash_table_iter_next(&iter, &id, &allow_any)) {
+        ck_assert_msg(g_hash_table_contains(used, id), "%s: no method needs it", (char *)id);
+        /* only reads of a VF are granted to anyone by default */
+        ck_assert_msg(g_str_equal(allow_any, "yes") ==
+                          g_str_equal(id, "org.xemigrated.XeMigrated1.read-vf"),
+                      "%s: allow_any=%s", (char *)id, (char *)allow_any);
+    }
+    g_hash_table_unref(p.actions);
+    g_free(p.current);
 }
 END_TEST
 
@@ -248,7 +334,8 @@ dispatch_suite(void)
     tc = tcase_create("table");
     tcase_add_test(tc, test_every_method_of_the_xml_once_in_the_table);
     tcase_add_test(tc, test_every_interface_of_the_xml_is_known);
-    tcase_add_test(tc, test_reads_open_to_anyone_changes_privileged);
+    tcase_add_test(tc, test_reads_open_to_anyone_changes_need_an_action);
+    tcase_add_test(tc, test_every_action_declared_for_polkit);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("options");

@@ -34,7 +34,6 @@ START_TEST(test_config_shipped_defaults_load)
     g_autoptr(XeConfig) c = xe_config_load(g_getenv("XE_POLICY_CONFIG"), &error);
 
     ck_assert_msg(c != NULL, "%s", error ? error->message : "");
-    ck_assert_str_eq(c->allowed_group, "xe-migrated");
     ck_assert_str_eq(c->hooks_dir, "/etc/xe-migrated/hooks.d");
     ck_assert_uint_eq(c->hook_timeout_ms, 10000);
     ck_assert_str_eq(c->state_dir, "/var/lib/xe-migrated");
@@ -74,6 +73,8 @@ static const struct {
 } bad_configs[] = {
     { "[dæmon]\n", "t.conf: [dæmon] unknown group" },
     { "[daemon]\ncolour=red\n", "t.conf: [daemon] unknown key 'colour'" },
+    { "[daemon]\nallowed-group=wheel\n",
+      "t.conf: [daemon] allowed-group is gone: polkit authorizes callers now" },
     { "[daemon]\nversion=2\n", "version=2: this xe-migrated reads version 1" },
     { "[daemon]\nhook-timeout-ms=soon\n", "hook-timeout-ms='soon': expected a whole number" },
     { "[daemon]\nstate-dir=relative\n", "state-dir='relative' must be absolute" },
@@ -143,7 +144,7 @@ check_config(Scratch *s, const char *extra)
 {
     g_autoptr(GError) error = NULL;
     g_autofree char *text = g_strdup_printf("[daemon]\nstate-dir=%s/state\nrun-dir=%s/run\n"
-                                            "hooks-dir=%s\nallowed-group=root\n%s",
+                                            "hooks-dir=%s\n%s",
                                             s->dir, s->dir, s->dir, extra);
     XeConfig *c = xe_config_load_from_data(text, "t.conf", &error);
 
@@ -207,8 +208,6 @@ static const struct {
     { "run-dir=@DIR@/a-file\n", NULL, "t.conf: [daemon] run-dir=@DIR@/a-file: ", 0 },
     { "state-dir=/sys\n", NULL,
       "t.conf: [daemon] state-dir=/sys: the daemon cannot write there (tried creating a file)", 0 },
-    { "allowed-group=xe-no-such-group\n", NULL,
-      "t.conf: [daemon] allowed-group=xe-no-such-group: no such group; nobody but root", 0 },
     { "", "@DIR@/typo",
       "--hooks-dir=@DIR@/typo (in place of t.conf: [daemon] hooks-dir): the hooks directory is "
       "not there",
