@@ -28,6 +28,13 @@
 #include "xe-service.h"
 
 #define DEFAULT_CONFIG XE_SYSCONFDIR "/xe-migrated/xe-migrated.conf"
+/* A stop drains the jobs (a migration cancelled puts its source VM back in running order; each
+ * peer call is bounded): while work remains, systemd is told every DRAIN_NOTICE_S to wait
+ * DRAIN_EXTEND_S more (EXTEND_TIMEOUT_USEC) past TimeoutStopSec=, for DRAIN_LIMIT_S at most.
+ * Past that its timeout stands; KillMode=process spares the VMs. */
+#define DRAIN_NOTICE_S 5
+#define DRAIN_EXTEND_S 20
+#define DRAIN_LIMIT_S  600
 
 typedef struct {
     GMainLoop *loop;
@@ -49,6 +56,7 @@ typedef struct {
     gboolean metrics_dirty;   /* changed since that write began */
     char *metrics_path;       /* the file the last write went to */
     char *metrics_error;      /* the last write's failure, said once */
+    gint64 stop_started;      /* monotonic µs: when the stop began draining the jobs */
     int exit_code;
 } Daemon;
 
@@ -213,6 +221,18 @@ static gboolean
 watchdog_ping(gpointer user_data)
 {
     (void)sd_notify(0, "WATCHDOG=1");
+    return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+drain_notice(gpointer user_data)
+{
+    Daemon *d = user_data;
+    guint n = xe_engine_get_draining(d->engine);
+
+    if (n > 0 && g_get_monotonic_time() - d->stop_started < DRAIN_LIMIT_S * G_USEC_PER_SEC)
+        (void)sd_notifyf(0, "EXTEND_TIMEOUT_USEC=%llu\nSTATUS=stopping: %u task%s draining",
+                         (unsigned long long)DRAIN_EXTEND_S * G_USEC_PER_SEC, n, n == 1 ? "" : "s");
     return G_SOURCE_CONTINUE;
 }
 
@@ -522,7 +542,14 @@ main(int argc, char **argv)
     g_main_loop_run(d.loop);
 
     /* Running jobs are cancelled and waited for: no source VM is left paused. */
-    xe_engine_shutdown(d.engine);
+    d.stop_started = g_get_monotonic_time();
+    drain_notice(&d);
+    {
+        guint notices = g_timeout_add_seconds(DRAIN_NOTICE_S, drain_notice, &d);
+
+        xe_engine_shutdown(d.engine);
+        g_source_remove(notices);
+    }
     /* the jobs the stop ended are counted: one last write */
     g_clear_handle_id(&d.metrics_source, g_source_remove);
     while (d.metrics_writing)

@@ -1460,6 +1460,12 @@ xe_engine_shutdown(XeEngine *self)
         g_main_context_iteration(self->main, TRUE);
 }
 
+guint
+xe_engine_get_draining(XeEngine *self)
+{
+    return self->live_workers;
+}
+
 /* restart: reconciling with what the journal recorded
  *
  * In this order, before the daemon takes its bus name: the incomings (a committed one is

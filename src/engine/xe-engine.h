@@ -160,5 +160,7 @@ gboolean xe_engine_restore_finish(XeEngine *self, GAsyncResult *result, GError *
 /* Stops everything: running jobs are cancelled and waited for (so a source VM is
  * never left paused), incoming QEMUs that do not run a VM yet are killed. */
 void xe_engine_shutdown(XeEngine *self);
+/* The engine's threads still at work (jobs, libvirt calls): what a stop waits for. */
+guint xe_engine_get_draining(XeEngine *self);
 
 G_END_DECLS

@@ -11,13 +11,16 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#include <poll.h>
 #include <signal.h>
+#include <sys/pidfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <gio/gunixsocketaddress.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 
@@ -231,6 +234,60 @@ START_TEST(test_ready_status_and_objects)
     ck_assert(xe_test_daemon_wait_notify(daemon_, "STATUS=1 PFs, 0 VFs", 5000));
     ck_assert_int_eq(xe_test_daemon_stop(daemon_), 0);
     ck_assert(xe_test_daemon_wait_notify(daemon_, "STOPPING=1", 5000));
+}
+END_TEST
+
+/* A stop that must wait for work in flight tells systemd to wait longer (EXTEND_TIMEOUT_USEC,
+ * past TimeoutStopSec=) for as long as it drains, and ends once the work did. The work here:
+ * DomainState on a libvirt that accepts the connection and never answers (a socket the test
+ * listens on and never serves), until the test closes it. */
+static void
+ignore_reply(GObject *source, GAsyncResult *result, gpointer data)
+{
+    g_autoptr(GVariant) reply =
+        g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), result, NULL);
+}
+
+START_TEST(test_stop_extends_timeout_while_draining)
+{
+    g_autofree char *sock = g_build_filename(dir, "libvirt-sock", NULL);
+    g_autofree char *conf =
+        g_strdup_printf("[daemon]\nlibvirt-uri=qemu+unix:///system?socket=%s\n", sock);
+    g_autoptr(GSocket) listener =
+        g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, NULL);
+    g_autoptr(GSocketAddress) address = g_unix_socket_address_new(sock);
+    struct pollfd p;
+    int status = -1, pidfd;
+
+    ck_assert(g_socket_bind(listener, address, TRUE, NULL) && g_socket_listen(listener, NULL));
+    ck_assert_int_eq(xe_test_daemon_stop(daemon_), 0);
+    g_clear_pointer(&daemon_, xe_test_daemon_free);
+    write_config(conf);
+    start_daemon();
+    /* (with a callback: without one GDBus would send it as needing no reply) */
+    g_dbus_connection_call(conn, NAME, ROOT, IFACE "Manager", "DomainState",
+                           g_variant_new("(s)", "web"), NULL, G_DBUS_CALL_FLAGS_NONE, -1, NULL,
+                           ignore_reply, NULL);
+    /* the daemon handles a connection's calls in order: once a later call is answered,
+     * DomainState is in a worker */
+    g_free(prop_string(ROOT, "Manager", "Version"));
+    pidfd = pidfd_open(daemon_->pid, 0);
+    ck_assert_int_ge(pidfd, 0);
+    kill(daemon_->pid, SIGTERM);
+    ck_assert(xe_test_daemon_wait_notify(daemon_, "STOPPING=1", 5000));
+    ck_assert_msg(xe_test_daemon_wait_notify(daemon_, "EXTEND_TIMEOUT_USEC=20000000", 5000),
+                  "no EXTEND_TIMEOUT_USEC while draining; notified:\n%s", daemon_->notified->str);
+    ck_assert(xe_test_daemon_wait_notify(daemon_, "STATUS=stopping: ", 5000));
+    /* draining: still there */
+    p = (struct pollfd){ .fd = pidfd, .events = POLLIN };
+    ck_assert_int_eq(poll(&p, 1, 0), 0);
+    /* libvirt goes away: the worker ends, and so does the daemon, cleanly */
+    g_socket_close(listener, NULL);
+    ck_assert_msg(poll(&p, 1, 30000) == 1, "the daemon did not stop once the work ended");
+    ck_assert_int_eq(waitpid(daemon_->pid, &status, 0), daemon_->pid);
+    daemon_->pid = 0;
+    close(pidfd);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit status %d", status);
 }
 END_TEST
 
@@ -1009,6 +1066,7 @@ daemon_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_ready_status_and_objects);
     tcase_add_test(tc, test_watchdog_pinged);
+    tcase_add_test(tc, test_stop_extends_timeout_while_draining);
     tcase_add_test(tc, test_enable_provision_reserve_release_with_cli);
     tcase_add_test(tc, test_error_mapping);
     tcase_add_test(tc, test_unbind_reset_read_disable);
