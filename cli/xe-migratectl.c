@@ -184,6 +184,20 @@ compare_paths(gconstpointer a, gconstpointer b)
                      g_dbus_object_get_object_path(*(GDBusObject **)b));
 }
 
+/* The PCI address of the PF at object path @path among @objects ("-" if gone). */
+static const char *
+pf_address(GPtrArray *objects, const char *path)
+{
+    for (guint i = 0; i < objects->len; i++) {
+        g_autoptr(XeDBusPF) pf = xe_dbus_object_get_pf(objects->pdata[i]);
+
+        if (pf != NULL &&
+            g_str_equal(g_dbus_object_get_object_path(G_DBUS_OBJECT(objects->pdata[i])), path))
+            return xe_dbus_pf_get_address(pf); /* the proxy lives on in the object */
+    }
+    return "-";
+}
+
 static int
 cmd_list(Ctl *ctl)
 {
@@ -244,8 +258,7 @@ cmd_list(Ctl *ctl)
             continue;
         pf_path = xe_dbus_vf_get_pf(vf);
         printf("%-14s %-14s %3u %-12s %-10s %-5s %-36s %s\n", xe_dbus_vf_get_address(vf),
-               strrchr(pf_path, '/') != NULL ? strrchr(pf_path, '/') + 1 : pf_path,
-               xe_dbus_vf_get_index(vf),
+               pf_address(sorted, pf_path), xe_dbus_vf_get_index(vf),
                *xe_dbus_vf_get_driver(vf) ? xe_dbus_vf_get_driver(vf) : "-",
                *xe_dbus_vf_get_profile_name(vf) ? xe_dbus_vf_get_profile_name(vf) : "-",
                xe_dbus_vf_get_in_pool(vf) ? "yes" : "no",

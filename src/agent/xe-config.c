@@ -8,6 +8,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -28,6 +30,7 @@
 #define DEFAULT_RUN_DIR         "/run/xe-migrated"
 #define DEFAULT_TRANSPORT       "ssh -oBatchMode=yes -- {host} systemd-stdio-bridge"
 #define DEFAULT_EMULATORS       "qemu-system-x86_64"
+#define DEFAULT_QEMU_USER       "xe-qemu"
 
 static void
 layout_free(XeLayout *layout)
@@ -55,6 +58,7 @@ xe_config_free(XeConfig *config)
     g_free(config->libvirt_migration_uri);
     g_free(config->metrics_file);
     g_strfreev(config->emulators);
+    g_free(config->qemu_user);
     g_hash_table_unref(config->profiles);
     g_ptr_array_unref(config->layouts);
     g_free(config);
@@ -78,6 +82,7 @@ xe_config_new_default(void)
     c->metrics_file = g_strdup("");
     c->libvirt_reconcile_s = 60;
     c->emulators = g_strsplit(DEFAULT_EMULATORS, ";", -1);
+    c->qemu_user = g_strdup(DEFAULT_QEMU_USER);
     c->profiles =
         g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)xe_profile_free);
     c->layouts = g_ptr_array_new_with_free_func((GDestroyNotify)layout_free);
@@ -153,6 +158,7 @@ parse_daemon(GKeyFile *kf, const char *file, XeConfig *c, GError **error)
                                          "transport",
                                          "migration-address",
                                          "emulators",
+                                         "qemu-user",
                                          "libvirt-uri",
                                          "libvirt-migration-uri",
                                          "libvirt-reconcile-s",
@@ -197,6 +203,14 @@ parse_daemon(GKeyFile *kf, const char *file, XeConfig *c, GError **error)
     if (get_string(kf, GROUP_DAEMON, "run-dir", &c->run_dir))
         c->run_dir_from = XE_CONFIG_FROM_FILE;
     get_string(kf, GROUP_DAEMON, "policy-dir", &c->policy_dir);
+    if (get_string(kf, GROUP_DAEMON, "qemu-user", &c->qemu_user))
+        c->qemu_user_from = XE_CONFIG_FROM_FILE;
+    if (*c->qemu_user == '\0' || g_str_equal(c->qemu_user, "root") ||
+        g_str_equal(c->qemu_user, "0"))
+        return config_error(error, file, GROUP_DAEMON,
+                            "qemu-user='%s': QEMU never runs as root; name the user it runs as "
+                            "(the package creates xe-qemu)",
+                            c->qemu_user);
     get_string(kf, GROUP_DAEMON, "migration-address", &c->migration_address);
     get_string(kf, GROUP_DAEMON, "libvirt-uri", &c->libvirt_uri);
     get_string(kf, GROUP_DAEMON, "libvirt-migration-uri", &c->libvirt_migration_uri);
@@ -461,11 +475,48 @@ check_writable_dir(const XeConfig *c, XeConfigSource from, const char *key, cons
     return TRUE;
 }
 
+/* qemu-user: its uid, gid and groups, looked up once here (NSS: blocking). Set in the file,
+ * it must exist and not be root; left at the default, a missing user is a warning, and QEMU
+ * is refused until it exists. */
+static gboolean
+resolve_qemu_user(XeConfig *c, GError **error)
+{
+    struct passwd pw, *found = NULL;
+    char buf[16384];
+    int n = XE_QEMU_MAX_GROUPS;
+    int e = getpwnam_r(c->qemu_user, &pw, buf, sizeof(buf), &found);
+
+    memset(&c->qemu, 0, sizeof(c->qemu));
+    if (found == NULL && c->qemu_user_from == XE_CONFIG_FROM_DEFAULT) {
+        g_warning("the user QEMU runs as, %s, does not exist: no VM can start here until it "
+                  "does (systemd-sysusers xe-migrated.conf creates it) or qemu-user names "
+                  "another",
+                  c->qemu_user);
+        return TRUE;
+    }
+    if (found == NULL)
+        return check_error(error, e, c, c->qemu_user_from, "qemu-user", c->qemu_user,
+                           e != 0 ? "cannot look the user up" : "no such user",
+                           "create it or fix the name");
+    if (pw.pw_uid == 0)
+        return check_error(error, 0, c, c->qemu_user_from, "qemu-user", c->qemu_user,
+                           "that is root (uid 0): QEMU never runs as root", NULL);
+    if (getgrouplist(pw.pw_name, pw.pw_gid, c->qemu.groups, &n) < 0)
+        return check_error(error, 0, c, c->qemu_user_from, "qemu-user", c->qemu_user,
+                           "in too many groups", "QEMU takes 64 at most");
+    c->qemu.found = TRUE;
+    c->qemu.uid = pw.pw_uid;
+    c->qemu.gid = pw.pw_gid;
+    c->qemu.n_groups = (guint)n;
+    return TRUE;
+}
+
 gboolean
-xe_config_check(const XeConfig *c, GError **error)
+xe_config_check(XeConfig *c, GError **error)
 {
     if (!check_writable_dir(c, c->state_dir_from, "state-dir", c->state_dir, 0700, error) ||
-        !check_writable_dir(c, c->run_dir_from, "run-dir", c->run_dir, 0750, error))
+        !check_writable_dir(c, c->run_dir_from, "run-dir", c->run_dir, 0750, error) ||
+        !resolve_qemu_user(c, error))
         return FALSE;
     if (c->hooks_dir_from != XE_CONFIG_FROM_DEFAULT) {
         GStatBuf st;

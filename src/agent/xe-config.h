@@ -2,7 +2,7 @@
  * (/etc/xe-migrated/xe-migrated.conf; the shipped defaults are
  * policy/xe-migrated.conf, which documents every key):
  *
- *   [daemon]          version, hooks-dir, hook-timeout-ms, peer-timeout-ms,
+ *   [daemon]          version, hooks-dir, hook-timeout-ms, peer-timeout-ms, qemu-user,
  *                     libvirt-uri, libvirt-migration-uri, libvirt-reconcile-s, metrics-file,
  *                     state-dir, run-dir, policy-dir, transport, migration-address, emulators
  *   [profile NAME]    a VF provisioning profile (xe-profile.h keys)
@@ -43,6 +43,17 @@ typedef enum {
     XE_CONFIG_FROM_COMMAND_LINE, /* an option of the daemon (--state-dir, --hooks-dir) */
 } XeConfigSource;
 
+#define XE_QEMU_MAX_GROUPS 64
+
+/* The user the daemon starts QEMU as (qemu-user), resolved by xe_config_check(). */
+typedef struct {
+    gboolean found; /* the user exists; else QEMU is not started (a daemon running as root) */
+    uid_t uid;
+    gid_t gid;
+    guint n_groups;
+    gid_t groups[XE_QEMU_MAX_GROUPS]; /* its supplementary groups (kvm, ...) */
+} XeQemuUser;
+
 typedef struct {
     char *path; /* where it was read from, NULL for built-in defaults */
     char *hooks_dir;
@@ -54,13 +65,15 @@ typedef struct {
     GStrv transport;  /* the command that reaches another host's daemon bus; "{host}" in it */
     char *migration_address;     /* where other hosts reach this one's QEMUs; "" = its host name */
     GStrv emulators;             /* a spec's argv[0] must be one of these, exactly */
+    char *qemu_user;             /* QEMU runs as this user, never as root */
+    XeQemuUser qemu;             /* qemu_user resolved (xe_config_check()) */
     char *libvirt_uri;           /* this host's libvirt ("" : none) */
     char *libvirt_migration_uri; /* how other hosts' libvirtd reach it ("": qemu+tls://HOST) */
     guint libvirt_reconcile_s;   /* how old a domain's reservation must be, and how often */
     char *metrics_file;          /* Prometheus textfile the daemon keeps ("": none) */
     GHashTable *profiles;        /* name -> XeProfile */
     GPtrArray *layouts;          /* XeLayout, in file order */
-    XeConfigSource hooks_dir_from, state_dir_from, run_dir_from;
+    XeConfigSource hooks_dir_from, state_dir_from, run_dir_from, qemu_user_from;
 } XeConfig;
 
 /* The built-in defaults (what policy/xe-migrated.conf says, with no layout). */
@@ -79,7 +92,7 @@ void xe_config_override_dir(XeConfig *config, const char *key, const char *value
  * be missing: no hooks). Each refusal
  * (XE_ERROR_INVALID_ARGUMENT) names the file, the group, the key and why, and
  * keeps the errno. Blocking: call it off the main loop. */
-gboolean xe_config_check(const XeConfig *config, GError **error);
+gboolean xe_config_check(XeConfig *config, GError **error);
 
 const XeLayout *xe_config_get_layout(const XeConfig *config, const char *pf_bdf);
 const XeProfile *xe_config_get_profile(const XeConfig *config, const char *name);

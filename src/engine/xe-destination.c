@@ -349,7 +349,8 @@ prepare_thread(gpointer data)
     r->entry->qmp = g_strdup(qmp);
     if (!journal(incoming, r, XE_INCOMING_PREPARING, &error))
         goto fail;
-    r->process = xe_services_spawn(svc, (const char *const *)argv, qmp, TRUE, r->log_path, &error);
+    r->process =
+        xe_services_spawn(svc, (const char *const *)argv, qmp, r->vf, TRUE, r->log_path, &error);
     if (r->process == NULL)
         goto fail;
     xe_record_post(incoming, "pid", (guint)xe_qemu_process_get_pid(r->process), NULL);

@@ -62,9 +62,12 @@ gboolean engine_reserve(XeEngine *self, const char *profile, const char *vf, con
 gboolean engine_release(XeEngine *self, const char *reservation, gboolean reset, const char *caller,
                         GError **error);
 gboolean engine_hooks(XeEngine *self, const char *phase, JsonNode *document, GError **error);
-/* Spawned on the main context (so it is supervised there); its "exited" runs there. */
+/* Spawned on the main context (so it is supervised there); its "exited" runs there. A daemon
+ * running as root starts it as qemu-user, with VF @vf's VFIO group node handed to that user
+ * until it exits (NULL: no VF). */
 XeQemuProcess *engine_spawn(XeEngine *self, const char *const *argv, const char *qmp_socket,
-                            gboolean incoming, const char *log_path, GError **error);
+                            const char *vf, gboolean incoming, const char *log_path,
+                            GError **error);
 /* From a worker: waits up to @grace_ms for @process to exit (after a quit), then
  * kills it and waits for that; the exit is watched on the main context. */
 void engine_end_qemu(XeEngine *self, XeQemuProcess *process, guint grace_ms);

@@ -147,14 +147,23 @@ engine_settings(XeEngine *self)
     return engine_settings_copy(&from);
 }
 
-/* A spec runs as the daemon's user: only a configured emulator may run,
- * never a program a D-Bus caller (or a peer) names. */
+/* Only a configured emulator may run, never a program a D-Bus caller (or a peer) names; and
+ * its sandbox is the daemon's to set (xe_qemu_process_spawn()), not the spec's. */
 static gboolean
 engine_check_emulator(XeEngine *self, const XeVmSpec *spec, GError **error)
 {
     const XeConfig *c = xe_agent_get_config(self->agent);
     g_autofree char *allowed = NULL;
 
+    for (guint i = 1; spec->argv[i] != NULL; i++)
+        if (g_str_equal(spec->argv[i], "-sandbox") ||
+            g_str_has_prefix(spec->argv[i], "-sandbox=")) {
+            g_set_error(error, XE_ERROR, XE_ERROR_INVALID_ARGUMENT,
+                        "VM '%s': -sandbox is xe-migrated's to set (QEMU runs in its seccomp "
+                        "sandbox, as qemu-user): remove it from the VM's arguments",
+                        spec->name);
+            return FALSE;
+        }
     if (g_strv_contains((const char *const *)c->emulators, spec->argv[0]))
         return TRUE;
     allowed = g_strjoinv(", ", c->emulators);
@@ -281,29 +290,120 @@ engine_hooks(XeEngine *self, const char *phase, JsonNode *document, GError **err
 }
 
 typedef struct {
+    XeEngine *engine;
     const char *const *argv;
     const char *qmp_socket, *log_path;
     gboolean incoming;
+    XeQemuUser user;
+    gboolean as_user; /* the daemon is root: QEMU runs as user */
+    char *user_name;
     XeQemuProcess *process;
     GError **error;
 } Spawn;
+
+static gboolean
+main_spawn_user(gpointer data)
+{
+    Spawn *s = data;
+    const XeConfig *c = xe_agent_get_config(s->engine->agent);
+
+    s->user = c->qemu;
+    s->user_name = g_strdup(c->qemu_user);
+    return G_SOURCE_REMOVE;
+}
 
 static gboolean
 main_spawn(gpointer data)
 {
     Spawn *s = data;
 
-    s->process = xe_qemu_process_spawn(s->argv, s->qmp_socket, s->incoming, s->log_path, s->error);
+    s->process = xe_qemu_process_spawn(s->argv, s->qmp_socket, s->incoming, s->log_path,
+                                       s->as_user ? &s->user : NULL, s->error);
     return G_SOURCE_REMOVE;
 }
 
-XeQemuProcess *
-engine_spawn(XeEngine *self, const char *const *argv, const char *qmp_socket, gboolean incoming,
-             const char *log_path, GError **error)
-{
-    Spawn s = { argv, qmp_socket, log_path, incoming, NULL, error };
+typedef struct {
+    XeHost *host;
+    char *vf;
+} GiveBack;
 
+static void
+give_back_free(GiveBack *g)
+{
+    g_object_unref(g->host);
+    g_free(g->vf);
+    g_free(g);
+}
+
+static void
+give_back_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+    GiveBack *g = data;
+    g_autoptr(GError) error = NULL;
+
+    if (!xe_host_vfio_node_give(g->host, g->vf, 0, 0, &error) &&
+        !g_error_matches(error, XE_ERROR, XE_ERROR_NOT_FOUND))
+        g_warning("%s", error->message);
+}
+
+/* main: the QEMU that had the VF's node has exited: the node is root's again (off the main
+ * loop: a file system call). */
+static void
+give_back_on_exit(XeQemuProcess *process, int status, gpointer data)
+{
+    g_autoptr(GTask) task = g_task_new(NULL, NULL, NULL, NULL);
+    GiveBack *g = data;
+    GiveBack *copy = g_new0(GiveBack, 1);
+
+    copy->host = g_object_ref(g->host);
+    copy->vf = g_strdup(g->vf);
+    g_task_set_task_data(task, copy, (GDestroyNotify)give_back_free);
+    g_task_run_in_thread(task, give_back_thread);
+}
+
+XeQemuProcess *
+engine_spawn(XeEngine *self, const char *const *argv, const char *qmp_socket, const char *vf,
+             gboolean incoming, const char *log_path, GError **error)
+{
+    Spawn s = { .engine = self,
+                .argv = argv,
+                .qmp_socket = qmp_socket,
+                .log_path = log_path,
+                .incoming = incoming,
+                .error = error };
+    XeHost *host = xe_agent_get_host(self->agent);
+    g_autofree char *user_name = NULL;
+
+    /* QEMU never runs as root: a daemon that is root starts it as qemu-user; one that is
+     * not starts it as itself */
+    s.as_user = geteuid() == 0;
+    if (s.as_user) {
+        xe_call_main(self->main, main_spawn_user, &s);
+        user_name = g_steal_pointer(&s.user_name);
+        if (!s.user.found) {
+            g_set_error(error, XE_ERROR, XE_ERROR_NOT_SUPPORTED,
+                        "the user QEMU runs as (qemu-user=%s) does not exist on this host: "
+                        "systemd-sysusers creates it from xe-migrated's sysusers.d entry",
+                        user_name);
+            return NULL;
+        }
+        if (vf != NULL && !xe_host_vfio_node_give(host, vf, s.user.uid, s.user.gid, error))
+            return NULL;
+    }
     xe_call_main(self->main, main_spawn, &s);
+    if (s.as_user && vf != NULL) {
+        GiveBack *g = g_new0(GiveBack, 1);
+
+        g->host = g_object_ref(host);
+        g->vf = g_strdup(vf);
+        if (s.process == NULL) {
+            give_back_thread(NULL, NULL, g, NULL);
+            give_back_free(g);
+        } else {
+            g_signal_connect_data(s.process, "exited", G_CALLBACK(give_back_on_exit), g,
+                                  (GClosureNotify)(void (*)(void))give_back_free, 0);
+        }
+    }
     return s.process;
 }
 
@@ -708,7 +808,7 @@ add_vm_thread(gpointer data)
         /* on record before its QEMU starts: a restart finds the QEMU by its socket */
         if (!engine_vm_store(a->settings, spec, qmp, vf, NULL, FALSE, &error))
             goto fail_release;
-        process = engine_spawn(self, (const char *const *)argv, qmp, FALSE, log, &error);
+        process = engine_spawn(self, (const char *const *)argv, qmp, vf, FALSE, log, &error);
         if (process == NULL)
             goto fail_release;
         address = g_strdup(xe_qemu_process_get_qmp_address(process));
@@ -1914,10 +2014,10 @@ services_hooks(XeServices *svc, const char *phase, JsonNode *document, GError **
 }
 
 static XeQemuProcess *
-services_spawn(XeServices *svc, const char *const *argv, const char *qmp_socket, gboolean incoming,
-               const char *log_path, GError **error)
+services_spawn(XeServices *svc, const char *const *argv, const char *qmp_socket, const char *vf,
+               gboolean incoming, const char *log_path, GError **error)
 {
-    return engine_spawn(XE_ENGINE(svc), argv, qmp_socket, incoming, log_path, error);
+    return engine_spawn(XE_ENGINE(svc), argv, qmp_socket, vf, incoming, log_path, error);
 }
 
 static void

@@ -12,7 +12,9 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/pidfd.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -35,6 +37,7 @@ struct _XeQemuProcess {
     gboolean exited;
     int exit_status;
     GCancellable *wait_cancellable;
+    XeQemuUser user; /* who it runs as (spawned with one) */
 };
 
 enum { SIGNAL_EXITED, SIGNAL_LAST };
@@ -188,9 +191,32 @@ xe_qemu_process_attach(guint pid, guint64 start_time, const char *qmp_socket, gb
     return g_steal_pointer(&self);
 }
 
+/* QEMU's own seccomp filter, set once it has started: everything a VM needs, and none of
+ * what a compromised QEMU would want (exec, setuid, sched/rlimit changes, obsolete calls). */
+#define SANDBOX "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
+
+/* In the child, between fork and exec: the user's groups, gid and uid, in that order (the
+ * uid last: it takes the right to change the others). Leaving uid 0 drops every capability
+ * (no SECBIT_KEEP_CAPS); no_new_privs keeps a setuid binary from giving any back. Only
+ * async-signal-safe calls; a failure ends the child before QEMU runs. */
+static void
+drop_to_user(gpointer data)
+{
+    const XeQemuUser *user = data;
+    static const char failed[] = "xe-migrated: cannot switch to the user QEMU runs as\n";
+
+    if (setgroups(user->n_groups, user->groups) < 0 ||
+        setresgid(user->gid, user->gid, user->gid) < 0 ||
+        setresuid(user->uid, user->uid, user->uid) < 0 ||
+        prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+        (void)!write(STDERR_FILENO, failed, sizeof(failed) - 1);
+        _exit(126);
+    }
+}
+
 XeQemuProcess *
 xe_qemu_process_spawn(const char *const *argv, const char *qmp_socket, gboolean incoming,
-                      const char *log_path, GError **error)
+                      const char *log_path, const XeQemuUser *user, GError **error)
 {
     g_autoptr(XeQemuProcess) self = g_object_new(XE_TYPE_QEMU_PROCESS, NULL);
     g_autoptr(GSubprocessLauncher) launcher = NULL;
@@ -216,6 +242,8 @@ xe_qemu_process_spawn(const char *const *argv, const char *qmp_socket, gboolean 
     g_ptr_array_add(full, chardev);
     g_ptr_array_add(full, (char *)"-mon");
     g_ptr_array_add(full, (char *)"chardev=xe-qmp,mode=control");
+    g_ptr_array_add(full, (char *)"-sandbox");
+    g_ptr_array_add(full, (char *)SANDBOX);
     if (incoming) {
         /* Paused after the load: it runs only once the source has completed (libvirt's
          * Finish), so the VM never runs on both hosts. */
@@ -232,6 +260,10 @@ xe_qemu_process_spawn(const char *const *argv, const char *qmp_socket, gboolean 
     if (log_path != NULL) {
         g_subprocess_launcher_set_stdout_file_path(launcher, log_path);
         g_subprocess_launcher_set_stderr_file_path(launcher, log_path);
+    }
+    if (user != NULL) {
+        self->user = *user;
+        g_subprocess_launcher_set_child_setup(launcher, drop_to_user, &self->user, NULL);
     }
     self->process = g_subprocess_launcher_spawnv(launcher, (const char *const *)full->pdata, error);
     if (self->process == NULL) {

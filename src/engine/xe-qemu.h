@@ -12,6 +12,7 @@
 
 #include <gio/gio.h>
 
+#include "xe-config.h"
 #include "xe-qmp-client.h"
 
 G_BEGIN_DECLS
@@ -23,9 +24,14 @@ G_DECLARE_FINAL_TYPE(XeQemuProcess, xe_qemu_process, XE, QEMU_PROCESS, GObject)
  * @qmp_socket (a path: bound here, removed once the process has exited), and
  * "-S -incoming defer" when @incoming
  * (the destination stays paused after the load until told to run). stdout and stderr go to
- * @log_path (or are discarded when NULL). */
+ * @log_path (or are discarded when NULL). QEMU runs in its seccomp sandbox (-sandbox on, no
+ * obsolete calls, no privilege changes, no new processes, no resource control), and as @user
+ * when it is not NULL: its uid, gid and groups, no capability left, no new privilege
+ * possible; everything it needs is handed to it open (the monitor, the log) or made its own
+ * beforehand (the VF's VFIO group node). */
 XeQemuProcess *xe_qemu_process_spawn(const char *const *argv, const char *qmp_socket,
-                                     gboolean incoming, const char *log_path, GError **error);
+                                     gboolean incoming, const char *log_path,
+                                     const XeQemuUser *user, GError **error);
 
 /* A QEMU running already, not started by this process (adopted, or started before a
  * restart): process @pid, if its start time is still @start_time (0: any), watched

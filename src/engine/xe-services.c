@@ -114,10 +114,10 @@ xe_services_hooks(XeServices *self, const char *phase, JsonNode *document, GErro
 }
 
 XeQemuProcess *
-xe_services_spawn(XeServices *self, const char *const *argv, const char *qmp_socket,
+xe_services_spawn(XeServices *self, const char *const *argv, const char *qmp_socket, const char *vf,
                   gboolean incoming, const char *log_path, GError **error)
 {
-    return IFACE(self)->spawn(self, argv, qmp_socket, incoming, log_path, error);
+    return IFACE(self)->spawn(self, argv, qmp_socket, vf, incoming, log_path, error);
 }
 
 void

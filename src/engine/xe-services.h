@@ -83,7 +83,8 @@ struct _XeServicesInterface {
                         const char *caller, GError **error);
     gboolean (*hooks)(XeServices *self, const char *phase, JsonNode *document, GError **error);
     XeQemuProcess *(*spawn)(XeServices *self, const char *const *argv, const char *qmp_socket,
-                            gboolean incoming, const char *log_path, GError **error);
+                            const char *vf, gboolean incoming, const char *log_path,
+                            GError **error);
     void (*end_qemu)(XeServices *self, XeQemuProcess *process, guint grace_ms);
 };
 
@@ -125,9 +126,11 @@ gboolean xe_services_release(XeServices *self, const char *reservation, gboolean
                              const char *caller, GError **error);
 /* worker: the hooks of @phase with @document; FALSE when one vetoes. */
 gboolean xe_services_hooks(XeServices *self, const char *phase, JsonNode *document, GError **error);
-/* worker: a QEMU (xe_qemu_process_spawn()), supervised on main, where its "exited" runs. */
+/* worker: a QEMU (xe_qemu_process_spawn()), supervised on main, where its "exited" runs;
+ * not as root (qemu-user), with VF @vf's VFIO node its own until it exits. */
 XeQemuProcess *xe_services_spawn(XeServices *self, const char *const *argv, const char *qmp_socket,
-                                 gboolean incoming, const char *log_path, GError **error);
+                                 const char *vf, gboolean incoming, const char *log_path,
+                                 GError **error);
 /* worker: waits up to @grace_ms for @process to exit (after a quit), then kills it and
  * waits for that. */
 void xe_services_end_qemu(XeServices *self, XeQemuProcess *process, guint grace_ms);

@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "xe-error.h"
 #include "xe-pci.h"
@@ -544,11 +546,48 @@ gboolean
 xe_host_reset_vf(XeHost *self, const char *vf_bdf, GError **error)
 {
     g_autofree char *rel = dev_rel(vf_bdf, "reset");
+    g_autoptr(GError) local = NULL;
 
     if (!xe_host_vf_locate(self, vf_bdf, NULL, NULL, error) ||
-        !xe_host_check_guard(self, vf_bdf, XE_HOST_OP_RESET, error))
+        !xe_host_check_guard(self, vf_bdf, XE_HOST_OP_RESET, error) ||
+        !xe_sysfs_write(self->sysfs, rel, "1", error))
         return FALSE;
-    return xe_sysfs_write(self->sysfs, rel, "1", error);
+    /* whoever held the VF is done with it: its node is root's again (none: not on VFIO) */
+    if (!xe_host_vfio_node_give(self, vf_bdf, 0, 0, &local) &&
+        !g_error_matches(local, XE_ERROR, XE_ERROR_NOT_FOUND))
+        g_warning("%s", local->message);
+    return TRUE;
+}
+
+gboolean
+xe_host_vfio_node_give(XeHost *self, const char *vf_bdf, uid_t uid, gid_t gid, GError **error)
+{
+    g_autofree char *link = dev_rel(vf_bdf, "iommu_group");
+    g_autofree char *group = xe_sysfs_link_name(self->sysfs, link, error);
+    g_autofree char *rel = NULL, *node = NULL;
+
+    if (group == NULL) {
+        if (error != NULL && *error == NULL)
+            g_set_error(error, XE_ERROR, XE_ERROR_NOT_FOUND,
+                        "%s has no IOMMU group (%s): is the IOMMU on (intel_iommu=on)?", vf_bdf,
+                        link);
+        return FALSE;
+    }
+    rel = g_strdup_printf("dev/vfio/%s", group);
+    node = xe_sysfs_path(self->sysfs, rel);
+    /* in the order that needs no CAP_FOWNER: the mode while root owns it, then the owner;
+     * back to root first, then the mode */
+    if ((uid != 0 ? chmod(node, 0600) < 0 || chown(node, uid, gid) < 0
+                  : chown(node, uid, gid) < 0 || chmod(node, 0600) < 0)) {
+        int e = errno;
+
+        g_set_error(error, XE_ERROR, e == ENOENT ? XE_ERROR_NOT_FOUND : XE_ERROR_FAILED,
+                    "handing %s (the VFIO group of %s) to %u:%u: %s%s", node, vf_bdf, (guint)uid,
+                    (guint)gid, g_strerror(e),
+                    e == ENOENT ? " (is the VF bound to xe-vfio-pci?)" : "");
+        return FALSE;
+    }
+    return TRUE;
 }
 
 gboolean

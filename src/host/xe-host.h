@@ -14,6 +14,7 @@
 #pragma once
 
 #include <glib-object.h>
+#include <sys/types.h>
 
 #include "xe-sysfs.h"
 
@@ -95,6 +96,11 @@ gboolean xe_host_bind_vf(XeHost *self, const char *vf_bdf, const char *driver, G
 gboolean xe_host_unbind_vf(XeHost *self, const char *vf_bdf, GError **error);
 /* Function-level reset through sysfs "reset". */
 gboolean xe_host_reset_vf(XeHost *self, const char *vf_bdf, GError **error);
+/* Hands the VFIO group node of @vf_bdf (ROOT/dev/vfio/<G>, G its iommu_group) to
+ * @uid:@gid, mode 0600: the QEMU that runs as them may open it, nobody else but root.
+ * 0:0 gives it back to root (a reset does too). The VF must be bound to xe-vfio-pci. */
+gboolean xe_host_vfio_node_give(XeHost *self, const char *vf_bdf, uid_t uid, gid_t gid,
+                                GError **error);
 /* The size of the VF's migration state (debugfs migration_size). */
 gboolean xe_host_vf_migration_size(XeHost *self, const char *vf_bdf, guint64 *size, GError **error);
 

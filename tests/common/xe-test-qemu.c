@@ -85,7 +85,7 @@ start(const char *name, const char *memory, gboolean incoming, const char *accel
         g_ptr_array_add(argv, (gpointer)*a);
     g_ptr_array_add(argv, NULL);
     qemu->process =
-        xe_qemu_process_spawn((const char *const *)argv->pdata, sock, incoming, log, error);
+        xe_qemu_process_spawn((const char *const *)argv->pdata, sock, incoming, log, NULL, error);
     if (qemu->process == NULL)
         return NULL;
     qemu->qmp_address = g_strdup(xe_qemu_process_get_qmp_address(qemu->process));

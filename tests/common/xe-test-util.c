@@ -5,6 +5,7 @@
 #include "xe-test-util.h"
 
 #include <errno.h>
+#include <pwd.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -208,4 +209,16 @@ xe_test_promtool_check(const char *text)
     if (g_subprocess_get_if_exited(p) && g_subprocess_get_exit_status(p) == 0)
         return g_strdup("");
     return g_strdup_printf("%s%s", out, err);
+}
+
+void
+xe_test_give_to_qemu_user(const char *path)
+{
+    struct passwd *qemu = getpwnam("xe-qemu");
+
+    if (geteuid() != 0)
+        return; /* a daemon that is not root runs QEMU as itself */
+    ck_assert_msg(qemu != NULL, "no user xe-qemu (scripts/setup-deps creates it)");
+    ck_assert_msg(chown(path, qemu->pw_uid, qemu->pw_gid) == 0, "chown %s: %s", path,
+                  g_strerror(errno));
 }

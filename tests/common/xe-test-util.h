@@ -70,6 +70,10 @@ glong xe_test_max_rss_kib(void);
  * Its path: unlink it once it fired. */
 char *xe_test_hook_kill_at_phase(const char *hooks_dir, const char *phase, GPid victim);
 
+/* Makes @path the user QEMU runs as (xe-qemu)'s, as an operator does with a VM's disk or
+ * memory file: a daemon running as root starts QEMU as that user. */
+void xe_test_give_to_qemu_user(const char *path);
+
 /* `promtool check metrics` (package prometheus) on @text: its complaints, "" when none. */
 char *xe_test_promtool_check(const char *text);
 

@@ -812,7 +812,7 @@ START_TEST(test_cli_table_json_and_exit_codes)
                               "0000:03:00.0   0xe20b   xe              4     12 yes       ok\n"),
         "%s", out);
     ck_assert_ptr_nonnull(
-        strstr(out, "0000:03:00.1   0000_03_00_0     1 xe-vfio-pci  small      yes"));
+        strstr(out, "0000:03:00.1   0000:03:00.0     1 xe-vfio-pci  small      yes"));
     ck_assert_int_eq(CLI(&jo, &je, "--json", "list"), 0);
     root = json_from_string(jo, NULL);
     ck_assert_ptr_nonnull(root);

@@ -73,6 +73,7 @@ static const struct {
 } bad_configs[] = {
     { "[dæmon]\n", "t.conf: [dæmon] unknown group" },
     { "[daemon]\ncolour=red\n", "t.conf: [daemon] unknown key 'colour'" },
+    { "[daemon]\nqemu-user=root\n", "qemu-user='root': QEMU never runs as root" },
     { "[daemon]\nallowed-group=wheel\n",
       "t.conf: [daemon] allowed-group is gone: polkit authorizes callers now" },
     { "[daemon]\nversion=2\n", "version=2: this xe-migrated reads version 1" },
@@ -212,6 +213,8 @@ static const struct {
       "--hooks-dir=@DIR@/typo (in place of t.conf: [daemon] hooks-dir): the hooks directory is "
       "not there",
       ENOENT },
+    { "qemu-user=xe-no-such-user\n", NULL,
+      "t.conf: [daemon] qemu-user=xe-no-such-user: no such user; create it or fix the name", 0 },
 };
 
 START_TEST(test_config_check_refusals_say_where_and_why)

@@ -495,8 +495,8 @@ main_spawn(gpointer data)
 }
 
 static XeQemuProcess *
-spawn(XeServices *svc, const char *const *argv, const char *qmp_socket, gboolean incoming,
-      const char *log_path, GError **error)
+spawn(XeServices *svc, const char *const *argv, const char *qmp_socket, const char *vf,
+      gboolean incoming, const char *log_path, GError **error)
 {
     XeTestServices *self = XE_TEST_SERVICES(svc);
     g_autofree char *qmp = NULL;

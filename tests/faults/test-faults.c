@@ -498,6 +498,8 @@ ram_file(Driver *d)
         g_assert(fclose(f) == 0);
         g_assert(rename(tmp, path) == 0);
     }
+    /* QEMU opens it read-write as the user it runs as */
+    xe_test_give_to_qemu_user(path);
     return path;
 }
 

@@ -1522,7 +1522,7 @@ vf_qemu(char host, const char *sock, const char *vf, gboolean incoming)
                            "-device",     device,
                            NULL };
     g_autoptr(GError) error = NULL;
-    XeQemuProcess *p = xe_qemu_process_spawn(argv, sock, incoming, NULL, &error);
+    XeQemuProcess *p = xe_qemu_process_spawn(argv, sock, incoming, NULL, NULL, &error);
 
     ck_assert_msg(p != NULL, "%s", error ? error->message : "");
     return p;

@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <json-glib/json-glib.h>
 #include <math.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -189,8 +190,11 @@ random_ram(guint mib)
     g_autofree guint8 *buf = g_malloc(1 << 20);
     FILE *f;
 
-    if (g_file_test(path, G_FILE_TEST_EXISTS))
+    /* QEMU opens its memory file read-write, as the user it runs as: the operator's part */
+    if (g_file_test(path, G_FILE_TEST_EXISTS)) {
+        xe_test_give_to_qemu_user(path);
         return path;
+    }
     f = fopen(path, "w");
     ck_assert(f != NULL);
     for (guint i = 0; i < mib; i++) {
@@ -199,6 +203,7 @@ random_ram(guint mib)
         ck_assert(fwrite(buf, 1, 1 << 20, f) == 1 << 20);
     }
     ck_assert(fclose(f) == 0);
+    xe_test_give_to_qemu_user(path);
     return path;
 }
 
@@ -465,7 +470,7 @@ qemu_in(const char *ns, const char *sock, gboolean incoming, const char *memory)
                            "-display",    "none",
                            NULL };
     g_autoptr(GError) error = NULL;
-    XeQemuProcess *p = xe_qemu_process_spawn(argv, sock, incoming, NULL, &error);
+    XeQemuProcess *p = xe_qemu_process_spawn(argv, sock, incoming, NULL, NULL, &error);
 
     ck_assert_msg(p != NULL, "%s", error ? error->message : "");
     return p;
@@ -486,10 +491,72 @@ vf_qemu_in_a(const char *sock, const char *vf)
         "-display", "none", "-device", device, NULL
     };
     g_autoptr(GError) error = NULL;
-    XeQemuProcess *p = xe_qemu_process_spawn(argv, sock, FALSE, NULL, &error);
+    XeQemuProcess *p = xe_qemu_process_spawn(argv, sock, FALSE, NULL, NULL, &error);
 
     ck_assert_msg(p != NULL, "%s", error ? error->message : "");
     return p;
+}
+
+/* The value of @field in /proc/@pid/status ("Uid", "CapEff", ...). */
+static char *
+proc_status(guint pid, const char *field)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%u/status", pid);
+    g_autofree char *text = NULL;
+    g_autofree char *key = g_strdup_printf("\n%s:", field);
+    const char *at, *end;
+
+    ck_assert_msg(g_file_get_contents(path, &text, NULL, NULL), "%s", path);
+    at = strstr(text, key);
+    ck_assert_msg(at != NULL, "%s has no %s", path, field);
+    at += strlen(key);
+    end = strchr(at, '\n');
+    return g_strstrip(g_strndup(at, end != NULL ? (gsize)(end - at) : strlen(at)));
+}
+
+/* The owner of VF @vf's VFIO group node on @host (xe-sim's dev/vfio/<G>). */
+static uid_t
+vfio_node_owner(char host, const char *vf)
+{
+    g_autofree char *link =
+        g_strdup_printf("%s/sys/bus/pci/devices/%s/iommu_group", sim_of(host), vf);
+    g_autofree char *target = g_file_read_link(link, NULL);
+    g_autofree char *group = NULL, *node = NULL;
+    struct stat st;
+
+    ck_assert_msg(target != NULL, "%s", link);
+    group = g_path_get_basename(target);
+    node = g_strdup_printf("%s/dev/vfio/%s", sim_of(host), group);
+    ck_assert_msg(stat(node, &st) == 0, "%s: %s", node, g_strerror(errno));
+    ck_assert_int_eq(st.st_mode & 07777, 0600);
+    return st.st_uid;
+}
+
+/* QEMU @pid runs as the unprivileged qemu-user (xe-qemu): not root, no capability, no way to
+ * gain one, inside its seccomp filter; the VF's node is that user's alone. Seen from outside:
+ * /proc and the node's owner. */
+static void
+assert_qemu_confined(char host, guint pid, const char *vf)
+{
+    struct passwd *pw = getpwnam("xe-qemu");
+    g_autofree char *want = NULL;
+    g_autofree char *uid = proc_status(pid, "Uid"), *gid = proc_status(pid, "Gid");
+    g_autofree char *cap_eff = proc_status(pid, "CapEff"), *cap_prm = proc_status(pid, "CapPrm");
+    g_autofree char *nnp = proc_status(pid, "NoNewPrivs"), *seccomp = proc_status(pid, "Seccomp");
+
+    ck_assert_msg(pw != NULL, "no user xe-qemu (scripts/setup-deps creates it)");
+    want = g_strdup_printf("%u\t%u\t%u\t%u", pw->pw_uid, pw->pw_uid, pw->pw_uid, pw->pw_uid);
+    ck_assert_msg(g_str_equal(uid, want), "QEMU %u runs as uid %s, not xe-qemu's %s", pid, uid,
+                  want);
+    g_free(want);
+    want = g_strdup_printf("%u\t%u\t%u\t%u", pw->pw_gid, pw->pw_gid, pw->pw_gid, pw->pw_gid);
+    ck_assert_str_eq(gid, want);
+    ck_assert_str_eq(cap_eff, "0000000000000000");
+    ck_assert_str_eq(cap_prm, "0000000000000000");
+    ck_assert_str_eq(nnp, "1");
+    ck_assert_msg(g_str_equal(seccomp, "2"), "QEMU %u has no seccomp filter (Seccomp: %s)", pid,
+                  seccomp);
+    ck_assert_uint_eq(vfio_node_owner(host, vf), pw->pw_uid);
 }
 
 /* the tests */
@@ -506,6 +573,7 @@ START_TEST(test_happy_path_real_qemu)
     vm = vm_on('a', "happy", &before);
     src_vf = g_strdup(json_object_get_string_member(vm, "VF"));
     assert_vm_only_on('a', "happy");
+    assert_qemu_confined('a', (guint)json_object_get_int_member(vm, "Pid"), src_vf);
 
     id = migrate_detached("happy");
     j = wait_job(id, job_over);
@@ -516,9 +584,18 @@ START_TEST(test_happy_path_real_qemu)
     /* the VF's whole state moved through QEMU: its device bytes are the VF's stream */
     ck_assert_uint_eq(jint(j, "DeviceBytes"), vf_stream_size('a', src_vf));
     assert_vm_only_on('b', "happy");
-    /* the source VF is back, unreserved; the destination holds one for the VM */
+    /* the source VF is back, unreserved, its node root's again; the destination holds one
+     * for the VM, run as confined as on a */
     assert_vfs_accounted('a');
     assert_vfs_accounted('b');
+    ck_assert_uint_eq(vfio_node_owner('a', src_vf), 0);
+    {
+        g_autoptr(JsonNode) after = NULL;
+        JsonObject *moved = vm_on('b', "happy", &after);
+
+        assert_qemu_confined('b', (guint)json_object_get_int_member(moved, "Pid"),
+                             json_object_get_string_member(moved, "VF"));
+    }
     /* and Prometheus is told: one migration completed, with its downtime and device bytes */
     {
         g_autofree char *metrics = NULL, *complaints = NULL;
@@ -1074,7 +1151,7 @@ p3_qemu(char host, const char *sock, const char *vf, gboolean incoming)
                            "-device",     device,
                            NULL };
     g_autoptr(GError) error = NULL;
-    XeQemuProcess *p = xe_qemu_process_spawn(argv, sock, incoming, NULL, &error);
+    XeQemuProcess *p = xe_qemu_process_spawn(argv, sock, incoming, NULL, NULL, &error);
 
     ck_assert_msg(p != NULL, "%s", error ? error->message : "");
     return p;

@@ -8,6 +8,8 @@
  *   sys/module/xe/parameters/max_vfs
  *   sys/kernel/debug/dri/<PF-BDF>/sriov/  debugfs (while the PF is bound to xe)
  *   sys/kernel/iommu_groups/<G>/          one group per function, devices/<BDF> ->
+ *   dev/vfio/<G>                          the group's node while bound to xe-vfio-pci
+ *                                         (root's, 0600, as devtmpfs makes it; chown-able)
  *   sim/vfio/<VF-BDF>/{state,data,device,stream}  what QEMU would do through VFIO
  *
  * The migration stream is never held in memory: its packets are laid out at
@@ -151,6 +153,7 @@ static GHashTable *probe_failures; /* "BDF DRIVER" -> errno: that driver's probe
 static guint max_vfs_param;
 static guint64 vfio_rate; /* bytes per second of a VF's save and restore, 0: unlimited */
 static SimNode *devices_dir, *drivers_dir, *debug_dri_dir, *vfio_dir, *iommu_groups_dir;
+static SimNode *dev_vfio_dir; /* dev/vfio */
 
 /* helpers */
 
@@ -460,8 +463,9 @@ show_resource(SimNode *node, GString *out)
         flags[2] = RES_MEM64_PREF;
     }
     for (guint i = 0; i < G_N_ELEMENTS(start); i++)
-        g_string_append_printf(out, "0x%016" G_GINT64_MODIFIER "x 0x%016" G_GINT64_MODIFIER
-                                    "x 0x%016" G_GINT64_MODIFIER "x\n",
+        g_string_append_printf(out,
+                               "0x%016" G_GINT64_MODIFIER "x 0x%016" G_GINT64_MODIFIER
+                               "x 0x%016" G_GINT64_MODIFIER "x\n",
                                start[i], size[i] > 0 ? start[i] + size[i] - 1 : 0, flags[i]);
     return 0;
 }
@@ -556,6 +560,11 @@ dev_set_driver(SimDev *dev, const char *driver)
         xe_sim_remove(xe_sim_child(drivers_dir, dev->driver), dev->bdf);
         xe_sim_remove(dir, "driver");
         xe_sim_remove(dir, "vfio-dev"); /* the vfio device is unregistered with the driver */
+        if (dev->vfio_minor >= 0) {
+            g_autofree char *group = g_strdup_printf("%u", iommu_group_of(dev->bdf));
+
+            xe_sim_remove(dev_vfio_dir, group); /* and its group's node, owner and all */
+        }
         dev->vfio_minor = -1;
         g_clear_pointer(&dev->driver, g_free);
     }
@@ -573,6 +582,11 @@ dev_set_driver(SimDev *dev, const char *driver)
             name = g_strdup_printf("vfio-dev/vfio%d", dev->vfio_minor);
             xe_sim_add_file(xe_sim_mkdir(dir, name), "dev", 0444, show_vfio_dev, NULL, NULL,
                             dev->vfio_minor);
+            {
+                g_autofree char *group = g_strdup_printf("%u", iommu_group_of(dev->bdf));
+
+                xe_sim_add_device_node(dev_vfio_dir, group, 0600);
+            }
         }
     }
 }
@@ -2188,6 +2202,7 @@ xe_sim_model_init(SimPfConfig *const *configs, guint n_pfs, guint max_vfs)
     debug_dri_dir = xe_sim_mkdir(root, "sys/kernel/debug/dri");
     iommu_groups_dir = xe_sim_mkdir(root, "sys/kernel/iommu_groups");
     vfio_dir = xe_sim_mkdir(root, "sim/vfio");
+    dev_vfio_dir = xe_sim_mkdir(root, "dev/vfio");
     xe_sim_add_file(xe_sim_mkdir(root, "sys/bus/pci"), "drivers_probe", 0200, NULL,
                     store_drivers_probe, NULL, 0);
     xe_sim_add_file(xe_sim_mkdir(root, "sys/module/xe/parameters"), "max_vfs", 0400, show_max_vfs,

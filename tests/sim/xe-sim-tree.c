@@ -204,6 +204,27 @@ xe_sim_add_bin_file(SimNode *dir, const char *name, mode_t mode, SimReadFunc rea
     return node;
 }
 
+static int
+show_nothing(SimNode *node, GString *out)
+{
+    return 0;
+}
+
+static int
+store_nothing(SimNode *node, const char *buf, gsize len)
+{
+    return -EINVAL;
+}
+
+SimNode *
+xe_sim_add_device_node(SimNode *dir, const char *name, mode_t mode)
+{
+    SimNode *node = xe_sim_add_file(dir, name, mode, show_nothing, store_nothing, NULL, 0);
+
+    node->device = TRUE;
+    return node;
+}
+
 static gssize
 read_nothing(SimNode *node, char *buf, gsize size, guint64 offset)
 {
@@ -518,11 +539,62 @@ sim_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
             st->st_size = (off_t)strlen(node->target);
             break;
         }
-        st->st_uid = 0;
-        st->st_gid = 0;
+        st->st_uid = node->uid;
+        st->st_gid = node->gid;
     }
     xe_sim_unlock();
     return error;
+}
+
+/* chmod(2) and chown(2): root only (the daemon); the owner and mode are kept. */
+static int
+sim_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+    SimNode *node;
+    int error;
+
+    if (fuse_get_context()->uid != 0)
+        return -EPERM;
+    xe_sim_lock();
+    node = lookup_locked(path, &error);
+    if (node != NULL)
+        node->mode = mode & 07777;
+    xe_sim_unlock();
+    return error;
+}
+
+static int
+sim_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
+{
+    SimNode *node;
+    int error;
+
+    if (fuse_get_context()->uid != 0)
+        return -EPERM;
+    xe_sim_lock();
+    node = lookup_locked(path, &error);
+    if (node != NULL && uid != (uid_t)-1)
+        node->uid = uid;
+    if (node != NULL && gid != (gid_t)-1)
+        node->gid = gid;
+    xe_sim_unlock();
+    return error;
+}
+
+/* The kernel's DAC for a device node: owner, then group, then others (root passes). */
+static gboolean
+device_allows(const SimNode *node, int acc)
+{
+    const struct fuse_context *ctx = fuse_get_context();
+    mode_t bits = ctx->uid == node->uid   ? (node->mode >> 6) & 7
+                  : ctx->gid == node->gid ? (node->mode >> 3) & 7
+                                          : node->mode & 7;
+
+    if (ctx->uid == 0)
+        return TRUE;
+    if ((acc == O_RDONLY || acc == O_RDWR) && !(bits & 4))
+        return FALSE;
+    return !((acc == O_WRONLY || acc == O_RDWR) && !(bits & 2));
 }
 
 static int
@@ -574,6 +646,8 @@ sim_open(const char *path, struct fuse_file_info *fi)
     node = lookup_locked(path, &error);
     if (node != NULL && node->type == SIM_NODE_DIR)
         error = -EISDIR;
+    else if (node != NULL && node->device && !device_allows(node, acc))
+        error = -EACCES;
     else if (node != NULL && node->open != NULL)
         token = node->open(node, fi->flags); /* a file with a lifetime decides itself */
     /* kernfs: opening for an access the attribute has no method for is EACCES, even for root. */
@@ -709,6 +783,8 @@ sim_write(const char *path, const char *buf, size_t size, off_t offset, struct f
 static const struct fuse_operations sim_ops = {
     .init = sim_init,
     .getattr = sim_getattr,
+    .chmod = sim_chmod,
+    .chown = sim_chown,
     .readlink = sim_readlink,
     .readdir = sim_readdir,
     .open = sim_open,

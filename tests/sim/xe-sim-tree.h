@@ -53,6 +53,9 @@ struct _SimNode {
     SimReleaseFunc release; /* FILE: with open */
     gpointer obj;           /* FILE: the model object */
     int arg;                /* FILE: a small argument (GT index, ...) */
+    uid_t uid;              /* owner (root unless chown'ed) */
+    gid_t gid;
+    gboolean device;        /* a device node: its owner and mode are enforced on open */
 };
 
 /* Lock / wait (see above). */
@@ -79,6 +82,10 @@ SimNode *xe_sim_add_bin_file(SimNode *dir, const char *name, mode_t mode, SimRea
 SimNode *xe_sim_add_held_file(SimNode *dir, const char *name, mode_t mode, SimOpenFunc open,
                               SimReleaseFunc release, gpointer obj, int arg);
 SimNode *xe_sim_add_link(SimNode *dir, const char *name, const char *target);
+/* A device node (/dev/vfio/<G>), root's with @mode: open checks its owner and mode for
+ * anyone but root, as the kernel's DAC does (sysfs files are not checked); root may chown
+ * and chmod it. Reads give nothing; writes are EINVAL. */
+SimNode *xe_sim_add_device_node(SimNode *dir, const char *name, mode_t mode);
 /* Removes @name (and all below it) from @dir; no-op if absent. */
 void xe_sim_remove(SimNode *dir, const char *name);
 SimNode *xe_sim_child(SimNode *dir, const char *name);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <check.h>
@@ -109,6 +110,54 @@ START_TEST(test_container_and_group_rules)
         assert_errno(ioctl(v.group, VFIO_GROUP_GET_DEVICE_FD, other), ENODEV);
         close(device);
     }
+    vfio_down(&v);
+}
+END_TEST
+
+/* Opens @path as uid/gid @uid in a child; the child's errno, 0 when it opened. */
+static int
+open_as(const char *path, uid_t uid)
+{
+    int status = 0;
+    pid_t pid = fork();
+
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int fd;
+
+        if (setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0)
+            _exit(100);
+        fd = open(path, O_RDWR | O_CLOEXEC);
+        _exit(fd >= 0 ? 0 : errno);
+    }
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status));
+    return WEXITSTATUS(status);
+}
+
+/* The group node is root's (0600) until handed over, as devtmpfs makes it: another user's
+ * open is EACCES until the node is chown'ed to it, and only it then; unbinding drops the node
+ * with its owner, and a new bind makes it root's again. */
+START_TEST(test_group_node_owner_and_mode)
+{
+    Vfio v = { 0 };
+    g_autofree char *node = NULL;
+
+    if (geteuid() != 0 && !xe_test_in_ci())
+        return; /* switching users needs root (CI is root) */
+    vfio_up(&v);
+    close(v.group); /* one opener at a time */
+    v.group = -1;
+    node = g_build_filename(v.sim->root, "dev/vfio/769", NULL);
+    ck_assert_int_eq(open_as("/dev/vfio/769", 64050), EACCES);
+    ck_assert_int_eq(chown(node, 64050, 64050), 0);
+    ck_assert_int_eq(open_as("/dev/vfio/769", 64050), 0);
+    ck_assert_int_eq(open_as("/dev/vfio/769", 64051), EACCES);
+    ck_assert_int_eq(open_as("/dev/vfio/769", 0), 0);
+    ck_assert_int_eq(xe_test_sim_write(v.sim, "sys/bus/pci/drivers/xe-vfio-pci/unbind", VF1), 0);
+    ck_assert_int_eq(open_as("/dev/vfio/769", 0), ENOENT);
+    ck_assert_int_eq(xe_test_sim_write(v.sim, "sys/bus/pci/drivers/xe-vfio-pci/bind", VF1), 0);
+    ck_assert_int_eq(open_as("/dev/vfio/769", 64050), EACCES);
     vfio_down(&v);
 }
 END_TEST
@@ -246,6 +295,7 @@ main(void)
     TCase *tc = tcase_create("uapi");
 
     tcase_add_test(tc, test_container_and_group_rules);
+    tcase_add_test(tc, test_group_node_owner_and_mode);
     tcase_add_test(tc, test_iommu_info_and_capabilities);
     tcase_add_test(tc, test_dma_maps);
     tcase_add_test(tc, test_dirty_bitmap_every_mapped_page);

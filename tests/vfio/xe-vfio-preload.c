@@ -330,6 +330,13 @@ open_vfio(const char *path)
         return set_errno(-ENOENT);
     {
         XeVfioGroup *g = NULL;
+        /* the node's owner and mode, as the kernel checks them: xe-sim's dev/vfio/<G> */
+        g_autofree char *node = g_strconcat(xe_vfio_sim_root(), path, NULL);
+        int fd = xe_vfio_real_open(node, O_RDWR | O_CLOEXEC, 0);
+
+        if (fd < 0)
+            return set_errno(errno == EACCES || errno == EPERM ? -errno : -ENOENT);
+        xe_vfio_real_close(fd);
 
         r = xe_vfio_group_open((guint)group, &g);
         if (r < 0)
@@ -360,16 +367,16 @@ open_common(const char *path, int flags, mode_t mode, int dirfd, gboolean at)
     return real.open64(path, flags, mode);
 }
 
-#define MODE_ARG(flags)                                      \
-    __extension__({                                          \
-        mode_t m_ = 0;                                       \
-        if ((flags) & (O_CREAT | O_TMPFILE)) {               \
-            va_list ap_;                                     \
-            va_start(ap_, flags);                            \
-            m_ = (mode_t)va_arg(ap_, int);                   \
-            va_end(ap_);                                     \
-        }                                                    \
-        m_;                                                  \
+#define MODE_ARG(flags)                        \
+    __extension__({                            \
+        mode_t m_ = 0;                         \
+        if ((flags) & (O_CREAT | O_TMPFILE)) { \
+            va_list ap_;                       \
+            va_start(ap_, flags);              \
+            m_ = (mode_t)va_arg(ap_, int);     \
+            va_end(ap_);                       \
+        }                                      \
+        m_;                                    \
     })
 
 XE_VFIO_EXPORT int
@@ -558,8 +565,8 @@ ioctl(int fd, unsigned long request, ...)
         }
         if (_IOC_TYPE(request) == VFIO_TYPE)
             xe_vfio_log("leak ioctl %s (0x%lx) on fd %d",
-                        request_name(0, request) != NULL ? request_name(0, request) : "?",
-                        request, fd);
+                        request_name(0, request) != NULL ? request_name(0, request) : "?", request,
+                        fd);
         xe_vfio_unlock();
         return real.ioctl(fd, request, arg);
     }
