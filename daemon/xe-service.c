@@ -57,12 +57,13 @@ xe_service_action_purpose(XeServiceAction action)
     return actions[action].purpose;
 }
 
-#define POLKIT_NAME        "org.freedesktop.PolicyKit1"
-#define POLKIT_PATH        "/org/freedesktop/PolicyKit1/Authority"
-#define POLKIT_IFACE       "org.freedesktop.PolicyKit1.Authority"
-#define POLKIT_INTERACTIVE 1u /* CheckAuthorizationFlags: AllowUserInteraction */
-#define BUS_TIMEOUT_MS     10000
-#define POLKIT_TIMEOUT_MS  25000
+#define POLKIT_NAME           "org.freedesktop.PolicyKit1"
+#define POLKIT_PATH           "/org/freedesktop/PolicyKit1/Authority"
+#define POLKIT_IFACE          "org.freedesktop.PolicyKit1.Authority"
+#define POLKIT_INTERACTIVE    1u /* CheckAuthorizationFlags: AllowUserInteraction */
+#define BUS_TIMEOUT_MS        10000
+#define POLKIT_TIMEOUT_MS     25000
+#define POLKIT_INTERACTIVE_MS (5 * 60 * 1000) /* a person typing a password */
 
 static void call_run(Call *c);
 
@@ -114,9 +115,9 @@ polkit_done(GObject *source, GAsyncResult *result, gpointer user_data)
     auth_refuse(c,
                 g_error_new(XE_ERROR, XE_ERROR_ACCESS_DENIED, "%s may not %s: polkit refused %s%s",
                             c->caller, xe_service_action_purpose(c->method->action), action,
-                            challenge ? " without authentication (call again allowing "
-                                        "interactive authorization, or ask to be added to "
-                                        "the group xe-migrated)"
+                            challenge ? " without authentication (members of the group "
+                                        "xe-migrated may without; a caller that allows "
+                                        "interactive authorization is asked)"
                                       : " (members of the group xe-migrated may)"));
 }
 
@@ -158,7 +159,8 @@ uid_done(GObject *source, GAsyncResult *result, gpointer user_data)
                                          xe_service_action_id(c->method->action), &details,
                                          interactive ? POLKIT_INTERACTIVE : 0u, ""),
                            G_VARIANT_TYPE("((bba{ss}))"), G_DBUS_CALL_FLAGS_NONE,
-                           interactive ? G_MAXINT : POLKIT_TIMEOUT_MS, NULL, polkit_done, c);
+                           interactive ? POLKIT_INTERACTIVE_MS : POLKIT_TIMEOUT_MS, NULL,
+                           polkit_done, c);
 }
 
 void
@@ -670,6 +672,14 @@ dispatch(XeService *service, GDBusInterfaceSkeleton *iface, GDBusMethodInvocatio
     c->method = m;
     c->params = g_dbus_method_invocation_get_parameters(invocation);
     c->options = options_argument(invocation);
+    /* a stop drains what runs and takes nothing new (a call could start a QEMU, or hold the
+     * stop up) */
+    if (xe_engine_is_stopping(service->engine)) {
+        call_fail(c, g_error_new(XE_ERROR, XE_ERROR_BUSY,
+                                 "%s: xe-migrated is stopping; call again once it has restarted",
+                                 m->method));
+        return TRUE;
+    }
     if (m->action == XE_SERVICE_OPEN) {
         c->caller = g_strdup(sender);
         call_run(c);

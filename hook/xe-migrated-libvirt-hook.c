@@ -1,5 +1,5 @@
 /* xe-migrated-libvirt-hook: libvirt's qemu hook for domains with Xe VFs, installed in
- * /usr/libexec/xe-migrated and linked as /etc/libvirt/hooks/qemu.d/xe-migrated-libvirt-hook
+ * /usr/sbin and linked as /etc/libvirt/hooks/qemu.d/xe-migrated-libvirt-hook
  * (xe-migrated-libvirt-hook(8)).
  *
  *   xe-migrated-libvirt-hook [--bus BUS] [--timeout-ms MS] DOMAIN OPERATION SUB EXTRA < XML

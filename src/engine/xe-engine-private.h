@@ -64,7 +64,7 @@ gboolean engine_release(XeEngine *self, const char *reservation, gboolean reset,
 gboolean engine_hooks(XeEngine *self, const char *phase, JsonNode *document, GError **error);
 /* Spawned on the main context (so it is supervised there); its "exited" runs there. A daemon
  * running as root starts it as qemu-user, with VF @vf's VFIO group node handed to that user
- * until it exits (NULL: no VF). */
+ * until the VF is reset (NULL: no VF). */
 XeQemuProcess *engine_spawn(XeEngine *self, const char *const *argv, const char *qmp_socket,
                             const char *vf, gboolean incoming, const char *log_path,
                             GError **error);

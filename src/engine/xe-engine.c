@@ -322,45 +322,6 @@ main_spawn(gpointer data)
     return G_SOURCE_REMOVE;
 }
 
-typedef struct {
-    XeHost *host;
-    char *vf;
-} GiveBack;
-
-static void
-give_back_free(GiveBack *g)
-{
-    g_object_unref(g->host);
-    g_free(g->vf);
-    g_free(g);
-}
-
-static void
-give_back_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
-{
-    GiveBack *g = data;
-    g_autoptr(GError) error = NULL;
-
-    if (!xe_host_vfio_node_give(g->host, g->vf, 0, 0, &error) &&
-        !g_error_matches(error, XE_ERROR, XE_ERROR_NOT_FOUND))
-        g_warning("%s", error->message);
-}
-
-/* main: the QEMU that had the VF's node has exited: the node is root's again (off the main
- * loop: a file system call). */
-static void
-give_back_on_exit(XeQemuProcess *process, int status, gpointer data)
-{
-    g_autoptr(GTask) task = g_task_new(NULL, NULL, NULL, NULL);
-    GiveBack *g = data;
-    GiveBack *copy = g_new0(GiveBack, 1);
-
-    copy->host = g_object_ref(g->host);
-    copy->vf = g_strdup(g->vf);
-    g_task_set_task_data(task, copy, (GDestroyNotify)give_back_free);
-    g_task_run_in_thread(task, give_back_thread);
-}
-
 XeQemuProcess *
 engine_spawn(XeEngine *self, const char *const *argv, const char *qmp_socket, const char *vf,
              gboolean incoming, const char *log_path, GError **error)
@@ -391,18 +352,15 @@ engine_spawn(XeEngine *self, const char *const *argv, const char *qmp_socket, co
             return NULL;
     }
     xe_call_main(self->main, main_spawn, &s);
-    if (s.as_user && vf != NULL) {
-        GiveBack *g = g_new0(GiveBack, 1);
+    /* A QEMU that did not start leaves the node to root at once. One that ran leaves it
+     * with the VF: every release of a VF a QEMU had resets it, and a reset gives the node
+     * back (xe_host_reset_vf()); a handover is always from root, so a node left behind by a
+     * crash is no obstacle. */
+    if (s.as_user && vf != NULL && s.process == NULL) {
+        g_autoptr(GError) local = NULL;
 
-        g->host = g_object_ref(host);
-        g->vf = g_strdup(vf);
-        if (s.process == NULL) {
-            give_back_thread(NULL, NULL, g, NULL);
-            give_back_free(g);
-        } else {
-            g_signal_connect_data(s.process, "exited", G_CALLBACK(give_back_on_exit), g,
-                                  (GClosureNotify)(void (*)(void))give_back_free, 0);
-        }
+        if (!xe_host_vfio_node_give(host, vf, 0, 0, &local))
+            g_warning("%s", local->message);
     }
     return s.process;
 }
@@ -1564,6 +1522,12 @@ guint
 xe_engine_get_draining(XeEngine *self)
 {
     return self->live_workers;
+}
+
+gboolean
+xe_engine_is_stopping(XeEngine *self)
+{
+    return self->shutting_down;
 }
 
 /* restart: reconciling with what the journal recorded

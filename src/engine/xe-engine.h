@@ -162,5 +162,7 @@ gboolean xe_engine_restore_finish(XeEngine *self, GAsyncResult *result, GError *
 void xe_engine_shutdown(XeEngine *self);
 /* The engine's threads still at work (jobs, libvirt calls): what a stop waits for. */
 guint xe_engine_get_draining(XeEngine *self);
+/* TRUE once xe_engine_shutdown() has begun: no new work is taken. */
+gboolean xe_engine_is_stopping(XeEngine *self);
 
 G_END_DECLS

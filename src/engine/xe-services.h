@@ -127,7 +127,7 @@ gboolean xe_services_release(XeServices *self, const char *reservation, gboolean
 /* worker: the hooks of @phase with @document; FALSE when one vetoes. */
 gboolean xe_services_hooks(XeServices *self, const char *phase, JsonNode *document, GError **error);
 /* worker: a QEMU (xe_qemu_process_spawn()), supervised on main, where its "exited" runs;
- * not as root (qemu-user), with VF @vf's VFIO node its own until it exits. */
+ * not as root (qemu-user), with VF @vf's VFIO node its own until the VF is reset. */
 XeQemuProcess *xe_services_spawn(XeServices *self, const char *const *argv, const char *qmp_socket,
                                  const char *vf, gboolean incoming, const char *log_path,
                                  GError **error);

@@ -548,15 +548,18 @@ xe_host_reset_vf(XeHost *self, const char *vf_bdf, GError **error)
     g_autofree char *rel = dev_rel(vf_bdf, "reset");
     g_autoptr(GError) local = NULL;
 
+    gboolean reset;
+
     if (!xe_host_vf_locate(self, vf_bdf, NULL, NULL, error) ||
-        !xe_host_check_guard(self, vf_bdf, XE_HOST_OP_RESET, error) ||
-        !xe_sysfs_write(self->sysfs, rel, "1", error))
+        !xe_host_check_guard(self, vf_bdf, XE_HOST_OP_RESET, error))
         return FALSE;
-    /* whoever held the VF is done with it: its node is root's again (none: not on VFIO) */
+    reset = xe_sysfs_write(self->sysfs, rel, "1", error);
+    /* whoever held the VF is done with it, reset or not: its node is root's again (none: the
+     * VF is not on VFIO) */
     if (!xe_host_vfio_node_give(self, vf_bdf, 0, 0, &local) &&
         !g_error_matches(local, XE_ERROR, XE_ERROR_NOT_FOUND))
         g_warning("%s", local->message);
-    return TRUE;
+    return reset;
 }
 
 gboolean
@@ -575,10 +578,9 @@ xe_host_vfio_node_give(XeHost *self, const char *vf_bdf, uid_t uid, gid_t gid, G
     }
     rel = g_strdup_printf("dev/vfio/%s", group);
     node = xe_sysfs_path(self->sysfs, rel);
-    /* in the order that needs no CAP_FOWNER: the mode while root owns it, then the owner;
-     * back to root first, then the mode */
-    if ((uid != 0 ? chmod(node, 0600) < 0 || chown(node, uid, gid) < 0
-                  : chown(node, uid, gid) < 0 || chmod(node, 0600) < 0)) {
+    /* root's first (CAP_CHOWN), whoever had it; the mode while root owns it (no CAP_FOWNER
+     * needed); then the new owner */
+    if (chown(node, 0, 0) < 0 || chmod(node, 0600) < 0 || (uid != 0 && chown(node, uid, gid) < 0)) {
         int e = errno;
 
         g_set_error(error, XE_ERROR, e == ENOENT ? XE_ERROR_NOT_FOUND : XE_ERROR_FAILED,
