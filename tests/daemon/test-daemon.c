@@ -278,9 +278,16 @@ START_TEST(test_stop_extends_timeout_while_draining)
     ck_assert_msg(xe_test_daemon_wait_notify(daemon_, "EXTEND_TIMEOUT_USEC=20000000", 5000),
                   "no EXTEND_TIMEOUT_USEC while draining; notified:\n%s", daemon_->notified->str);
     ck_assert(xe_test_daemon_wait_notify(daemon_, "STATUS=stopping: ", 5000));
-    /* draining: still there */
+    /* draining: still there, and taking nothing new */
     p = (struct pollfd){ .fd = pidfd, .events = POLLIN };
     ck_assert_int_eq(poll(&p, 1, 0), 0);
+    {
+        g_autoptr(GError) error = NULL;
+
+        ck_assert_ptr_null(call(ROOT, "Manager", "Reload", NULL, &error));
+        assert_dbus_error(error, ERR "Busy",
+                          "Reload: xe-migrated is stopping; call again once it has restarted");
+    }
     /* libvirt goes away: the worker ends, and so does the daemon, cleanly */
     g_socket_close(listener, NULL);
     ck_assert_msg(poll(&p, 1, 30000) == 1, "the daemon did not stop once the work ended");
