@@ -191,6 +191,17 @@ xe_qemu_process_attach(guint pid, guint64 start_time, const char *qmp_socket, gb
     return g_steal_pointer(&self);
 }
 
+/* The monitor's chardev id: one per socket path, so that the QEMU serving a socket can be
+ * told by its command line, which anyone may read (xe_qemu_pid_by_monitor()), when its fds
+ * are another user's to see. */
+static char *
+monitor_id(const char *qmp_socket)
+{
+    g_autofree char *sum = g_compute_checksum_for_string(G_CHECKSUM_SHA256, qmp_socket, -1);
+
+    return g_strdup_printf("xe-qmp-%.16s", sum);
+}
+
 /* QEMU's own seccomp filter, set once it has started: everything a VM needs, and none of
  * what a compromised QEMU would want (exec, setuid, sched/rlimit changes, obsolete calls). */
 #define SANDBOX "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
@@ -221,8 +232,10 @@ xe_qemu_process_spawn(const char *const *argv, const char *qmp_socket, gboolean 
     g_autoptr(XeQemuProcess) self = g_object_new(XE_TYPE_QEMU_PROCESS, NULL);
     g_autoptr(GSubprocessLauncher) launcher = NULL;
     g_autoptr(GPtrArray) full = g_ptr_array_new();
+    g_autofree char *id = monitor_id(qmp_socket);
     g_autofree char *chardev =
-        g_strdup_printf("socket,id=xe-qmp,fd=%d,server=on,wait=off", MONITOR_FD);
+        g_strdup_printf("socket,id=%s,fd=%d,server=on,wait=off", id, MONITOR_FD);
+    g_autofree char *mon = g_strdup_printf("chardev=%s,mode=control", id);
     int fd;
 
     if (argv == NULL || argv[0] == NULL) {
@@ -241,7 +254,7 @@ xe_qemu_process_spawn(const char *const *argv, const char *qmp_socket, gboolean 
     g_ptr_array_add(full, (char *)"-chardev");
     g_ptr_array_add(full, chardev);
     g_ptr_array_add(full, (char *)"-mon");
-    g_ptr_array_add(full, (char *)"chardev=xe-qmp,mode=control");
+    g_ptr_array_add(full, mon);
     g_ptr_array_add(full, (char *)"-sandbox");
     g_ptr_array_add(full, (char *)SANDBOX);
     if (incoming) {
@@ -404,13 +417,42 @@ socket_holder(guint64 inode)
 }
 
 guint
+xe_qemu_pid_by_monitor(const char *qmp_socket)
+{
+    g_autofree char *id = monitor_id(qmp_socket);
+    g_autofree char *want = g_strdup_printf("socket,id=%s,fd=", id);
+    g_autoptr(GDir) proc = g_dir_open("/proc", 0, NULL);
+    const char *name;
+
+    while (proc != NULL && (name = g_dir_read_name(proc)) != NULL) {
+        g_autofree char *path = NULL, *cmdline = NULL;
+        gsize len = 0;
+
+        if (!g_ascii_isdigit(name[0]) || (pid_t)atoi(name) == getpid())
+            continue;
+        path = g_strdup_printf("/proc/%s/cmdline", name);
+        if (!g_file_get_contents(path, &cmdline, &len, NULL))
+            continue;
+        /* NUL-separated arguments: the chardev's is one of them, whole */
+        for (gsize at = 0; at < len; at += strlen(cmdline + at) + 1)
+            if (g_str_has_prefix(cmdline + at, want))
+                return (guint)atoi(name);
+    }
+    return 0;
+}
+
+guint
 xe_qmp_socket_server_pid(const char *path)
 {
-    guint64 inode = listening_inode(path);
-    guint holder = inode != 0 ? socket_holder(inode) : 0;
+    guint64 inode;
+    guint pid = xe_qemu_pid_by_monitor(path);
 
-    if (holder != 0)
-        return holder;
+    if (pid != 0)
+        return pid; /* one this daemon started: its command line names the socket */
+    inode = listening_inode(path);
+    pid = inode != 0 ? socket_holder(inode) : 0;
+    if (pid != 0)
+        return pid;
     return peer_pid(path);
 }
 

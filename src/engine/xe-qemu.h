@@ -56,8 +56,13 @@ XeQmpClient *xe_qemu_process_connect_finish(XeQemuProcess *self, GAsyncResult *r
 /* SIGKILL, for a process that must not live on (a destination that lost). */
 void xe_qemu_process_kill(XeQemuProcess *self);
 
-/* The process that holds the listening unix socket @path (a QEMU's monitor, whoever
- * bound it), else the one that listened on it (SO_PEERCRED); 0 if none. */
+/* The QEMU that xe_qemu_process_spawn() started with its monitor at @qmp_socket, found by
+ * its command line (world-readable, unlike another user's fds); 0 if none runs. */
+guint xe_qemu_pid_by_monitor(const char *qmp_socket);
+/* The process that serves the unix socket @path: a QEMU this daemon (or an earlier one)
+ * started, by its command line; else the one that holds the listening socket (its fds:
+ * root with CAP_SYS_PTRACE, or the same user), else the one that listened on it
+ * (SO_PEERCRED: a QEMU that bound its own monitor); 0 if none. */
 guint xe_qmp_socket_server_pid(const char *path);
 
 /* Process identity: the start time (clock ticks since boot, /proc/PID/stat field 22),

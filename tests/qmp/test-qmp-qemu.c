@@ -444,6 +444,22 @@ START_TEST(test_process_supervision)
 }
 END_TEST
 
+/* After a restart the daemon finds the QEMU it started by its monitor socket. Under the unit
+ * it may not read another user's fds, so the QEMU's command line names the socket. */
+START_TEST(test_found_by_its_monitor)
+{
+    g_autoptr(XeTestQemu) qemu = start_qemu("found", "64M", TRUE);
+    const char *sock = qemu->qmp_address + strlen("unix:");
+    guint pid = (guint)xe_qemu_process_get_pid(qemu->process);
+    g_autofree char *other = g_strconcat(sock, ".other", NULL);
+
+    ck_assert_uint_eq(xe_qemu_pid_by_monitor(sock), pid);
+    ck_assert_uint_eq(xe_qmp_socket_server_pid(sock), pid);
+    ck_assert_uint_eq(xe_qemu_pid_by_monitor(other), 0);
+    ck_assert_uint_eq(xe_qmp_socket_server_pid(other), 0);
+}
+END_TEST
+
 static gboolean
 second_over(gpointer data)
 {
@@ -504,6 +520,7 @@ qemu_suite(void)
     tcase_add_test(tc, test_live_migration_channels);
     tcase_add_test(tc, test_qemu_dies_under_a_pending_command);
     tcase_add_test(tc, test_process_supervision);
+    tcase_add_test(tc, test_found_by_its_monitor);
     tcase_add_test(tc, test_dirtying_guest_makes_progress);
     tcase_add_test(tc, test_dirtying_guest_bounded);
     suite_add_tcase(suite, tc);
