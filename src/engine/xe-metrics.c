@@ -94,6 +94,14 @@ help(GString *out, const char *name, const char *type, const char *text)
     g_string_append_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, type);
 }
 
+/* A counter without labels: its help, its type and its value. */
+static void
+counter(GString *out, const char *name, const char *text, guint64 value)
+{
+    help(out, name, "counter", text);
+    g_string_append_printf(out, "%s %" G_GUINT64_FORMAT "\n", name, value);
+}
+
 char *
 xe_metrics_render(XeMetrics *m, XeAgent *agent)
 {
@@ -114,24 +122,18 @@ xe_metrics_render(XeMetrics *m, XeAgent *agent)
                                "%" G_GUINT64_FORMAT "\n",
                                result, klass, *(guint64 *)g_hash_table_lookup(m->ended, l->data));
     }
-    help(out, "xe_migrated_migration_attempts_total", "counter",
-         "Attempts of the migration jobs ended (a retried job counts each).");
-    g_string_append_printf(out, "xe_migrated_migration_attempts_total %" G_GUINT64_FORMAT "\n",
-                           m->attempts);
+    counter(out, "xe_migrated_migration_attempts_total",
+            "Attempts of the migration jobs ended (a retried job counts each).", m->attempts);
     help(out, "xe_migrated_migration_downtime_seconds", "histogram",
          "Guest-visible downtime of the completed migrations.");
     xe_histogram_render(&m->downtime, "xe_migrated_migration_downtime_seconds", "", out);
     help(out, "xe_migrated_migration_duration_seconds", "histogram",
          "Time from a migration's request to its end, all results.");
     xe_histogram_render(&m->duration, "xe_migrated_migration_duration_seconds", "", out);
-    help(out, "xe_migrated_migration_ram_bytes_total", "counter",
-         "Guest RAM the completed migrations moved.");
-    g_string_append_printf(out, "xe_migrated_migration_ram_bytes_total %" G_GUINT64_FORMAT "\n",
-                           m->ram_bytes);
-    help(out, "xe_migrated_migration_device_bytes_total", "counter",
-         "VF device state (VRAM included) the completed migrations moved.");
-    g_string_append_printf(out, "xe_migrated_migration_device_bytes_total %" G_GUINT64_FORMAT "\n",
-                           m->device_bytes);
+    counter(out, "xe_migrated_migration_ram_bytes_total",
+            "Guest RAM the completed migrations moved.", m->ram_bytes);
+    counter(out, "xe_migrated_migration_device_bytes_total",
+            "VF device state (VRAM included) the completed migrations moved.", m->device_bytes);
     help(out, "xe_migrated_vfs", "gauge",
          "This host's Xe VFs by state: in the warm pool, reserved by a caller, in use (held "
          "for a VM, a libvirt domain or an incoming migration), busy (being prepared), free.");

@@ -583,10 +583,13 @@ xe_host_vfio_node_give(XeHost *self, const char *vf_bdf, uid_t uid, gid_t gid, G
     if (chown(node, 0, 0) < 0 || chmod(node, 0600) < 0 || (uid != 0 && chown(node, uid, gid) < 0)) {
         int e = errno;
 
-        g_set_error(error, XE_ERROR, e == ENOENT ? XE_ERROR_NOT_FOUND : XE_ERROR_FAILED,
-                    "handing %s (the VFIO group of %s) to %u:%u: %s%s", node, vf_bdf, (guint)uid,
-                    (guint)gid, g_strerror(e),
-                    e == ENOENT ? " (is the VF bound to xe-vfio-pci?)" : "");
+        g_propagate_error(error,
+                          xe_error_new_errno(e == ENOENT ? XE_ERROR_NOT_FOUND : XE_ERROR_FAILED, e,
+                                             "handing %s (the VFIO group of %s) to %u:%u%s", node,
+                                             vf_bdf, (guint)uid, (guint)gid,
+                                             e == ENOENT ? " (is the VF bound to "
+                                                           "xe-vfio-pci?)"
+                                                         : ""));
         return FALSE;
     }
     return TRUE;

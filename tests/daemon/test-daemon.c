@@ -13,6 +13,7 @@
  */
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <sys/pidfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -682,6 +683,27 @@ completions(const char *line)
     return g_steal_pointer(&out);
 }
 
+static char *G_GNUC_PRINTF(1, 2) words(const char *format, ...)
+{
+    va_list ap;
+    char *text;
+
+    va_start(ap, format);
+    text = g_strdup_vprintf(format, ap);
+    va_end(ap);
+    return text;
+}
+
+/* What bash offers for @line (taken: words() makes it) is @want. */
+static void
+assert_completes(char *line, const char *want)
+{
+    g_autofree char *got = completions(line);
+
+    ck_assert_msg(g_str_equal(got, want), "completing '%s': got\n%s\nwanted\n%s", line, got, want);
+    g_free(line);
+}
+
 /* bash completion: commands, options, and live values asked from the daemon (VFs, PFs,
  * profiles, reservations) on the bus the command line names (--bus ADDRESS, --bus=ADDRESS);
  * addresses with ':' offered as bash inserts them (after its word break); values never
@@ -693,41 +715,18 @@ START_TEST(test_bash_completion)
     g_autofree char *script = NULL, *quoted = NULL, *err = NULL;
     int status = 0;
 
-    got = completions("re");
-    ck_assert_str_eq(got, "reserve\nrelease\nreservations\nreset\nresolve\n");
-    g_free(got);
-    got = completions("--js");
-    ck_assert_str_eq(got, "--json\n");
-    line = g_strdup_printf("%s reset ", bus_words);
-    g_free(got);
-    got = completions(line);
-    ck_assert_str_eq(got, "0000:03:00.1\n0000:03:00.2\n0000:03:00.3\n0000:03:00.4\n");
+    assert_completes(words("re"), "reserve\nrelease\nreservations\nreset\nresolve\n");
+    assert_completes(words("--js"), "--json\n");
+    assert_completes(words("%s reset ", bus_words),
+                     "0000:03:00.1\n0000:03:00.2\n0000:03:00.3\n0000:03:00.4\n");
     /* bash's current word is what follows the last ':' */
-    g_free(line);
-    line = g_strdup_printf("%s enable 0000:03:00", bus_words);
-    g_free(got);
-    got = completions(line);
-    ck_assert_str_eq(got, "00.0\n");
-    g_free(line);
-    line = g_strdup_printf("--bus=%s reset 0000:03:00.", bus->address);
-    g_free(got);
-    got = completions(line);
-    ck_assert_str_eq(got, "00.1\n00.2\n00.3\n00.4\n");
-    g_free(line);
-    line = g_strdup_printf("%s reserve ", bus_words);
-    g_free(got);
-    got = completions(line);
-    ck_assert_str_eq(got, "small\n");
-    g_free(line);
-    line = g_strdup_printf("%s bind 0000:03:00.3 ", bus_words);
-    g_free(got);
-    got = completions(line);
-    ck_assert_str_eq(got, "xe-vfio-pci\nxe\n");
+    assert_completes(words("%s enable 0000:03:00", bus_words), "00.0\n");
+    assert_completes(words("--bus=%s reset 0000:03:00.", bus->address), "00.1\n00.2\n00.3\n00.4\n");
+    assert_completes(words("%s reserve ", bus_words), "small\n");
+    assert_completes(words("%s bind 0000:03:00.3 ", bus_words), "xe-vfio-pci\nxe\n");
     /* a reservation made now is offered to release */
     ck_assert_int_eq(CLI(&out, NULL, "reserve", "small"), 0);
-    g_free(line);
     line = g_strdup_printf("%s release ", bus_words);
-    g_free(got);
     got = completions(line);
     ck_assert_msg(strlen(got) == 37 && got[36] == '\n', "%s", got);
     ck_assert_ptr_nonnull(strstr(out, g_strstrip(got)));

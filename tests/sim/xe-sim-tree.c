@@ -546,9 +546,10 @@ sim_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
     return error;
 }
 
-/* chmod(2) and chown(2): root only (the daemon); the owner and mode are kept. */
+/* chmod(2) and chown(2): root only (the daemon); the owner and mode are kept. -1 leaves an
+ * owner as it is, a NULL @mode the mode. */
 static int
-sim_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+set_owner_mode(const char *path, const mode_t *mode, uid_t uid, gid_t gid)
 {
     SimNode *node;
     int error;
@@ -557,28 +558,26 @@ sim_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
         return -EPERM;
     xe_sim_lock();
     node = lookup_locked(path, &error);
-    if (node != NULL)
-        node->mode = mode & 07777;
-    xe_sim_unlock();
-    return error;
-}
-
-static int
-sim_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
-{
-    SimNode *node;
-    int error;
-
-    if (fuse_get_context()->uid != 0)
-        return -EPERM;
-    xe_sim_lock();
-    node = lookup_locked(path, &error);
+    if (node != NULL && mode != NULL)
+        node->mode = *mode & 07777;
     if (node != NULL && uid != (uid_t)-1)
         node->uid = uid;
     if (node != NULL && gid != (gid_t)-1)
         node->gid = gid;
     xe_sim_unlock();
     return error;
+}
+
+static int
+sim_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+    return set_owner_mode(path, &mode, (uid_t)-1, (gid_t)-1);
+}
+
+static int
+sim_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
+{
+    return set_owner_mode(path, NULL, uid, gid);
 }
 
 /* The kernel's DAC for a device node: owner, then group, then others (root passes). */
