@@ -145,6 +145,29 @@ get_string(GKeyFile *kf, const char *group, const char *key, char **inout)
     return TRUE;
 }
 
+static const char *const launcher_names[] = {
+    [XE_QEMU_LAUNCHER_AUTO] = "auto",
+    [XE_QEMU_LAUNCHER_FORK] = "fork",
+    [XE_QEMU_LAUNCHER_SYSTEMD] = "systemd",
+};
+
+const char *
+xe_qemu_launcher_to_string(XeQemuLauncher launcher)
+{
+    return launcher < G_N_ELEMENTS(launcher_names) ? launcher_names[launcher] : "unknown";
+}
+
+static gboolean
+launcher_from_string(const char *text, XeQemuLauncher *launcher)
+{
+    for (guint i = 0; i < G_N_ELEMENTS(launcher_names); i++)
+        if (g_strcmp0(text, launcher_names[i]) == 0) {
+            *launcher = (XeQemuLauncher)i;
+            return TRUE;
+        }
+    return FALSE;
+}
+
 static gboolean
 parse_daemon(GKeyFile *kf, const char *file, XeConfig *c, GError **error)
 {
@@ -159,6 +182,7 @@ parse_daemon(GKeyFile *kf, const char *file, XeConfig *c, GError **error)
                                          "migration-address",
                                          "emulators",
                                          "qemu-user",
+                                         "qemu-launcher",
                                          "libvirt-uri",
                                          "libvirt-migration-uri",
                                          "libvirt-reconcile-s",
@@ -211,6 +235,14 @@ parse_daemon(GKeyFile *kf, const char *file, XeConfig *c, GError **error)
                             "qemu-user='%s': QEMU never runs as root; name the user it runs as "
                             "(the package creates xe-qemu)",
                             c->qemu_user);
+    if (g_key_file_has_key(kf, GROUP_DAEMON, "qemu-launcher", NULL)) {
+        g_autofree char *launcher = NULL;
+
+        get_string(kf, GROUP_DAEMON, "qemu-launcher", &launcher);
+        if (!launcher_from_string(launcher, &c->qemu_launcher))
+            return config_error(error, file, GROUP_DAEMON,
+                                "qemu-launcher='%s': one of auto, fork or systemd", launcher);
+    }
     get_string(kf, GROUP_DAEMON, "migration-address", &c->migration_address);
     get_string(kf, GROUP_DAEMON, "libvirt-uri", &c->libvirt_uri);
     get_string(kf, GROUP_DAEMON, "libvirt-migration-uri", &c->libvirt_migration_uri);
@@ -518,6 +550,11 @@ xe_config_check(XeConfig *c, GError **error)
         !check_writable_dir(c, c->run_dir_from, "run-dir", c->run_dir, 0750, error) ||
         !resolve_qemu_user(c, error))
         return FALSE;
+    /* systemd is the init system when it made this directory (sd_booted()) */
+    if (c->qemu_launcher == XE_QEMU_LAUNCHER_AUTO)
+        c->qemu_launcher = g_file_test("/run/systemd/system", G_FILE_TEST_IS_DIR)
+                               ? XE_QEMU_LAUNCHER_SYSTEMD
+                               : XE_QEMU_LAUNCHER_FORK;
     if (c->hooks_dir_from != XE_CONFIG_FROM_DEFAULT) {
         GStatBuf st;
 

@@ -54,6 +54,16 @@ typedef struct {
     gid_t groups[XE_QEMU_MAX_GROUPS]; /* its supplementary groups (kvm, ...) */
 } XeQemuUser;
 
+/* How the daemon starts QEMU (qemu-launcher). */
+typedef enum {
+    XE_QEMU_LAUNCHER_AUTO,    /* systemd when it is the init system, else fork */
+    XE_QEMU_LAUNCHER_FORK,    /* a child of the daemon, switched to qemu-user (needs
+                               * CAP_SETUID, CAP_SETGID, CAP_CHOWN and CAP_KILL) */
+    XE_QEMU_LAUNCHER_SYSTEMD, /* a transient systemd service of its own, as qemu-user */
+} XeQemuLauncher;
+
+const char *xe_qemu_launcher_to_string(XeQemuLauncher launcher);
+
 typedef struct {
     char *path; /* where it was read from, NULL for built-in defaults */
     char *hooks_dir;
@@ -63,16 +73,17 @@ typedef struct {
     char *run_dir;    /* QMP sockets and logs of the QEMUs the daemon starts */
     char *policy_dir; /* NAME.policy files */
     GStrv transport;  /* the command that reaches another host's daemon bus; "{host}" in it */
-    char *migration_address;     /* where other hosts reach this one's QEMUs; "" = its host name */
-    GStrv emulators;             /* a spec's argv[0] must be one of these, exactly */
-    char *qemu_user;             /* QEMU runs as this user, never as root */
-    XeQemuUser qemu;             /* qemu_user resolved (xe_config_check()) */
-    char *libvirt_uri;           /* this host's libvirt ("" : none) */
-    char *libvirt_migration_uri; /* how other hosts' libvirtd reach it ("": qemu+tls://HOST) */
-    guint libvirt_reconcile_s;   /* how old a domain's reservation must be, and how often */
-    char *metrics_file;          /* Prometheus textfile the daemon keeps ("": none) */
-    GHashTable *profiles;        /* name -> XeProfile */
-    GPtrArray *layouts;          /* XeLayout, in file order */
+    char *migration_address;      /* where other hosts reach this one's QEMUs; "" = its host name */
+    GStrv emulators;              /* a spec's argv[0] must be one of these, exactly */
+    char *qemu_user;              /* QEMU runs as this user, never as root */
+    XeQemuUser qemu;              /* qemu_user resolved (xe_config_check()) */
+    XeQemuLauncher qemu_launcher; /* never AUTO after xe_config_check() */
+    char *libvirt_uri;            /* this host's libvirt ("" : none) */
+    char *libvirt_migration_uri;  /* how other hosts' libvirtd reach it ("": qemu+tls://HOST) */
+    guint libvirt_reconcile_s;    /* how old a domain's reservation must be, and how often */
+    char *metrics_file;           /* Prometheus textfile the daemon keeps ("": none) */
+    GHashTable *profiles;         /* name -> XeProfile */
+    GPtrArray *layouts;           /* XeLayout, in file order */
     XeConfigSource hooks_dir_from, state_dir_from, run_dir_from, qemu_user_from;
 } XeConfig;
 

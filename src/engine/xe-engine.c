@@ -297,6 +297,7 @@ typedef struct {
     XeQemuUser user;
     gboolean as_user; /* the daemon is root: QEMU runs as user */
     char *user_name;
+    XeQemuLauncher launcher;
     XeQemuProcess *process;
     GError **error;
 } Spawn;
@@ -309,6 +310,7 @@ main_spawn_user(gpointer data)
 
     s->user = c->qemu;
     s->user_name = g_strdup(c->qemu_user);
+    s->launcher = c->qemu_launcher;
     return G_SOURCE_REMOVE;
 }
 
@@ -333,14 +335,14 @@ engine_spawn(XeEngine *self, const char *const *argv, const char *qmp_socket, co
                 .incoming = incoming,
                 .error = error };
     XeHost *host = xe_agent_get_host(self->agent);
-    g_autofree char *user_name = NULL;
+    g_autofree char *user_name = NULL, *group = NULL, *node = NULL;
 
     /* QEMU never runs as root: a daemon that is root starts it as qemu-user; one that is
      * not starts it as itself */
     s.as_user = geteuid() == 0;
+    xe_call_main(self->main, main_spawn_user, &s);
+    user_name = g_steal_pointer(&s.user_name);
     if (s.as_user) {
-        xe_call_main(self->main, main_spawn_user, &s);
-        user_name = g_steal_pointer(&s.user_name);
         if (!s.user.found) {
             g_set_error(error, XE_ERROR, XE_ERROR_NOT_SUPPORTED,
                         "the user QEMU runs as (qemu-user=%s) does not exist on this host: "
@@ -348,18 +350,27 @@ engine_spawn(XeEngine *self, const char *const *argv, const char *qmp_socket, co
                         user_name);
             return NULL;
         }
-        if (vf != NULL && !xe_host_vfio_node_give(host, vf, s.user.uid, s.user.gid, error))
+        if (vf != NULL && !xe_host_vfio_node_share(host, vf, s.user.gid, &group, error))
             return NULL;
     }
-    xe_call_main(self->main, main_spawn, &s);
-    /* A QEMU that did not start leaves the node to root at once. One that ran leaves it
-     * with the VF: every release of a VF a QEMU had resets it, and a reset gives the node
-     * back (xe_host_reset_vf()); a handover is always from root, so a node left behind by a
-     * crash is no obstacle. */
-    if (s.as_user && vf != NULL && s.process == NULL) {
+    /* the node as QEMU opens it (the host's /dev, whatever root the daemon sees sysfs in) */
+    if (group != NULL)
+        node = g_strdup_printf("/dev/vfio/%s", group);
+    if (s.launcher == XE_QEMU_LAUNCHER_SYSTEMD) {
+        const char *devices[] = { node, NULL };
+
+        s.process = xe_qemu_process_start_service(argv, qmp_socket, incoming, log_path,
+                                                  s.as_user ? user_name : NULL, devices, error);
+    } else {
+        xe_call_main(self->main, main_spawn, &s);
+    }
+    /* A QEMU that did not start closes the node at once. One that ran leaves it with the
+     * VF: every release of a VF a QEMU had resets it, and a reset closes the node
+     * (xe_host_reset_vf()). */
+    if (group != NULL && s.process == NULL) {
         g_autoptr(GError) local = NULL;
 
-        if (!xe_host_vfio_node_give(host, vf, 0, 0, &local))
+        if (!xe_host_vfio_node_share(host, vf, 0, NULL, &local))
             g_warning("%s", local->message);
     }
     return s.process;

@@ -1,5 +1,6 @@
-/* xe-qemu.c: spawning QEMU with a pre-bound monitor socket, attaching to one
- * started before (a pidfd), and watching either until it exits.
+/* xe-qemu.c: starting QEMU with a pre-bound monitor socket, as a child (fork and exec) or
+ * in a transient systemd service, attaching to one started before (a pidfd), watching
+ * either until it exits, and killing it.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -8,6 +9,7 @@
 #include "xe-qemu.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -21,6 +23,7 @@
 #include <glib-unix.h>
 
 #include "xe-error.h"
+#include "xe-systemd.h"
 
 #define MONITOR_FD 3
 
@@ -185,6 +188,8 @@ xe_qemu_process_attach(guint pid, guint64 start_time, const char *qmp_socket, gb
         g_set_error(error, XE_ERROR, XE_ERROR_NOT_FOUND, "QEMU process %u has exited", pid);
         return NULL;
     }
+    if (self->start_time == 0)
+        self->start_time = xe_process_start_time(pid);
     self->pidfd_source = g_unix_fd_source_new(self->pidfd, G_IO_IN);
     g_source_set_callback(self->pidfd_source, (GSourceFunc)(void (*)(void))pidfd_ready, self, NULL);
     g_source_attach(self->pidfd_source, NULL);
@@ -225,47 +230,57 @@ drop_to_user(gpointer data)
     }
 }
 
-XeQemuProcess *
-xe_qemu_process_spawn(const char *const *argv, const char *qmp_socket, gboolean incoming,
-                      const char *log_path, const XeQemuUser *user, GError **error)
+/* QEMU's command line: @argv, its monitor on fd @monitor_fd (listening), its sandbox, and
+ * for an incoming VM the deferred migration, paused. */
+static char **
+full_argv(const char *const *argv, const char *qmp_socket, int monitor_fd, gboolean incoming)
 {
-    g_autoptr(XeQemuProcess) self = g_object_new(XE_TYPE_QEMU_PROCESS, NULL);
-    g_autoptr(GSubprocessLauncher) launcher = NULL;
-    g_autoptr(GPtrArray) full = g_ptr_array_new();
+    g_autoptr(GStrvBuilder) full = g_strv_builder_new();
     g_autofree char *id = monitor_id(qmp_socket);
     g_autofree char *chardev =
-        g_strdup_printf("socket,id=%s,fd=%d,server=on,wait=off", id, MONITOR_FD);
+        g_strdup_printf("socket,id=%s,fd=%d,server=on,wait=off", id, monitor_fd);
     g_autofree char *mon = g_strdup_printf("chardev=%s,mode=control", id);
-    int fd;
+
+    g_strv_builder_addv(full, (const char **)argv);
+    g_strv_builder_add_many(full, "-chardev", chardev, "-mon", mon, NULL);
+    g_strv_builder_add_many(full, "-sandbox", SANDBOX, NULL);
+    /* Paused after the load: it runs only once the source has completed (libvirt's Finish),
+     * so the VM never runs on both hosts. */
+    if (incoming)
+        g_strv_builder_add_many(full, "-S", "-incoming", "defer", NULL);
+    return g_strv_builder_end(full);
+}
+
+static XeQemuProcess *
+process_new(const char *const *argv, const char *qmp_socket, int *fd, GError **error)
+{
+    g_autoptr(XeQemuProcess) self = g_object_new(XE_TYPE_QEMU_PROCESS, NULL);
 
     if (argv == NULL || argv[0] == NULL) {
         g_set_error_literal(error, XE_ERROR, XE_ERROR_INVALID_ARGUMENT, "no QEMU command given");
         return NULL;
     }
-    fd = listen_unix(qmp_socket, error);
-    if (fd < 0)
+    *fd = listen_unix(qmp_socket, error);
+    if (*fd < 0)
         return NULL;
     self->qmp_socket = g_strdup(qmp_socket);
     self->owns_socket = TRUE;
     self->qmp_address = g_strdup_printf("unix:%s", qmp_socket);
+    return g_steal_pointer(&self);
+}
 
-    for (guint i = 0; argv[i] != NULL; i++)
-        g_ptr_array_add(full, (char *)argv[i]);
-    g_ptr_array_add(full, (char *)"-chardev");
-    g_ptr_array_add(full, chardev);
-    g_ptr_array_add(full, (char *)"-mon");
-    g_ptr_array_add(full, mon);
-    g_ptr_array_add(full, (char *)"-sandbox");
-    g_ptr_array_add(full, (char *)SANDBOX);
-    if (incoming) {
-        /* Paused after the load: it runs only once the source has completed (libvirt's
-         * Finish), so the VM never runs on both hosts. */
-        g_ptr_array_add(full, (char *)"-S");
-        g_ptr_array_add(full, (char *)"-incoming");
-        g_ptr_array_add(full, (char *)"defer");
-    }
-    g_ptr_array_add(full, NULL);
+XeQemuProcess *
+xe_qemu_process_spawn(const char *const *argv, const char *qmp_socket, gboolean incoming,
+                      const char *log_path, const XeQemuUser *user, GError **error)
+{
+    g_autoptr(GSubprocessLauncher) launcher = NULL;
+    g_auto(GStrv) full = NULL;
+    int fd;
+    g_autoptr(XeQemuProcess) self = process_new(argv, qmp_socket, &fd, error);
 
+    if (self == NULL)
+        return NULL;
+    full = full_argv(argv, qmp_socket, MONITOR_FD, incoming);
     launcher = g_subprocess_launcher_new(log_path != NULL ? G_SUBPROCESS_FLAGS_NONE
                                                           : G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
                                                                 G_SUBPROCESS_FLAGS_STDERR_SILENCE);
@@ -278,7 +293,7 @@ xe_qemu_process_spawn(const char *const *argv, const char *qmp_socket, gboolean 
         self->user = *user;
         g_subprocess_launcher_set_child_setup(launcher, drop_to_user, &self->user, NULL);
     }
-    self->process = g_subprocess_launcher_spawnv(launcher, (const char *const *)full->pdata, error);
+    self->process = g_subprocess_launcher_spawnv(launcher, (const char *const *)full, error);
     if (self->process == NULL) {
         g_prefix_error(error, "starting %s: ", argv[0]);
         (void)unlink(qmp_socket);
@@ -290,6 +305,67 @@ xe_qemu_process_spawn(const char *const *argv, const char *qmp_socket, gboolean 
     g_subprocess_wait_async(self->process, self->wait_cancellable, process_waited,
                             g_object_ref(self));
     return g_steal_pointer(&self);
+}
+
+char *
+xe_qemu_unit_name(const char *qmp_socket)
+{
+    g_autofree char *id = monitor_id(qmp_socket);
+
+    return g_strdup_printf("xe-qemu-%s.service", id + strlen("xe-qmp-"));
+}
+
+XeQemuProcess *
+xe_qemu_process_start_service(const char *const *argv, const char *qmp_socket, gboolean incoming,
+                              const char *log_path, const char *user, const char *const *devices,
+                              GError **error)
+{
+    g_auto(GStrv) full = NULL;
+    g_autofree char *unit = xe_qemu_unit_name(qmp_socket);
+    g_autofree char *description = NULL;
+    int fd, log_fd = -1;
+    guint pid;
+    XeServiceSpec spec = { 0 };
+
+    if (argv == NULL || argv[0] == NULL) {
+        g_set_error_literal(error, XE_ERROR, XE_ERROR_INVALID_ARGUMENT, "no QEMU command given");
+        return NULL;
+    }
+    fd = listen_unix(qmp_socket, error);
+    if (fd < 0)
+        return NULL;
+    if (log_path != NULL) {
+        log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0640);
+        if (log_fd < 0) {
+            int e = errno;
+
+            close(fd);
+            (void)unlink(qmp_socket);
+            g_propagate_error(
+                error, xe_error_new_errno(XE_ERROR_FAILED, e, "opening QEMU's log %s", log_path));
+            return NULL;
+        }
+    }
+    /* the monitor on standard input: systemd hands a service no other descriptor */
+    full = full_argv(argv, qmp_socket, STDIN_FILENO, incoming);
+    description = g_strdup_printf("QEMU started by xe-migrated (monitor %s)", qmp_socket);
+    spec = (XeServiceSpec){ .unit = unit,
+                            .description = description,
+                            .argv = (const char *const *)full,
+                            .user = user,
+                            .stdin_fd = fd,
+                            .log_fd = log_fd,
+                            .devices = devices };
+    pid = xe_systemd_start_service(&spec, 30000, error);
+    close(fd);
+    if (log_fd >= 0)
+        close(log_fd);
+    if (pid == 0) {
+        g_prefix_error(error, "starting %s: ", argv[0]);
+        (void)unlink(qmp_socket);
+        return NULL;
+    }
+    return xe_qemu_process_attach(pid, 0, qmp_socket, TRUE, error);
 }
 
 const char *
@@ -350,15 +426,38 @@ xe_qemu_process_connect_finish(XeQemuProcess *self, GAsyncResult *result, GError
     return g_task_propagate_pointer(G_TASK(result), error);
 }
 
+static void
+kill_in_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+    guint pid = GPOINTER_TO_UINT(data);
+    g_autoptr(GError) error = NULL;
+
+    if (!xe_systemd_kill(pid, SIGKILL, &error))
+        g_warning("killing QEMU %u: %s", pid, error->message);
+    g_task_return_boolean(task, TRUE);
+}
+
 void
 xe_qemu_process_kill(XeQemuProcess *self)
 {
+    g_autoptr(GTask) task = NULL;
+
     if (self->exited)
         return;
-    if (self->process != NULL)
+    if (self->process != NULL) {
         g_subprocess_force_exit(self->process);
-    else if (pidfd_send_signal(self->pidfd, SIGKILL, NULL, 0) < 0 && errno != ESRCH)
+        return;
+    }
+    if (pidfd_send_signal(self->pidfd, SIGKILL, NULL, 0) == 0 || errno == ESRCH)
+        return;
+    if (errno != EPERM) {
         g_warning("killing QEMU %d: %s", (int)self->pid, g_strerror(errno));
+        return;
+    }
+    /* another user's, and the daemon has no CAP_KILL: systemd, which started it, kills it */
+    task = g_task_new(self, NULL, NULL, NULL);
+    g_task_set_task_data(task, GUINT_TO_POINTER((guint)self->pid), NULL);
+    g_task_run_in_thread(task, kill_in_thread);
 }
 
 static guint peer_pid(const char *path);
@@ -520,7 +619,12 @@ xe_process_kill_wait(guint pid, guint64 start_time, guint timeout_ms)
         close(fd);
         return TRUE;
     }
-    (void)pidfd_send_signal(fd, SIGKILL, NULL, 0);
+    if (pidfd_send_signal(fd, SIGKILL, NULL, 0) < 0 && errno == EPERM) {
+        g_autoptr(GError) error = NULL;
+
+        if (!xe_systemd_kill(pid, SIGKILL, &error))
+            g_warning("killing process %u: %s", pid, error->message);
+    }
     do
         n = poll(&p, 1, (int)timeout_ms);
     while (n < 0 && errno == EINTR);

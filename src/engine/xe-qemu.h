@@ -33,6 +33,17 @@ XeQemuProcess *xe_qemu_process_spawn(const char *const *argv, const char *qmp_so
                                      gboolean incoming, const char *log_path,
                                      const XeQemuUser *user, GError **error);
 
+/* The same QEMU (command line, monitor, log) started by systemd in a transient service of
+ * its own, xe_qemu_unit_name(@qmp_socket), as @user, with its own sandbox and @devices (a
+ * NULL-terminated list of device nodes it may open besides KVM's, VFIO's container and the
+ * network's); then watched like an attached process. Blocking: call it off the main loop. */
+XeQemuProcess *xe_qemu_process_start_service(const char *const *argv, const char *qmp_socket,
+                                             gboolean incoming, const char *log_path,
+                                             const char *user, const char *const *devices,
+                                             GError **error);
+/* "xe-qemu-ID.service": the unit of the QEMU with its monitor at @qmp_socket. */
+char *xe_qemu_unit_name(const char *qmp_socket);
+
 /* A QEMU running already, not started by this process (adopted, or started before a
  * restart): process @pid, if its start time is still @start_time (0: any), watched
  * through a pidfd until it exits ("exited" with -1: its status went to its parent).
@@ -53,7 +64,8 @@ void xe_qemu_process_connect_async(XeQemuProcess *self, GCancellable *cancellabl
 XeQmpClient *xe_qemu_process_connect_finish(XeQemuProcess *self, GAsyncResult *result,
                                             GError **error);
 
-/* SIGKILL, for a process that must not live on (a destination that lost). */
+/* SIGKILL, for a process that must not live on (a destination that lost); through systemd
+ * when the daemon may not signal it (another user's, no CAP_KILL). */
 void xe_qemu_process_kill(XeQemuProcess *self);
 
 /* The QEMU that xe_qemu_process_spawn() started with its monitor at @qmp_socket, found by
@@ -70,8 +82,9 @@ guint xe_qmp_socket_server_pid(const char *path);
 guint64 xe_process_start_time(guint pid);
 gboolean xe_process_is_alive(guint pid, guint64 start_time);
 
-/* Blocking: SIGKILL to process @pid if it is still the one started at @start_time, then
- * waits up to @timeout_ms for it to end. TRUE once it is gone (or was already). */
+/* Blocking: SIGKILL to process @pid if it is still the one started at @start_time (through
+ * systemd when the daemon may not signal it), then waits up to @timeout_ms for it to end. TRUE once
+ * it is gone (or was already). */
 gboolean xe_process_kill_wait(guint pid, guint64 start_time, guint timeout_ms);
 
 G_END_DECLS

@@ -556,18 +556,20 @@ xe_host_reset_vf(XeHost *self, const char *vf_bdf, GError **error)
     reset = xe_sysfs_write(self->sysfs, rel, "1", error);
     /* whoever held the VF is done with it, reset or not: its node is root's again (none: the
      * VF is not on VFIO) */
-    if (!xe_host_vfio_node_give(self, vf_bdf, 0, 0, &local) &&
+    if (!xe_host_vfio_node_share(self, vf_bdf, 0, NULL, &local) &&
         !g_error_matches(local, XE_ERROR, XE_ERROR_NOT_FOUND))
         g_warning("%s", local->message);
     return reset;
 }
 
 gboolean
-xe_host_vfio_node_give(XeHost *self, const char *vf_bdf, uid_t uid, gid_t gid, GError **error)
+xe_host_vfio_node_share(XeHost *self, const char *vf_bdf, gid_t gid, char **iommu_group,
+                        GError **error)
 {
     g_autofree char *link = dev_rel(vf_bdf, "iommu_group");
     g_autofree char *group = xe_sysfs_link_name(self->sysfs, link, error);
     g_autofree char *rel = NULL, *node = NULL;
+    struct stat st;
 
     if (group == NULL) {
         if (error != NULL && *error == NULL)
@@ -578,20 +580,27 @@ xe_host_vfio_node_give(XeHost *self, const char *vf_bdf, uid_t uid, gid_t gid, G
     }
     rel = g_strdup_printf("dev/vfio/%s", group);
     node = xe_sysfs_path(self->sysfs, rel);
-    /* root's first (CAP_CHOWN), whoever had it; the mode while root owns it (no CAP_FOWNER
-     * needed); then the new owner */
-    if (chown(node, 0, 0) < 0 || chmod(node, 0600) < 0 || (uid != 0 && chown(node, uid, gid) < 0)) {
+    /* Root's (as the kernel makes it; one left to another owner needs CAP_CHOWN), closed to
+     * its group before the group changes, then open to @gid. The owner may change the mode
+     * and give the node to a group it is in: a daemon without capabilities, in qemu-user's
+     * group, does all of it on a node the kernel made. */
+    if (stat(node, &st) < 0 || (st.st_uid != 0 && chown(node, 0, (gid_t)-1) < 0) ||
+        chmod(node, 0600) < 0 || (st.st_gid != gid && chown(node, (uid_t)-1, gid) < 0) ||
+        (gid != 0 && chmod(node, 0660) < 0)) {
         int e = errno;
 
-        g_propagate_error(error,
-                          xe_error_new_errno(e == ENOENT ? XE_ERROR_NOT_FOUND : XE_ERROR_FAILED, e,
-                                             "handing %s (the VFIO group of %s) to %u:%u%s", node,
-                                             vf_bdf, (guint)uid, (guint)gid,
-                                             e == ENOENT ? " (is the VF bound to "
-                                                           "xe-vfio-pci?)"
-                                                         : ""));
+        g_propagate_error(
+            error, xe_error_new_errno(
+                       e == ENOENT ? XE_ERROR_NOT_FOUND : XE_ERROR_FAILED, e,
+                       "opening %s (the VFIO group of %s) to group %u%s", node, vf_bdf, (guint)gid,
+                       e == ENOENT  ? " (is the VF bound to xe-vfio-pci?)"
+                       : e == EPERM ? " (the daemon must own it and be in that group, "
+                                      "or have CAP_CHOWN)"
+                                    : ""));
         return FALSE;
     }
+    if (iommu_group != NULL)
+        *iommu_group = g_steal_pointer(&group);
     return TRUE;
 }
 

@@ -96,11 +96,12 @@ gboolean xe_host_bind_vf(XeHost *self, const char *vf_bdf, const char *driver, G
 gboolean xe_host_unbind_vf(XeHost *self, const char *vf_bdf, GError **error);
 /* Function-level reset through sysfs "reset". */
 gboolean xe_host_reset_vf(XeHost *self, const char *vf_bdf, GError **error);
-/* Hands the VFIO group node of @vf_bdf (ROOT/dev/vfio/<G>, G its iommu_group) to
- * @uid:@gid, mode 0600: the QEMU that runs as them may open it, nobody else but root.
- * 0:0 gives it back to root (a reset does too). The VF must be bound to xe-vfio-pci. */
-gboolean xe_host_vfio_node_give(XeHost *self, const char *vf_bdf, uid_t uid, gid_t gid,
-                                GError **error);
+/* Opens the VFIO group node of @vf_bdf (ROOT/dev/vfio/<G>, G its iommu_group) to the group
+ * @gid: root's, mode 0660, so that the QEMU running with that group may open it, nobody
+ * else but root. 0 closes it again (mode 0600; a reset does too). The group's number (G)
+ * in *@iommu_group when not NULL. The VF must be bound to xe-vfio-pci. */
+gboolean xe_host_vfio_node_share(XeHost *self, const char *vf_bdf, gid_t gid, char **iommu_group,
+                                 GError **error);
 /* The size of the VF's migration state (debugfs migration_size). */
 gboolean xe_host_vf_migration_size(XeHost *self, const char *vf_bdf, guint64 *size, GError **error);
 

@@ -514,9 +514,10 @@ proc_status(guint pid, const char *field)
     return g_strstrip(g_strndup(at, end != NULL ? (gsize)(end - at) : strlen(at)));
 }
 
-/* The owner of VF @vf's VFIO group node on @host (xe-sim's dev/vfio/<G>). */
-static uid_t
-vfio_node_owner(char host, const char *vf)
+/* The group VF @vf's VFIO group node on @host (xe-sim's dev/vfio/<G>) is open to: root
+ * owns it, with mode 0660 for a group, 0600 for none (0). */
+static gid_t
+vfio_node_group(char host, const char *vf)
 {
     g_autofree char *link =
         g_strdup_printf("%s/sys/bus/pci/devices/%s/iommu_group", sim_of(host), vf);
@@ -528,13 +529,14 @@ vfio_node_owner(char host, const char *vf)
     group = g_path_get_basename(target);
     node = g_strdup_printf("%s/dev/vfio/%s", sim_of(host), group);
     ck_assert_msg(stat(node, &st) == 0, "%s: %s", node, g_strerror(errno));
-    ck_assert_int_eq(st.st_mode & 07777, 0600);
-    return st.st_uid;
+    ck_assert_uint_eq(st.st_uid, 0);
+    ck_assert_int_eq(st.st_mode & 07777, st.st_gid != 0 ? 0660 : 0600);
+    return st.st_gid;
 }
 
 /* QEMU @pid runs as the unprivileged qemu-user (xe-qemu): not root, no capability, no way to
- * gain one, inside its seccomp filter; the VF's node is that user's alone. Seen from outside:
- * /proc and the node's owner. */
+ * gain one, inside its seccomp filter; the VF's node is open to that user's group alone. Seen
+ * from outside: /proc and the node's owner, group and mode. */
 static void
 assert_qemu_confined(char host, guint pid, const char *vf)
 {
@@ -556,7 +558,7 @@ assert_qemu_confined(char host, guint pid, const char *vf)
     ck_assert_str_eq(nnp, "1");
     ck_assert_msg(g_str_equal(seccomp, "2"), "QEMU %u has no seccomp filter (Seccomp: %s)", pid,
                   seccomp);
-    ck_assert_uint_eq(vfio_node_owner(host, vf), pw->pw_uid);
+    ck_assert_uint_eq(vfio_node_group(host, vf), pw->pw_gid);
 }
 
 /* the tests */
@@ -584,11 +586,11 @@ START_TEST(test_happy_path_real_qemu)
     /* the VF's whole state moved through QEMU: its device bytes are the VF's stream */
     ck_assert_uint_eq(jint(j, "DeviceBytes"), vf_stream_size('a', src_vf));
     assert_vm_only_on('b', "happy");
-    /* the source VF is back, unreserved, its node root's again; the destination holds one
+    /* the source VF is back, unreserved, its node closed again; the destination holds one
      * for the VM, run as confined as on a */
     assert_vfs_accounted('a');
     assert_vfs_accounted('b');
-    ck_assert_uint_eq(vfio_node_owner('a', src_vf), 0);
+    ck_assert_uint_eq(vfio_node_group('a', src_vf), 0);
     {
         g_autoptr(JsonNode) after = NULL;
         JsonObject *moved = vm_on('b', "happy", &after);
