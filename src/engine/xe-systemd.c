@@ -203,8 +203,15 @@ xe_systemd_start_service(const XeServiceSpec *spec, guint timeout_ms, GError **e
         return 0;
     }
     if (w.result == NULL) {
+        /* nobody would watch what it starts late: no QEMU must come of it */
+        g_autoptr(GVariant) stopped =
+            g_dbus_connection_call_sync(bus, SYSTEMD, SYSTEMD_PATH, SYSTEMD_MANAGER, "StopUnit",
+                                        g_variant_new("(ss)", spec->unit, "replace"), NULL,
+                                        G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, NULL, NULL);
+
         g_set_error(error, XE_ERROR, XE_ERROR_TIMED_OUT,
-                    "systemd did not start %s within %u ms (job %s)", spec->unit, timeout_ms, job);
+                    "systemd did not start %s within %u ms (job %s)%s", spec->unit, timeout_ms, job,
+                    stopped != NULL ? "; stopped it" : "; could not stop it");
         g_free(w.result);
         return 0;
     }

@@ -157,6 +157,39 @@ start_daemon(void)
     ck_assert_msg(xe_test_daemon_wait_notify(daemon_, ", 2 VFs", 20000), "no VFs enabled");
 }
 
+/* The host's files, as the daemon and QEMU see them: @at is the test's directory and @sim_root
+ * xe-sim's in their mount namespace. QEMU under the VFIO emulation (qemu-vfio), the
+ * configuration (@launcher: its qemu-launcher line, or "" for the default) and the VM. */
+static void
+write_host_files(const char *at, const char *sim_root, const char *launcher)
+{
+    g_autofree char *text = NULL;
+
+    text = g_strdup_printf("#!/bin/sh\n"
+                           "# QEMU on the test's simulated VF (the VFIO emulation preloaded)\n"
+                           "LD_PRELOAD=%s XE_VFIO_SIM_ROOT=%s exec qemu-system-x86_64 \"$@\"\n",
+                           g_getenv("XE_VFIO_PRELOAD"), sim_root);
+    write_file("qemu-vfio", text, 0755);
+    g_clear_pointer(&text, g_free);
+    text = g_strdup_printf("[daemon]\n"
+                           "%s"
+                           "emulators=%s/qemu-vfio\n"
+                           "[profile standard]\n"
+                           "exec_quantum_ms=20\n"
+                           "vram_quota=512M\n"
+                           "ggtt_quota=256M\n"
+                           "[layout 0000:03:00.0]\n"
+                           "vfs=2\n",
+                           launcher, at);
+    write_file("xe.conf", text, 0644);
+    g_clear_pointer(&text, g_free);
+    text = g_strdup_printf("[vm]\nname=gpu\nprofile=standard\ncommand=%s/qemu-vfio -machine q35 "
+                           "-accel kvm -accel tcg -m 64M -nodefaults -no-user-config -display "
+                           "none -device vfio-pci,host={vf},id=xe-vf\n",
+                           at);
+    write_file("gpu.vm", text, 0644);
+}
+
 static void
 setup(void)
 {
@@ -172,12 +205,7 @@ setup(void)
     bus = xe_test_bus_start();
     boot_systemd();
 
-    text = g_strdup_printf("#!/bin/sh\n"
-                           "# QEMU on the test's simulated VF (the VFIO emulation preloaded)\n"
-                           "LD_PRELOAD=%s XE_VFIO_SIM_ROOT=%s exec qemu-system-x86_64 \"$@\"\n",
-                           g_getenv("XE_VFIO_PRELOAD"), sim->root);
-    write_file("qemu-vfio", text, 0755);
-    g_clear_pointer(&text, g_free);
+    write_host_files(dir, sim->root, "qemu-launcher=systemd\n");
     /* nsenter forks into the PID namespace: the daemon is its child (daemon_pid()) */
     text = g_strdup_printf("#!/bin/sh\n"
                            "exec nsenter --target=%d --pid --mount -- setpriv --groups=%u "
@@ -185,24 +213,6 @@ setup(void)
                            systemd_pid(), (guint)gr->gr_gid, g_getenv("XE_MIGRATED"));
     write_file("xe-migrated", text, 0755);
     g_clear_pointer(&text, g_free);
-    text = g_strdup_printf("[daemon]\n"
-                           "qemu-launcher=systemd\n"
-                           "emulators=%s/qemu-vfio\n"
-                           "run-dir=%s/run\n"
-                           "[profile standard]\n"
-                           "exec_quantum_ms=20\n"
-                           "vram_quota=512M\n"
-                           "ggtt_quota=256M\n"
-                           "[layout 0000:03:00.0]\n"
-                           "vfs=2\n",
-                           dir, dir);
-    write_file("xe.conf", text, 0644);
-    g_clear_pointer(&text, g_free);
-    text = g_strdup_printf("[vm]\nname=gpu\nprofile=standard\ncommand=%s/qemu-vfio -machine q35 "
-                           "-accel kvm -accel tcg -m 64M -nodefaults -no-user-config -display "
-                           "none -device vfio-pci,host={vf},id=xe-vf\n",
-                           dir);
-    write_file("gpu.vm", text, 0644);
     start_daemon();
 }
 
@@ -492,28 +502,8 @@ setup_unit(void)
                            srv, sim_root, srv, srv, srv);
     write_file("units/xe-migrated.service.d/paths.conf", text, 0644);
     g_clear_pointer(&text, g_free);
-    text = g_strdup_printf("#!/bin/sh\n"
-                           "LD_PRELOAD=%s XE_VFIO_SIM_ROOT=%s exec qemu-system-x86_64 \"$@\"\n",
-                           g_getenv("XE_VFIO_PRELOAD"), sim_root);
-    write_file("qemu-vfio", text, 0755);
-    g_clear_pointer(&text, g_free);
     /* no qemu-launcher: auto finds systemd the init system */
-    text = g_strdup_printf("[daemon]\n"
-                           "emulators=%s/qemu-vfio\n"
-                           "[profile standard]\n"
-                           "exec_quantum_ms=20\n"
-                           "vram_quota=512M\n"
-                           "ggtt_quota=256M\n"
-                           "[layout 0000:03:00.0]\n"
-                           "vfs=2\n",
-                           srv);
-    write_file("xe.conf", text, 0644);
-    g_clear_pointer(&text, g_free);
-    text = g_strdup_printf("[vm]\nname=gpu\nprofile=standard\ncommand=%s/qemu-vfio -machine "
-                           "q35 -accel kvm -accel tcg -m 64M -nodefaults -no-user-config -display "
-                           "none -device vfio-pci,host={vf},id=xe-vf\n",
-                           srv);
-    write_file("gpu.vm", text, 0644);
+    write_host_files(srv, sim_root, "");
     boot_systemd_sharing(TRUE);
 
     conn =
