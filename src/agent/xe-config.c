@@ -550,11 +550,16 @@ xe_config_check(XeConfig *c, GError **error)
         !check_writable_dir(c, c->run_dir_from, "run-dir", c->run_dir, 0750, error) ||
         !resolve_qemu_user(c, error))
         return FALSE;
-    /* systemd is the init system when it made this directory (sd_booted()) */
+    /* systemd starts services as another user for root only; it is the init system when
+     * it made this directory (sd_booted()) */
     if (c->qemu_launcher == XE_QEMU_LAUNCHER_AUTO)
-        c->qemu_launcher = g_file_test("/run/systemd/system", G_FILE_TEST_IS_DIR)
+        c->qemu_launcher = geteuid() == 0 && g_file_test("/run/systemd/system", G_FILE_TEST_IS_DIR)
                                ? XE_QEMU_LAUNCHER_SYSTEMD
                                : XE_QEMU_LAUNCHER_FORK;
+    else if (c->qemu_launcher == XE_QEMU_LAUNCHER_SYSTEMD && geteuid() != 0)
+        return check_error(error, 0, c, XE_CONFIG_FROM_FILE, "qemu-launcher", "systemd",
+                           "only a daemon running as root has systemd start QEMU as qemu-user",
+                           "use fork (QEMU then runs as the daemon's user)");
     if (c->hooks_dir_from != XE_CONFIG_FROM_DEFAULT) {
         GStatBuf st;
 

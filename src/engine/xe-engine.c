@@ -324,6 +324,49 @@ main_spawn(gpointer data)
     return G_SOURCE_REMOVE;
 }
 
+typedef struct {
+    guint pid;
+    guint64 start_time;
+    const char *qmp;
+    gboolean owns_socket;
+    XeQemuProcess *process;
+    GError **error;
+} Attach;
+
+static gboolean
+main_attach(gpointer data)
+{
+    Attach *t = data;
+
+    t->process = xe_qemu_process_attach(t->pid, t->start_time, t->qmp, t->owns_socket, t->error);
+    return G_SOURCE_REMOVE;
+}
+
+/* On the worker: QEMU started by systemd, then watched (a pidfd, on the main loop). A QEMU
+ * that cannot be watched is stopped: none runs unaccounted for. */
+static XeQemuProcess *
+spawn_service(XeEngine *self, const char *const *argv, const char *qmp_socket, gboolean incoming,
+              const char *log_path, const char *user, const char *node, GError **error)
+{
+    const char *devices[] = { node, NULL };
+    Attach t = { .qmp = qmp_socket, .owns_socket = TRUE, .error = error };
+    g_autoptr(GError) stop_error = NULL;
+
+    t.pid = xe_qemu_start_service(argv, qmp_socket, incoming, log_path, user, devices, error);
+    if (t.pid == 0)
+        return NULL;
+    xe_call_main(self->main, main_attach, &t);
+    /* the pidfd holds the process now: still the service's, it is the one started */
+    if (t.process != NULL && !xe_qemu_service_has_pid(qmp_socket, t.pid)) {
+        g_set_error(error, XE_ERROR, XE_ERROR_FAILED, "%s (%u) ended as soon as it started",
+                    argv[0], t.pid);
+        g_clear_object(&t.process);
+    }
+    if (t.process == NULL && !xe_qemu_stop_service(qmp_socket, &stop_error))
+        g_prefix_error(error, "%s; ", stop_error->message);
+    return t.process;
+}
+
 XeQemuProcess *
 engine_spawn(XeEngine *self, const char *const *argv, const char *qmp_socket, const char *vf,
              gboolean incoming, const char *log_path, GError **error)
@@ -357,10 +400,8 @@ engine_spawn(XeEngine *self, const char *const *argv, const char *qmp_socket, co
     if (group != NULL)
         node = g_strdup_printf("/dev/vfio/%s", group);
     if (s.launcher == XE_QEMU_LAUNCHER_SYSTEMD) {
-        const char *devices[] = { node, NULL };
-
-        s.process = xe_qemu_process_start_service(argv, qmp_socket, incoming, log_path,
-                                                  s.as_user ? user_name : NULL, devices, error);
+        s.process =
+            spawn_service(self, argv, qmp_socket, incoming, log_path, user_name, node, error);
     } else {
         xe_call_main(self->main, main_spawn, &s);
     }
@@ -713,24 +754,6 @@ main_vm_add(gpointer data)
     if (xe_vm_get_process(a->vm) != NULL &&
         xe_qemu_process_has_exited(XE_QEMU_PROCESS(xe_vm_get_process(a->vm))))
         vm_process_exited(XE_QEMU_PROCESS(xe_vm_get_process(a->vm)), -1, a->vm);
-    return G_SOURCE_REMOVE;
-}
-
-typedef struct {
-    guint pid;
-    guint64 start_time;
-    const char *qmp;
-    gboolean owns_socket;
-    XeQemuProcess *process;
-    GError **error;
-} Attach;
-
-static gboolean
-main_attach(gpointer data)
-{
-    Attach *t = data;
-
-    t->process = xe_qemu_process_attach(t->pid, t->start_time, t->qmp, t->owns_socket, t->error);
     return G_SOURCE_REMOVE;
 }
 

@@ -315,10 +315,10 @@ xe_qemu_unit_name(const char *qmp_socket)
     return g_strdup_printf("xe-qemu-%s.service", id + strlen("xe-qmp-"));
 }
 
-XeQemuProcess *
-xe_qemu_process_start_service(const char *const *argv, const char *qmp_socket, gboolean incoming,
-                              const char *log_path, const char *user, const char *const *devices,
-                              GError **error)
+guint
+xe_qemu_start_service(const char *const *argv, const char *qmp_socket, gboolean incoming,
+                      const char *log_path, const char *user, const char *const *devices,
+                      GError **error)
 {
     g_auto(GStrv) full = NULL;
     g_autofree char *unit = xe_qemu_unit_name(qmp_socket);
@@ -329,11 +329,11 @@ xe_qemu_process_start_service(const char *const *argv, const char *qmp_socket, g
 
     if (argv == NULL || argv[0] == NULL) {
         g_set_error_literal(error, XE_ERROR, XE_ERROR_INVALID_ARGUMENT, "no QEMU command given");
-        return NULL;
+        return 0;
     }
     fd = listen_unix(qmp_socket, error);
     if (fd < 0)
-        return NULL;
+        return 0;
     if (log_path != NULL) {
         log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0640);
         if (log_fd < 0) {
@@ -343,7 +343,7 @@ xe_qemu_process_start_service(const char *const *argv, const char *qmp_socket, g
             (void)unlink(qmp_socket);
             g_propagate_error(
                 error, xe_error_new_errno(XE_ERROR_FAILED, e, "opening QEMU's log %s", log_path));
-            return NULL;
+            return 0;
         }
     }
     /* the monitor on standard input: systemd hands a service no other descriptor */
@@ -363,9 +363,27 @@ xe_qemu_process_start_service(const char *const *argv, const char *qmp_socket, g
     if (pid == 0) {
         g_prefix_error(error, "starting %s: ", argv[0]);
         (void)unlink(qmp_socket);
-        return NULL;
     }
-    return xe_qemu_process_attach(pid, 0, qmp_socket, TRUE, error);
+    return pid;
+}
+
+gboolean
+xe_qemu_stop_service(const char *qmp_socket, GError **error)
+{
+    g_autofree char *unit = xe_qemu_unit_name(qmp_socket);
+
+    if (!xe_systemd_stop_service(unit, 30000, error))
+        return FALSE;
+    (void)unlink(qmp_socket);
+    return TRUE;
+}
+
+gboolean
+xe_qemu_service_has_pid(const char *qmp_socket, guint pid)
+{
+    g_autofree char *unit = xe_qemu_unit_name(qmp_socket);
+
+    return xe_systemd_main_pid(unit) == pid;
 }
 
 const char *
@@ -429,11 +447,12 @@ xe_qemu_process_connect_finish(XeQemuProcess *self, GAsyncResult *result, GError
 static void
 kill_in_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
 {
-    guint pid = GPOINTER_TO_UINT(data);
+    XeQemuProcess *self = source;
+    g_autofree char *unit = xe_qemu_unit_name(self->qmp_socket);
     g_autoptr(GError) error = NULL;
 
-    if (!xe_systemd_kill(pid, SIGKILL, &error))
-        g_warning("killing QEMU %u: %s", pid, error->message);
+    if (!xe_systemd_kill((guint)self->pid, unit, SIGKILL, &error))
+        g_warning("killing QEMU %d: %s", (int)self->pid, error->message);
     g_task_return_boolean(task, TRUE);
 }
 
@@ -456,7 +475,6 @@ xe_qemu_process_kill(XeQemuProcess *self)
     }
     /* another user's, and the daemon has no CAP_KILL: systemd, which started it, kills it */
     task = g_task_new(self, NULL, NULL, NULL);
-    g_task_set_task_data(task, GUINT_TO_POINTER((guint)self->pid), NULL);
     g_task_run_in_thread(task, kill_in_thread);
 }
 
@@ -622,7 +640,7 @@ xe_process_kill_wait(guint pid, guint64 start_time, guint timeout_ms)
     if (pidfd_send_signal(fd, SIGKILL, NULL, 0) < 0 && errno == EPERM) {
         g_autoptr(GError) error = NULL;
 
-        if (!xe_systemd_kill(pid, SIGKILL, &error))
+        if (!xe_systemd_kill(pid, NULL, SIGKILL, &error))
             g_warning("killing process %u: %s", pid, error->message);
     }
     do

@@ -36,11 +36,17 @@ XeQemuProcess *xe_qemu_process_spawn(const char *const *argv, const char *qmp_so
 /* The same QEMU (command line, monitor, log) started by systemd in a transient service of
  * its own, xe_qemu_unit_name(@qmp_socket), as @user, with its own sandbox and @devices (a
  * NULL-terminated list of device nodes it may open besides KVM's, VFIO's container and the
- * network's); then watched like an attached process. Blocking: call it off the main loop. */
-XeQemuProcess *xe_qemu_process_start_service(const char *const *argv, const char *qmp_socket,
-                                             gboolean incoming, const char *log_path,
-                                             const char *user, const char *const *devices,
-                                             GError **error);
+ * network's). Returns its pid, for xe_qemu_process_attach() (which owns the socket from
+ * then on); 0 with @error set, and neither socket nor service left, when it did not start.
+ * Blocking: call it off the main loop. */
+guint xe_qemu_start_service(const char *const *argv, const char *qmp_socket, gboolean incoming,
+                            const char *log_path, const char *user, const char *const *devices,
+                            GError **error);
+/* Blocking: the service of the QEMU with its monitor at @qmp_socket killed and stopped, and
+ * the socket removed: for a start that could not be watched. */
+gboolean xe_qemu_stop_service(const char *qmp_socket, GError **error);
+/* Blocking: whether @pid is the main process of that service now. */
+gboolean xe_qemu_service_has_pid(const char *qmp_socket, guint pid);
 /* "xe-qemu-ID.service": the unit of the QEMU with its monitor at @qmp_socket. */
 char *xe_qemu_unit_name(const char *qmp_socket);
 

@@ -7,6 +7,8 @@
 
 #include "xe-systemd.h"
 
+#include <signal.h>
+
 #include <gio/gunixfdlist.h>
 
 #include "xe-error.h"
@@ -90,6 +92,10 @@ properties(const XeServiceSpec *spec, GUnixFDList *fds, GError **error)
         g_variant_builder_add(&props, "(sv)", "StandardErrorFileDescriptor",
                               g_variant_new_handle(out));
     }
+    /* at shutdown, stopped after the daemon (which may be committing a migration) */
+    g_variant_builder_add(
+        &props, "(sv)", "Before",
+        g_variant_new_strv((const char *const[]){ "xe-migrated.service", NULL }, -1));
     /* gone once it has ended, failed or not: the daemon watches the process itself */
     g_variant_builder_add(&props, "(sv)", "CollectMode",
                           g_variant_new_string("inactive-or-failed"));
@@ -98,8 +104,9 @@ properties(const XeServiceSpec *spec, GUnixFDList *fds, GError **error)
 }
 
 typedef struct {
-    const char *job;
+    char *job;    /* the job's path, once systemd answered */
     char *result; /* the job's, once removed */
+    gboolean unsubscribed;
 } JobWait;
 
 static void
@@ -114,6 +121,12 @@ job_removed(GDBusConnection *connection, const char *sender, const char *path,
         w->result = g_strdup(result);
 }
 
+static void
+job_wait_unsubscribed(gpointer data)
+{
+    ((JobWait *)data)->unsubscribed = TRUE;
+}
+
 static gboolean
 timed_out(gpointer data)
 {
@@ -121,19 +134,81 @@ timed_out(gpointer data)
     return G_SOURCE_REMOVE;
 }
 
-static guint
-main_pid(GDBusConnection *bus, const char *unit_path, GError **error)
+/* Manager.@method(@args), which queues a job, and the wait for the job's end (JobRemoved:
+ * systemd sends it to the client that queued the job), @timeout_ms at most, in a context of
+ * this thread's own. The job's result ("done", "failed", ...) in *@result, NULL when it did
+ * not end in time. FALSE when the call itself failed. */
+static gboolean
+run_job(GDBusConnection *bus, const char *method, GVariant *args, GUnixFDList *fds,
+        guint timeout_ms, char **result, GError **error)
+{
+    g_autoptr(GMainContext) context = g_main_context_new();
+    g_autoptr(GVariant) reply = NULL;
+    JobWait w = { 0 };
+    gboolean expired = FALSE;
+    guint subscription;
+
+    g_main_context_push_thread_default(context);
+    /* subscribed before the job exists: its end cannot be missed */
+    subscription = g_dbus_connection_signal_subscribe(bus, SYSTEMD, SYSTEMD_MANAGER, "JobRemoved",
+                                                      SYSTEMD_PATH, NULL, G_DBUS_SIGNAL_FLAGS_NONE,
+                                                      job_removed, &w, job_wait_unsubscribed);
+    reply = g_dbus_connection_call_with_unix_fd_list_sync(
+        bus, SYSTEMD, SYSTEMD_PATH, SYSTEMD_MANAGER, method, args, G_VARIANT_TYPE("(o)"),
+        G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, fds, NULL, NULL, error);
+    if (reply != NULL) {
+        g_autoptr(GSource) deadline = g_timeout_source_new(timeout_ms);
+
+        g_variant_get(reply, "(o)", &w.job);
+        g_source_set_callback(deadline, timed_out, &expired, NULL);
+        g_source_attach(deadline, context);
+        while (w.result == NULL && !expired)
+            g_main_context_iteration(context, TRUE);
+        g_source_destroy(deadline);
+    }
+    g_dbus_connection_signal_unsubscribe(bus, subscription);
+    /* deliveries already queued hold &w: they go before it does */
+    while (!w.unsubscribed)
+        g_main_context_iteration(context, TRUE);
+    g_main_context_pop_thread_default(context);
+    g_free(w.job);
+    *result = w.result;
+    return reply != NULL;
+}
+
+/* Property @name of @interface on the unit at @unit_path, if it is of @type. */
+static GVariant *
+unit_property(GDBusConnection *bus, const char *unit_path, const char *interface, const char *name,
+              const GVariantType *type)
 {
     g_autoptr(GVariant) reply = NULL, value = NULL;
 
     reply = g_dbus_connection_call_sync(bus, SYSTEMD, unit_path, "org.freedesktop.DBus.Properties",
-                                        "Get", g_variant_new("(ss)", SYSTEMD ".Service", "MainPID"),
+                                        "Get", g_variant_new("(ss)", interface, name),
                                         G_VARIANT_TYPE("(v)"), G_DBUS_CALL_FLAGS_NONE,
-                                        CALL_TIMEOUT_MS, NULL, error);
+                                        CALL_TIMEOUT_MS, NULL, NULL);
     if (reply == NULL)
-        return 0;
+        return NULL;
     g_variant_get(reply, "(v)", &value);
-    return g_variant_is_of_type(value, G_VARIANT_TYPE_UINT32) ? g_variant_get_uint32(value) : 0;
+    return g_variant_is_of_type(value, type) ? g_steal_pointer(&value) : NULL;
+}
+
+static guint
+main_pid(GDBusConnection *bus, const char *unit_path)
+{
+    g_autoptr(GVariant) pid =
+        unit_property(bus, unit_path, SYSTEMD ".Service", "MainPID", G_VARIANT_TYPE_UINT32);
+
+    return pid != NULL ? g_variant_get_uint32(pid) : 0;
+}
+
+static char *
+unit_id(GDBusConnection *bus, const char *unit_path)
+{
+    g_autoptr(GVariant) id =
+        unit_property(bus, unit_path, SYSTEMD ".Unit", "Id", G_VARIANT_TYPE_STRING);
+
+    return id != NULL ? g_variant_dup_string(id, NULL) : NULL;
 }
 
 static char *
@@ -149,103 +224,124 @@ unit_path(GDBusConnection *bus, const char *method, GVariant *args, GError **err
     return path;
 }
 
+static gboolean
+is_ours(const char *unit)
+{
+    return unit != NULL && g_str_has_prefix(unit, XE_SYSTEMD_UNIT_PREFIX) &&
+           g_str_has_suffix(unit, ".service");
+}
+
+static gboolean
+stop_service(GDBusConnection *bus, const char *unit, guint timeout_ms, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    g_autoptr(GVariant) killed = NULL;
+    g_autofree char *result = NULL;
+
+    g_return_val_if_fail(is_ours(unit), FALSE);
+    /* everything in it, at once: the stop then has nothing to wait for */
+    killed = g_dbus_connection_call_sync(bus, SYSTEMD, SYSTEMD_PATH, SYSTEMD_MANAGER, "KillUnit",
+                                         g_variant_new("(ssi)", unit, "all", SIGKILL), NULL,
+                                         G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, NULL, NULL);
+    if (!run_job(bus, "StopUnit", g_variant_new("(ss)", unit, "replace"), NULL, timeout_ms, &result,
+                 &local)) {
+        g_autofree char *name = g_dbus_error_get_remote_error(local);
+
+        if (g_strcmp0(name, "org.freedesktop.systemd1.NoSuchUnit") == 0)
+            return TRUE; /* gone already */
+        g_dbus_error_strip_remote_error(local);
+        g_set_error(error, XE_ERROR, XE_ERROR_FAILED, "stopping %s: %s", unit, local->message);
+        return FALSE;
+    }
+    if (result == NULL) {
+        g_set_error(error, XE_ERROR, XE_ERROR_TIMED_OUT, "%s did not stop within %u ms", unit,
+                    timeout_ms);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean
+xe_systemd_stop_service(const char *unit, guint timeout_ms, GError **error)
+{
+    g_autoptr(GDBusConnection) bus = system_bus(error);
+
+    return bus != NULL && stop_service(bus, unit, timeout_ms, error);
+}
+
+guint
+xe_systemd_main_pid(const char *unit)
+{
+    g_autoptr(GDBusConnection) bus = system_bus(NULL);
+    g_autofree char *path = NULL;
+
+    if (bus == NULL)
+        return 0;
+    path = unit_path(bus, "GetUnit", g_variant_new("(s)", unit), NULL);
+    return path != NULL ? main_pid(bus, path) : 0;
+}
+
 guint
 xe_systemd_start_service(const XeServiceSpec *spec, guint timeout_ms, GError **error)
 {
     g_autoptr(GDBusConnection) bus = system_bus(error);
-    g_autoptr(GMainContext) context = NULL;
     g_autoptr(GUnixFDList) fds = g_unix_fd_list_new();
-    g_autoptr(GVariant) reply = NULL;
-    g_autoptr(GSource) deadline = NULL;
-    g_autoptr(GError) local = NULL;
-    g_autofree char *job = NULL, *path = NULL;
-    JobWait w = { 0 };
-    gboolean expired = FALSE;
+    g_autoptr(GError) local = NULL, cleanup = NULL;
+    g_autofree char *result = NULL, *path = NULL;
     GVariant *props;
-    guint subscription, pid;
+    guint pid = 0;
 
     if (bus == NULL)
         return 0;
     props = properties(spec, fds, error);
     if (props == NULL)
         return 0;
-    /* JobRemoved comes to this thread's own context, subscribed before the job exists */
-    context = g_main_context_new();
-    g_main_context_push_thread_default(context);
-    subscription = g_dbus_connection_signal_subscribe(bus, SYSTEMD, SYSTEMD_MANAGER, "JobRemoved",
-                                                      SYSTEMD_PATH, NULL, G_DBUS_SIGNAL_FLAGS_NONE,
-                                                      job_removed, &w, NULL);
-    /* signals go to subscribers only; "already subscribed" is no error here */
-    g_autoptr(GVariant) sub =
-        g_dbus_connection_call_sync(bus, SYSTEMD, SYSTEMD_PATH, SYSTEMD_MANAGER, "Subscribe", NULL,
-                                    NULL, G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, NULL, NULL);
-    reply = g_dbus_connection_call_with_unix_fd_list_sync(
-        bus, SYSTEMD, SYSTEMD_PATH, SYSTEMD_MANAGER, "StartTransientUnit",
-        g_variant_new("(ss@a(sv)a(sa(sv)))", spec->unit, "fail", props, NULL),
-        G_VARIANT_TYPE("(o)"), G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, fds, NULL, NULL, &local);
-    if (reply != NULL) {
-        g_variant_get(reply, "(o)", &job);
-        w.job = job;
-        deadline = g_timeout_source_new(timeout_ms);
-        g_source_set_callback(deadline, timed_out, &expired, NULL);
-        g_source_attach(deadline, context);
-        while (w.result == NULL && !expired)
-            g_main_context_iteration(context, TRUE);
-        g_source_destroy(deadline);
-    }
-    g_dbus_connection_signal_unsubscribe(bus, subscription);
-    g_main_context_pop_thread_default(context);
-
-    if (reply == NULL) {
+    if (!run_job(bus, "StartTransientUnit",
+                 g_variant_new("(ss@a(sv)a(sa(sv)))", spec->unit, "fail", props, NULL), fds,
+                 timeout_ms, &result, &local)) {
         g_dbus_error_strip_remote_error(local);
         g_set_error(error, XE_ERROR, XE_ERROR_FAILED, "systemd did not start %s: %s", spec->unit,
                     local->message);
+        /* the call may have timed out after systemd made the unit */
+        if (g_error_matches(local, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
+            (void)stop_service(bus, spec->unit, timeout_ms, NULL);
         return 0;
     }
-    if (w.result == NULL) {
-        /* nobody would watch what it starts late: no QEMU must come of it */
-        g_autoptr(GVariant) stopped =
-            g_dbus_connection_call_sync(bus, SYSTEMD, SYSTEMD_PATH, SYSTEMD_MANAGER, "StopUnit",
-                                        g_variant_new("(ss)", spec->unit, "replace"), NULL,
-                                        G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, NULL, NULL);
-
-        g_set_error(error, XE_ERROR, XE_ERROR_TIMED_OUT,
-                    "systemd did not start %s within %u ms (job %s)%s", spec->unit, timeout_ms, job,
-                    stopped != NULL ? "; stopped it" : "; could not stop it");
-        g_free(w.result);
-        return 0;
-    }
-    if (!g_str_equal(w.result, "done")) {
+    if (result == NULL)
+        g_set_error(error, XE_ERROR, XE_ERROR_TIMED_OUT, "systemd did not start %s within %u ms",
+                    spec->unit, timeout_ms);
+    else if (!g_str_equal(result, "done"))
         g_set_error(error, XE_ERROR, XE_ERROR_FAILED,
                     "systemd could not start %s (%s): %s did not run; journalctl -u %s tells why",
-                    spec->unit, w.result, spec->argv[0], spec->unit);
-        g_free(w.result);
-        return 0;
-    }
-    g_free(w.result);
-    path = unit_path(bus, "GetUnit", g_variant_new("(s)", spec->unit), NULL);
-    pid = path != NULL ? main_pid(bus, path, NULL) : 0;
-    if (pid == 0)
+                    spec->unit, result, spec->argv[0], spec->unit);
+    else if ((path = unit_path(bus, "GetUnit", g_variant_new("(s)", spec->unit), NULL)) == NULL ||
+             (pid = main_pid(bus, path)) == 0)
         g_set_error(error, XE_ERROR, XE_ERROR_FAILED, "%s (%s) exited as soon as it started",
                     spec->argv[0], spec->unit);
+    /* nobody would watch what it started, or starts late: no QEMU must come of it */
+    if (pid == 0 && !stop_service(bus, spec->unit, timeout_ms, &cleanup))
+        g_prefix_error(error, "%s; and %s, which may still run: ", cleanup->message, spec->unit);
     return pid;
 }
 
 gboolean
-xe_systemd_kill(guint pid, int signo, GError **error)
+xe_systemd_kill(guint pid, const char *unit, int signo, GError **error)
 {
     g_autoptr(GDBusConnection) bus = system_bus(error);
     g_autoptr(GVariant) reply = NULL;
-    g_autofree char *path = NULL;
+    g_autofree char *path = NULL, *id = NULL;
     g_autoptr(GError) local = NULL;
 
     if (bus == NULL)
         return FALSE;
     path = unit_path(bus, "GetUnitByPID", g_variant_new("(u)", pid), &local);
-    /* only a unit's main process: never the daemon's own service, nor a libvirt scope */
-    if (path == NULL || main_pid(bus, path, NULL) != pid) {
+    id = path != NULL ? unit_id(bus, path) : NULL;
+    /* a QEMU's service, the one asked for, and its main process: nothing else */
+    if (path == NULL || !is_ours(id) || (unit != NULL && g_strcmp0(id, unit) != 0) ||
+        main_pid(bus, path) != pid) {
         g_set_error(error, XE_ERROR, XE_ERROR_NOT_FOUND,
-                    "process %u is not the main process of a systemd service%s%s", pid,
+                    "process %u is not the main process of %s%s%s", pid,
+                    unit != NULL ? unit : "a QEMU's service (" XE_SYSTEMD_UNIT_PREFIX "*)",
                     local != NULL ? ": " : "", local != NULL ? local->message : "");
         return FALSE;
     }
@@ -253,6 +349,6 @@ xe_systemd_kill(guint pid, int signo, GError **error)
                                         g_variant_new("(si)", "main", signo), NULL,
                                         G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, NULL, error);
     if (reply == NULL)
-        g_prefix_error(error, "signalling process %u through systemd (%s): ", pid, path);
+        g_prefix_error(error, "signalling process %u through systemd (%s): ", pid, id);
     return reply != NULL;
 }

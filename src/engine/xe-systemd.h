@@ -5,7 +5,8 @@
  * Under its unit the daemon keeps no capability: it cannot change uid or signal another
  * user's process. systemd starts each QEMU instead, in a service of its own with its own
  * sandbox (the user, no capability, only its devices), outside the daemon's cgroup: a
- * restart of the daemon leaves it running. Blocking calls, for workers and startup only.
+ * restart of the daemon leaves it running. Only units named xe-qemu-*.service are ever
+ * stopped or signalled. Blocking calls, for workers and startup only.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -15,22 +16,34 @@
 
 G_BEGIN_DECLS
 
+#define XE_SYSTEMD_UNIT_PREFIX "xe-qemu-"
+
 typedef struct {
     const char *unit; /* "xe-qemu-ID.service" */
     const char *description;
     const char *const *argv;    /* the command, whole */
-    const char *user;           /* User= (with its groups); NULL: root */
+    const char *user;           /* User= (with its groups) */
     int stdin_fd;               /* QEMU's standard input (its monitor socket, listening) */
     int log_fd;                 /* standard output and error; -1: the journal */
     const char *const *devices; /* DeviceAllow= (rw), NULL-terminated */
 } XeServiceSpec;
 
 /* Starts @spec as a transient service and waits (@timeout_ms at most) until systemd has
- * started its program; returns its pid, 0 with @error set. */
+ * started its program; returns its pid. On any failure once asked (no start in time, no main
+ * process), the unit is stopped before this returns 0 with @error set: nothing it started
+ * runs on unwatched. */
 guint xe_systemd_start_service(const XeServiceSpec *spec, guint timeout_ms, GError **error);
 
-/* @signo to @pid through systemd, when @pid is the main process of its unit (a QEMU
- * xe_systemd_start_service() started); NOT_FOUND when it is not. */
-gboolean xe_systemd_kill(guint pid, int signo, GError **error);
+/* Kills everything in @unit (SIGKILL) and stops it, waiting (@timeout_ms at most) for the
+ * stop to be over. TRUE once nothing of it runs (or there was no such unit). */
+gboolean xe_systemd_stop_service(const char *unit, guint timeout_ms, GError **error);
+
+/* The main process of @unit, 0 when it has none (or there is no such unit). */
+guint xe_systemd_main_pid(const char *unit);
+
+/* @signo to @pid through systemd, when @pid is the main process of @unit (NULL: of any
+ * xe-qemu-*.service); NOT_FOUND when it is not: never the daemon's own service, a libvirt
+ * scope, or whatever a reused pid now is. */
+gboolean xe_systemd_kill(guint pid, const char *unit, int signo, GError **error);
 
 G_END_DECLS

@@ -77,6 +77,20 @@ xe_test_bus_start(void)
     return bus;
 }
 
+GDBusConnection *
+xe_test_bus_connect(const char *address)
+{
+    g_autoptr(GError) error = NULL;
+    GDBusConnection *conn =
+        g_dbus_connection_new_for_address_sync(address,
+                                               G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                                                   G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                                               NULL, NULL, &error);
+
+    ck_assert_msg(conn != NULL, "connecting to %s: %s", address, error ? error->message : "");
+    return conn;
+}
+
 void
 xe_test_bus_stop(XeTestBus *bus)
 {

@@ -19,6 +19,8 @@ typedef struct {
 /* A bus that lets any user connect and call (the daemon authorizes). */
 XeTestBus *xe_test_bus_start(void);
 void xe_test_bus_stop(XeTestBus *bus);
+/* A private connection to the bus at @address; fails the test when there is none. */
+GDBusConnection *xe_test_bus_connect(const char *address);
 
 typedef struct {
     GPid pid;

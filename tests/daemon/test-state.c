@@ -9,6 +9,7 @@
 #include <grp.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "xe-config.h"
@@ -74,6 +75,7 @@ static const struct {
     { "[dæmon]\n", "t.conf: [dæmon] unknown group" },
     { "[daemon]\ncolour=red\n", "t.conf: [daemon] unknown key 'colour'" },
     { "[daemon]\nqemu-user=root\n", "qemu-user='root': QEMU never runs as root" },
+    { "[daemon]\nqemu-launcher=maybe\n", "qemu-launcher='maybe': one of auto, fork or systemd" },
     { "[daemon]\nallowed-group=wheel\n",
       "t.conf: [daemon] allowed-group is gone: polkit authorizes callers now" },
     { "[daemon]\nversion=2\n", "version=2: this xe-migrated reads version 1" },
@@ -99,6 +101,40 @@ START_TEST(test_config_errors_say_where)
 
     ck_assert_ptr_null(c);
     assert_error(error, XE_ERROR_INVALID_ARGUMENT, bad_configs[_i].error);
+}
+END_TEST
+
+/* qemu-launcher: what the file says, and auto resolved by the check (systemd only for root,
+ * where systemd is the init system) */
+START_TEST(test_config_qemu_launcher)
+{
+    static const struct {
+        const char *text;
+        XeQemuLauncher launcher;
+    } cases[] = {
+        { "", XE_QEMU_LAUNCHER_AUTO },
+        { "[daemon]\nqemu-launcher=auto\n", XE_QEMU_LAUNCHER_AUTO },
+        { "[daemon]\nqemu-launcher=fork\n", XE_QEMU_LAUNCHER_FORK },
+        { "[daemon]\nqemu-launcher=systemd\n", XE_QEMU_LAUNCHER_SYSTEMD },
+    };
+    g_autofree char *dir = xe_test_mkdtemp("xe-launcher");
+    g_autofree char *text =
+        g_strdup_printf("[daemon]\nstate-dir=%s/state\nrun-dir=%s/run\n", dir, dir);
+    g_autoptr(XeConfig) c = NULL;
+    g_autoptr(GError) error = NULL;
+    gboolean systemd = geteuid() == 0 && g_file_test("/run/systemd/system", G_FILE_TEST_IS_DIR);
+
+    for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autoptr(XeConfig) one = xe_config_load_from_data(cases[i].text, "t.conf", &error);
+
+        ck_assert_msg(one != NULL, "%s", error ? error->message : "");
+        ck_assert_str_eq(xe_qemu_launcher_to_string(one->qemu_launcher),
+                         xe_qemu_launcher_to_string(cases[i].launcher));
+    }
+    c = xe_config_load_from_data(text, "t.conf", &error);
+    ck_assert_msg(c != NULL && xe_config_check(c, &error), "%s", error ? error->message : "");
+    ck_assert_str_eq(xe_qemu_launcher_to_string(c->qemu_launcher), systemd ? "systemd" : "fork");
+    xe_test_rmtree(dir);
 }
 END_TEST
 
@@ -563,6 +599,7 @@ state_suite(void)
     tcase_add_test(tc, test_config_shipped_defaults_load);
     tcase_add_test(tc, test_config_layout_and_profiles);
     tcase_add_loop_test(tc, test_config_errors_say_where, 0, G_N_ELEMENTS(bad_configs));
+    tcase_add_test(tc, test_config_qemu_launcher);
     tcase_add_test(tc, test_config_missing_file);
     tcase_add_test(tc, test_config_check_creates_state_and_run_dirs);
     tcase_add_loop_test(tc, test_config_check_refusals_say_where_and_why, 0,

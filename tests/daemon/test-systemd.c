@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/pidfd.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -42,6 +43,14 @@ name_appeared(GDBusConnection *c, const char *name, const char *owner, gpointer 
     *(gboolean *)data = TRUE;
 }
 
+/* A test that fails ends at once, without its teardown: systemd's namespace goes with it
+ * (unshare --kill-child passes the SIGKILL on to PID 1). */
+static void
+die_with_test(gpointer data)
+{
+    (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
 /* The real systemd, on the test's bus once it owns org.freedesktop.systemd1; with @share,
  * the test's directory and xe-sim's are /srv/NAME in its namespace (srv_path()). */
 static void
@@ -55,15 +64,10 @@ boot_systemd_sharing(gboolean share)
     gboolean up = FALSE;
     guint watch;
 
-    ck_assert_msg(g_spawn_async(NULL, (char **)argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
-                                &unshare_pid, &error),
+    ck_assert_msg(g_spawn_async(NULL, (char **)argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, die_with_test,
+                                NULL, &unshare_pid, &error),
                   "boot-systemd: %s", error ? error->message : "");
-    conn =
-        g_dbus_connection_new_for_address_sync(bus->address,
-                                               G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-                                                   G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
-                                               NULL, NULL, &error);
-    ck_assert_msg(conn != NULL, "%s", error ? error->message : "");
+    conn = xe_test_bus_connect(bus->address);
     watch = g_bus_watch_name_on_connection(conn, SYSTEMD, G_BUS_NAME_WATCHER_FLAGS_NONE,
                                            name_appeared, NULL, &up, NULL);
     xe_test_wait_flag(&up, 30000, "systemd on the test bus");
@@ -173,14 +177,14 @@ write_host_files(const char *at, const char *sim_root, const char *launcher)
     g_clear_pointer(&text, g_free);
     text = g_strdup_printf("[daemon]\n"
                            "%s"
-                           "emulators=%s/qemu-vfio\n"
+                           "emulators=%s/qemu-vfio;%s/qemu-locked\n"
                            "[profile standard]\n"
                            "exec_quantum_ms=20\n"
                            "vram_quota=512M\n"
                            "ggtt_quota=256M\n"
                            "[layout 0000:03:00.0]\n"
                            "vfs=2\n",
-                           launcher, at);
+                           launcher, at, at);
     write_file("xe.conf", text, 0644);
     g_clear_pointer(&text, g_free);
     text = g_strdup_printf("[vm]\nname=gpu\nprofile=standard\ncommand=%s/qemu-vfio -machine q35 "
@@ -188,6 +192,14 @@ write_host_files(const char *at, const char *sim_root, const char *launcher)
                            "none -device vfio-pci,host={vf},id=xe-vf\n",
                            at);
     write_file("gpu.vm", text, 0644);
+    g_clear_pointer(&text, g_free);
+    /* a QEMU the user it runs as may not execute (root's, 0700) */
+    write_file("qemu-locked", "#!/bin/sh\nexec qemu-system-x86_64 \"$@\"\n", 0700);
+    text = g_strdup_printf("[vm]\nname=locked\nprofile=standard\ncommand=%s/qemu-locked "
+                           "-machine q35 -accel kvm -accel tcg -m 64M -nodefaults "
+                           "-no-user-config -display none -device vfio-pci,host={vf},id=xe-vf\n",
+                           at);
+    write_file("locked.vm", text, 0644);
 }
 
 static void
@@ -222,8 +234,13 @@ teardown(void)
     if (daemon_ != NULL)
         end_daemon(SIGTERM);
     if (unshare_pid != 0) {
-        kill(unshare_pid, SIGKILL); /* its child, PID 1, goes with it: the QEMUs too */
+        GPid pid1 = systemd_pid();
+
+        /* its child, PID 1, goes with it, and the QEMUs with PID 1: gone before the mounts */
+        kill(unshare_pid, SIGKILL);
         (void)waitpid(unshare_pid, NULL, 0);
+        wait_gone(pid1, "systemd (PID 1 of the test's namespace)");
+        unshare_pid = 0;
     }
     g_clear_pointer(&bus, xe_test_bus_stop);
     g_clear_pointer(&sim, xe_test_sim_stop);
@@ -342,6 +359,7 @@ START_TEST(test_qemu_runs_in_its_own_service)
     q = systemd_child("qemu-system");
     /* systemd's child, in a service of its own, not the daemon's */
     ppid = proc_field(q, "status", "PPid");
+    ck_assert_int_eq(atoi(ppid), systemd_pid());
     cgroup = proc_field(q, "cgroup", NULL);
     ck_assert_msg(cgroup != NULL && strstr(cgroup, "/xe-qemu-") != NULL &&
                       g_str_has_suffix(cgroup, ".service"),
@@ -386,6 +404,56 @@ START_TEST(test_killed_through_systemd)
 }
 END_TEST
 
+/* The units systemd has named xe-qemu-*.service, loaded in any state. */
+static char *
+qemu_units(void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GDBusConnection) conn = xe_test_bus_connect(bus->address);
+    g_autoptr(GVariant) reply = NULL;
+    g_autoptr(GVariantIter) units = NULL;
+    g_autoptr(GString) names = g_string_new("");
+    const char *name;
+
+    reply = g_dbus_connection_call_sync(
+        conn, SYSTEMD, "/org/freedesktop/systemd1", SYSTEMD ".Manager", "ListUnitsByPatterns",
+        g_variant_new("(@as@as)", g_variant_new_strv(NULL, 0),
+                      g_variant_new_strv((const char *const[]){ "xe-qemu-*", NULL }, -1)),
+        NULL, G_DBUS_CALL_FLAGS_NONE, 10000, NULL, &error);
+    ck_assert_msg(reply != NULL, "ListUnitsByPatterns: %s", error ? error->message : "");
+    g_variant_get(reply, "(a(ssssssouso))", &units);
+    while (g_variant_iter_next(units, "(&sssssso@us@o)", &name, NULL, NULL, NULL, NULL, NULL, NULL,
+                               NULL, NULL, NULL))
+        g_string_append_printf(names, "%s ", name);
+    return g_string_free(g_steal_pointer(&names), FALSE);
+}
+
+/* A QEMU systemd cannot start (its user may not execute it): AddVM fails saying so, and
+ * nothing is left: no service, no monitor socket, the node closed, the VF free again. */
+START_TEST(test_qemu_that_cannot_start_leaves_nothing)
+{
+    g_autofree char *spec = g_build_filename(dir, "locked.vm", NULL);
+    g_autofree char *out = NULL, *units = NULL, *sockets = NULL;
+    g_autofree char *run = g_strdup_printf("/proc/%d/root/run/xe-migrated", systemd_pid());
+    g_autoptr(GDir) listing = NULL;
+    const char *name;
+    mode_t mode;
+
+    ck_assert_int_ne(ctl(&out, "vm-add", spec, "--start", NULL), 0);
+    ck_assert_msg(strstr(out, "did not run") != NULL, "vm-add: %s", out);
+    units = qemu_units();
+    ck_assert_msg(*units == '\0', "services left: %s", units);
+    listing = g_dir_open(run, 0, NULL);
+    while (listing != NULL && (name = g_dir_read_name(listing)) != NULL)
+        ck_assert_msg(!g_str_has_suffix(name, ".qmp"), "monitor socket left: %s/%s", run, name);
+    ck_assert_uint_eq(node_group(VF1, &mode), 0);
+    ck_assert_int_eq(mode, 0600);
+    /* and the VF serves the next VM */
+    g_clear_pointer(&out, g_free);
+    add_vm();
+}
+END_TEST
+
 /* The daemon dies: the VM, in its own service, runs on; the next daemon takes it back. */
 START_TEST(test_vm_outlives_a_daemon_crash)
 {
@@ -424,6 +492,13 @@ job_removed(GDBusConnection *c, const char *sender, const char *path, const char
         g_strlcpy(r->result, result, sizeof(r->result));
         r->over = TRUE;
     }
+}
+
+static gboolean
+set_flag(gpointer data)
+{
+    *(gboolean *)data = TRUE;
+    return G_SOURCE_REMOVE;
 }
 
 /* What the daemon last told systemd (STATUS=), systemd's StatusText. */
@@ -506,12 +581,7 @@ setup_unit(void)
     write_host_files(srv, sim_root, "");
     boot_systemd_sharing(TRUE);
 
-    conn =
-        g_dbus_connection_new_for_address_sync(bus->address,
-                                               G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-                                                   G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
-                                               NULL, NULL, &error);
-    ck_assert_msg(conn != NULL, "%s", error ? error->message : "");
+    conn = xe_test_bus_connect(bus->address);
     /* started once systemd's job is done: Type=notify, the daemon said READY=1 */
     watch = g_dbus_connection_signal_subscribe(conn, SYSTEMD, SYSTEMD ".Manager", "JobRemoved",
                                                NULL, NULL, G_DBUS_SIGNAL_FLAGS_NONE, job_removed,
@@ -540,12 +610,12 @@ setup_unit(void)
     status = unit_status(conn);
     vfs = strstr(status, ", 2 VFs") != NULL;
     {
-        gint64 deadline = g_get_monotonic_time() + 20 * G_USEC_PER_SEC;
+        gboolean expired = FALSE;
         g_autoptr(GSource) timer = g_timeout_source_new(20000);
 
-        g_source_set_callback(timer, G_SOURCE_FUNC(g_source_remove_by_user_data), NULL, NULL);
+        g_source_set_callback(timer, set_flag, &expired, NULL);
         g_source_attach(timer, NULL);
-        while (!vfs && g_get_monotonic_time() < deadline)
+        while (!vfs && !expired)
             g_main_context_iteration(NULL, TRUE);
         g_source_destroy(timer);
     }
@@ -597,6 +667,7 @@ main(void)
     tcase_set_timeout(tc, 180);
     tcase_add_test(tc, test_qemu_runs_in_its_own_service);
     tcase_add_test(tc, test_killed_through_systemd);
+    tcase_add_test(tc, test_qemu_that_cannot_start_leaves_nothing);
     tcase_add_test(tc, test_vm_outlives_a_daemon_crash);
     suite_add_tcase(s, tc);
     tc = tcase_create("unit");
