@@ -175,8 +175,9 @@ static const GDBusErrorEntry dbus_errors[] = {
     { XE_ERROR_TIMED_OUT, "org.xemigrated.XeMigrated1.Error.TimedOut" },
     { XE_ERROR_CANCELLED, "org.xemigrated.XeMigrated1.Error.Cancelled" },
     { XE_ERROR_COMMITTED, "org.xemigrated.XeMigrated1.Error.Committed" },
+    { XE_ERROR_UNCONFIRMED, "org.xemigrated.XeMigrated1.Error.Unconfirmed" },
 };
-G_STATIC_ASSERT(G_N_ELEMENTS(dbus_errors) == XE_ERROR_COMMITTED + 1);
+G_STATIC_ASSERT(G_N_ELEMENTS(dbus_errors) == XE_ERROR_UNCONFIRMED + 1);
 
 void
 xe_error_register_dbus(void)

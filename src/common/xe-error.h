@@ -30,6 +30,7 @@ typedef enum {
     XE_ERROR_TIMED_OUT,        /* a peer (QEMU, a hook, another daemon) did not answer in time */
     XE_ERROR_CANCELLED,        /* the operation was cancelled */
     XE_ERROR_COMMITTED,        /* the VM runs (or may have run) here: an incoming past `cont` */
+    XE_ERROR_UNCONFIRMED,      /* a QEMU may still run: what it would hold stays held */
 } XeErrorCode;
 
 GQuark xe_error_quark(void);

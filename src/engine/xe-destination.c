@@ -41,8 +41,9 @@ typedef struct {
     char *vf;
     XeQmpMigrationStatus status;
     char *error;
-    gboolean done;      /* finished or aborted */
-    gboolean committed; /* recorded as this host's VM, `cont` sent or about to be */
+    gboolean done;        /* finished or aborted */
+    gboolean committed;   /* recorded as this host's VM, `cont` sent or about to be */
+    gboolean unconfirmed; /* its QEMU failed to start and may still run: the VF stays held */
     XeEngineSettings *settings;
     XeIncomingEntry *entry; /* what the journal has of it */
     XeIncoming *incoming;   /* (unowned) the record this is the run of */
@@ -242,7 +243,9 @@ teardown(XeServices *svc, XeIncoming *incoming, XeIncomingState end, const char 
         xe_qmp_client_close(r->client);
     if (r->process != NULL)
         xe_services_end_qemu(svc, r->process, 0);
-    if (!xe_services_release(svc, r->reservation, TRUE, "xe-migrated (incoming)", &error)) {
+    if (r->unconfirmed) {
+        /* its QEMU may still run: the VF stays reserved (the error says how to clear it) */
+    } else if (!xe_services_release(svc, r->reservation, TRUE, "xe-migrated (incoming)", &error)) {
         g_warning("incoming %s: %s", xe_incoming_get_id(incoming), error->message);
         g_clear_error(&error);
     }
@@ -351,8 +354,10 @@ prepare_thread(gpointer data)
         goto fail;
     r->process =
         xe_services_spawn(svc, (const char *const *)argv, qmp, r->vf, TRUE, r->log_path, &error);
-    if (r->process == NULL)
+    if (r->process == NULL) {
+        r->unconfirmed = g_error_matches(error, XE_ERROR, XE_ERROR_UNCONFIRMED);
         goto fail;
+    }
     xe_record_post(incoming, "pid", (guint)xe_qemu_process_get_pid(r->process), NULL);
     if (!journal(incoming, r, XE_INCOMING_PREPARING, &error))
         goto fail;

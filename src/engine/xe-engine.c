@@ -14,6 +14,7 @@
 #include "xe-error.h"
 #include "xe-log.h"
 #include "xe-qmp-commands.h"
+#include "xe-systemd.h"
 
 enum {
     SIGNAL_VM_ADDED,
@@ -342,6 +343,13 @@ main_attach(gpointer data)
     return G_SOURCE_REMOVE;
 }
 
+static gboolean
+main_unref(gpointer data)
+{
+    g_object_unref(data);
+    return G_SOURCE_REMOVE;
+}
+
 /* On the worker: QEMU started by systemd, then watched (a pidfd, on the main loop). A QEMU
  * that cannot be watched is stopped: none runs unaccounted for. */
 static XeQemuProcess *
@@ -360,10 +368,15 @@ spawn_service(XeEngine *self, const char *const *argv, const char *qmp_socket, g
     if (t.process != NULL && !xe_qemu_service_has_pid(qmp_socket, t.pid)) {
         g_set_error(error, XE_ERROR, XE_ERROR_FAILED, "%s (%u) ended as soon as it started",
                     argv[0], t.pid);
-        g_clear_object(&t.process);
+        /* its pidfd source runs on the main loop: dropped there */
+        xe_call_main(self->main, main_unref, t.process);
+        t.process = NULL;
     }
-    if (t.process == NULL && !xe_qemu_stop_service(qmp_socket, &stop_error))
-        g_prefix_error(error, "%s; ", stop_error->message);
+    if (t.process == NULL && !xe_qemu_stop_service(qmp_socket, &stop_error)) {
+        g_autofree char *unit = xe_qemu_unit_name(qmp_socket);
+
+        xe_systemd_unconfirmed(error, unit, stop_error);
+    }
     return t.process;
 }
 
@@ -405,10 +418,11 @@ engine_spawn(XeEngine *self, const char *const *argv, const char *qmp_socket, co
     } else {
         xe_call_main(self->main, main_spawn, &s);
     }
-    /* A QEMU that did not start closes the node at once. One that ran leaves it with the
-     * VF: every release of a VF a QEMU had resets it, and a reset closes the node
-     * (xe_host_reset_vf()). */
-    if (group != NULL && s.process == NULL) {
+    /* A QEMU that did not start closes the node at once (one that may still run keeps it
+     * with the VF, which stays reserved). One that ran leaves it with the VF: every release
+     * of a VF a QEMU had resets it, and a reset closes the node (xe_host_reset_vf()). */
+    if (group != NULL && s.process == NULL &&
+        !g_error_matches(*error, XE_ERROR, XE_ERROR_UNCONFIRMED)) {
         g_autoptr(GError) local = NULL;
 
         if (!xe_host_vfio_node_share(host, vf, 0, NULL, &local))
@@ -850,10 +864,11 @@ add_vm_thread(gpointer data)
     return G_SOURCE_REMOVE;
 
 fail_release:
-    /* A VF a started QEMU touched gets a reset; an adopted one is left as it was; one kept
-     * from before a restart stays reserved (the caller decides). */
-    if (a->existing == NULL)
-        (void)engine_release(self, reservation, a->start && process != NULL, a->caller, NULL);
+    /* A VF a QEMU we started may have touched gets a reset; an adopted one is left as it was;
+     * one kept from before a restart stays reserved (the caller decides), and so does one a
+     * QEMU may still hold (Unconfirmed: the error says how to clear it). */
+    if (a->existing == NULL && !g_error_matches(error, XE_ERROR, XE_ERROR_UNCONFIRMED))
+        (void)engine_release(self, reservation, a->start, a->caller, NULL);
     if (a->start) {
         g_autoptr(GError) local = NULL;
 

@@ -361,8 +361,10 @@ xe_qemu_start_service(const char *const *argv, const char *qmp_socket, gboolean 
     if (log_fd >= 0)
         close(log_fd);
     if (pid == 0) {
+        /* a QEMU that may still run keeps its socket: a restart finds it by it */
+        if (!g_error_matches(*error, XE_ERROR, XE_ERROR_UNCONFIRMED))
+            (void)unlink(qmp_socket);
         g_prefix_error(error, "starting %s: ", argv[0]);
-        (void)unlink(qmp_socket);
     }
     return pid;
 }

@@ -43,7 +43,8 @@ guint xe_qemu_start_service(const char *const *argv, const char *qmp_socket, gbo
                             const char *log_path, const char *user, const char *const *devices,
                             GError **error);
 /* Blocking: the service of the QEMU with its monitor at @qmp_socket killed and stopped, and
- * the socket removed: for a start that could not be watched. */
+ * the socket removed: for a start that could not be watched. FALSE (the socket kept) when
+ * the stop could not be confirmed. */
 gboolean xe_qemu_stop_service(const char *qmp_socket, GError **error);
 /* Blocking: whether @pid is the main process of that service now. */
 gboolean xe_qemu_service_has_pid(const char *qmp_socket, guint pid);

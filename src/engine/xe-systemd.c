@@ -258,6 +258,10 @@ stop_service(GDBusConnection *bus, const char *unit, guint timeout_ms, GError **
                     timeout_ms);
         return FALSE;
     }
+    if (!g_str_equal(result, "done")) {
+        g_set_error(error, XE_ERROR, XE_ERROR_FAILED, "stopping %s: %s", unit, result);
+        return FALSE;
+    }
     return TRUE;
 }
 
@@ -281,6 +285,20 @@ xe_systemd_main_pid(const char *unit)
     return path != NULL ? main_pid(bus, path) : 0;
 }
 
+void
+xe_systemd_unconfirmed(GError **error, const char *unit, const GError *cleanup)
+{
+    g_autofree char *message = NULL;
+
+    if (error == NULL || *error == NULL)
+        return;
+    message = g_strdup_printf("%s; and %s may still run (%s): its VF stays reserved until it "
+                              "is stopped (systemctl stop %s) and released",
+                              (*error)->message, unit, cleanup->message, unit);
+    g_clear_error(error);
+    g_set_error_literal(error, XE_ERROR, XE_ERROR_UNCONFIRMED, message);
+}
+
 guint
 xe_systemd_start_service(const XeServiceSpec *spec, guint timeout_ms, GError **error)
 {
@@ -299,12 +317,16 @@ xe_systemd_start_service(const XeServiceSpec *spec, guint timeout_ms, GError **e
     if (!run_job(bus, "StartTransientUnit",
                  g_variant_new("(ss@a(sv)a(sa(sv)))", spec->unit, "fail", props, NULL), fds,
                  timeout_ms, &result, &local)) {
+        g_autofree char *name = g_dbus_error_get_remote_error(local);
+        /* systemd refused it: nothing was made. Any other failure (no answer, a lost
+         * connection) may have come after systemd made the unit. */
+        gboolean refused = name != NULL && !g_str_equal(name, "org.freedesktop.DBus.Error.NoReply");
+
         g_dbus_error_strip_remote_error(local);
         g_set_error(error, XE_ERROR, XE_ERROR_FAILED, "systemd did not start %s: %s", spec->unit,
                     local->message);
-        /* the call may have timed out after systemd made the unit */
-        if (g_error_matches(local, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
-            (void)stop_service(bus, spec->unit, timeout_ms, NULL);
+        if (!refused && !stop_service(bus, spec->unit, timeout_ms, &cleanup))
+            xe_systemd_unconfirmed(error, spec->unit, cleanup);
         return 0;
     }
     if (result == NULL)
@@ -320,7 +342,7 @@ xe_systemd_start_service(const XeServiceSpec *spec, guint timeout_ms, GError **e
                     spec->argv[0], spec->unit);
     /* nobody would watch what it started, or starts late: no QEMU must come of it */
     if (pid == 0 && !stop_service(bus, spec->unit, timeout_ms, &cleanup))
-        g_prefix_error(error, "%s; and %s, which may still run: ", cleanup->message, spec->unit);
+        xe_systemd_unconfirmed(error, spec->unit, cleanup);
     return pid;
 }
 

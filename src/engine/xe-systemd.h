@@ -31,8 +31,12 @@ typedef struct {
 /* Starts @spec as a transient service and waits (@timeout_ms at most) until systemd has
  * started its program; returns its pid. On any failure once asked (no start in time, no main
  * process), the unit is stopped before this returns 0 with @error set: nothing it started
- * runs on unwatched. */
+ * runs on unwatched; XE_ERROR_UNCONFIRMED when the stop could not be confirmed. */
 guint xe_systemd_start_service(const XeServiceSpec *spec, guint timeout_ms, GError **error);
+
+/* Replaces *@error (the failure of a start) with XE_ERROR_UNCONFIRMED: its message, and that
+ * @unit may still run, for @cleanup. */
+void xe_systemd_unconfirmed(GError **error, const char *unit, const GError *cleanup);
 
 /* Kills everything in @unit (SIGKILL) and stops it, waiting (@timeout_ms at most) for the
  * stop to be over. TRUE once nothing of it runs (or there was no such unit). */

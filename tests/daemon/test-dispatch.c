@@ -315,7 +315,7 @@ END_TEST
 START_TEST(test_every_xe_error_code_has_a_name)
 {
     xe_error_register_dbus();
-    for (int code = XE_ERROR_FAILED; code <= XE_ERROR_COMMITTED; code++) {
+    for (int code = XE_ERROR_FAILED; code <= XE_ERROR_UNCONFIRMED; code++) {
         g_autoptr(GError) error = g_error_new_literal(XE_ERROR, code, "x");
         g_autofree char *name = g_dbus_error_encode_gerror(error);
 
