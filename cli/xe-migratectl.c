@@ -147,11 +147,20 @@ get_pf(Ctl *ctl, const char *bdf, GError **error)
     return pf;
 }
 
+/* The daemon bounds every step it takes (the longest: a QEMU systemd neither starts nor
+ * stops, 30 s each, a VM that does not quit); a call waits for its answer longer than D-Bus's
+ * 25 s, so that the answer, not a timeout of ours, says what happened. */
+#define MANAGER_CALL_TIMEOUT_MS (5 * 60 * 1000)
+
 XeDBusManager *
 get_manager(Ctl *ctl, GError **error)
 {
-    return xe_dbus_manager_proxy_new_sync(ctl->connection, G_DBUS_PROXY_FLAGS_NONE, XE_BUS_NAME,
-                                          XE_OBJECT_ROOT, NULL, error);
+    XeDBusManager *m = xe_dbus_manager_proxy_new_sync(ctl->connection, G_DBUS_PROXY_FLAGS_NONE,
+                                                      XE_BUS_NAME, XE_OBJECT_ROOT, NULL, error);
+
+    if (m != NULL)
+        g_dbus_proxy_set_default_timeout(G_DBUS_PROXY(m), MANAGER_CALL_TIMEOUT_MS);
+    return m;
 }
 
 void

@@ -454,6 +454,35 @@ START_TEST(test_qemu_that_cannot_start_leaves_nothing)
 }
 END_TEST
 
+/* A QEMU whose service neither starts nor stops in time (its drop-in sleeps before and
+ * after): the daemon cannot tell that nothing runs, and says so (Error.Unconfirmed), keeping
+ * the VF reserved and its node open rather than handing it to the next VM. */
+START_TEST(test_unconfirmed_start_keeps_the_vf)
+{
+    g_autoptr(GDBusConnection) conn = xe_test_bus_connect(bus->address);
+    g_autoptr(GVariant) reply = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *spec = g_build_filename(dir, "gpu.vm", NULL);
+    g_autofree char *dropins = g_build_filename(dir, "units", "xe-qemu-.service.d", NULL);
+    g_autofree char *out = NULL;
+    mode_t mode;
+
+    ck_assert_int_eq(g_mkdir_with_parents(dropins, 0755), 0);
+    write_file("units/xe-qemu-.service.d/slow.conf",
+               "[Service]\nExecStartPre=/bin/sleep 45\nExecStopPost=/bin/sleep 45\n", 0644);
+    reply = g_dbus_connection_call_sync(conn, SYSTEMD, "/org/freedesktop/systemd1",
+                                        SYSTEMD ".Manager", "Reload", NULL, NULL,
+                                        G_DBUS_CALL_FLAGS_NONE, 30000, NULL, &error);
+    ck_assert_msg(reply != NULL, "Reload: %s", error ? error->message : "");
+    ck_assert_int_ne(ctl(&out, "vm-add", spec, "--start", NULL), 0);
+    ck_assert_msg(strstr(out, "may still run") != NULL, "vm-add: %s", out);
+    g_clear_pointer(&out, g_free);
+    ck_assert_msg(ctl(&out, "reservations", NULL) == 0, "reservations: %s", out);
+    ck_assert_msg(strstr(out, VF1) != NULL, "the VF was released: %s", out);
+    ck_assert_uint_ne(node_group(VF1, &mode), 0);
+}
+END_TEST
+
 /* The daemon dies: the VM, in its own service, runs on; the next daemon takes it back. */
 START_TEST(test_vm_outlives_a_daemon_crash)
 {
@@ -668,6 +697,7 @@ main(void)
     tcase_add_test(tc, test_qemu_runs_in_its_own_service);
     tcase_add_test(tc, test_killed_through_systemd);
     tcase_add_test(tc, test_qemu_that_cannot_start_leaves_nothing);
+    tcase_add_test(tc, test_unconfirmed_start_keeps_the_vf);
     tcase_add_test(tc, test_vm_outlives_a_daemon_crash);
     suite_add_tcase(s, tc);
     tc = tcase_create("unit");
