@@ -251,16 +251,23 @@ full_argv(const char *const *argv, const char *qmp_socket, int monitor_fd, gbool
     return g_strv_builder_end(full);
 }
 
+/* The monitor socket of QEMU @argv, listening at @qmp_socket: its fd, -1 with @error set. */
+static int
+open_monitor(const char *const *argv, const char *qmp_socket, GError **error)
+{
+    if (argv == NULL || argv[0] == NULL) {
+        g_set_error_literal(error, XE_ERROR, XE_ERROR_INVALID_ARGUMENT, "no QEMU command given");
+        return -1;
+    }
+    return listen_unix(qmp_socket, error);
+}
+
 static XeQemuProcess *
 process_new(const char *const *argv, const char *qmp_socket, int *fd, GError **error)
 {
     g_autoptr(XeQemuProcess) self = g_object_new(XE_TYPE_QEMU_PROCESS, NULL);
 
-    if (argv == NULL || argv[0] == NULL) {
-        g_set_error_literal(error, XE_ERROR, XE_ERROR_INVALID_ARGUMENT, "no QEMU command given");
-        return NULL;
-    }
-    *fd = listen_unix(qmp_socket, error);
+    *fd = open_monitor(argv, qmp_socket, error);
     if (*fd < 0)
         return NULL;
     self->qmp_socket = g_strdup(qmp_socket);
@@ -327,11 +334,7 @@ xe_qemu_start_service(const char *const *argv, const char *qmp_socket, gboolean 
     guint pid;
     XeServiceSpec spec = { 0 };
 
-    if (argv == NULL || argv[0] == NULL) {
-        g_set_error_literal(error, XE_ERROR, XE_ERROR_INVALID_ARGUMENT, "no QEMU command given");
-        return 0;
-    }
-    fd = listen_unix(qmp_socket, error);
+    fd = open_monitor(argv, qmp_socket, error);
     if (fd < 0)
         return 0;
     if (log_path != NULL) {

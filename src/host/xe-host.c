@@ -547,7 +547,6 @@ xe_host_reset_vf(XeHost *self, const char *vf_bdf, GError **error)
 {
     g_autofree char *rel = dev_rel(vf_bdf, "reset");
     g_autoptr(GError) local = NULL;
-
     gboolean reset;
 
     if (!xe_host_vf_locate(self, vf_bdf, NULL, NULL, error) ||

@@ -178,13 +178,14 @@ write_host_files(const char *at, const char *sim_root, const char *launcher)
     text = g_strdup_printf("[daemon]\n"
                            "%s"
                            "emulators=%s/qemu-vfio;%s/qemu-locked\n"
+                           "run-dir=%s/run\n"
                            "[profile standard]\n"
                            "exec_quantum_ms=20\n"
                            "vram_quota=512M\n"
                            "ggtt_quota=256M\n"
                            "[layout 0000:03:00.0]\n"
                            "vfs=2\n",
-                           launcher, at, at);
+                           launcher, at, at, at);
     write_file("xe.conf", text, 0644);
     g_clear_pointer(&text, g_free);
     text = g_strdup_printf("[vm]\nname=gpu\nprofile=standard\ncommand=%s/qemu-vfio -machine q35 "
@@ -304,6 +305,35 @@ proc_field(GPid pid, const char *file, const char *key)
     return NULL;
 }
 
+/* /proc/@pid/status says @key: @want. */
+static void
+assert_status(GPid pid, const char *key, const char *want)
+{
+    g_autofree char *have = proc_field(pid, "status", key);
+
+    ck_assert_msg(g_strcmp0(have, want) == 0, "process %d: %s is %s, not %s", pid, key, have, want);
+}
+
+/* Process @pid runs with no capability, none to gain, and a seccomp filter. */
+static void
+assert_confined(GPid pid)
+{
+    assert_status(pid, "CapEff", "0000000000000000");
+    assert_status(pid, "NoNewPrivs", "1");
+    assert_status(pid, "Seccomp", "2");
+}
+
+/* QEMU @pid is in a service of its own, xe-qemu-ID.service. */
+static void
+assert_in_qemu_service(GPid pid)
+{
+    g_autofree char *cgroup = proc_field(pid, "cgroup", NULL);
+
+    ck_assert_msg(cgroup != NULL && strstr(cgroup, "/xe-qemu-") != NULL &&
+                      g_str_has_suffix(cgroup, ".service"),
+                  "QEMU's cgroup: %s", cgroup);
+}
+
 /* The VF's group node: its group and mode (root owns it). */
 static gid_t
 node_group(const char *vf, mode_t *mode)
@@ -346,33 +376,22 @@ systemd_child(const char *comm)
 START_TEST(test_qemu_runs_in_its_own_service)
 {
     struct passwd *pw = getpwnam("xe-qemu");
-    g_autofree char *uid = NULL, *cap = NULL, *nnp = NULL, *seccomp = NULL, *cgroup = NULL;
-    g_autofree char *want = NULL, *ppid = NULL, *daemon_cap = NULL;
+    g_autofree char *want = NULL, *ppid = NULL;
     mode_t mode;
     GPid q;
 
     ck_assert(pw != NULL);
     /* the daemon has nothing to give: no capability at all */
-    daemon_cap = proc_field(daemon_pid(), "status", "CapEff");
-    ck_assert_str_eq(daemon_cap, "0000000000000000");
+    assert_status(daemon_pid(), "CapEff", "0000000000000000");
     add_vm();
     q = systemd_child("qemu-system");
     /* systemd's child, in a service of its own, not the daemon's */
     ppid = proc_field(q, "status", "PPid");
     ck_assert_int_eq(atoi(ppid), systemd_pid());
-    cgroup = proc_field(q, "cgroup", NULL);
-    ck_assert_msg(cgroup != NULL && strstr(cgroup, "/xe-qemu-") != NULL &&
-                      g_str_has_suffix(cgroup, ".service"),
-                  "QEMU's cgroup: %s", cgroup);
-    uid = proc_field(q, "status", "Uid");
+    assert_in_qemu_service(q);
     want = g_strdup_printf("%u\t%u\t%u\t%u", pw->pw_uid, pw->pw_uid, pw->pw_uid, pw->pw_uid);
-    ck_assert_str_eq(uid, want);
-    cap = proc_field(q, "status", "CapEff");
-    ck_assert_str_eq(cap, "0000000000000000");
-    nnp = proc_field(q, "status", "NoNewPrivs");
-    ck_assert_str_eq(nnp, "1");
-    seccomp = proc_field(q, "status", "Seccomp");
-    ck_assert_str_eq(seccomp, "2");
+    assert_status(q, "Uid", want);
+    assert_confined(q);
     /* its VF's node is open to its group, and only while it has the VF */
     ck_assert_uint_eq(node_group(VF1, &mode), pw->pw_gid);
     ck_assert_int_eq(mode, 0660);
@@ -433,8 +452,8 @@ qemu_units(void)
 START_TEST(test_qemu_that_cannot_start_leaves_nothing)
 {
     g_autofree char *spec = g_build_filename(dir, "locked.vm", NULL);
-    g_autofree char *out = NULL, *units = NULL, *sockets = NULL;
-    g_autofree char *run = g_strdup_printf("/proc/%d/root/run/xe-migrated", systemd_pid());
+    g_autofree char *out = NULL, *units = NULL;
+    g_autofree char *run = g_build_filename(dir, "run", NULL);
     g_autoptr(GDir) listing = NULL;
     const char *name;
     mode_t mode;
@@ -656,25 +675,16 @@ setup_unit(void)
 
 START_TEST(test_shipped_unit_runs_a_vm)
 {
-    g_autofree char *out = NULL, *cap = NULL, *bnd = NULL, *nnp = NULL, *seccomp = NULL;
-    g_autofree char *cgroup = NULL;
+    g_autofree char *out = NULL;
     g_autofree char *spec = g_build_filename(dir, "gpu.vm", NULL); /* xe-migratectl reads it */
     GPid d = systemd_child("xe-migrated"), q;
 
     /* the daemon as its unit leaves it: no capability, none to gain, a seccomp filter */
-    cap = proc_field(d, "status", "CapEff");
-    ck_assert_str_eq(cap, "0000000000000000");
-    bnd = proc_field(d, "status", "CapBnd");
-    ck_assert_str_eq(bnd, "0000000000000000");
-    nnp = proc_field(d, "status", "NoNewPrivs");
-    ck_assert_str_eq(nnp, "1");
-    seccomp = proc_field(d, "status", "Seccomp");
-    ck_assert_str_eq(seccomp, "2");
+    assert_confined(d);
+    assert_status(d, "CapBnd", "0000000000000000");
     ck_assert_msg(ctl(&out, "vm-add", spec, "--start", NULL) == 0, "vm-add: %s", out);
     q = systemd_child("qemu-system");
-    cgroup = proc_field(q, "cgroup", NULL);
-    ck_assert_msg(cgroup != NULL && strstr(cgroup, "/xe-qemu-") != NULL, "QEMU's cgroup: %s",
-                  cgroup);
+    assert_in_qemu_service(q);
     g_clear_pointer(&out, g_free);
     ck_assert_msg(ctl(&out, "vm-remove", "gpu", NULL) == 0, "vm-remove: %s", out);
     wait_gone(q, "QEMU after vm-remove");
